@@ -1,0 +1,258 @@
+//! The commands the My Number Card understands, as plain values.
+//!
+//! Each constructor names the card fact it implements (sections of the project's card-protocol
+//! notes, `B.x`) and the ISO/IEC 7816-4 clause.
+
+use alloc::vec::Vec;
+use zeroize::Zeroizing;
+
+use crate::{ApduError, Command};
+
+/// Application identifiers (B.1).
+pub mod aid {
+    /// 公的個人認証AP (JPKI).
+    pub const JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+    /// 券面事項入力補助AP (text AP).
+    pub const TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+    /// 券面事項確認AP (visual AP).
+    pub const VISUAL: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+    /// 共通カードAP (common AP).
+    pub const COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
+    /// 住基AP.
+    pub const JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01];
+    /// GlobalPlatform issuer security domain; selecting it restores the power-on state.
+    pub const GP_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
+}
+
+/// Elementary files and key references of the JPKI AP (B.2).
+pub mod jpki {
+    /// 署名用電子証明書: readable only after the signing password.
+    pub const SIGN_CERT: u16 = 0x0001;
+    /// 署名用CA証明書.
+    pub const SIGN_CA_CERT: u16 = 0x0002;
+    /// Token information (`CK_TOKEN_INFO`, 160 bytes).
+    pub const TOKEN_INFO: u16 = 0x0006;
+    /// Certificate availability (3 bytes; `8F 8F 00` = both certificates).
+    pub const AVAILABILITY: u16 = 0x0008;
+    /// 利用者証明用電子証明書.
+    pub const AUTH_CERT: u16 = 0x000A;
+    /// 利用者証明用CA証明書.
+    pub const AUTH_CA_CERT: u16 = 0x000B;
+    /// Authentication private key.
+    pub const AUTH_KEY: u16 = 0x0017;
+    /// Authentication PIN (4 digits, 3 tries).
+    pub const AUTH_PIN: u16 = 0x0018;
+    /// Signing private key.
+    pub const SIGN_KEY: u16 = 0x001A;
+    /// Signing password (6–16 of A–Z/0–9, 5 tries).
+    pub const SIGN_PIN: u16 = 0x001B;
+}
+
+/// Elementary files and key references of the text AP (B.6).
+pub mod text {
+    /// My Number (`FF 10 0C` + 12 digits + `FF FF`).
+    pub const MY_NUMBER: u16 = 0x0001;
+    /// The four attributes (`FF 20 …`).
+    pub const ATTRIBUTES: u16 = 0x0002;
+    /// Integrity record (`FF 30 …`).
+    pub const INTEGRITY: u16 = 0x0003;
+    /// Card-verifiable certificate.
+    pub const CVC: u16 = 0x0004;
+    /// AP basic information.
+    pub const BASIC_INFO: u16 = 0x0005;
+    /// 4-digit PIN (3 tries).
+    pub const PIN: u16 = 0x0011;
+    /// 照合番号A (the My Number).
+    pub const PIN_A: u16 = 0x0014;
+    /// 照合番号B (birth date + expiry year + security code).
+    pub const PIN_B: u16 = 0x0015;
+}
+
+/// Elementary files and key references of the visual AP (B.7).
+pub mod visual {
+    /// Age record.
+    pub const AGE: u16 = 0x0001;
+    /// Card face record.
+    pub const FACE: u16 = 0x0002;
+    /// AP basic data.
+    pub const BASIC_DATA: u16 = 0x0003;
+    /// Card-verifiable certificate.
+    pub const CVC: u16 = 0x0004;
+    /// Rendered My Number.
+    pub const MY_NUMBER_IMAGE: u16 = 0x0005;
+    /// Birth-date key.
+    pub const BIRTH_DATE_KEY: u16 = 0x0011;
+    /// 照合番号B.
+    pub const PIN_B: u16 = 0x0012;
+    /// 照合番号A.
+    pub const PIN_A: u16 = 0x0013;
+}
+
+/// Elementary files of the common AP (B.8).
+pub mod common {
+    /// Record file holding the card serial, municipality code and expiry.
+    pub const SERIAL_RECORD: u16 = 0x0001;
+    /// Internal-authentication key.
+    pub const INTERNAL_AUTH_KEY: u16 = 0x0019;
+}
+
+/// P2 of VERIFY / CHANGE REFERENCE DATA / COMPUTE DIGITAL SIGNATURE: the current EF (`80`), or a
+/// short EF identifier (`80 | SFI`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyRef {
+    /// The key or PIN EF selected before (`P2 = 80`).
+    Current,
+    /// The key or PIN by short EF identifier (`P2 = 80 | sfi`, e.g. `98` for `0018`).
+    Sfi(u8),
+}
+
+impl KeyRef {
+    /// The reference for a file id whose low five bits are its short EF identifier.
+    pub const fn for_file(fid: u16) -> KeyRef {
+        KeyRef::Sfi((fid & 0x1F) as u8)
+    }
+
+    /// The P2 byte.
+    pub const fn p2(self) -> u8 {
+        match self {
+            KeyRef::Current => 0x80,
+            KeyRef::Sfi(sfi) => 0x80 | (sfi & 0x1F),
+        }
+    }
+}
+
+/// SELECT by DF name with no response data: `00 A4 04 0C Lc AID` (B.1; 7816-4 §11.2.2).
+pub fn select_df(aid: &[u8]) -> Command {
+    Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(aid)
+}
+
+/// SELECT EF by file id under the current DF: `00 A4 02 0C 02 FID` (B.1; 7816-4 §11.2.2).
+pub fn select_ef(fid: u16) -> Command {
+    Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(fid.to_be_bytes())
+}
+
+/// VERIFY with reference data: `00 20 00 P2 Lc PIN` (B.3; 7816-4 §11.5.6). Secret data.
+pub fn verify(key: KeyRef, pin: Zeroizing<Vec<u8>>) -> Command {
+    Command::new(0x00, 0x20, 0x00, key.p2()).with_sensitive_data(pin)
+}
+
+/// VERIFY without data: asks for the retry counter (`63Cx`) and spends nothing (B.3;
+/// JICSAP 6.4.9(5)).
+pub fn verify_status(key: KeyRef) -> Command {
+    Command::new(0x00, 0x20, 0x00, key.p2())
+}
+
+/// CHANGE REFERENCE DATA, replacement only: `00 24 01 P2 Lc NEW` after VERIFY of the old value
+/// (B.3; 7816-4 §11.5.7). Secret data.
+pub fn change_reference_data(key: KeyRef, new: Zeroizing<Vec<u8>>) -> Command {
+    Command::new(0x00, 0x24, 0x01, key.p2()).with_sensitive_data(new)
+}
+
+/// READ BINARY of the current EF at a 15-bit offset: `00 B0 P1 P2 Le` (B.4; 7816-4 §11.3.3).
+///
+/// # Errors
+/// [`ApduError::InvalidParameter`] for an offset above `7FFF`.
+pub fn read_binary(offset: u16, ne: u32) -> Result<Command, ApduError> {
+    if offset > 0x7FFF {
+        return Err(ApduError::InvalidParameter {
+            what: "READ BINARY offset above 7FFF",
+        });
+    }
+    let [p1, p2] = offset.to_be_bytes();
+    Ok(Command::new(0x00, 0xB0, p1, p2).with_ne(ne))
+}
+
+/// READ BINARY by short EF identifier, which selects the EF implicitly: `00 B0 (80|SFI) OFF Le`
+/// (B.4; 7816-4 §11.3.3). Only an 8-bit offset remains.
+///
+/// # Errors
+/// [`ApduError::InvalidParameter`] for an SFI outside 1–30.
+pub fn read_binary_sfi(sfi: u8, offset: u8, ne: u32) -> Result<Command, ApduError> {
+    if !(1..=30).contains(&sfi) {
+        return Err(ApduError::InvalidParameter {
+            what: "short EF identifier outside 1-30",
+        });
+    }
+    Ok(Command::new(0x00, 0xB0, 0x80 | sfi, offset).with_ne(ne))
+}
+
+/// READ RECORD of the current EF: `00 B2 REC 04 Le` (B.8; 7816-4 §11.4.3).
+pub fn read_record(record: u8, ne: u32) -> Command {
+    Command::new(0x00, 0xB2, record, 0x04).with_ne(ne)
+}
+
+/// GET RESPONSE: `00 C0 00 00 Le` (7816-4 §11.7.1).
+pub fn get_response(ne: u32) -> Command {
+    Command::new(0x00, 0xC0, 0x00, 0x00).with_ne(ne)
+}
+
+/// GET CHALLENGE of `n` bytes: `00 84 00 00 Le` (B.5; 7816-4 §11.5.3).
+pub fn get_challenge(n: u32) -> Command {
+    Command::new(0x00, 0x84, 0x00, 0x00).with_ne(n)
+}
+
+/// GET DATA: `00 CA P1 P2 Le` (B.8; 7816-4 §11.4.4).
+pub fn get_data(tag: u16, ne: u32) -> Command {
+    let [p1, p2] = tag.to_be_bytes();
+    Command::new(0x00, 0xCA, p1, p2).with_ne(ne)
+}
+
+/// The signing schemes of COMPUTE DIGITAL SIGNATURE, selected by P1 (B.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignScheme {
+    /// `00`: PKCS#1 v1.5 padding of the supplied bytes (a DigestInfo, 1–245 bytes).
+    Pkcs1DigestInfo,
+    /// `01`: the card hashes with SHA-256 and pads the bare hash.
+    Pkcs1CardSha256Bare,
+    /// `02`: a supplied 32-byte SHA-256 hash; the card wraps it in a DigestInfo.
+    Pkcs1Sha256Hash,
+    /// `03`: the card hashes with SHA-256 and builds the DigestInfo (input ≤ 255 bytes).
+    Pkcs1CardSha256,
+    /// `04`: RSASSA-PSS over a supplied SHA-256 hash.
+    PssSha256Hash,
+    /// `05`: the card hashes with SHA-256, then RSASSA-PSS.
+    PssCardSha256,
+}
+
+impl SignScheme {
+    /// The P1 byte.
+    pub const fn p1(self) -> u8 {
+        match self {
+            SignScheme::Pkcs1DigestInfo => 0x00,
+            SignScheme::Pkcs1CardSha256Bare => 0x01,
+            SignScheme::Pkcs1Sha256Hash => 0x02,
+            SignScheme::Pkcs1CardSha256 => 0x03,
+            SignScheme::PssSha256Hash => 0x04,
+            SignScheme::PssCardSha256 => 0x05,
+        }
+    }
+
+    /// The scheme of a P1 byte.
+    pub const fn from_p1(p1: u8) -> Option<SignScheme> {
+        Some(match p1 {
+            0x00 => SignScheme::Pkcs1DigestInfo,
+            0x01 => SignScheme::Pkcs1CardSha256Bare,
+            0x02 => SignScheme::Pkcs1Sha256Hash,
+            0x03 => SignScheme::Pkcs1CardSha256,
+            0x04 => SignScheme::PssSha256Hash,
+            0x05 => SignScheme::PssCardSha256,
+            _ => return None,
+        })
+    }
+}
+
+/// COMPUTE DIGITAL SIGNATURE (proprietary, CLA 80): `80 2A P1 P2 Lc DATA 00` (B.5). With
+/// [`KeyRef::Current`] the key EF must be selected first; `KeyRef::Sfi(0x17)` (`97`) or
+/// `KeyRef::Sfi(0x1A)` (`9A`) name the key directly.
+pub fn compute_signature(scheme: SignScheme, key: KeyRef, data: impl Into<Vec<u8>>) -> Command {
+    Command::new(0x80, 0x2A, scheme.p1(), key.p2())
+        .with_data(data)
+        .with_ne(256)
+}
+
+/// INTERNAL AUTHENTICATE: `00 88 00 P2 Lc CHALLENGE 00` (B.5; 7816-4 §11.5.2).
+pub fn internal_authenticate(key: KeyRef, challenge: impl Into<Vec<u8>>) -> Command {
+    Command::new(0x00, 0x88, 0x00, key.p2())
+        .with_data(challenge)
+        .with_ne(256)
+}

@@ -1,0 +1,2 @@
+//! The `mynacard` command.
+fn main() {}
