@@ -243,10 +243,10 @@ impl Command {
                 max: max_nc,
             });
         }
-        if let Some(ne) = self.ne {
-            if ne == 0 || ne > max_ne {
-                return Err(ApduError::NeOutOfRange { ne, max: max_ne });
-            }
+        if let Some(ne) = self.ne
+            && (ne == 0 || ne > max_ne)
+        {
+            return Err(ApduError::NeOutOfRange { ne, max: max_ne });
         }
         let mut out = Zeroizing::new(Vec::with_capacity(4 + 3 + data.len() + 3));
         out.extend_from_slice(&[self.cla, self.ins, self.p1, self.p2]);

@@ -1,0 +1,176 @@
+//! What a simulated card holds: its files, keys, secrets and abilities, as plain data.
+//!
+//! A [`CardImage`] is built from a profile and the test PKI, and loaded into the card engine.
+//! It is the contract between the two: the engine never generates keys or certificates, the PKI
+//! never answers APDUs.
+
+use rsa::RsaPrivateKey;
+use zeroize::Zeroizing;
+
+/// A calendar date (Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    /// Year, e.g. 1980.
+    pub year: u16,
+    /// Month, 1–12.
+    pub month: u8,
+    /// Day, 1–31.
+    pub day: u8,
+}
+
+/// Sex code as written on the card (JIS X 0303 style: `1` male, `2` female, `9` not applicable,
+/// `0` unknown); kept as the card's ASCII digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SexCode(pub u8);
+
+/// The person the card was issued to. Test data only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Person {
+    /// 氏名: family and given name separated by U+3000.
+    pub name: String,
+    /// 住所.
+    pub address: String,
+    /// 生年月日.
+    pub birth_date: Date,
+    /// 性別.
+    pub sex: SexCode,
+    /// The 12-digit individual number (a test value with a valid check digit).
+    pub my_number: Zeroizing<String>,
+}
+
+impl core::fmt::Debug for Person {
+    // Test data still never goes to logs by default.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Person(<redacted>)")
+    }
+}
+
+/// Facts printed on the card face and held by the common AP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardFace {
+    /// Card expiry date (the face's 有効期限).
+    pub expiry: Date,
+    /// 4-digit security code printed on the face (part of 照合番号B).
+    pub security_code: Zeroizing<String>,
+    /// 15-digit card serial (common AP record).
+    pub serial: String,
+    /// 5-digit municipality code (全国地方公共団体コード).
+    pub municipality_code: String,
+    /// Face photo bytes (JPEG 2000 greyscale on a real card; any bytes here).
+    pub photo: Vec<u8>,
+    /// Name image (PNG).
+    pub name_image: Vec<u8>,
+    /// Address image (PNG).
+    pub address_image: Vec<u8>,
+    /// Security-code image (PNG).
+    pub security_code_image: Vec<u8>,
+}
+
+/// Token label of JPKI EF `0006`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// `JPKIAPICCTOKEN2`: the My Number Card.
+    Card,
+    /// `JPKIAPGPSETOKEN`: the Android smartphone certificate (auth certificate behind the PIN).
+    AndroidSe,
+    /// `JPKIAPIOSTOKEN`: the iPhone certificate.
+    Ios,
+}
+
+impl TokenKind {
+    /// The ASCII label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            TokenKind::Card => "JPKIAPICCTOKEN2",
+            TokenKind::AndroidSe => "JPKIAPGPSETOKEN",
+            TokenKind::Ios => "JPKIAPIOSTOKEN",
+        }
+    }
+}
+
+/// A key on the card with its certificate.
+#[derive(Clone)]
+pub struct Credential {
+    /// The certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The private key.
+    pub key: RsaPrivateKey,
+}
+
+impl core::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Credential")
+            .field("cert_der_len", &self.cert_der.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PIN or password with its retry limit and the tries left when the card is made.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The value as the card compares it (ASCII bytes).
+    pub value: Zeroizing<Vec<u8>>,
+    /// Retry limit (3, 5 or 10).
+    pub limit: u8,
+    /// Tries left at issue (equal to `limit` for a fresh card, 0 for a blocked one).
+    pub remaining: u8,
+}
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Secret")
+            .field("limit", &self.limit)
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the card and its reader carry APDUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkProfile {
+    /// The ATR the card (or the reader, for contactless) presents.
+    pub atr: Vec<u8>,
+    /// Contact or contactless.
+    pub contactless: bool,
+    /// Whether extended-length APDUs are accepted (a `6700` answers them otherwise).
+    pub extended_length: bool,
+    /// The most response data in one response; longer answers come as `61xx` + GET RESPONSE.
+    pub max_response_data: usize,
+}
+
+/// Everything a simulated card holds.
+#[derive(Debug, Clone)]
+pub struct CardImage {
+    /// Profile name this image was built from.
+    pub profile: String,
+    /// Token kind (EF `0006` label).
+    pub token: TokenKind,
+    /// Authentication certificate and key (`000A`/`0017`).
+    pub auth: Credential,
+    /// Authentication CA certificate (`000B`), DER.
+    pub auth_ca_cert: Vec<u8>,
+    /// Signing certificate and key (`0001`/`001A`); `None` for under-15 and face-auth cards.
+    pub sign: Option<Credential>,
+    /// Signing CA certificate (`0002`), DER.
+    pub sign_ca_cert: Vec<u8>,
+    /// Authentication PIN (`0018`); `None` for a face-authentication-only card.
+    pub auth_pin: Option<Secret>,
+    /// Signing password (`001B`); `None` when there is no signing certificate.
+    pub sign_password: Option<Secret>,
+    /// Text AP PIN (`0011`).
+    pub text_pin: Option<Secret>,
+    /// Limit and remaining tries for 照合番号A/B (value derived from the person and face).
+    pub collation_limit: u8,
+    /// The person.
+    pub person: Person,
+    /// The card face and common-AP facts.
+    pub face: CardFace,
+    /// Key signing the text AP integrity record (`0003`).
+    pub text_ap_key: RsaPrivateKey,
+    /// Key signing the visual AP records and answering the card-presence signature.
+    pub visual_ap_key: RsaPrivateKey,
+    /// Internal-authentication key of the common AP (`0019`).
+    pub common_ap_key: RsaPrivateKey,
+    /// Link properties.
+    pub link: LinkProfile,
+}

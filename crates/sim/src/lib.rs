@@ -1,0 +1,7 @@
+//! A simulated My Number Card. **It is not a card**: everything it issues chains to an
+//! `O=JPKI-TEST` hierarchy that no production verifier accepts.
+//!
+//! One card engine runs three ways: in-process behind the transport traits, behind a real pcscd
+//! through vsmartcard's vpcd, and with faults injected.
+
+pub mod image;
