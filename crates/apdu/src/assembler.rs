@@ -94,15 +94,15 @@ impl ResponseAssembler {
         match sw {
             StatusWord::BytesRemaining(n) => {
                 self.data.extend_from_slice(&data);
-                self.rounds += 1;
+                self.rounds = self.rounds.saturating_add(1);
                 if self.rounds > self.limits.max_rounds {
                     return Err(ApduError::AssemblyLimit {
                         what: "GET RESPONSE rounds",
                     });
                 }
                 let ne = if n == 0 { 256 } else { u32::from(n) };
-                // Keep the logical-channel bits of the original class byte.
-                let get = Command::new(self.last.cla & 0x03, INS_GET_RESPONSE, 0, 0).with_ne(ne);
+                let get = Command::new(get_response_cla(self.last.cla), INS_GET_RESPONSE, 0, 0)
+                    .with_ne(ne);
                 self.last = get.clone();
                 self.resent = false;
                 Ok(Step::GetResponse(get))
@@ -123,5 +123,15 @@ impl ResponseAssembler {
                 Ok(Step::Done(Response { data: all, sw }))
             }
         }
+    }
+}
+
+/// The class byte of a GET RESPONSE following a command of class `cla`: interindustry, no
+/// chaining and no secure messaging, on the same logical channel (ISO/IEC 7816-4 §5.4.1).
+fn get_response_cla(cla: u8) -> u8 {
+    match cla {
+        // Further interindustry classes carry channels 4-19 in their low four bits.
+        0x40..=0x7F => 0x40 | (cla & 0x0F),
+        _ => cla & 0x03,
     }
 }

@@ -380,7 +380,11 @@ impl fmt::Debug for CommandBytes {
         if self.sensitive {
             f.write_str("CommandBytes(")?;
             write_hex(f, self.bytes.get(..4).unwrap_or(&self.bytes))?;
-            write!(f, " <{} bytes redacted>)", self.bytes.len().saturating_sub(4))
+            write!(
+                f,
+                " <{} bytes redacted>)",
+                self.bytes.len().saturating_sub(4)
+            )
         } else {
             f.write_str("CommandBytes(")?;
             write_hex(f, &self.bytes)?;

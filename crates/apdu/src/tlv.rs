@@ -119,7 +119,8 @@ pub mod ber {
                 let bytes = input.get(pos..pos + n).ok_or(truncated(pos))?;
                 pos += n;
                 let v = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-                usize::try_from(v).map_err(|_| TlvError::UnsupportedLength { offset: len_offset })?
+                usize::try_from(v)
+                    .map_err(|_| TlvError::UnsupportedLength { offset: len_offset })?
             }
             _ => return Err(TlvError::UnsupportedLength { offset: len_offset }),
         };
@@ -217,15 +218,16 @@ pub mod ber {
     /// [`TlvError::InvalidTag`] for 0 or a tag whose bytes are not a valid BER tag.
     pub fn tag_bytes(tag: u32) -> Result<Vec<u8>, TlvError> {
         let bytes = tag.to_be_bytes();
-        let start = bytes.iter().position(|b| *b != 0).ok_or(TlvError::InvalidTag { tag })?;
+        let start = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .ok_or(TlvError::InvalidTag { tag })?;
         let t = &bytes[start..];
         let multi = t[0] & 0x1F == 0x1F;
         let valid = if t.len() == 1 {
             !multi
         } else {
-            multi
-                && t[1..t.len() - 1].iter().all(|b| b & 0x80 != 0)
-                && t[t.len() - 1] & 0x80 == 0
+            multi && t[1..t.len() - 1].iter().all(|b| b & 0x80 != 0) && t[t.len() - 1] & 0x80 == 0
         };
         if valid {
             Ok(t.to_vec())
@@ -282,14 +284,24 @@ pub mod simple {
     /// # Errors
     /// [`TlvError`] when the object is malformed or truncated.
     pub fn parse_one(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), TlvError> {
-        let (&tag, rest) = input.split_first().ok_or(TlvError::Truncated { offset: 0 })?;
+        let (&tag, rest) = input
+            .split_first()
+            .ok_or(TlvError::Truncated { offset: 0 })?;
         if tag == 0x00 || tag == 0xFF {
-            return Err(TlvError::InvalidTag { tag: u32::from(tag) });
+            return Err(TlvError::InvalidTag {
+                tag: u32::from(tag),
+            });
         }
-        let (&l, rest) = rest.split_first().ok_or(TlvError::Truncated { offset: 1 })?;
+        let (&l, rest) = rest
+            .split_first()
+            .ok_or(TlvError::Truncated { offset: 1 })?;
         let (len, header_len, rest) = if l == 0xFF {
             let ext = rest.get(..2).ok_or(TlvError::Truncated { offset: 2 })?;
-            (usize::from(u16::from_be_bytes([ext[0], ext[1]])), 4, &rest[2..])
+            (
+                usize::from(u16::from_be_bytes([ext[0], ext[1]])),
+                4,
+                &rest[2..],
+            )
         } else {
             (usize::from(l), 2, rest)
         };
@@ -327,9 +339,12 @@ pub mod simple {
     /// [`TlvError::InvalidTag`] for `00`/`FF`, [`TlvError::ValueTooLong`] beyond 65535 bytes.
     pub fn encode(tag: u8, value: &[u8], out: &mut Vec<u8>) -> Result<(), TlvError> {
         if tag == 0x00 || tag == 0xFF {
-            return Err(TlvError::InvalidTag { tag: u32::from(tag) });
+            return Err(TlvError::InvalidTag {
+                tag: u32::from(tag),
+            });
         }
-        let len = u16::try_from(value.len()).map_err(|_| TlvError::ValueTooLong { len: value.len() })?;
+        let len =
+            u16::try_from(value.len()).map_err(|_| TlvError::ValueTooLong { len: value.len() })?;
         out.push(tag);
         if len < 0xFF {
             out.push(len as u8);

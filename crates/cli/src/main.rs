@@ -1,2 +1,119 @@
-//! The `mynacard` command.
-fn main() {}
+//! The `mynacard` command: parse the command line, run one subcommand, map its outcome to a
+//! documented exit code.
+//!
+//! Adding a subcommand: write `cmd/<name>.rs` with a clap `Args` (or `Subcommand`) type and a
+//! `run(args, &Output) -> Result<(), CliError>` function, declare it in `cmd/mod.rs`, and add one
+//! variant to [`Command`] and one arm to [`dispatch`].
+
+mod cmd;
+mod exit;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{CliError, ExitCode};
+use crate::output::Output;
+
+/// Use the Japanese My Number Card (マイナンバーカード): readers, certificates, PINs, signing,
+/// the simulated card and health-insurance-use registration.
+#[derive(Debug, Parser)]
+#[command(name = "mynacard", version, after_long_help = exit::help_text())]
+struct Cli {
+    /// Print exactly one JSON document on stdout (errors included) instead of readable text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(flatten)]
+    card: cmd::card_select::CardOptions,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain APDUs: command and response bytes, status words.
+    #[command(subcommand)]
+    Apdu(cmd::apdu::ApduCommand),
+    /// Card kind, token, which certificates exist, and the tries left for every PIN.
+    Info(cmd::card::InfoArgs),
+    /// Read certificates from the card; inspect and verify certificate files.
+    #[command(subcommand)]
+    Cert(cmd::cert::CertCommand),
+    /// PIN status and PIN change.
+    #[command(subcommand)]
+    Pin(cmd::card::PinCommand),
+    /// The simulated card: attach it to pcscd through vsmartcard's vpcd.
+    #[command(subcommand)]
+    Sim(cmd::sim::SimCommand),
+    /// The PC/SC readers and what each holds (with --wait-card, waits for a card first).
+    Readers(cmd::readers::ReadersArgs),
+}
+
+/// Runs the chosen subcommand.
+fn dispatch(command: Command, card: &cmd::card_select::CardOptions, out: &Output) -> Result<(), CliError> {
+    match command {
+        Command::Apdu(args) => cmd::apdu::run(args, out),
+        Command::Info(args) => cmd::card::run_info(card, args, out),
+        Command::Cert(command) => cmd::cert::run(card, command, out),
+        Command::Pin(command) => cmd::card::run_pin(card, command, out),
+        Command::Sim(command) => cmd::sim::run(command, out),
+        Command::Readers(args) => cmd::readers::run(card, &args, out),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return report_clap_error(err),
+    };
+    let out = Output::new(cli.json);
+    match dispatch(cli.command, &cli.card, &out) {
+        Ok(()) => ExitCode::Success.into(),
+        Err(err) => {
+            out.error(&err);
+            err.exit_code().into()
+        }
+    }
+}
+
+/// Help and version go to stdout with 0; usage errors exit 2, as one JSON document when `--json`
+/// was among the arguments.
+fn report_clap_error(err: clap::Error) -> std::process::ExitCode {
+    if !err.use_stderr() {
+        let _ = err.print();
+        return ExitCode::Success.into();
+    }
+    // The parse failed, so `--json` is looked for by hand (before a `--` that ends options).
+    let json = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json");
+    if json {
+        let rendered = err.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+        Output::new(true).error(&CliError::usage(message).with_source(err));
+    } else {
+        let _ = err.print();
+    }
+    ExitCode::Usage.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn long_help_documents_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit codes:"));
+        assert!(help.contains("5  PIN blocked"));
+    }
+}

@@ -4,7 +4,7 @@
 //! It is the contract between the two: the engine never generates keys or certificates, the PKI
 //! never answers APDUs.
 
-use rsa::RsaPrivateKey;
+use rsa::PrivateKey as RsaPrivateKey;
 use zeroize::Zeroizing;
 
 /// A calendar date (Gregorian).

@@ -5,3 +5,11 @@
 //! through vsmartcard's vpcd, and with faults injected.
 
 pub mod image;
+pub mod pki;
+pub mod profile;
+pub mod engine;
+pub mod fault;
+pub mod inprocess;
+pub mod log;
+pub mod state;
+pub mod vpcd;

@@ -59,6 +59,16 @@ pub trait CardChannel: Send {
 }
 
 #[async_trait]
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    async fn open(&self) -> Result<Box<dyn CardChannel>, TransportError> {
+        (**self).open().await
+    }
+}
+
+#[async_trait]
 impl<C: CardChannel + ?Sized> CardChannel for Box<C> {
     async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transmit(command).await

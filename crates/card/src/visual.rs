@@ -1,0 +1,385 @@
+//! 券面事項確認AP (visual AP): the card-face record opened with 照合番号B, its signature, and the
+//! card-presence challenge.
+
+use core::fmt;
+
+use mynacard_apdu::commands::{self, KeyRef, SignScheme, visual};
+use mynacard_apdu::tlv::Tlv;
+use mynacard_transport::CardChannel;
+
+use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
+use crate::cvc::CvCertificate;
+use crate::date::Date;
+use crate::pin::{AttemptPolicy, BirthDateKey, CollationB, MyNumber, PinKind, PinStatus};
+use crate::session::{Application, Extent, How, Session};
+use crate::text::{Sex, field, objects, record};
+use crate::{Error, Result};
+
+/// The visual AP's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VisualKey {
+    /// Birth-date key (`0011`): opens the age record.
+    BirthDate,
+    /// 照合番号B (`0012`): opens the card face.
+    CollationB,
+    /// 照合番号A (`0013`): opens the card face and the rendered individual number.
+    CollationA,
+}
+
+impl VisualKey {
+    const fn pin(self) -> PinKind {
+        match self {
+            VisualKey::BirthDate => PinKind::VisualBirthDate,
+            VisualKey::CollationB => PinKind::VisualCollationB,
+            VisualKey::CollationA => PinKind::VisualCollationA,
+        }
+    }
+}
+
+/// The card-face record of EF `0002`. Personal data: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CardFace {
+    /// 生年月日 (`DF22`).
+    pub birth_date: Date,
+    /// 性別 (`DF23`).
+    pub sex: Sex,
+    /// The card's own key (`DF24`), which answers the card-presence challenge.
+    pub card_key: CardPublicKey,
+    /// 氏名 as printed, PNG (`DF25`).
+    pub name_image: Vec<u8>,
+    /// 住所 as printed, PNG (`DF26`).
+    pub address_image: Vec<u8>,
+    /// 顔写真, JPEG 2000 greyscale on real cards (`DF27`).
+    pub photo: Vec<u8>,
+    /// Signature over the record (`DF28`).
+    pub signature: Vec<u8>,
+    /// 有効期限 (`DF29`): after the signature, so not covered by it.
+    pub expiry: Date,
+    /// Security code as printed, PNG (`DF2A`): not covered by the signature either.
+    pub security_code_image: Vec<u8>,
+    segments: [Vec<u8>; 3],
+}
+
+impl fmt::Debug for CardFace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardFace")
+            .field("photo_len", &self.photo.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CardFace {
+    /// Parses EF `0002` by tag.
+    ///
+    /// # Errors
+    /// [`Error::MalformedTlv`], [`Error::Malformed`] or [`Error::PublicKey`].
+    pub fn parse(bytes: &[u8]) -> Result<CardFace> {
+        const WHAT: &str = "card face";
+        let value = record(bytes, 0xFF20, WHAT)?;
+        let objs = objects(value, WHAT)?;
+        let date = |tag| {
+            field(&objs, tag).and_then(|v| {
+                Date::parse_yyyymmdd(v).ok_or(Error::Malformed {
+                    what: "card-face date is not YYYYMMDD",
+                })
+            })
+        };
+        let segment = |tags: &[u32]| -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            for tag in tags {
+                let (_, enc) = objs
+                    .iter()
+                    .find(|(t, _): &&(Tlv<'_>, &[u8])| t.tag == *tag)
+                    .ok_or(Error::Malformed {
+                        what: "card face lacks a signed field",
+                    })?;
+                out.extend_from_slice(enc);
+            }
+            Ok(out)
+        };
+        Ok(CardFace {
+            birth_date: date(0xDF22)?,
+            sex: Sex::from_code(*field(&objs, 0xDF23)?.first().ok_or(Error::Malformed {
+                what: "sex is empty",
+            })?),
+            card_key: CardPublicKey::from_card_objects(field(&objs, 0xDF24)?)?,
+            name_image: field(&objs, 0xDF25)?.to_vec(),
+            address_image: field(&objs, 0xDF26)?.to_vec(),
+            photo: field(&objs, 0xDF27)?.to_vec(),
+            signature: field(&objs, 0xDF28)?.to_vec(),
+            expiry: date(0xDF29)?,
+            security_code_image: field(&objs, 0xDF2A)?.to_vec(),
+            segments: [
+                segment(&[0xDF22, 0xDF23, 0xDF24])?,
+                segment(&[0xDF25, 0xDF26])?,
+                segment(&[0xDF27])?,
+            ],
+        })
+    }
+
+    /// Checks the record's signature with the key of the application's certificate: PKCS#1
+    /// v1.5 over a SHA-256 DigestInfo whose digest field holds the three SHA-256 values of
+    /// `DF22–DF24`, `DF25–DF26` and `DF27` (as encoded), concatenated — the form test cards
+    /// carry.
+    ///
+    /// The workspace's simulated card signs SHA-256 of the concatenated digests instead; that
+    /// form is accepted too (same certified key, bytes that no other record signs).
+    ///
+    /// # Errors
+    /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
+    pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
+        const WHAT: &str = "card-face record";
+        let mut digests = Vec::with_capacity(96);
+        for s in &self.segments {
+            digests.extend_from_slice(&sha256(s));
+        }
+        match cvc
+            .public_key
+            .verify_pkcs1(&sha256_digest_info_raw(&digests), &self.signature, WHAT)
+        {
+            Err(Error::SignatureInvalid { .. }) => {
+                let info = HashAlgorithm::Sha256.digest_info(&sha256(&digests))?;
+                cvc.public_key.verify_pkcs1(&info, &self.signature, WHAT)
+            }
+            other => other,
+        }
+    }
+}
+
+/// A verified answer to the card-presence challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PresenceProof {
+    /// The caller's challenge.
+    pub challenge: Vec<u8>,
+    /// The card's signature over it, already checked against the card key.
+    pub signature: Vec<u8>,
+}
+
+/// The visual AP, selected.
+#[derive(Debug)]
+pub struct VisualAp<'s, C> {
+    session: &'s mut Session<C>,
+    epoch: u64,
+}
+
+impl<C: CardChannel> Session<C> {
+    /// Selects the visual AP.
+    ///
+    /// # Errors
+    /// Card and transport errors.
+    pub async fn visual(&mut self) -> Result<VisualAp<'_, C>> {
+        let epoch = self.open(Application::Visual).await?;
+        Ok(VisualAp {
+            session: self,
+            epoch,
+        })
+    }
+}
+
+async fn read_cvc<C: CardChannel>(session: &mut Session<C>) -> Result<CvCertificate> {
+    let bytes = session
+        .read_file(visual::CVC, Extent::Tlv, "visual AP certificate")
+        .await?;
+    CvCertificate::parse(&bytes)
+}
+
+/// Signs SHA-256(`challenge`) with the application's own key (`80 2A 00 00`, no credential
+/// needed) and checks the signature against `card_key`.
+async fn prove_presence<C: CardChannel>(
+    session: &mut Session<C>,
+    card_key: &CardPublicKey,
+    challenge: &[u8],
+) -> Result<PresenceProof> {
+    const OP: &str = "COMPUTE DIGITAL SIGNATURE (card presence)";
+    if challenge.is_empty() {
+        return Err(Error::InvalidInput {
+            what: "the challenge is empty",
+        });
+    }
+    let info = HashAlgorithm::Sha256.digest_info(&sha256(challenge))?;
+    let mut cmd =
+        commands::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, info.clone());
+    // P2 = 00: the application's own key, not a key EF.
+    cmd.p2 = 0x00;
+    let r = session.exchange(&cmd, How::once(OP)).await?;
+    if !r.is_success() {
+        return Err(Error::card(r.sw, OP));
+    }
+    card_key.verify_pkcs1(&info, &r.data, "card-presence signature")?;
+    Ok(PresenceProof {
+        challenge: challenge.to_vec(),
+        signature: r.data,
+    })
+}
+
+impl<C: CardChannel> VisualAp<'_, C> {
+    /// The retry counter of a key. Spends nothing.
+    ///
+    /// # Errors
+    /// Card and transport errors.
+    pub async fn pin_status(&mut self, key: VisualKey) -> Result<PinStatus> {
+        self.session.ensure(Application::Visual, self.epoch).await?;
+        self.session.pin_status(key.pin()).await
+    }
+
+    /// Reads the application's card-verifiable certificate (free).
+    ///
+    /// # Errors
+    /// Card, transport and parse errors.
+    pub async fn read_cvc(&mut self) -> Result<CvCertificate> {
+        self.session.ensure(Application::Visual, self.epoch).await?;
+        read_cvc(self.session).await
+    }
+
+    /// Asks the card for `len` random bytes (GET CHALLENGE, 1–256).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] outside 1–256; card and transport errors.
+    pub async fn get_challenge(&mut self, len: usize) -> Result<Vec<u8>> {
+        const OP: &str = "GET CHALLENGE";
+        if !(1..=256).contains(&len) {
+            return Err(Error::InvalidInput {
+                what: "GET CHALLENGE length must be 1-256",
+            });
+        }
+        self.session.ensure(Application::Visual, self.epoch).await?;
+        let r = self
+            .session
+            .exchange(&commands::get_challenge(len as u32), How::plain(OP))
+            .await?;
+        if !r.is_success() || r.data.len() != len {
+            return Err(Error::card(r.sw, OP));
+        }
+        Ok(r.data)
+    }
+
+    /// Has the card sign SHA-256(`challenge`) with its own key and checks the result against
+    /// `card_key` — which must come from a record whose signature was checked
+    /// ([`VerifiedVisual::read_face_checked`]), or the key proves nothing. Use a fresh random
+    /// challenge each time.
+    ///
+    /// # Errors
+    /// [`Error::SignatureInvalid`], [`Error::SignatureLength`], card and transport errors.
+    pub async fn prove_presence(
+        &mut self,
+        card_key: &CardPublicKey,
+        challenge: &[u8],
+    ) -> Result<PresenceProof> {
+        self.session.ensure(Application::Visual, self.epoch).await?;
+        prove_presence(self.session, card_key, challenge).await
+    }
+
+    async fn verify(
+        &mut self,
+        key: VisualKey,
+        value: zeroize::Zeroizing<Vec<u8>>,
+        policy: AttemptPolicy,
+    ) -> Result<VerifiedVisual<'_, C>> {
+        self.session.ensure(Application::Visual, self.epoch).await?;
+        self.session.verify(key.pin(), value, policy).await?;
+        Ok(VerifiedVisual {
+            session: &mut *self.session,
+            epoch: self.epoch,
+        })
+    }
+
+    /// Verifies 照合番号B (built with [`CollationB::new`] from the card face), which opens the
+    /// card-face record. Retry counter first, as for every VERIFY.
+    ///
+    /// # Errors
+    /// As [`crate::jpki::JpkiAp::verify_auth`].
+    pub async fn verify_collation_b(
+        &mut self,
+        code: &CollationB,
+        policy: AttemptPolicy,
+    ) -> Result<VerifiedVisual<'_, C>> {
+        self.verify(VisualKey::CollationB, code.bytes(), policy)
+            .await
+    }
+
+    /// Verifies the birth-date key (the first six digits of 照合番号B), which opens only the
+    /// age record.
+    ///
+    /// # Errors
+    /// As [`crate::jpki::JpkiAp::verify_auth`].
+    pub async fn verify_birth_date(
+        &mut self,
+        key: &BirthDateKey,
+        policy: AttemptPolicy,
+    ) -> Result<VerifiedVisual<'_, C>> {
+        self.verify(VisualKey::BirthDate, key.bytes(), policy).await
+    }
+
+    /// Verifies 照合番号A (the individual number).
+    ///
+    /// # Errors
+    /// As [`crate::jpki::JpkiAp::verify_auth`].
+    pub async fn verify_collation_a(
+        &mut self,
+        my_number: &MyNumber,
+        policy: AttemptPolicy,
+    ) -> Result<VerifiedVisual<'_, C>> {
+        self.verify(VisualKey::CollationA, my_number.bytes(), policy)
+            .await
+    }
+}
+
+/// The visual AP with a collation number verified.
+#[derive(Debug)]
+pub struct VerifiedVisual<'v, C> {
+    session: &'v mut Session<C>,
+    epoch: u64,
+}
+
+impl<C> Drop for VerifiedVisual<'_, C> {
+    fn drop(&mut self) {
+        self.session.forget_selection();
+    }
+}
+
+impl<C: CardChannel> VerifiedVisual<'_, C> {
+    fn check(&mut self) -> Result<()> {
+        self.session
+            .ensure_verified(Application::Visual, self.epoch)
+    }
+
+    /// Reads the card-face record without checking its signature.
+    ///
+    /// # Errors
+    /// Card, transport and parse errors.
+    pub async fn read_face(&mut self) -> Result<CardFace> {
+        self.check()?;
+        let bytes = self
+            .session
+            .read_file(visual::FACE, Extent::Tlv, "card face")
+            .await?;
+        CardFace::parse(&bytes)
+    }
+
+    /// Reads the card-face record and checks its signature with the key of the application's
+    /// certificate.
+    ///
+    /// # Errors
+    /// [`Error::SignatureInvalid`], card, transport and parse errors.
+    pub async fn read_face_checked(&mut self) -> Result<CardFace> {
+        let face = self.read_face().await?;
+        let cvc = read_cvc(self.session).await?;
+        face.verify_signature(&cvc)?;
+        Ok(face)
+    }
+
+    /// As [`VisualAp::prove_presence`].
+    ///
+    /// # Errors
+    /// As [`VisualAp::prove_presence`].
+    pub async fn prove_presence(
+        &mut self,
+        card_key: &CardPublicKey,
+        challenge: &[u8],
+    ) -> Result<PresenceProof> {
+        self.check()?;
+        prove_presence(self.session, card_key, challenge).await
+    }
+}

@@ -1,0 +1,304 @@
+//! Which card a command talks to: `--card sim[:PROFILE]` (the simulated card, in this process)
+//! or `--reader NAME` (PC/SC). Also the PIN input shared by the card commands: a no-echo prompt,
+//! or `--pin-stdin` for automation. PINs are never taken from the command line.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use mynacard_card::{Error as CardError, Session};
+use mynacard_sim::engine::Card;
+use mynacard_sim::image::CardImage;
+use mynacard_sim::inprocess::SimCard;
+use mynacard_sim::state::StateFile;
+use mynacard_transport::blocking::block_on;
+use mynacard_transport::{CardChannel, Transport, TransportError};
+use zeroize::Zeroizing;
+
+use crate::exit::{CliError, ExitCode};
+
+/// Card selection, global to every card command.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CardOptions {
+    /// The simulated card: `sim` (the `adult` profile) or `sim:PROFILE` (e.g. `sim:under15`,
+    /// `sim:no-extended`). It lives in this process only, unless --sim-state keeps its counters.
+    #[arg(
+        long,
+        global = true,
+        value_name = "sim[:PROFILE]",
+        conflicts_with = "reader"
+    )]
+    card: Option<String>,
+
+    /// The PC/SC reader to use, by name (`mynacard readers` lists them). Without a card in it,
+    /// the command waits for one (see --timeout).
+    #[arg(long, global = true, value_name = "NAME")]
+    reader: Option<String>,
+
+    /// Record every APDU exchange with timings to FILE (JSON Lines), for diagnosing a reader.
+    /// PINs, passwords and personal data are replaced before anything is written.
+    #[arg(long, global = true, value_name = "FILE")]
+    record: Option<PathBuf>,
+
+    /// Seconds to wait for a card (or reader) to appear before giving up.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
+
+    /// Keep the simulated card's PIN counters and PINs in FILE across invocations (created when
+    /// missing).
+    #[arg(long, global = true, value_name = "FILE", requires = "card")]
+    sim_state: Option<PathBuf>,
+}
+
+/// The transport the options name.
+///
+/// # Errors
+/// A usage error for a malformed `--card`, an unknown profile or an unreadable state file.
+pub(crate) fn transport(options: &CardOptions) -> Result<Box<dyn Transport>, CliError> {
+    match (&options.card, &options.reader) {
+        (Some(spec), _) => sim_transport(spec, options.sim_state.as_ref()),
+        (None, Some(name)) => Ok(Box::new(mynacard_pcsc::PcscTransport::new(name.clone()))),
+        (None, None) => Err(CliError::usage(
+            "no card chosen: give --card sim[:PROFILE] or --reader NAME",
+        )),
+    }
+}
+
+fn sim_transport(spec: &str, state: Option<&PathBuf>) -> Result<Box<dyn Transport>, CliError> {
+    let profile = match spec.split_once(':') {
+        None if spec == "sim" => "adult",
+        Some(("sim", profile)) if !profile.is_empty() => profile,
+        _ => {
+            return Err(CliError::usage(format!(
+                "--card {spec:?}: expected sim or sim:PROFILE"
+            )));
+        }
+    };
+    let image = CardImage::from_profile_name(profile).map_err(|e| {
+        CliError::usage(format!("--card {spec:?}: no such simulated card profile")).with_source(e)
+    })?;
+    let card = match state {
+        Some(path) => {
+            let file = StateFile::new(path);
+            let saved = file.load().map_err(|e| {
+                CliError::usage(format!("cannot read --sim-state {}", path.display()))
+                    .with_source(e)
+            })?;
+            match saved {
+                Some(saved) => Card::with_state(image, &saved).map_err(|e| {
+                    CliError::usage(format!(
+                        "--sim-state {} does not fit profile {profile}",
+                        path.display()
+                    ))
+                    .with_source(e)
+                })?,
+                None => Card::new(image),
+            }
+        }
+        None => Card::new(image),
+    };
+    let sim = SimCard::new(card);
+    if let Some(path) = state {
+        sim.set_state_file(StateFile::new(path));
+    }
+    Ok(Box::new(sim.transport()))
+}
+
+/// Opens the chosen card and a session over it.
+///
+/// # Errors
+/// As [`transport`], and card-absent errors from opening the channel.
+pub(crate) fn open_session(
+    options: &CardOptions,
+) -> Result<Session<Box<dyn CardChannel>>, CliError> {
+    let mut transport = transport(options)?;
+    if let Some(path) = &options.record {
+        let recorder = mynacard_trace::Recorder::create(path).map_err(|e| {
+            CliError::usage(format!("cannot create --record {}", path.display())).with_source(e)
+        })?;
+        transport = Box::new(recorder.wrap_transport(transport));
+    }
+    if let Some(reader) = &options.reader {
+        wait_for_card(Some(reader), options.wait_limit())?;
+    }
+    let channel =
+        block_on(transport.open()).map_err(|e| transport_error("cannot open the card", e))?;
+    Ok(Session::new(channel))
+}
+
+impl CardOptions {
+    /// How long to wait for a card (`--timeout`).
+    pub(crate) fn wait_limit(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// The reader named with `--reader`.
+    pub(crate) fn reader(&self) -> Option<&str> {
+        self.reader.as_deref()
+    }
+}
+
+/// Waits until a card answers in the reader (any reader for `None`). When none does yet, says so
+/// on stderr (stdout stays clean for `--json`) and waits up to `limit`.
+///
+/// # Errors
+/// Card absent when the time runs out; a failure when PC/SC is not running.
+pub(crate) fn wait_for_card(
+    reader: Option<&str>,
+    limit: Duration,
+) -> Result<mynacard_pcsc::ReaderInfo, CliError> {
+    let readers = mynacard_pcsc::list_readers().map_err(pcsc_unavailable)?;
+    let ready = readers.into_iter().find(|r| {
+        r.card == mynacard_pcsc::CardPresence::Present && reader.is_none_or(|name| r.name == name)
+    });
+    if let Some(info) = ready {
+        return Ok(info);
+    }
+    let place = reader.map_or_else(|| "a reader".to_owned(), |name| format!("{name:?}"));
+    eprintln!(
+        "Insert a My Number Card into {place} (waiting up to {} s, Ctrl-C to stop)…",
+        limit.as_secs()
+    );
+    block_on(mynacard_pcsc::CardWait::arrival(reader, Some(limit))).map_err(|e| match e {
+        TransportError::Timeout(_) => CliError::new(
+            ExitCode::CardAbsent,
+            format!("no card in {place} after {} s", limit.as_secs()),
+        ),
+        other => pcsc_unavailable(other),
+    })
+}
+
+/// A PC/SC failure outside a card session (listing, waiting).
+pub(crate) fn pcsc_unavailable(e: TransportError) -> CliError {
+    let service_down = matches!(
+        mynacard_pcsc::pcsc_error_of(&e),
+        Some(mynacard_pcsc::PcscCode::NoService | mynacard_pcsc::PcscCode::ServiceStopped)
+    );
+    if service_down {
+        CliError::new(
+            ExitCode::Failure,
+            "the PC/SC service is not running (start pcscd)",
+        )
+        .with_source(e)
+    } else {
+        transport_error("PC/SC failed", e)
+    }
+}
+
+fn transport_error(message: &str, e: TransportError) -> CliError {
+    let code = match e {
+        TransportError::NoReader { .. } | TransportError::NoCard | TransportError::CardRemoved => {
+            ExitCode::CardAbsent
+        }
+        _ => ExitCode::Failure,
+    };
+    CliError::new(code, message.to_owned()).with_source(e)
+}
+
+/// A card-layer error as the command's error, with the documented exit code.
+pub(crate) fn card_error(e: CardError) -> CliError {
+    let (code, message) = match &e {
+        CardError::WrongPin { .. } => (ExitCode::WrongPin, e.to_string()),
+        CardError::Blocked { key } => (
+            ExitCode::PinBlocked,
+            format!("the {key} is blocked; it can be reset at the municipal office"),
+        ),
+        CardError::LastAttemptRefused { key, .. } => (
+            ExitCode::Failure,
+            format!("the {key} has one try left; not using it without --allow-last-attempt"),
+        ),
+        CardError::AttemptMayHaveBeenCounted { key, .. } => (
+            ExitCode::CardAbsent,
+            format!(
+                "the card was lost while checking the {key}; the attempt may have been counted \
+                 (run `mynacard pin status` before trying again)"
+            ),
+        ),
+        CardError::Transport(
+            TransportError::NoCard | TransportError::CardRemoved | TransportError::NoReader { .. },
+        ) => (ExitCode::CardAbsent, "the card is not there".to_owned()),
+        CardError::SignatureInvalid { .. }
+        | CardError::SignatureLength { .. }
+        | CardError::DigestMismatch { .. } => (
+            ExitCode::VerificationFailed,
+            "the card's data did not verify".to_owned(),
+        ),
+        CardError::PinNotSet { key } => (ExitCode::Failure, format!("this card has no {key}")),
+        _ => (ExitCode::Failure, "card operation failed".to_owned()),
+    };
+    CliError::new(code, message).with_source(e)
+}
+
+/// Where secrets come from.
+pub(crate) struct SecretInput {
+    from_stdin: bool,
+    stdin: Option<std::io::StdinLock<'static>>,
+}
+
+impl SecretInput {
+    /// From stdin lines (`--pin-stdin`), or from a no-echo prompt on the terminal.
+    pub(crate) fn new(from_stdin: bool) -> Self {
+        SecretInput {
+            from_stdin,
+            stdin: None,
+        }
+    }
+
+    /// Reads one secret: the next stdin line, or a prompt without echo.
+    ///
+    /// # Errors
+    /// Input errors, end of input.
+    pub(crate) fn read(&mut self, prompt: &str) -> Result<Zeroizing<String>, CliError> {
+        let mut line = Zeroizing::new(String::new());
+        if self.from_stdin {
+            let stdin = self.stdin.get_or_insert_with(|| std::io::stdin().lock());
+            let n = stdin.read_line(&mut line)?;
+            if n == 0 {
+                return Err(CliError::usage(format!(
+                    "--pin-stdin: no line for {prompt}"
+                )));
+            }
+        } else {
+            *line = rpassword::prompt_password(format!("{prompt}: "))?;
+        }
+        let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+        Ok(trimmed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(card: Option<&str>, reader: Option<&str>) -> CardOptions {
+        CardOptions {
+            card: card.map(str::to_owned),
+            reader: reader.map(str::to_owned),
+            sim_state: None,
+            record: None,
+            timeout: 60,
+        }
+    }
+
+    #[test]
+    fn card_specs() {
+        assert!(transport(&opts(Some("sim"), None)).is_ok());
+        assert!(transport(&opts(Some("sim:under15"), None)).is_ok());
+        let bad = transport(&opts(Some("sim:nope"), None)).err().unwrap();
+        assert_eq!(bad.exit_code(), ExitCode::Usage);
+        assert_eq!(
+            transport(&opts(Some("card"), None))
+                .err()
+                .unwrap()
+                .exit_code(),
+            ExitCode::Usage
+        );
+        assert_eq!(
+            transport(&opts(None, None)).err().unwrap().exit_code(),
+            ExitCode::Usage
+        );
+        let reader = transport(&opts(None, Some("ACS ACR39U"))).unwrap();
+        assert_eq!(reader.name(), "ACS ACR39U");
+    }
+}

@@ -1,0 +1,9 @@
+//! One module per subcommand. Each exposes a clap argument type and
+//! `run(args, &Output) -> Result<(), CliError>`; `main.rs` dispatches to it.
+
+pub(crate) mod apdu;
+pub(crate) mod card;
+pub(crate) mod card_select;
+pub(crate) mod readers;
+pub(crate) mod cert;
+pub(crate) mod sim;

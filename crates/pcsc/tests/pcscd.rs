@@ -1,0 +1,368 @@
+//! End-to-end through the real PC/SC stack: pcscd + vsmartcard's vpcd + the simulated card.
+//!
+//! Needs a running pcscd with the vpcd reader configured (`Virtual PCD 00 00` on TCP 35963 and
+//! `Virtual PCD 00 01` on 35964) and both slots free: the tests attach their own simulated cards
+//! through `mynacard_sim::vpcd`, in-process, so they can pull them. Built only with the
+//! `pcscd-tests` feature; without pcscd every test fails with a message saying so.
+//!
+//! Results through pcscd are compared byte for byte with the same card profile in-process.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use mynacard_card::jpki::{JpkiKey, PublicCertificate};
+use mynacard_card::{AttemptPolicy, HashAlgorithm, Pin, PinStatus, Session, SignPassword};
+use mynacard_pcsc::{
+    CardPresence, CardWait, ExtendedLength, PcscChannel, PcscOptions, PcscTransport, Share,
+    list_readers,
+};
+use mynacard_sim::fault::Faults;
+use mynacard_sim::image::CardImage;
+use mynacard_sim::inprocess::SimCard;
+use mynacard_sim::vpcd::{self, Ended, VpcdHandle, VpcdOptions};
+use mynacard_transport::blocking::block_on;
+use mynacard_transport::{CardChannel, Interface, TransportError};
+
+const READER_0: &str = "Virtual PCD 00 00";
+const READER_1: &str = "Virtual PCD 00 01";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The tests share vpcd's two slots: one test at a time.
+static SLOTS: Mutex<()> = Mutex::new(());
+
+fn slots() -> MutexGuard<'static, ()> {
+    let guard = SLOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let readers = list_readers().unwrap_or_else(|e| {
+        panic!("pcscd is not reachable ({e}, {:?}); start it first: see crates/pcsc/README.md", mynacard_pcsc::pcsc_error_of(&e))
+    });
+    for name in [READER_0, READER_1] {
+        let reader = readers
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("reader {name:?} missing: is vsmartcard-vpcd installed?"));
+        assert_eq!(
+            reader.card,
+            CardPresence::Empty,
+            "{name} already holds a card: stop other virtual cards before these tests"
+        );
+    }
+    guard
+}
+
+fn sim(profile: &str) -> SimCard {
+    SimCard::from_image(CardImage::from_profile_name(profile).expect("built-in profile"))
+}
+
+fn port(reader: &str) -> u16 {
+    if reader == READER_0 {
+        vpcd::DEFAULT_PORT
+    } else {
+        vpcd::DEFAULT_PORT + 1
+    }
+}
+
+/// Attaches `card` to the reader and waits until PC/SC shows it present.
+fn attach(card: &SimCard, reader: &str) -> VpcdHandle {
+    let addr = ([127, 0, 0, 1], port(reader)).into();
+    let handle = vpcd::spawn(addr, card.clone(), VpcdOptions::default()).expect("bridge thread");
+    let info = block_on(CardWait::arrival(Some(reader), Some(WAIT))).expect("card appears");
+    assert_eq!(info.card, CardPresence::Present);
+    handle
+}
+
+/// Pulls the card and waits until PC/SC shows the reader empty.
+fn detach(handle: VpcdHandle, reader: &str) {
+    handle.stop();
+    let _ = handle.join();
+    block_on(CardWait::removal(reader, Some(WAIT))).expect("card leaves");
+}
+
+fn open(reader: &str, options: PcscOptions) -> PcscChannel {
+    block_on(PcscTransport::new(reader).with_options(options).open_channel()).expect("open")
+}
+
+/// Everything the comparison covers, from one card.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    certificates: Vec<Vec<u8>>,
+    sign_certificate: Vec<u8>,
+    auth_status: PinStatus,
+    sign_status: PinStatus,
+    auth_signature: Vec<u8>,
+    sign_signature: Vec<u8>,
+}
+
+async fn observe<C: CardChannel>(channel: C) -> Observed {
+    let mut session = Session::new(channel);
+    let mut ap = session.jpki().await.expect("JPKI AP");
+    let mut certificates = Vec::new();
+    for which in [
+        PublicCertificate::Auth,
+        PublicCertificate::AuthCa,
+        PublicCertificate::SignCa,
+    ] {
+        certificates.push(ap.read_certificate(which).await.expect("certificate").into_der());
+    }
+    let auth_status = ap.pin_status(JpkiKey::Auth).await.expect("auth status");
+    let sign_status = ap.pin_status(JpkiKey::Sign).await.expect("sign status");
+    let pin = Pin::new("1234").expect("pin");
+    let mut verified = ap
+        .verify_auth(&pin, AttemptPolicy::KeepLastAttempt)
+        .await
+        .expect("verify auth");
+    let auth_signature = verified
+        .sign(HashAlgorithm::Sha256, b"through pcscd")
+        .await
+        .expect("auth signature");
+    drop(verified);
+    let mut ap = session.jpki().await.expect("JPKI AP again");
+    let password = SignPassword::new("ABC123").expect("password");
+    let mut verified = ap
+        .verify_sign(&password, AttemptPolicy::KeepLastAttempt)
+        .await
+        .expect("verify sign");
+    let sign_certificate = verified
+        .read_sign_certificate()
+        .await
+        .expect("sign certificate")
+        .into_der();
+    let sign_signature = verified
+        .sign(HashAlgorithm::Sha256, b"through pcscd")
+        .await
+        .expect("sign signature");
+    Observed {
+        certificates,
+        sign_certificate,
+        auth_status,
+        sign_status,
+        auth_signature,
+        sign_signature,
+    }
+}
+
+fn transport_error(err: &mynacard_card::Error) -> Option<&TransportError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(t) = e.downcast_ref::<TransportError>() {
+            return Some(t);
+        }
+        source = e.source();
+    }
+    None
+}
+
+#[test]
+fn pcscd_gives_the_same_bytes_and_signatures_as_the_in_process_card() {
+    let _slots = slots();
+    let expected = block_on(observe(sim("adult").channel()));
+
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let channel = open(READER_0, PcscOptions::default());
+    let caps = channel.capabilities();
+    assert!(caps.extended_length, "vpcd passes extended APDUs");
+    assert_eq!(caps.interface, Interface::Contact);
+    assert_eq!(caps.atr, card.with_card(|c| c.atr().to_vec()));
+    let through_pcscd = block_on(observe(channel));
+    assert_eq!(through_pcscd, expected);
+    assert_eq!(through_pcscd.auth_status, PinStatus::Remaining(3));
+
+    // Short APDUs only (a reader that does not pass extended length): still the same bytes.
+    let short = open(READER_0, PcscOptions::default().extended_length(ExtendedLength::ShortOnly));
+    assert!(!short.capabilities().extended_length);
+    let through_short = block_on(observe(short));
+    assert_eq!(through_short.certificates, expected.certificates);
+    assert_eq!(through_short.sign_signature, expected.sign_signature);
+    detach(bridge, READER_0);
+}
+
+#[test]
+fn card_pulled_mid_read_is_card_removed_spends_no_pin_attempt_and_a_new_session_works() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let short_only = PcscOptions::default().extended_length(ExtendedLength::ShortOnly);
+
+    // SELECT AP, then READ BINARY chunks: the card leaves after the second APDU, mid-read.
+    card.set_faults(Faults {
+        pull_after_apdus: Some(2),
+        ..Faults::none()
+    });
+    let channel = open(READER_0, short_only.clone());
+    let err = block_on(async {
+        let mut session = Session::new(channel);
+        let mut ap = session.jpki().await?;
+        ap.read_certificate(PublicCertificate::Auth).await
+    })
+    .expect_err("the read must fail");
+    assert!(
+        matches!(transport_error(&err), Some(TransportError::CardRemoved)),
+        "expected CardRemoved, got {err:?}"
+    );
+    assert_eq!(bridge.join().expect("bridge"), Ended::CardPulled);
+    block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
+
+    // Pulled while the VERIFY is on its way: the card never processes it.
+    card.insert();
+    card.set_faults(Faults::none());
+    let bridge = attach(&card, READER_0);
+    let channel = open(READER_0, short_only.clone());
+    let before = card.with_card(|c| c.persistent_state());
+    let err = block_on(async {
+        let mut session = Session::new(channel);
+        let mut ap = session.jpki().await?;
+        ap.pin_status(JpkiKey::Auth).await?;
+        // SELECT AP and the empty VERIFY are done; the next APDU (SELECT PIN EF or VERIFY) is lost.
+        session_pull(&card);
+        let pin = Pin::new("9999").expect("pin");
+        ap.verify_auth(&pin, AttemptPolicy::KeepLastAttempt).await.map(|_| ())
+    })
+    .expect_err("the verify must fail");
+    assert!(transport_error(&err).is_some(), "a transport failure, got {err:?}");
+    let _ = bridge.join();
+    block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
+    assert_eq!(card.with_card(|c| c.persistent_state()), before, "no PIN attempt spent");
+
+    // Re-inserted: a new session reads the certificate and sees all three tries.
+    card.insert();
+    card.set_faults(Faults::none());
+    let bridge = attach(&card, READER_0);
+    let channel = open(READER_0, PcscOptions::default());
+    let (cert, status) = block_on(async {
+        let mut session = Session::new(channel);
+        let mut ap = session.jpki().await.expect("JPKI AP");
+        let cert = ap.read_certificate(PublicCertificate::Auth).await.expect("cert");
+        (cert.into_der(), ap.pin_status(JpkiKey::Auth).await.expect("status"))
+    });
+    assert_eq!(status, PinStatus::Remaining(3));
+    let expected = block_on(async {
+        let mut session = Session::new(sim("adult").channel());
+        let mut ap = session.jpki().await.expect("AP");
+        ap.read_certificate(PublicCertificate::Auth).await.expect("cert").into_der()
+    });
+    assert_eq!(cert, expected);
+    detach(bridge, READER_0);
+}
+
+/// Arms the card to be pulled on the next APDU it receives.
+fn session_pull(card: &SimCard) {
+    card.set_faults(Faults {
+        pull_after_apdus: Some(0),
+        ..Faults::none()
+    });
+}
+
+#[test]
+fn two_cards_in_two_readers_are_used_concurrently() {
+    let _slots = slots();
+    let adult = sim("adult");
+    let other = sim("under15");
+    let bridge_0 = attach(&adult, READER_0);
+    let bridge_1 = attach(&other, READER_1);
+    let read = |reader: &'static str| {
+        std::thread::spawn(move || {
+            let channel = open(reader, PcscOptions::default());
+            block_on(async {
+                let mut session = Session::new(channel);
+                let mut ap = session.jpki().await.expect("AP");
+                let mut certs = Vec::new();
+                for _ in 0..5 {
+                    certs.push(
+                        ap.read_certificate(PublicCertificate::Auth)
+                            .await
+                            .expect("cert")
+                            .into_der(),
+                    );
+                }
+                certs
+            })
+        })
+    };
+    let (t0, t1) = (read(READER_0), read(READER_1));
+    let (c0, c1) = (t0.join().expect("thread 0"), t1.join().expect("thread 1"));
+    let expect = |profile: &str| {
+        block_on(async {
+            let mut session = Session::new(sim(profile).channel());
+            let mut ap = session.jpki().await.expect("AP");
+            ap.read_certificate(PublicCertificate::Auth).await.expect("cert").into_der()
+        })
+    };
+    let (e0, e1) = (expect("adult"), expect("under15"));
+    assert_ne!(e0, e1);
+    assert!(c0.iter().all(|c| *c == e0));
+    assert!(c1.iter().all(|c| *c == e1));
+    detach(bridge_0, READER_0);
+    detach(bridge_1, READER_1);
+}
+
+#[test]
+fn reset_by_another_program_is_reported_and_recovered() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    // Without a held transaction, another program may reset the card between our commands.
+    let mut ours = open(READER_0, PcscOptions::default().hold_transaction(false));
+    let select = mynacard_apdu::commands::select_df(&mynacard_apdu::commands::aid::JPKI)
+        .to_bytes(mynacard_apdu::LengthEncoding::Short)
+        .expect("encode");
+    assert_eq!(block_on(ours.transmit(select.as_slice())).expect("select"), [0x90, 0x00]);
+    assert!(!ours.was_reset());
+
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("context");
+    let reader = std::ffi::CString::new(READER_0).expect("name");
+    let mut theirs = ctx
+        .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+        .expect("second connection");
+    theirs
+        .reconnect(pcsc::ShareMode::Shared, pcsc::Protocols::ANY, pcsc::Disposition::ResetCard)
+        .expect("reset");
+    let _ = theirs.disconnect(pcsc::Disposition::LeaveCard);
+
+    let read_auth = [0x00, 0xB0, 0x8A, 0x00, 0x04];
+    assert!(matches!(
+        block_on(ours.transmit(&read_auth)),
+        Err(TransportError::CardReset)
+    ));
+    assert!(ours.was_reset());
+    assert!(!ours.was_reset(), "reading the flag clears it");
+    // The JPKI AP was selected again, so a read by short file identifier works at once.
+    let response = block_on(ours.transmit(&read_auth)).expect("read after recovery");
+    assert_eq!(&response[response.len() - 2..], [0x90, 0x00]);
+    assert_eq!(response[0], 0x30);
+    block_on(ours.close()).expect("close");
+    detach(bridge, READER_0);
+}
+
+#[test]
+fn exclusive_mode_keeps_other_programs_out_and_waiting_times_out() {
+    let _slots = slots();
+    // No card in reader 1: a bounded wait times out, a cancelled one says so.
+    let err = block_on(CardWait::arrival(Some(READER_1), Some(Duration::from_millis(600))))
+        .expect_err("no card");
+    assert!(matches!(err, TransportError::Timeout(_)));
+    let wait = CardWait::arrival(Some(READER_1), None);
+    let canceller = wait.canceller();
+    let cancel = std::thread::spawn(move || canceller.cancel());
+    assert!(matches!(block_on(wait), Err(TransportError::Cancelled)));
+    cancel.join().expect("cancel thread");
+    assert!(matches!(
+        block_on(PcscTransport::new(READER_1).open_channel()),
+        Err(TransportError::NoCard)
+    ));
+    assert!(matches!(
+        block_on(PcscTransport::new("No Such Reader 00 00").open_channel()),
+        Err(TransportError::NoReader { .. })
+    ));
+
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let exclusive = open(READER_0, PcscOptions::default().share(Share::Exclusive));
+    assert!(matches!(
+        block_on(PcscTransport::new(READER_0).open_channel()),
+        Err(TransportError::SharingViolation)
+    ));
+    block_on(exclusive.close()).expect("close");
+    let again = open(READER_0, PcscOptions::default().share(Share::Exclusive));
+    block_on(again.close()).expect("close");
+    detach(bridge, READER_0);
+}

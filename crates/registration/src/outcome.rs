@@ -1,0 +1,352 @@
+//! How a flow ended, typed for a terminal to show (protocol §15).
+
+use crate::errors::{ErrorBody, ErrorCode, RevocationReason};
+use crate::messages::EligibilityResult;
+
+/// How a registration, eligibility check or deregistration ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A new registration.
+    Registered {
+        /// The service's registration id.
+        registration_id: String,
+        /// The insurer's name.
+        insurer_name: Option<String>,
+    },
+    /// The card was already registered; nothing changed.
+    AlreadyRegistered {
+        /// The service's registration id.
+        registration_id: String,
+        /// The insurer's name.
+        insurer_name: Option<String>,
+    },
+    /// An earlier certificate of the person was registered; the registration now follows this
+    /// card (after a reissue or renewal).
+    RelinkedAfterReissue {
+        /// The service's registration id (unchanged).
+        registration_id: String,
+        /// The insurer's name.
+        insurer_name: Option<String>,
+    },
+    /// Eligible at the point of use.
+    Eligible(Box<EligibilityResult>),
+    /// The registration was withdrawn.
+    Deregistered {
+        /// The withdrawn registration.
+        registration_id: String,
+    },
+    /// The card is not registered (nor an earlier certificate of the person).
+    NotRegistered,
+    /// The certificate expired and the grace period is over: register again with a new one.
+    RegistrationLapsed,
+    /// The insurer has not registered the person yet.
+    NoInsuranceRecord,
+    /// The identity upstream does not know the certificate.
+    PersonNotFound,
+    /// More than one insurance record: staff must resolve it.
+    MultipleInsuranceRecords,
+    /// First registration is blocked for this person.
+    RegistrationRestricted,
+    /// The auth certificate has expired.
+    CertificateExpired,
+    /// The auth certificate is revoked.
+    CertificateRevoked {
+        /// The reason, when the service gave one.
+        reason: Option<RevocationReason>,
+    },
+    /// The certificate does not chain to a root the service trusts (e.g. a test card).
+    CertificateUntrusted,
+    /// The card's certificate is not an auth certificate.
+    CertificateWrongType,
+    /// The PIN was wrong.
+    WrongPin {
+        /// Tries left.
+        retries_left: u8,
+    },
+    /// The PIN is blocked: unlock at the municipal office (or a convenience-store kiosk).
+    PinBlocked,
+    /// One try left and the terminal does not allow spending it.
+    LastAttemptRefused,
+    /// The card has no auth PIN (a face-authentication card): use a face-recognition terminal.
+    NoAuthPin,
+    /// 照合番号B was wrong (most often a misread card face).
+    CollationNumberWrong {
+        /// Tries left.
+        retries_left: u8,
+    },
+    /// 照合番号B is blocked.
+    CollationNumberBlocked,
+    /// One try of 照合番号B left and the terminal does not allow spending it.
+    CollationLastAttemptRefused,
+    /// The face did not match the card photo.
+    FaceNotMatched,
+    /// The person declined the consent.
+    ConsentDeclined,
+    /// The person or the terminal cancelled.
+    Cancelled,
+    /// The card was removed or the link was lost.
+    CardRemoved {
+        /// The link was lost during VERIFY: the card may have counted the attempt.
+        attempt_may_have_been_counted: bool,
+    },
+    /// The card answered something this flow cannot continue from.
+    CardError {
+        /// What was being done.
+        what: &'static str,
+        /// The status word, if the card answered.
+        sw: Option<u16>,
+    },
+    /// The service asks to wait (rate limit or an upstream is unavailable).
+    ServiceBusy {
+        /// Seconds to wait, when given.
+        retry_after: Option<u32>,
+    },
+    /// The service is in maintenance.
+    Maintenance {
+        /// Seconds to wait, when given.
+        retry_after: Option<u32>,
+    },
+    /// The service could not be reached.
+    ServiceUnreachable {
+        /// A proof was sent and no answer came: the person may already be registered; running
+        /// the flow again is safe.
+        proof_may_have_arrived: bool,
+    },
+    /// The challenge expired before the proof arrived; start again.
+    SessionExpired,
+    /// This terminal may not use the method (face registration from a terminal the service
+    /// does not know, or without accreditation).
+    TerminalNotAccepted,
+    /// The consent document changed while the flow ran; start again to show the new one.
+    ConsentChanged,
+    /// The service refused with another code.
+    Rejected {
+        /// The code.
+        code: ErrorCode,
+        /// The service's message.
+        message: String,
+    },
+    /// The service answered something that is not this protocol.
+    ProtocolError {
+        /// What was wrong.
+        what: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the flow reached what it was for.
+    pub fn is_success(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Registered { .. }
+                | Outcome::AlreadyRegistered { .. }
+                | Outcome::RelinkedAfterReissue { .. }
+                | Outcome::Eligible(_)
+                | Outcome::Deregistered { .. }
+        )
+    }
+
+    /// The outcome for a service error body.
+    pub fn from_error(body: ErrorBody, header_retry_after: Option<u32>) -> Outcome {
+        let retry_after = header_retry_after.or(body.retry_after);
+        match body.code {
+            ErrorCode::RateLimited | ErrorCode::UpstreamJlis | ErrorCode::UpstreamSsk => {
+                Outcome::ServiceBusy { retry_after }
+            }
+            ErrorCode::Maintenance => Outcome::Maintenance { retry_after },
+            ErrorCode::CertExpired => Outcome::CertificateExpired,
+            ErrorCode::CertRevoked => Outcome::CertificateRevoked {
+                reason: body.reason,
+            },
+            ErrorCode::CertUntrusted => Outcome::CertificateUntrusted,
+            ErrorCode::CertWrongType => Outcome::CertificateWrongType,
+            ErrorCode::NoInsuranceRecord => Outcome::NoInsuranceRecord,
+            ErrorCode::PersonNotFound => Outcome::PersonNotFound,
+            ErrorCode::MultipleMatch => Outcome::MultipleInsuranceRecords,
+            ErrorCode::RegistrationRestricted => Outcome::RegistrationRestricted,
+            ErrorCode::NotRegistered => Outcome::NotRegistered,
+            ErrorCode::RegLapsed => Outcome::RegistrationLapsed,
+            ErrorCode::SessionExpired => Outcome::SessionExpired,
+            ErrorCode::TerminalUnknown | ErrorCode::MethodNotAllowed => {
+                Outcome::TerminalNotAccepted
+            }
+            ErrorCode::ConsentMismatch => Outcome::ConsentChanged,
+            code => Outcome::Rejected {
+                code,
+                message: body.message,
+            },
+        }
+    }
+
+    /// A short text for the person, in Japanese (`ja`) or English (any other locale).
+    pub fn message(&self, locale: &str) -> String {
+        let ja = !locale
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("en"));
+        let pick = |j: &str, e: &str| if ja { j.to_owned() } else { e.to_owned() };
+        let insurer = |n: &Option<String>| n.clone().unwrap_or_default();
+        match self {
+            Outcome::Registered { insurer_name, .. } => pick(
+                &format!("健康保険証として登録しました。{}", insurer(insurer_name)),
+                &format!("Registered as your health-insurance card. {}", insurer(insurer_name)),
+            ),
+            Outcome::AlreadyRegistered { .. } => pick(
+                "このカードはすでに登録されています。",
+                "This card is already registered.",
+            ),
+            Outcome::RelinkedAfterReissue { .. } => pick(
+                "以前のカードの登録を、このカードに引き継ぎました。",
+                "Your earlier card's registration now follows this card.",
+            ),
+            Outcome::Eligible(r) => {
+                let grace = if r.grace {
+                    pick(
+                        "（電子証明書の期限が切れています。更新してください）",
+                        " (the certificate has expired: please renew it)",
+                    )
+                } else {
+                    String::new()
+                };
+                pick(
+                    &format!("資格を確認しました：{}{}", r.insurance.insurer_name, grace),
+                    &format!("Eligibility confirmed: {}{}", r.insurance.insurer_name, grace),
+                )
+            }
+            Outcome::Deregistered { .. } => pick("登録を解除しました。", "Registration withdrawn."),
+            Outcome::NotRegistered => pick(
+                "このカードは健康保険証として登録されていません。",
+                "This card is not registered as a health-insurance card.",
+            ),
+            Outcome::RegistrationLapsed => pick(
+                "電子証明書の期限切れにより登録が失効しました。新しい電子証明書で登録してください。",
+                "The registration lapsed with the expired certificate. Register again with a new one.",
+            ),
+            Outcome::NoInsuranceRecord => pick(
+                "保険者での資格の登録がまだ済んでいません。時間をおいてお試しください。",
+                "Your insurer has not registered you yet. Please try again later.",
+            ),
+            Outcome::PersonNotFound => pick(
+                "電子証明書から本人を確認できませんでした。時間をおいてお試しください。",
+                "You could not be identified from the certificate. Please try again later.",
+            ),
+            Outcome::MultipleInsuranceRecords => pick(
+                "複数の保険資格が見つかりました。窓口にお問い合わせください。",
+                "Several insurance records were found. Please ask the staff.",
+            ),
+            Outcome::RegistrationRestricted => pick(
+                "この方法では登録できません。保険者にお問い合わせください。",
+                "Registration is not possible this way. Please contact your insurer.",
+            ),
+            Outcome::CertificateExpired => pick(
+                "電子証明書の有効期限が切れています。市区町村の窓口で更新してください。",
+                "The card's certificate has expired. Renew it at your municipal office.",
+            ),
+            Outcome::CertificateRevoked { reason } => {
+                let r = reason.map(|r| r.as_str()).unwrap_or("unspecified");
+                pick(
+                    &format!("電子証明書は失効しています（{r}）。"),
+                    &format!("The card's certificate is revoked ({r})."),
+                )
+            }
+            Outcome::CertificateUntrusted => pick(
+                "このカードの電子証明書は受け付けられません。",
+                "This card's certificate is not accepted.",
+            ),
+            Outcome::CertificateWrongType => pick(
+                "利用者証明用電子証明書ではありません。",
+                "This is not a user-authentication certificate.",
+            ),
+            Outcome::WrongPin { retries_left } => pick(
+                &format!("暗証番号が違います。残り{retries_left}回です。"),
+                &format!("Wrong PIN. {retries_left} tries left."),
+            ),
+            Outcome::PinBlocked => pick(
+                "暗証番号がロックされています。市区町村の窓口で解除してください。",
+                "The PIN is blocked. Unlock it at your municipal office.",
+            ),
+            Outcome::LastAttemptRefused => pick(
+                "暗証番号の残り回数が1回のため、この端末では入力できません。",
+                "Only one PIN try is left; this terminal does not use it.",
+            ),
+            Outcome::NoAuthPin => pick(
+                "このカードには暗証番号がありません。顔認証付きの端末をご利用ください。",
+                "This card has no PIN. Please use a face-recognition terminal.",
+            ),
+            Outcome::CollationNumberWrong { retries_left } => pick(
+                &format!("カード券面の読み取りに失敗しました（残り{retries_left}回）。"),
+                &format!("The card face was not read correctly ({retries_left} tries left)."),
+            ),
+            Outcome::CollationNumberBlocked | Outcome::CollationLastAttemptRefused => pick(
+                "券面の照合ができません。市区町村の窓口にお問い合わせください。",
+                "The card face cannot be checked. Please ask your municipal office.",
+            ),
+            Outcome::FaceNotMatched => pick(
+                "顔の照合ができませんでした。",
+                "Your face did not match the card photo.",
+            ),
+            Outcome::ConsentDeclined => pick(
+                "同意されなかったため、手続きを終了しました。",
+                "You did not agree, so nothing was done.",
+            ),
+            Outcome::Cancelled => pick("中止しました。", "Cancelled."),
+            Outcome::CardRemoved {
+                attempt_may_have_been_counted,
+            } => {
+                if *attempt_may_have_been_counted {
+                    pick(
+                        "カードが離れました。暗証番号の入力が1回分数えられた可能性があります。",
+                        "The card was removed. The PIN try may have been counted.",
+                    )
+                } else {
+                    pick("カードが離れました。", "The card was removed.")
+                }
+            }
+            Outcome::CardError { what, sw } => {
+                let sw = sw.map(|s| format!(" {s:04X}")).unwrap_or_default();
+                pick(
+                    &format!("カードを読み取れませんでした（{what}{sw}）。"),
+                    &format!("The card could not be read ({what}{sw})."),
+                )
+            }
+            Outcome::ServiceBusy { retry_after } => {
+                let s = retry_after.unwrap_or(30);
+                pick(
+                    &format!("混み合っています。{s}秒後にお試しください。"),
+                    &format!("The service is busy. Try again in {s} s."),
+                )
+            }
+            Outcome::Maintenance { retry_after } => {
+                let s = retry_after.unwrap_or(600);
+                pick(
+                    &format!("メンテナンス中です。{s}秒後にお試しください。"),
+                    &format!("The service is in maintenance. Try again in {s} s."),
+                )
+            }
+            Outcome::ServiceUnreachable { .. } => pick(
+                "サービスに接続できません。",
+                "The service cannot be reached.",
+            ),
+            Outcome::SessionExpired => pick(
+                "時間切れです。最初からやり直してください。",
+                "The session expired. Please start again.",
+            ),
+            Outcome::TerminalNotAccepted => pick(
+                "この端末ではこの方法を使えません。",
+                "This terminal may not use this method.",
+            ),
+            Outcome::ConsentChanged => pick(
+                "同意事項が更新されました。最初からやり直してください。",
+                "The consent text changed. Please start again.",
+            ),
+            Outcome::Rejected { code, .. } => pick(
+                &format!("受け付けられませんでした（{code}）。"),
+                &format!("The service refused ({code})."),
+            ),
+            Outcome::ProtocolError { .. } => pick(
+                "サービスの応答が不正です。",
+                "The service answered something unexpected.",
+            ),
+        }
+    }
+}

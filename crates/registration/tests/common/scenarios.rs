@@ -1,0 +1,331 @@
+//! The end-to-end scenarios, run over HTTP against the real service with simulated cards, on
+//! any database the caller names (SQLite in `e2e_sqlite.rs`, PostgreSQL in `e2e_postgres.rs`).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mynacard_registration::driver::{self, RunReport, ServiceClient};
+use mynacard_registration::http::HttpClient;
+use mynacard_registration::machine::{HttpFailure, HttpMethod, HttpRequest, HttpResponse, Machine};
+use mynacard_registration::messages::{Method, RegistrationResult, StartSession, TerminalKind};
+use mynacard_registration::{ErrorBody, ErrorCode, Outcome, RevocationReason, V1};
+use mynacard_registry::RunningService;
+
+use super::*;
+
+type Hook<'a> = Box<dyn Fn(&HttpRequest, &HttpResponse) + Send + Sync + 'a>;
+
+/// A service client that keeps every exchange and can act after an answer arrives.
+pub struct Recorder<'a> {
+    inner: HttpClient,
+    pub log: Mutex<Vec<(HttpRequest, Option<HttpResponse>)>>,
+    hook: Option<Hook<'a>>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(base_url: &str) -> Self {
+        Recorder {
+            inner: HttpClient::new(base_url).expect("client"),
+            log: Mutex::new(Vec::new()),
+            hook: None,
+        }
+    }
+
+    pub fn with_hook(mut self, hook: impl Fn(&HttpRequest, &HttpResponse) + Send + Sync + 'a) -> Self {
+        self.hook = Some(Box::new(hook));
+        self
+    }
+
+    pub fn last_proof(&self) -> (String, Vec<u8>) {
+        let log = self.log.lock().expect("log");
+        let (req, _) = log
+            .iter()
+            .rev()
+            .find(|(r, _)| r.path.ends_with("/proof"))
+            .expect("a proof was sent");
+        (req.path.clone(), req.body.clone().expect("body"))
+    }
+}
+
+#[async_trait]
+impl ServiceClient for Recorder<'_> {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        let answer = self.inner.send(request).await;
+        if let (Some(hook), Ok(response)) = (&self.hook, &answer) {
+            hook(request, response);
+        }
+        self.log
+            .lock()
+            .expect("log")
+            .push((request.clone(), answer.as_ref().ok().cloned()));
+        answer
+    }
+}
+
+async fn spawn(db: &str, allow_test_roots: bool) -> RunningService {
+    mynacard_registry::spawn(service_config(db, allow_test_roots))
+        .await
+        .expect("service starts")
+}
+
+async fn run_with(machine: Machine, sim: &SimCard, client: &Recorder<'_>, terminal: &mut SimTerminal) -> RunReport {
+    let mut channel = sim.channel();
+    driver::run(machine, &mut channel, client, terminal)
+        .await
+        .expect("driver")
+}
+
+fn registered(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Registered { registration_id, insurer_name } => {
+            assert_eq!(insurer_name.as_deref(), Some("みらい健康保険組合"));
+            registration_id.clone()
+        }
+        other => panic!("expected registered, got {other:?}"),
+    }
+}
+
+/// Smartphone app and ATM registrations with the PIN; a repeat is `already_registered`.
+pub async fn smartphone_and_atm_registration(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+
+    let (adult, _) = card("adult");
+    let mut phone = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &adult, &url, &mut phone).await;
+    let id = registered(&report.outcome);
+    assert_eq!(phone.consents_shown, 1, "consent shown once, before the PIN");
+    assert_eq!(phone.pins_asked, vec![Some(3)], "tries left read before the PIN was asked");
+    assert!(report.apdus >= 10, "{report:?}");
+
+    let mut again = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &adult, &url, &mut again).await;
+    assert_eq!(
+        report.outcome,
+        Outcome::AlreadyRegistered { registration_id: id.clone(), insurer_name: Some("みらい健康保険組合".into()) }
+    );
+
+    let (child, _) = card("under15");
+    let mut atm = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(ATM, TerminalKind::Atm)), &child, &url, &mut atm).await;
+    assert_ne!(registered(&report.outcome), id);
+    assert_eq!(service.registration_count().await.expect("count"), 2);
+    service.shutdown().await;
+}
+
+/// An accredited kiosk registers a face-authentication card (no PIN at all).
+pub async fn kiosk_face_registration(db: String) {
+    let service = spawn(&db, true).await;
+    let (sim, image) = card("face-auth");
+    let mut kiosk = SimTerminal::face(&image, KIOSK);
+    let report = run(Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut kiosk).await;
+    match &report.outcome {
+        Outcome::Registered { insurer_name, .. } => {
+            assert_eq!(insurer_name.as_deref(), Some("さくら市国民健康保険"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(kiosk.photo_len > 0, "the photo went to the terminal's matcher");
+    assert!(kiosk.pins_asked.is_empty());
+
+    // The same card through PIN mode is sent to a face terminal instead.
+    let mut atm = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(ATM, TerminalKind::Atm)), &sim, &service.base_url(), &mut atm).await;
+    assert_eq!(report.outcome, Outcome::NoAuthPin);
+
+    // At the point of use, the clinic's face reader confirms eligibility.
+    let mut clinic = SimTerminal::face(&image, CLINIC);
+    let report = run(
+        Machine::check_eligibility_with_face(flow(CLINIC, TerminalKind::FaceReader)),
+        &sim,
+        &service.base_url(),
+        &mut clinic,
+    )
+    .await;
+    match &report.outcome {
+        Outcome::Eligible(r) => assert_eq!(r.insurance.number, "1122"),
+        other => panic!("{other:?}"),
+    }
+    service.shutdown().await;
+}
+
+/// A face registration from a terminal the service does not know is refused, and so is a
+/// forged attestation from a known one.
+pub async fn face_from_unknown_terminal_rejected(db: String) {
+    let service = spawn(&db, true).await;
+    let (sim, image) = card("face-auth");
+    let mut rogue = SimTerminal::face(&image, ROGUE_KIOSK);
+    let report = run(Machine::register_with_face(flow(ROGUE_KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut rogue).await;
+    assert_eq!(report.outcome, Outcome::TerminalNotAccepted);
+
+    // Known terminal id, wrong key.
+    let mut forged = SimTerminal::face(&image, KIOSK);
+    forged.attestation = Some(ROGUE_KIOSK.into());
+    let report = run(Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut forged).await;
+    assert!(
+        matches!(&report.outcome, Outcome::Rejected { code: ErrorCode::AttestationInvalid, .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(service.registration_count().await.expect("count"), 0);
+    service.shutdown().await;
+}
+
+/// After a reissue, the new card's first eligibility check relinks the registration.
+pub async fn eligibility_after_reissue_relinks(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (old, _) = card("adult");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &old, &url, &mut SimTerminal::with_pin("1234")).await;
+    let id = registered(&report.outcome);
+
+    let (new, _) = card("reissued");
+    let mut clinic = SimTerminal::with_pin("1234");
+    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &new, &url, &mut clinic).await;
+    match &report.outcome {
+        Outcome::Eligible(r) => {
+            assert!(r.relinked, "{r:?}");
+            assert!(!r.grace);
+            assert_eq!(r.registration_id, id);
+            assert_eq!(r.qualification_validity, 1);
+            assert_eq!((r.insurance.insurer_number.as_str(), r.insurance.branch.as_str()), ("06139999", "01"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &new, &url, &mut SimTerminal::with_pin("1234")).await;
+    match &report.outcome {
+        Outcome::Eligible(r) => assert!(!r.relinked),
+        other => panic!("{other:?}"),
+    }
+    // Registering the new card now finds the registration it was moved to.
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &new, &url, &mut SimTerminal::with_pin("1234")).await;
+    assert!(matches!(report.outcome, Outcome::AlreadyRegistered { ref registration_id, .. } if *registration_id == id), "{:?}", report.outcome);
+    assert_eq!(service.registration_count().await.expect("count"), 1);
+    service.shutdown().await;
+}
+
+/// A revoked certificate is refused with its reason.
+pub async fn revoked_certificate_rejected(db: String) {
+    let service = spawn(&db, true).await;
+    let (sim, _) = card("revoked-auth");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
+    assert_eq!(report.outcome, Outcome::CertificateRevoked { reason: Some(RevocationReason::KeyCompromise) });
+    assert_eq!(service.registration_count().await.expect("count"), 0);
+    service.shutdown().await;
+}
+
+/// A service configured with the production roots only refuses a test-hierarchy card.
+pub async fn test_card_rejected_by_production_service(db: String) {
+    let service = spawn(&db, false).await;
+    let (sim, _) = card("adult");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
+    assert_eq!(report.outcome, Outcome::CertificateUntrusted);
+    assert_eq!(service.registration_count().await.expect("count"), 0);
+    service.shutdown().await;
+}
+
+async fn post(client: &HttpClient, path: &str, body: Vec<u8>) -> HttpResponse {
+    client
+        .send(&HttpRequest { method: HttpMethod::Post, path: path.into(), body: Some(body), delay_ms: 0, attempt: 1 })
+        .await
+        .expect("answer")
+}
+
+/// Resending a proof to its session returns the first result; the same proof in another
+/// session is a replay and is refused.
+pub async fn replayed_proof_rejected(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (sim, _) = card("adult");
+    let recorder = Recorder::new(&url);
+    let report = run_with(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &recorder, &mut SimTerminal::with_pin("1234")).await;
+    let id = registered(&report.outcome);
+    let (path, proof) = recorder.last_proof();
+    let client = HttpClient::new(&url).expect("client");
+
+    let again = post(&client, &path, proof.clone()).await;
+    assert_eq!(again.status, 200);
+    let result: RegistrationResult = serde_json::from_slice(&again.body).expect("result");
+    assert_eq!(result.registration_id, id);
+
+    let start = StartSession {
+        v: V1,
+        terminal_id: APP.into(),
+        terminal_kind: TerminalKind::App,
+        locale: "ja".into(),
+        methods_supported: vec![Method::PinSignature],
+    };
+    let challenge = post(&client, "/v1/registrations", serde_json::to_vec(&start).expect("json")).await;
+    assert_eq!(challenge.status, 201);
+    let challenge: mynacard_registration::Challenge = serde_json::from_slice(&challenge.body).expect("challenge");
+    let replay = post(&client, &format!("/v1/registrations/{}/proof", challenge.session_id), proof).await;
+    assert_eq!(replay.status, 409);
+    let body: ErrorBody = serde_json::from_slice(&replay.body).expect("error body");
+    assert_eq!(body.code, ErrorCode::NonceReplay);
+    assert_eq!(service.registration_count().await.expect("count"), 1);
+    service.shutdown().await;
+}
+
+/// A proof that arrives after the challenge expired is refused.
+pub async fn proof_after_expiry_rejected(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (sim, _) = card("adult");
+    let recorder = Recorder::new(&url).with_hook(|req, resp| {
+        if req.path == "/v1/registrations" && resp.status == 201 {
+            service.advance_clock(Duration::from_secs(121));
+        }
+    });
+    let report = run_with(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &recorder, &mut SimTerminal::with_pin("1234")).await;
+    assert_eq!(report.outcome, Outcome::SessionExpired);
+    drop(recorder);
+    assert_eq!(service.registration_count().await.expect("count"), 0);
+    service.shutdown().await;
+}
+
+/// A wrong PIN spends one try and ends the flow; the next flow shows the count and succeeds.
+pub async fn wrong_pin_then_registration(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (sim, _) = card("adult");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut SimTerminal::with_pin("9999")).await;
+    assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
+    let mut terminal = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut terminal).await;
+    registered(&report.outcome);
+    assert_eq!(terminal.pins_asked, vec![Some(2)]);
+
+    let (blocked, _) = card("blocked-auth-pin");
+    let mut terminal = SimTerminal::with_pin("1234");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &blocked, &url, &mut terminal).await;
+    assert_eq!(report.outcome, Outcome::PinBlocked);
+    assert!(terminal.pins_asked.is_empty(), "a blocked PIN is never asked");
+    service.shutdown().await;
+}
+
+/// Deregistration withdraws the registration; eligibility then finds none.
+pub async fn deregistration(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (sim, _) = card("adult");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut SimTerminal::with_pin("1234")).await;
+    let id = registered(&report.outcome);
+    let mut terminal = SimTerminal::with_pin("1234");
+    let report = run(Machine::deregister(flow(APP, TerminalKind::App)), &sim, &url, &mut terminal).await;
+    assert_eq!(report.outcome, Outcome::Deregistered { registration_id: id });
+    assert_eq!(terminal.consents_shown, 0);
+    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &sim, &url, &mut SimTerminal::with_pin("1234")).await;
+    assert_eq!(report.outcome, Outcome::NotRegistered);
+    service.shutdown().await;
+}
+
+/// Maintenance mode answers 503 with Retry-After before any card operation spends anything.
+pub async fn maintenance(db: String) {
+    let service = spawn(&db, true).await;
+    service.set_maintenance(true);
+    let (sim, _) = card("adult");
+    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
+    assert!(matches!(report.outcome, Outcome::Maintenance { retry_after: Some(_) }), "{:?}", report.outcome);
+    service.shutdown().await;
+}

@@ -1,0 +1,48 @@
+//! End-to-end, over HTTP to the real service on an embedded SQLite file, with simulated cards.
+
+mod common;
+
+use common::scenarios;
+
+struct TempDb {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sqlite(name: &str) -> TempDb {
+    let dir = std::env::temp_dir().join(format!("mynacard-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}", dir.join("registry.db").display());
+    TempDb { dir, url }
+}
+
+macro_rules! e2e {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let db = sqlite(stringify!($name));
+            scenarios::$name(db.url.clone()).await;
+        }
+    )*};
+}
+
+e2e!(
+    smartphone_and_atm_registration,
+    kiosk_face_registration,
+    face_from_unknown_terminal_rejected,
+    eligibility_after_reissue_relinks,
+    revoked_certificate_rejected,
+    test_card_rejected_by_production_service,
+    replayed_proof_rejected,
+    proof_after_expiry_rejected,
+    wrong_pin_then_registration,
+    deregistration,
+    maintenance,
+);

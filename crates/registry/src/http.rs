@@ -1,0 +1,152 @@
+//! The HTTP binding: routes, body parsing into protocol errors, maintenance and `Retry-After`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mynacard_registration::errors::{ErrorBody, ErrorCode};
+use mynacard_registration::messages::{Operation, Proof, StartSession, paths};
+use serde::de::DeserializeOwned;
+
+use crate::service::{Answer, Registry};
+
+/// Largest request body accepted: a proof with a certificate, evidence and signatures is a few
+/// kilobytes.
+const BODY_LIMIT: usize = 64 * 1024;
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, self.body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// Parses a JSON body, telling a wrong protocol version from a malformed message.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
+    serde_json::from_slice(body).map_err(|_| {
+        #[derive(serde::Deserialize)]
+        struct VersionOnly {
+            v: Option<serde_json::Value>,
+        }
+        let code = match serde_json::from_slice::<VersionOnly>(body) {
+            Ok(VersionOnly { v: Some(v) }) if v != serde_json::Value::from("1") => {
+                ErrorCode::UnsupportedVersion
+            }
+            _ => ErrorCode::BadRequest,
+        };
+        Answer::error(ErrorBody::new(code, "the request body is not a valid message"))
+    })
+}
+
+async fn start(registry: &Registry, op: Operation, body: &[u8]) -> Answer {
+    match parse::<StartSession>(body) {
+        Ok(start) => registry.start(op, start).await,
+        Err(answer) => answer,
+    }
+}
+
+async fn proof(registry: &Registry, op: Operation, session_id: &str, body: &[u8]) -> Answer {
+    match parse::<Proof>(body) {
+        Ok(proof) => registry.proof(op, session_id, proof).await,
+        Err(answer) => answer,
+    }
+}
+
+async fn maintenance_gate(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
+    if let Some(secs) = registry.maintenance() {
+        return Answer::error(
+            ErrorBody::new(ErrorCode::Maintenance, "the service is in maintenance")
+                .with_retry_after(secs),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+async fn not_found() -> Answer {
+    Answer::error(ErrorBody::new(ErrorCode::BadRequest, "no such endpoint"))
+        .with_status(404)
+}
+
+impl Answer {
+    fn with_status(mut self, status: u16) -> Answer {
+        self.status = status;
+        self
+    }
+}
+
+/// The service's routes over a shared registry.
+pub fn router(registry: Arc<Registry>) -> Router {
+    let v1 = Router::new()
+        .route(
+            paths::REGISTRATIONS,
+            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
+                start(&r, Operation::RegisterInsuranceUse, &body).await
+            }),
+        )
+        .route(
+            "/v1/registrations/{session_id}/proof",
+            post(
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
+                    proof(&r, Operation::RegisterInsuranceUse, &id, &body).await
+                },
+            ),
+        )
+        .route(
+            paths::ELIGIBILITY,
+            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
+                start(&r, Operation::CheckEligibility, &body).await
+            }),
+        )
+        .route(
+            "/v1/eligibility/{session_id}/proof",
+            post(
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
+                    proof(&r, Operation::CheckEligibility, &id, &body).await
+                },
+            ),
+        )
+        .route(
+            paths::DEREGISTRATIONS,
+            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
+                start(&r, Operation::DeregisterInsuranceUse, &body).await
+            }),
+        )
+        .route(
+            "/v1/deregistrations/{session_id}/proof",
+            post(
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
+                    proof(&r, Operation::DeregisterInsuranceUse, &id, &body).await
+                },
+            ),
+        )
+        .route(
+            paths::CONSENT,
+            get(|State(r): State<Arc<Registry>>| async move { r.consent() }),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&registry),
+            maintenance_gate,
+        ));
+    Router::new()
+        .merge(v1)
+        // Liveness for load balancers: answers even in maintenance.
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(registry)
+}

@@ -1,0 +1,150 @@
+//! Command-line options of `mynacard registry serve` and of the `mynacard-registry` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Config, RateLimit, Seed};
+
+/// Environment variable naming a test-only fault point (`exit-after-commit`).
+pub const FAULT_ENV: &str = "MYNACARD_REGISTRY_FAULT";
+
+/// Options for serving the registry.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Database URL: `sqlite://PATH` (one file, created if missing) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, value_name = "URL", default_value = "sqlite://mynacard-registry.db")]
+    pub db: String,
+
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8600")]
+    pub listen: SocketAddr,
+
+    /// Seed file (TOML) with the persons and terminals of the simulated upstreams; the
+    /// built-in seed matches the simulated card's profiles.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+
+    /// Also accept the simulated card's `O=JPKI-TEST` hierarchy (and its CRL). Never in
+    /// production.
+    #[arg(long)]
+    pub allow_test_roots: bool,
+
+    /// A CRL (DER or PEM) to check revocation against; repeatable.
+    #[arg(long = "crl", value_name = "FILE")]
+    pub crls: Vec<PathBuf>,
+
+    /// Accept certificates whose issuer has no current CRL (revocation unchecked).
+    #[arg(long)]
+    pub allow_unchecked_revocation: bool,
+
+    /// Challenge lifetime in seconds (1–120).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub challenge_ttl: u64,
+
+    /// Requests per second allowed to each terminal (burst: twice as many); 0 turns limiting off.
+    #[arg(long, value_name = "N", default_value_t = 20.0)]
+    pub rate_limit: f64,
+
+    /// Answer 503 (maintenance) while this file exists.
+    #[arg(long, value_name = "FILE")]
+    pub maintenance_file: Option<PathBuf>,
+
+    /// Database connections.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub db_connections: u32,
+
+    /// Write logs as JSON lines (default: readable text). Logs go to stderr.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// Options that cannot be turned into a configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// The seed file is unusable.
+    #[error("seed file")]
+    Seed(#[from] crate::seed::SeedError),
+    /// A CRL file cannot be read.
+    #[error("cannot read CRL file {path}")]
+    Crl {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The simulator's test hierarchy is unavailable.
+    #[error("test hierarchy")]
+    TestHierarchy(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The fault variable names no known fault.
+    #[error("{FAULT_ENV} names no known fault")]
+    Fault,
+}
+
+impl ServeArgs {
+    /// The service configuration these options describe. With `--allow-test-roots`, `test_trust`
+    /// supplies the test roots and CRLs (the simulator's).
+    pub fn to_config(
+        &self,
+        test_trust: impl FnOnce() -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), OptionsError>,
+    ) -> Result<Config, OptionsError> {
+        let mut config = Config::new(self.db.clone());
+        config.listen = self.listen;
+        config.seed = match &self.seed {
+            Some(path) => Seed::load(path)?,
+            None => Seed::builtin()?,
+        };
+        for path in &self.crls {
+            config
+                .crls
+                .push(std::fs::read(path).map_err(|source| OptionsError::Crl {
+                    path: path.clone(),
+                    source,
+                })?);
+        }
+        if self.allow_test_roots {
+            let (roots, crls) = test_trust()?;
+            config.test_roots = roots;
+            config.crls.extend(crls);
+        }
+        config.require_revocation = !self.allow_unchecked_revocation;
+        config.challenge_ttl = Duration::from_secs(self.challenge_ttl);
+        config.rate_limit = (self.rate_limit > 0.0).then(|| RateLimit {
+            per_second: self.rate_limit,
+            burst: (self.rate_limit * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+        });
+        config.maintenance_file = self.maintenance_file.clone();
+        config.max_connections = self.db_connections;
+        config.fault = match std::env::var(FAULT_ENV).ok().as_deref() {
+            None | Some("") => None,
+            Some("exit-after-commit") => Some(crate::Fault::ExitAfterCommit),
+            Some(_) => return Err(OptionsError::Fault),
+        };
+        Ok(config)
+    }
+}
+
+/// The simulated card's trust material for `--allow-test-roots`: its `O=JPKI-TEST`
+/// authentication root and today's CRL of the simulator (listing the `revoked-auth` card),
+/// issued at `now`.
+pub fn simulator_trust(now: std::time::SystemTime) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), OptionsError> {
+    use mynacard_sim::pki::{CaKind, TestPki};
+    use mynacard_sim::profile::Catalogue;
+    let boxed = |e: Box<dyn std::error::Error + Send + Sync>| OptionsError::TestHierarchy(e);
+    let pki = TestPki::shared().map_err(|e| boxed(Box::new(e)))?;
+    let catalogue = Catalogue::builtin().map_err(|e| boxed(Box::new(e)))?;
+    let since_epoch = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| boxed(Box::new(e)))?;
+    // Issued at the start of the current second, so the CRL is never dated after `now`.
+    let this_update = mynacard_sim::pki::DateTime::from_unix_duration(Duration::from_secs(
+        since_epoch.as_secs(),
+    ))
+    .map_err(|e| boxed(Box::new(e)))?;
+    let crl = catalogue
+        .crl_der(CaKind::Auth, pki, this_update)
+        .map_err(|e| boxed(Box::new(e)))?;
+    Ok((vec![pki.root_der(CaKind::Auth).to_vec()], vec![crl]))
+}

@@ -1,0 +1,794 @@
+//! What the service does with a start and a proof, apart from HTTP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mynacard_registration::errors::{ErrorBody, ErrorCode};
+use mynacard_registration::messages::{
+    Challenge, ConsentRef, DeregistrationResult, DeregistrationStatus, EligibilityResult,
+    EligibilityStatus, InsuranceRecord as WireInsurance, Method, Operation, Proof,
+    RegistrationResult, RegistrationStatus, StartSession, is_valid_identifier,
+};
+use mynacard_registration::wire::{Sha256Digest, UtcTime, V1};
+use mynacard_registration::{ConsentDocument, jcs};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{Maintenance, RateLimiter};
+use crate::store::{
+    Applied, ChallengeRecord, Effect, RegistrationRecord, Settled, Store, StoreError,
+};
+use crate::upstream::{
+    IdentityProvider, InsuranceLookup, InsuranceProvider, InsuranceRecord, LinkageCode,
+    PersonLookup,
+};
+use crate::verify::{CertFailure, CheckedCert, Terminal, Verifier};
+
+/// The service's clock: the system clock plus an offset that tests may move forward.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset_ms: AtomicI64,
+}
+
+impl Clock {
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        let base = match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        base.saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// A clock that reads `start` now and runs on from there.
+    pub fn starting_at(start: SystemTime) -> Clock {
+        let clock = Clock::default();
+        let target = match start.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        };
+        clock.advance_ms(target.saturating_sub(clock.now_ms()));
+        clock
+    }
+
+    /// Moves the clock forward (or back, with a negative value) by `ms` milliseconds.
+    pub fn advance_ms(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+}
+
+/// What the answer to a request is: a status and a JSON body, plus `Retry-After` for 429/503.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// Seconds for the `Retry-After` header.
+    pub retry_after: Option<u32>,
+}
+
+impl Answer {
+    fn json<T: Serialize>(status: u16, value: &T) -> Answer {
+        match serde_json::to_string(value) {
+            Ok(body) => Answer {
+                status,
+                body,
+                retry_after: None,
+            },
+            Err(_) => Answer::error(ErrorBody::new(ErrorCode::Internal, "cannot encode answer")),
+        }
+    }
+
+    /// The answer for an error body (status from its code).
+    pub fn error(body: ErrorBody) -> Answer {
+        let retry_after = body.retry_after;
+        let status = body.http_status();
+        let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+            r#"{"v":"1","code":"E_INTERNAL","message":"cannot encode error","retry":"backoff"}"#
+                .to_owned()
+        });
+        Answer {
+            status,
+            body: text,
+            retry_after,
+        }
+    }
+}
+
+fn err(code: ErrorCode, message: &str) -> ErrorBody {
+    ErrorBody::new(code, message)
+}
+
+/// The first answer to a proof, as stored with the challenge. It holds no personal data: the
+/// insurance fields are looked up again when a retry asks for the answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StoredOutcome {
+    Registration(RegistrationResult),
+    Eligible {
+        session_id: String,
+        registration_id: String,
+        grace: bool,
+        relinked: bool,
+        checked_at: UtcTime,
+    },
+    Deregistration(DeregistrationResult),
+    Error(ErrorBody),
+}
+
+/// Test-only fault points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Exit the process right after a proof's transaction commits, before answering it.
+    ExitAfterCommit,
+}
+
+/// Everything a request handler needs.
+pub struct Registry {
+    pub(crate) store: Store,
+    pub(crate) identity: Arc<dyn IdentityProvider>,
+    pub(crate) insurance: Arc<dyn InsuranceProvider>,
+    pub(crate) verifier: Verifier,
+    pub(crate) terminals: HashMap<String, Terminal>,
+    pub(crate) consent: ConsentDocument,
+    pub(crate) consent_ref: ConsentRef,
+    pub(crate) limiter: Option<RateLimiter>,
+    pub(crate) maintenance: Maintenance,
+    pub(crate) clock: Clock,
+    pub(crate) challenge_ttl_secs: i64,
+    pub(crate) fault: Option<Fault>,
+}
+
+impl core::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registry")
+            .field("backend", &self.store.backend())
+            .field("terminals", &self.terminals.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a used challenge (and its stored answer) is kept for retries after it expires.
+pub(crate) const RETRY_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// The grace period after expiry of an auth certificate: until the end of the third month after
+/// the month of expiry (domain facts §1.6), counted in Japan time.
+pub fn grace_end_unix(not_after: i64) -> i64 {
+    const JST: i64 = 9 * 3600;
+    let (year, month, ..) = UtcTime::from_unix(not_after + JST).to_civil();
+    // First day of the fourth month after expiry, 00:00 JST, minus one second.
+    let months = year * 12 + i64::from(month) - 1 + 4;
+    let (y, m) = (months.div_euclid(12), (months.rem_euclid(12) + 1) as u8);
+    match UtcTime::from_civil(y, m, 1, 0, 0, 0) {
+        Some(t) => t.unix() - JST - 1,
+        None => not_after,
+    }
+}
+
+fn random_b64(len: usize) -> Result<String, ErrorBody> {
+    let mut buf = vec![0u8; len];
+    getrandom::fill(&mut buf).map_err(|_| err(ErrorCode::Internal, "no randomness"))?;
+    Ok(mynacard_registration::wire::Bytes(buf).to_base64url())
+}
+
+fn store_failure(e: &StoreError) -> ErrorBody {
+    tracing::error!(error = %e, source = ?std::error::Error::source(e), "database failure");
+    err(ErrorCode::Internal, "storage failure; nothing was committed")
+}
+
+fn op_of(purpose: &str) -> Option<Operation> {
+    [
+        Operation::RegisterInsuranceUse,
+        Operation::CheckEligibility,
+        Operation::DeregisterInsuranceUse,
+    ]
+    .into_iter()
+    .find(|op| op.as_str() == purpose)
+}
+
+impl Registry {
+    /// `Some(retry_after)` while in maintenance.
+    pub fn maintenance(&self) -> Option<u32> {
+        self.maintenance.active(self.clock.now_ms() / 1000)
+    }
+
+    fn rate_limit(&self, terminal_id: &str) -> Result<(), ErrorBody> {
+        match &self.limiter {
+            Some(limiter) => limiter.check(terminal_id, Instant::now()).map_err(|secs| {
+                err(ErrorCode::RateLimited, "too many requests from this terminal")
+                    .with_retry_after(secs)
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// `POST /v1/{registrations|eligibility|deregistrations}`.
+    pub async fn start(&self, op: Operation, start: StartSession) -> Answer {
+        match self.start_inner(op, start).await {
+            Ok(challenge) => Answer::json(201, &challenge),
+            Err(e) => Answer::error(e),
+        }
+    }
+
+    async fn start_inner(&self, op: Operation, start: StartSession) -> Result<Challenge, ErrorBody> {
+        if !is_valid_identifier(&start.terminal_id) {
+            return Err(err(ErrorCode::BadRequest, "terminal_id is not a valid identifier"));
+        }
+        self.rate_limit(&start.terminal_id)?;
+        let terminal = self.terminals.get(&start.terminal_id);
+        let mut accepted = Vec::new();
+        if start.methods_supported.contains(&Method::PinSignature) {
+            accepted.push(Method::PinSignature);
+        }
+        if start.methods_supported.contains(&Method::AccreditedFace)
+            && terminal.is_some_and(Terminal::may_use_face)
+        {
+            accepted.push(Method::AccreditedFace);
+        }
+        if accepted.is_empty() {
+            return Err(if terminal.is_none() {
+                err(ErrorCode::TerminalUnknown, "face matching needs a terminal the service knows")
+            } else {
+                err(ErrorCode::MethodNotAllowed, "none of the terminal's methods is allowed for it")
+            });
+        }
+        let now = self.clock.now_ms();
+        let issued_at = UtcTime::from_unix(now.div_euclid(1000));
+        let expires_at = issued_at.plus(self.challenge_ttl_secs);
+        let session_id = random_b64(16)?;
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).map_err(|_| err(ErrorCode::Internal, "no randomness"))?;
+        let nonce = Sha256Digest(nonce);
+        let record = ChallengeRecord {
+            session_id: session_id.clone(),
+            nonce: nonce.to_base64url(),
+            terminal_id: start.terminal_id.clone(),
+            purpose: op.as_str().to_owned(),
+            methods: accepted
+                .iter()
+                .map(|m| method_name(*m))
+                .collect::<Vec<_>>()
+                .join(","),
+            consent_version: self.consent_ref.version.clone(),
+            consent_sha256: self.consent_ref.sha256.to_base64url(),
+            issued_at: issued_at.unix() * 1000,
+            expires_at: expires_at.unix() * 1000,
+            used_at: None,
+            proof_sha256: None,
+            outcome: None,
+        };
+        self.store
+            .insert_challenge(&record)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        tracing::info!(
+            op = op.as_str(),
+            terminal_id = %start.terminal_id,
+            session_id = %session_id,
+            "challenge issued"
+        );
+        Ok(Challenge {
+            v: V1,
+            session_id,
+            op,
+            nonce,
+            issued_at,
+            expires_at,
+            consent: self.consent_ref.clone(),
+            accepted_methods: accepted,
+            accepted_roots: self.verifier.accepted_root_names(),
+        })
+    }
+
+    /// `GET /v1/consent`.
+    pub fn consent(&self) -> Answer {
+        Answer::json(
+            200,
+            &mynacard_registration::messages::ConsentResponse {
+                v: V1,
+                consent: self.consent_ref.clone(),
+                document: self.consent.clone(),
+            },
+        )
+    }
+
+    /// `POST /v1/{…}/{session_id}/proof`.
+    pub async fn proof(&self, op: Operation, session_id: &str, proof: Proof) -> Answer {
+        let started = Instant::now();
+        let answer = match self.proof_inner(op, session_id, &proof).await {
+            Ok(answer) => answer,
+            Err(e) => Answer::error(e),
+        };
+        tracing::info!(
+            op = op.as_str(),
+            session_id = %session_id,
+            terminal_id = %proof.intent().terminal_id,
+            method = ?proof.method(),
+            status = answer.status,
+            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "proof answered"
+        );
+        answer
+    }
+
+    async fn proof_inner(
+        &self,
+        op: Operation,
+        session_id: &str,
+        proof: &Proof,
+    ) -> Result<Answer, ErrorBody> {
+        let intent = proof.intent();
+        self.rate_limit(&intent.terminal_id)?;
+        let proof_hash = jcs::to_vec(proof)
+            .map(|b| Sha256Digest::of(&b).to_base64url())
+            .map_err(|_| err(ErrorCode::BadRequest, "proof cannot be canonicalised"))?;
+        // Protocol §9, in order; the first failure answers.
+        let challenge = self
+            .store
+            .challenge(session_id)
+            .await
+            .map_err(|e| store_failure(&e))?
+            .filter(|c| op_of(&c.purpose) == Some(op))
+            .ok_or_else(|| err(ErrorCode::SessionNotFound, "no such session for this operation"))?;
+        if challenge.used_at.is_some() {
+            return self.earlier_answer(&challenge, &proof_hash).await;
+        }
+        if intent.session_id != challenge.session_id || intent.nonce.to_base64url() != challenge.nonce
+        {
+            return Err(err(ErrorCode::NonceReplay, "the intent was made for another session"));
+        }
+        let cert_der = proof.auth_cert();
+        if intent.op != op
+            || intent.terminal_id != challenge.terminal_id
+            || intent.cert_sha256 != Sha256Digest::of(cert_der)
+        {
+            return Err(err(ErrorCode::IntentMismatch, "the intent does not match the session"));
+        }
+        let now = self.clock.now_ms();
+        if now >= challenge.expires_at {
+            return Err(err(ErrorCode::SessionExpired, "the challenge has expired"));
+        }
+        if intent.consent_sha256.to_base64url() != challenge.consent_sha256
+            || intent.consent_sha256 != self.consent_ref.sha256
+        {
+            return Err(err(
+                ErrorCode::ConsentMismatch,
+                "the consent hash is not the current document's",
+            ));
+        }
+        let method = proof.method();
+        let terminal = self.terminals.get(&intent.terminal_id);
+        if !challenge.methods.split(',').any(|m| m == method_name(method)) {
+            return Err(if method == Method::AccreditedFace && terminal.is_none() {
+                err(ErrorCode::TerminalUnknown, "the terminal is not known to the service")
+            } else {
+                err(ErrorCode::MethodNotAllowed, "the method was not accepted for this session")
+            });
+        }
+        if let Proof::AccreditedFace {
+            face_evidence,
+            attestation,
+            ..
+        } = proof
+        {
+            let terminal = terminal.ok_or_else(|| {
+                err(ErrorCode::TerminalUnknown, "the terminal is not known to the service")
+            })?;
+            if !terminal.may_use_face() {
+                return Err(err(
+                    ErrorCode::MethodNotAllowed,
+                    "the terminal is not approved for face matching",
+                ));
+            }
+            self.verifier
+                .verify_face(terminal, face_evidence, attestation)
+                .map_err(|e| err(e.code(), e.message()))?;
+        }
+        let cert = self.verifier.check_certificate(cert_der, now / 1000);
+        // Possession: a PIN proof's signature must verify before the session is consumed, so
+        // that a forged proof cannot use up someone's session. (A face proof's card signatures
+        // were checked above.)
+        let possession = match proof {
+            Proof::PinSignature { signature, .. } => intent
+                .signed_digest_info()
+                .ok()
+                .is_some_and(|d| {
+                    self.verifier
+                        .verify_card_signature(cert_der, &d, signature.as_slice())
+                        .is_ok()
+                }),
+            Proof::AccreditedFace { .. } => true,
+            _ => false,
+        };
+        let cert_failure = match &cert {
+            Ok(_) => None,
+            Err(CertFailure::Untrusted) => Some(err(
+                ErrorCode::CertUntrusted,
+                "the certificate does not chain to a trusted root",
+            )),
+            Err(CertFailure::WrongType) => Some(err(
+                ErrorCode::CertWrongType,
+                "an authentication certificate is required",
+            )),
+            Err(CertFailure::Revoked(reason)) => {
+                Some(err(ErrorCode::CertRevoked, "the certificate is revoked").with_reason(*reason))
+            }
+            Err(CertFailure::NotYetValid) => Some(err(
+                ErrorCode::CertExpired,
+                "the certificate is not yet valid",
+            )),
+            Err(CertFailure::RevocationUnavailable) => {
+                // Not stored: the same proof may succeed once revocation data is back.
+                return Err(err(ErrorCode::UpstreamJlis, "revocation status unavailable"));
+            }
+        };
+        if !possession {
+            return Err(cert_failure
+                .unwrap_or_else(|| err(ErrorCode::SigInvalid, "the signature does not verify")));
+        }
+        // From here on the outcome is stored with the session and answered again to a retry.
+        let (effect, failure) = match (&cert, cert_failure) {
+            (Ok(cert), None) => match self.plan(op, cert, &challenge, method, now).await? {
+                Plan::Apply(effect) => (effect, None),
+                Plan::Fail(body) => (Effect::None, Some(body)),
+            },
+            (_, failure) => (Effect::None, failure),
+        };
+        let session = challenge.session_id.clone();
+        let checked_at = UtcTime::from_unix(now.div_euclid(1000));
+        let grace = match &cert {
+            Ok(c) => op == Operation::CheckEligibility && c.not_after < now / 1000,
+            Err(_) => false,
+        };
+        let answer = |applied: &Applied| -> String {
+            let stored = stored_outcome(op, &session, failure, applied, checked_at, grace);
+            serde_json::to_string(&stored).unwrap_or_default()
+        };
+        let settled = self
+            .store
+            .settle(&session, &proof_hash, now, effect, answer)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        match settled {
+            Settled::Fresh { outcome, .. } => {
+                if self.fault == Some(Fault::ExitAfterCommit) {
+                    tracing::warn!("fault injection: exiting after commit, before answering");
+                    std::process::exit(86);
+                }
+                let stored: StoredOutcome = serde_json::from_str(&outcome)
+                    .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
+                self.render(stored).await
+            }
+            Settled::Earlier(earlier) => self.earlier_answer(&earlier, &proof_hash).await,
+        }
+    }
+
+    /// The answer to a proof for a challenge that is already used.
+    async fn earlier_answer(
+        &self,
+        challenge: &ChallengeRecord,
+        proof_hash: &str,
+    ) -> Result<Answer, ErrorBody> {
+        if challenge.proof_sha256.as_deref() != Some(proof_hash) {
+            return Err(err(ErrorCode::NonceReplay, "the session was already used by another proof"));
+        }
+        let Some(outcome) = &challenge.outcome else {
+            // Claimed and committed together, so this cannot happen; answer as a replay.
+            return Err(err(ErrorCode::NonceReplay, "the session was already used"));
+        };
+        let stored: StoredOutcome = serde_json::from_str(outcome)
+            .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
+        self.render(stored).await
+    }
+
+    /// Turns a stored outcome into the HTTP answer, looking the personal fields up again.
+    async fn render(&self, stored: StoredOutcome) -> Result<Answer, ErrorBody> {
+        match stored {
+            StoredOutcome::Error(body) => Ok(Answer::error(body)),
+            StoredOutcome::Deregistration(result) => Ok(Answer::json(200, &result)),
+            StoredOutcome::Registration(mut result) => {
+                if let Some(row) = self
+                    .store
+                    .registration_by_id(&result.registration_id)
+                    .await
+                    .map_err(|e| store_failure(&e))?
+                {
+                    if let Ok(InsuranceLookup::Found(record)) =
+                        self.insurance.lookup(&LinkageCode(row.linkage_code)).await
+                    {
+                        result.insurer_name = Some(record.insurer_name);
+                    }
+                }
+                Ok(Answer::json(200, &result))
+            }
+            StoredOutcome::Eligible {
+                session_id,
+                registration_id,
+                grace,
+                relinked,
+                checked_at,
+            } => {
+                let row = self
+                    .store
+                    .registration_by_id(&registration_id)
+                    .await
+                    .map_err(|e| store_failure(&e))?
+                    .ok_or_else(|| err(ErrorCode::NotRegistered, "the registration was withdrawn"))?;
+                let record = match self.insurance.lookup(&LinkageCode(row.linkage_code)).await {
+                    Ok(InsuranceLookup::Found(record)) => record,
+                    Ok(InsuranceLookup::NoRecord) => {
+                        return Err(err(ErrorCode::NoInsuranceRecord, "no insurance record"));
+                    }
+                    Ok(InsuranceLookup::Multiple) => {
+                        return Err(err(ErrorCode::MultipleMatch, "more than one insurance record"));
+                    }
+                    Err(_) => {
+                        return Err(err(ErrorCode::UpstreamSsk, "insurance upstream unavailable"));
+                    }
+                };
+                Ok(Answer::json(
+                    200,
+                    &EligibilityResult {
+                        v: V1,
+                        session_id,
+                        status: EligibilityStatus::Eligible,
+                        qualification_validity: 1,
+                        grace,
+                        relinked,
+                        registration_id,
+                        insurance: wire_insurance(record),
+                        checked_at,
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Decides the effect of a verified proof: upstream lookups happen here, outside the
+    /// transaction.
+    async fn plan(
+        &self,
+        op: Operation,
+        cert: &CheckedCert,
+        challenge: &ChallengeRecord,
+        method: Method,
+        now: i64,
+    ) -> Result<Plan, ErrorBody> {
+        let now_s = now / 1000;
+        match op {
+            Operation::RegisterInsuranceUse => {
+                if cert.not_after < now_s {
+                    return Ok(Plan::Fail(err(
+                        ErrorCode::CertExpired,
+                        "the certificate has expired; renew it before registering",
+                    )));
+                }
+                let existing = self
+                    .store
+                    .registration(&cert.card)
+                    .await
+                    .map_err(|e| store_failure(&e))?;
+                let linkage = match existing {
+                    Some(row) => LinkageCode(row.linkage_code),
+                    None => match self.identity.resolve(&cert.card).await {
+                        Ok(PersonLookup::Found(code)) => code,
+                        Ok(PersonLookup::NotFound) => {
+                            return Ok(Plan::Fail(err(
+                                ErrorCode::PersonNotFound,
+                                "the identity upstream does not know this certificate",
+                            )));
+                        }
+                        Ok(PersonLookup::Restricted) => {
+                            return Ok(Plan::Fail(err(
+                                ErrorCode::RegistrationRestricted,
+                                "registration is restricted for this person",
+                            )));
+                        }
+                        Err(_) => {
+                            return Err(err(ErrorCode::UpstreamJlis, "identity upstream unavailable"));
+                        }
+                    },
+                };
+                match self.insurance.lookup(&linkage).await {
+                    Ok(InsuranceLookup::Found(_)) => {}
+                    Ok(InsuranceLookup::NoRecord) => {
+                        return Ok(Plan::Fail(err(
+                            ErrorCode::NoInsuranceRecord,
+                            "the insurer has not registered the person yet",
+                        )));
+                    }
+                    Ok(InsuranceLookup::Multiple) => {
+                        return Ok(Plan::Fail(err(
+                            ErrorCode::MultipleMatch,
+                            "more than one insurance record matched",
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(err(ErrorCode::UpstreamSsk, "insurance upstream unavailable"));
+                    }
+                }
+                let relink_from = self
+                    .identity
+                    .previous_certificates(&cert.card)
+                    .await
+                    .map_err(|_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable"))?;
+                let linked = self
+                    .identity
+                    .linked_certificates(&cert.card)
+                    .await
+                    .map_err(|_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable"))?;
+                Ok(Plan::Apply(Effect::Register {
+                    linked,
+                    registration: RegistrationRecord {
+                        registration_id: format!("reg_{}", random_b64(12)?),
+                        card: cert.card.clone(),
+                        cert_sha256: cert.cert_sha256.to_base64url(),
+                        linkage_code: linkage.0,
+                        terminal_id: challenge.terminal_id.clone(),
+                        method: method_name(method).to_owned(),
+                        consent_version: challenge.consent_version.clone(),
+                        registered_at: now,
+                        relinked_at: None,
+                    },
+                    relink_from,
+                }))
+            }
+            Operation::CheckEligibility => {
+                let lapse = cert.not_after < now_s && now_s > grace_end_unix(cert.not_after);
+                let registered = self
+                    .store
+                    .registration(&cert.card)
+                    .await
+                    .map_err(|e| store_failure(&e))?;
+                // Old-serial search only when this certificate is not registered itself.
+                let (relink_from, linked) = match registered {
+                    Some(_) => (Vec::new(), Vec::new()),
+                    None => {
+                        let upstream =
+                            |_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable");
+                        (
+                            self.identity
+                                .previous_certificates(&cert.card)
+                                .await
+                                .map_err(upstream)?,
+                            self.identity
+                                .linked_certificates(&cert.card)
+                                .await
+                                .map_err(upstream)?,
+                        )
+                    }
+                };
+                Ok(Plan::Apply(Effect::Eligibility {
+                    linked,
+                    card: cert.card.clone(),
+                    cert_sha256: cert.cert_sha256.to_base64url(),
+                    relink_from,
+                    lapse,
+                }))
+            }
+            Operation::DeregisterInsuranceUse => {
+                if cert.not_after < now_s {
+                    return Ok(Plan::Fail(err(ErrorCode::CertExpired, "the certificate has expired")));
+                }
+                Ok(Plan::Apply(Effect::Deregister {
+                    card: cert.card.clone(),
+                }))
+            }
+            _ => Ok(Plan::Fail(err(ErrorCode::BadRequest, "unsupported operation"))),
+        }
+    }
+}
+
+enum Plan {
+    Apply(Effect),
+    Fail(ErrorBody),
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::PinSignature => "pin_signature",
+        Method::AccreditedFace => "accredited_face",
+        _ => "other",
+    }
+}
+
+fn wire_insurance(r: InsuranceRecord) -> WireInsurance {
+    WireInsurance {
+        insurer_number: r.insurer_number,
+        insurer_name: r.insurer_name,
+        symbol: r.symbol,
+        number: r.number,
+        branch: r.branch,
+    }
+}
+
+fn utc_ms(ms: i64) -> UtcTime {
+    UtcTime::from_unix(ms.div_euclid(1000))
+}
+
+fn stored_outcome(
+    op: Operation,
+    session_id: &str,
+    failure: Option<ErrorBody>,
+    applied: &Applied,
+    checked_at: UtcTime,
+    grace: bool,
+) -> StoredOutcome {
+    if let Some(body) = failure {
+        return StoredOutcome::Error(body);
+    }
+    let registration = |status, row: &RegistrationRecord| {
+        StoredOutcome::Registration(RegistrationResult {
+            v: V1,
+            session_id: session_id.to_owned(),
+            status,
+            registration_id: row.registration_id.clone(),
+            insurer_name: None,
+            consent_version: row.consent_version.clone(),
+            registered_at: utc_ms(row.registered_at),
+        })
+    };
+    match (op, applied) {
+        (_, Applied::Registered(row)) => registration(RegistrationStatus::Registered, row),
+        (_, Applied::AlreadyRegistered(row)) => {
+            registration(RegistrationStatus::AlreadyRegistered, row)
+        }
+        (_, Applied::Relinked(row)) => registration(RegistrationStatus::Relinked, row),
+        (_, Applied::Found {
+            registration,
+            relinked,
+        }) => StoredOutcome::Eligible {
+            session_id: session_id.to_owned(),
+            registration_id: registration.registration_id.clone(),
+            grace,
+            relinked: *relinked,
+            checked_at,
+        },
+        (_, Applied::Lapsed(_)) => StoredOutcome::Error(err(
+            ErrorCode::RegLapsed,
+            "the certificate expired and the grace period is over; the registration was cancelled",
+        )),
+        (_, Applied::Deregistered(row)) => StoredOutcome::Deregistration(DeregistrationResult {
+            v: V1,
+            session_id: session_id.to_owned(),
+            status: DeregistrationStatus::Deregistered,
+            registration_id: row.registration_id.clone(),
+            deregistered_at: checked_at,
+        }),
+        (_, Applied::NotRegistered) => StoredOutcome::Error(err(
+            ErrorCode::NotRegistered,
+            "the card is not registered for insurance use",
+        )),
+        (_, Applied::Nothing) => {
+            StoredOutcome::Error(err(ErrorCode::Internal, "no effect was applied"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_runs_to_the_end_of_the_third_month_in_japan_time() {
+        // Expiry 2025-01-15 12:00 JST → grace until 2025-04-30 23:59:59 JST.
+        let expiry = UtcTime::from_civil(2025, 1, 15, 3, 0, 0).unwrap().unix();
+        let end = grace_end_unix(expiry);
+        assert_eq!(UtcTime::from_unix(end).to_string(), "2025-04-30T14:59:59Z");
+        // Expiry 2025-10-31 23:30 JST (14:30 UTC) → 2026-01-31 23:59:59 JST across a year end.
+        let expiry = UtcTime::from_civil(2025, 10, 31, 14, 30, 0).unwrap().unix();
+        assert_eq!(
+            UtcTime::from_unix(grace_end_unix(expiry)).to_string(),
+            "2026-01-31T14:59:59Z"
+        );
+        // 2025-11-30 16:00 UTC is already 1 December in Japan → grace until end of March.
+        let expiry = UtcTime::from_civil(2025, 11, 30, 16, 0, 0).unwrap().unix();
+        assert_eq!(
+            UtcTime::from_unix(grace_end_unix(expiry)).to_string(),
+            "2026-03-31T14:59:59Z"
+        );
+    }
+}

@@ -1,0 +1,576 @@
+//! The database: challenges and registrations, on SQLite or PostgreSQL through one set of SQL
+//! migrations.
+//!
+//! Every state change runs in one transaction that first claims the challenge (sets `used_at`),
+//! then applies the effect, then stores the answer. A crash anywhere before `COMMIT` leaves
+//! nothing; after it, a retried submission finds the stored answer. The `(root_id, serial)`
+//! unique constraint makes "concurrent registrations of one card end as one registration" a fact
+//! of the database, not of this process.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+/// SQL migrations shared by both backends.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database the URL chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite, one file.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, if it is one this service supports.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL names no supported database (`sqlite:` or `postgres://`).
+    #[error("unsupported database URL scheme (use sqlite: or postgres://)")]
+    UnsupportedUrl,
+    /// The database driver failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Applying the migrations failed.
+    #[error("database migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A card certificate as the registry keys it: the issuing root and the serial.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CardKey {
+    /// Identifier of the root the certificate chains to (e.g. `authca03`).
+    pub root_id: String,
+    /// Certificate serial number, lowercase hex without leading zero bytes.
+    pub serial: String,
+}
+
+/// A stored challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRecord {
+    /// Session id (random, base64url).
+    pub session_id: String,
+    /// Nonce (32 random bytes, base64url).
+    pub nonce: String,
+    /// The terminal the challenge was issued to.
+    pub terminal_id: String,
+    /// The operation the session is for (`register_insurance_use`, …).
+    pub purpose: String,
+    /// Accepted methods, comma-separated (`pin_signature,accredited_face`).
+    pub methods: String,
+    /// Consent document version shown for this session.
+    pub consent_version: String,
+    /// SHA-256 of that consent document, lowercase hex.
+    pub consent_sha256: String,
+    /// Issue time, Unix milliseconds.
+    pub issued_at: i64,
+    /// Expiry time, Unix milliseconds.
+    pub expires_at: i64,
+    /// When a proof was accepted for processing, if one was.
+    pub used_at: Option<i64>,
+    /// SHA-256 of that proof, lowercase hex.
+    pub proof_sha256: Option<String>,
+    /// The stored answer (JSON without personal data).
+    pub outcome: Option<String>,
+}
+
+/// A registration row: everything the service keeps about a registered card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationRecord {
+    /// Registration id.
+    pub registration_id: String,
+    /// Root and serial of the card's authentication certificate.
+    pub card: CardKey,
+    /// SHA-256 of the certificate DER, lowercase hex.
+    pub cert_sha256: String,
+    /// The service's linkage code for the person.
+    pub linkage_code: String,
+    /// The terminal that registered it.
+    pub terminal_id: String,
+    /// `pin_signature` or `accredited_face`.
+    pub method: String,
+    /// Consent version agreed to.
+    pub consent_version: String,
+    /// Registration time, Unix milliseconds.
+    pub registered_at: i64,
+    /// Time of the last relink to a reissued card, if any.
+    pub relinked_at: Option<i64>,
+}
+
+/// What a settled proof changes.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Nothing but the answer (failures).
+    None,
+    /// Register a card: relink an earlier certificate of the same person if one is registered,
+    /// otherwise insert; an existing registration of this card is reported, not duplicated.
+    Register {
+        /// The new row (its id is used only if a row is inserted).
+        registration: RegistrationRecord,
+        /// Earlier certificates of the same person (from the identity upstream), newest first.
+        relink_from: Vec<CardKey>,
+        /// Certificates of the same person valid beside this one (card ↔ smartphone): if one
+        /// is registered, the person is registered.
+        linked: Vec<CardKey>,
+    },
+    /// Point of use: find the card's registration, relinking from an earlier certificate if
+    /// needed; with `lapse`, cancel the registration found.
+    Eligibility {
+        /// The presented card.
+        card: CardKey,
+        /// SHA-256 of the presented certificate (written on relink).
+        cert_sha256: String,
+        /// Earlier certificates of the same person, newest first.
+        relink_from: Vec<CardKey>,
+        /// Certificates of the same person valid beside this one (card ↔ smartphone).
+        linked: Vec<CardKey>,
+        /// The grace period is over: cancel the link.
+        lapse: bool,
+    },
+    /// Remove the card's registration.
+    Deregister {
+        /// The presented card.
+        card: CardKey,
+    },
+}
+
+/// What the effect did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// No effect was asked for.
+    Nothing,
+    /// A new registration row.
+    Registered(RegistrationRecord),
+    /// The card was already registered (this row).
+    AlreadyRegistered(RegistrationRecord),
+    /// An earlier certificate's registration now points at this card.
+    Relinked(RegistrationRecord),
+    /// Point of use found the registration (after a relink when `relinked`).
+    Found {
+        /// The registration.
+        registration: RegistrationRecord,
+        /// Whether it was relinked in this transaction.
+        relinked: bool,
+    },
+    /// The registration was cancelled because the grace period is over.
+    Lapsed(RegistrationRecord),
+    /// The registration was removed at the person's request.
+    Deregistered(RegistrationRecord),
+    /// No registration for this card or an earlier one.
+    NotRegistered,
+}
+
+/// The result of settling a proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// This submission claimed the challenge; its effect and answer are committed.
+    Fresh {
+        /// What the effect did.
+        applied: Applied,
+        /// The stored answer.
+        outcome: String,
+    },
+    /// Another submission claimed the challenge first.
+    Earlier(ChallengeRecord),
+}
+
+/// The registry database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const REGISTRATION_COLUMNS: &str = "registration_id, root_id, serial, cert_sha256, linkage_code, \
+     terminal_id, method, consent_version, registered_at, relinked_at";
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and applies the migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; NORMAL keeps every
+                        // committed transaction across a process crash (not a power cut);
+                        // the busy timeout makes writers queue instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Stores a new challenge.
+    pub async fn insert_challenge(&self, c: &ChallengeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO challenges (session_id, nonce, terminal_id, purpose, methods, \
+             consent_version, consent_sha256, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&c.session_id)
+        .bind(&c.nonce)
+        .bind(&c.terminal_id)
+        .bind(&c.purpose)
+        .bind(&c.methods)
+        .bind(&c.consent_version)
+        .bind(&c.consent_sha256)
+        .bind(c.issued_at)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads a challenge by session id.
+    pub async fn challenge(&self, session_id: &str) -> Result<Option<ChallengeRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT session_id, nonce, terminal_id, purpose, methods, consent_version, \
+             consent_sha256, issued_at, expires_at, used_at, proof_sha256, outcome \
+             FROM challenges WHERE session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| challenge_from_row(&r)).transpose()
+    }
+
+    /// The registration of a card, if any.
+    pub async fn registration(
+        &self,
+        card: &CardKey,
+    ) -> Result<Option<RegistrationRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE root_id = $1 AND serial = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&card.root_id)
+            .bind(&card.serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| registration_from_row(&r)).transpose()
+    }
+
+    /// A registration by id, if it still exists.
+    pub async fn registration_by_id(
+        &self,
+        registration_id: &str,
+    ) -> Result<Option<RegistrationRecord>, StoreError> {
+        let sql = format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE registration_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(registration_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| registration_from_row(&r)).transpose()
+    }
+
+    /// Number of registration rows (for operators and tests).
+    pub async fn registration_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM registrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    /// Deletes challenges that expired before `before` (Unix ms); returns how many.
+    pub async fn purge_challenges(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Claims the challenge for this proof, applies the effect and stores the answer, all in one
+    /// transaction. If another submission claimed it first, nothing changes and that earlier
+    /// record is returned.
+    pub async fn settle<F>(
+        &self,
+        session_id: &str,
+        proof_sha256: &str,
+        now: i64,
+        effect: Effect,
+        answer: F,
+    ) -> Result<Settled, StoreError>
+    where
+        F: FnOnce(&Applied) -> String + Send,
+    {
+        let mut tx = self.pool.begin().await?;
+        // The first statement writes, so SQLite takes its write lock at once (no read-to-write
+        // upgrade that could fail with SQLITE_BUSY under concurrency).
+        let claimed = sqlx::query(
+            "UPDATE challenges SET used_at = $1, proof_sha256 = $2 \
+             WHERE session_id = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(proof_sha256)
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            tx.rollback().await?;
+            return match self.challenge(session_id).await? {
+                Some(earlier) => Ok(Settled::Earlier(earlier)),
+                // Purged between the caller's read and now: treat as unknown upstream.
+                None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+            };
+        }
+        let applied = match effect {
+            Effect::None => Applied::Nothing,
+            Effect::Register {
+                registration,
+                relink_from,
+                linked,
+            } => register(&mut tx, registration, &relink_from, &linked, now).await?,
+            Effect::Eligibility {
+                card,
+                cert_sha256,
+                relink_from,
+                linked,
+                lapse,
+            } => {
+                eligibility(&mut tx, &card, &cert_sha256, &relink_from, &linked, lapse, now).await?
+            }
+            Effect::Deregister { card } => match select_registration(&mut tx, &card).await? {
+                Some(found) => {
+                    delete_registration(&mut tx, &found.registration_id).await?;
+                    Applied::Deregistered(found)
+                }
+                None => Applied::NotRegistered,
+            },
+        };
+        let outcome = answer(&applied);
+        sqlx::query("UPDATE challenges SET outcome = $1 WHERE session_id = $2")
+            .bind(&outcome)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Settled::Fresh { applied, outcome })
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+async fn register(
+    tx: &mut Tx<'_>,
+    new: RegistrationRecord,
+    relink_from: &[CardKey],
+    linked: &[CardKey],
+    now: i64,
+) -> Result<Applied, StoreError> {
+    if let Some(existing) = select_registration(tx, &new.card).await? {
+        return Ok(Applied::AlreadyRegistered(existing));
+    }
+    if let Some(existing) = first_registered(tx, linked).await? {
+        return Ok(Applied::AlreadyRegistered(existing));
+    }
+    if let Some(relinked) = relink(tx, &new.card, &new.cert_sha256, relink_from, now).await? {
+        return Ok(Applied::Relinked(relinked));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO registrations (registration_id, root_id, serial, cert_sha256, linkage_code, \
+         terminal_id, method, consent_version, registered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (root_id, serial) DO NOTHING",
+    )
+    .bind(&new.registration_id)
+    .bind(&new.card.root_id)
+    .bind(&new.card.serial)
+    .bind(&new.cert_sha256)
+    .bind(&new.linkage_code)
+    .bind(&new.terminal_id)
+    .bind(&new.method)
+    .bind(&new.consent_version)
+    .bind(new.registered_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Applied::Registered(new));
+    }
+    // A concurrent transaction registered this card between our read and our insert.
+    match select_registration(tx, &new.card).await? {
+        Some(existing) => Ok(Applied::AlreadyRegistered(existing)),
+        None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+    }
+}
+
+async fn eligibility(
+    tx: &mut Tx<'_>,
+    card: &CardKey,
+    cert_sha256: &str,
+    relink_from: &[CardKey],
+    linked: &[CardKey],
+    lapse: bool,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let own = match select_registration(tx, card).await? {
+        Some(found) => Some(found),
+        None => first_registered(tx, linked).await?,
+    };
+    let (found, relinked) = match own {
+        Some(found) => (found, false),
+        None => match relink(tx, card, cert_sha256, relink_from, now).await? {
+            Some(found) => (found, true),
+            None => return Ok(Applied::NotRegistered),
+        },
+    };
+    if lapse {
+        delete_registration(tx, &found.registration_id).await?;
+        return Ok(Applied::Lapsed(found));
+    }
+    Ok(Applied::Found {
+        registration: found,
+        relinked,
+    })
+}
+
+/// Points the first registered earlier certificate's row at `card`.
+async fn relink(
+    tx: &mut Tx<'_>,
+    card: &CardKey,
+    cert_sha256: &str,
+    relink_from: &[CardKey],
+    now: i64,
+) -> Result<Option<RegistrationRecord>, StoreError> {
+    for old in relink_from {
+        let Some(mut row) = select_registration(tx, old).await? else {
+            continue;
+        };
+        let moved = sqlx::query(
+            "UPDATE registrations SET root_id = $1, serial = $2, cert_sha256 = $3, \
+             relinked_at = $4 WHERE registration_id = $5 AND root_id = $6 AND serial = $7",
+        )
+        .bind(&card.root_id)
+        .bind(&card.serial)
+        .bind(cert_sha256)
+        .bind(now)
+        .bind(&row.registration_id)
+        .bind(&old.root_id)
+        .bind(&old.serial)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if moved == 1 {
+            row.card = card.clone();
+            cert_sha256.clone_into(&mut row.cert_sha256);
+            row.relinked_at = Some(now);
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
+
+async fn first_registered(
+    tx: &mut Tx<'_>,
+    cards: &[CardKey],
+) -> Result<Option<RegistrationRecord>, StoreError> {
+    for card in cards {
+        if let Some(found) = select_registration(tx, card).await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
+async fn select_registration(
+    tx: &mut Tx<'_>,
+    card: &CardKey,
+) -> Result<Option<RegistrationRecord>, StoreError> {
+    let sql =
+        format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE root_id = $1 AND serial = $2");
+    let row = sqlx::query(&sql)
+        .bind(&card.root_id)
+        .bind(&card.serial)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|r| registration_from_row(&r)).transpose()
+}
+
+async fn delete_registration(tx: &mut Tx<'_>, registration_id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM registrations WHERE registration_id = $1")
+        .bind(registration_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn challenge_from_row(r: &sqlx::any::AnyRow) -> Result<ChallengeRecord, StoreError> {
+    Ok(ChallengeRecord {
+        session_id: r.try_get(0)?,
+        nonce: r.try_get(1)?,
+        terminal_id: r.try_get(2)?,
+        purpose: r.try_get(3)?,
+        methods: r.try_get(4)?,
+        consent_version: r.try_get(5)?,
+        consent_sha256: r.try_get(6)?,
+        issued_at: r.try_get(7)?,
+        expires_at: r.try_get(8)?,
+        used_at: r.try_get(9)?,
+        proof_sha256: r.try_get(10)?,
+        outcome: r.try_get(11)?,
+    })
+}
+
+fn registration_from_row(r: &sqlx::any::AnyRow) -> Result<RegistrationRecord, StoreError> {
+    Ok(RegistrationRecord {
+        registration_id: r.try_get(0)?,
+        card: CardKey {
+            root_id: r.try_get(1)?,
+            serial: r.try_get(2)?,
+        },
+        cert_sha256: r.try_get(3)?,
+        linkage_code: r.try_get(4)?,
+        terminal_id: r.try_get(5)?,
+        method: r.try_get(6)?,
+        consent_version: r.try_get(7)?,
+        registered_at: r.try_get(8)?,
+        relinked_at: r.try_get(9)?,
+    })
+}

@@ -1,0 +1,282 @@
+//! Store behaviour that must hold on every backend.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use mynacard_registry::store::{
+    Applied, CardKey, ChallengeRecord, Effect, RegistrationRecord, Settled, Store,
+};
+
+fn challenge(session: &str, now: i64) -> ChallengeRecord {
+    ChallengeRecord {
+        session_id: session.to_owned(),
+        nonce: format!("nonce-{session}"),
+        terminal_id: "atm-0001".to_owned(),
+        purpose: "register_insurance_use".to_owned(),
+        methods: "pin_signature".to_owned(),
+        consent_version: "1.0".to_owned(),
+        consent_sha256: "c".repeat(43),
+        issued_at: now,
+        expires_at: now + 120_000,
+        used_at: None,
+        proof_sha256: None,
+        outcome: None,
+    }
+}
+
+fn card(serial: &str) -> CardKey {
+    CardKey {
+        root_id: "test-root".to_owned(),
+        serial: serial.to_owned(),
+    }
+}
+
+fn registration(id: &str, serial: &str, now: i64) -> RegistrationRecord {
+    RegistrationRecord {
+        registration_id: id.to_owned(),
+        card: card(serial),
+        cert_sha256: format!("sha-{serial}"),
+        linkage_code: "LNK-1".to_owned(),
+        terminal_id: "atm-0001".to_owned(),
+        method: "pin_signature".to_owned(),
+        consent_version: "1.0".to_owned(),
+        registered_at: now,
+        relinked_at: None,
+    }
+}
+
+fn label(applied: &Applied) -> String {
+    match applied {
+        Applied::Nothing => "nothing".into(),
+        Applied::Registered(r) => format!("registered:{}", r.registration_id),
+        Applied::AlreadyRegistered(r) => format!("already:{}", r.registration_id),
+        Applied::Relinked(r) => format!("relinked:{}", r.registration_id),
+        Applied::Found {
+            registration,
+            relinked,
+        } => format!("found:{}:{relinked}", registration.registration_id),
+        Applied::Lapsed(r) => format!("lapsed:{}", r.registration_id),
+        Applied::Deregistered(r) => format!("deregistered:{}", r.registration_id),
+        Applied::NotRegistered => "not_registered".into(),
+    }
+}
+
+async fn register(store: &Store, session: &str, reg_id: &str, serial: &str, relink: Vec<CardKey>) -> Settled {
+    let now = 1_000_000;
+    store
+        .settle(
+            session,
+            &format!("proof-{session}"),
+            now,
+            Effect::Register {
+                registration: registration(reg_id, serial, now),
+                relink_from: relink,
+                linked: Vec::new(),
+            },
+            label,
+        )
+        .await
+        .expect("settle")
+}
+
+/// Sixteen sessions register the same card at once: one row, one `registered`, fifteen
+/// `already_registered` naming the same registration.
+pub(crate) async fn concurrent_registrations_of_one_card_end_as_one(url: &str) {
+    let store = Arc::new(Store::connect(url, 8).await.expect("connect"));
+    for i in 0..16 {
+        store
+            .insert_challenge(&challenge(&format!("s{i}"), 1_000_000))
+            .await
+            .expect("challenge");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            register(&store, &format!("s{i}"), &format!("reg-{i}"), "0a01", Vec::new()).await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Settled::Fresh { outcome, .. } => outcomes.push(outcome),
+            Settled::Earlier(_) => panic!("each session was used once"),
+        }
+    }
+    let registered: Vec<_> = outcomes.iter().filter(|o| o.starts_with("registered:")).collect();
+    assert_eq!(registered.len(), 1, "{outcomes:?}");
+    let id = registered[0].trim_start_matches("registered:").to_owned();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == format!("already:{id}"))
+            .count(),
+        15,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}
+
+/// Two submissions to one session at once: one applies, the other finds it used.
+pub(crate) async fn one_session_takes_one_proof(url: &str) {
+    let store = Arc::new(Store::connect(url, 8).await.expect("connect"));
+    store
+        .insert_challenge(&challenge("only", 1_000_000))
+        .await
+        .expect("challenge");
+    let a = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { register(&store, "only", "reg-a", "0b01", Vec::new()).await })
+    };
+    let b = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { register(&store, "only", "reg-b", "0b02", Vec::new()).await })
+    };
+    let (a, b) = (a.await.expect("a"), b.await.expect("b"));
+    let fresh = [&a, &b]
+        .iter()
+        .filter(|s| matches!(s, Settled::Fresh { .. }))
+        .count();
+    assert_eq!(fresh, 1, "{a:?} {b:?}");
+    let earlier = [&a, &b]
+        .into_iter()
+        .find_map(|s| match s {
+            Settled::Earlier(c) => Some(c.clone()),
+            Settled::Fresh { .. } => None,
+        })
+        .expect("one earlier");
+    assert!(earlier.used_at.is_some());
+    assert!(earlier.outcome.is_some());
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}
+
+/// A reissued card (new serial) relinks the earlier registration; the id stays.
+pub(crate) async fn relink_moves_the_registration(url: &str) {
+    let store = Store::connect(url, 4).await.expect("connect");
+    store
+        .insert_challenge(&challenge("r1", 1_000_000))
+        .await
+        .expect("challenge");
+    store
+        .insert_challenge(&challenge("r2", 1_000_000))
+        .await
+        .expect("challenge");
+    register(&store, "r1", "reg-old", "0c01", Vec::new()).await;
+    let settled = store
+        .settle(
+            "r2",
+            "proof-r2",
+            2_000_000,
+            Effect::Eligibility {
+                card: card("0c02"),
+                cert_sha256: "sha-new".into(),
+                relink_from: vec![card("0c01")],
+                linked: Vec::new(),
+                lapse: false,
+            },
+            label,
+        )
+        .await
+        .expect("settle");
+    match settled {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "found:reg-old:true"),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.registration(&card("0c01")).await.expect("old").is_none());
+    let moved = store
+        .registration(&card("0c02"))
+        .await
+        .expect("new")
+        .expect("moved");
+    assert_eq!(moved.registration_id, "reg-old");
+    assert_eq!(moved.cert_sha256, "sha-new");
+    assert_eq!(moved.relinked_at, Some(2_000_000));
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}
+
+/// After the grace period the link is cancelled; deregistration removes it; both only once.
+pub(crate) async fn lapse_and_deregistration_remove_the_row(url: &str) {
+    let store = Store::connect(url, 4).await.expect("connect");
+    for s in ["l1", "l2", "l3", "l4"] {
+        store
+            .insert_challenge(&challenge(s, 1_000_000))
+            .await
+            .expect("challenge");
+    }
+    register(&store, "l1", "reg-l", "0d01", Vec::new()).await;
+    let lapse = |session: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .settle(
+                    session,
+                    "p",
+                    3_000_000,
+                    Effect::Eligibility {
+                        card: card("0d01"),
+                        cert_sha256: "sha-0d01".into(),
+                        relink_from: Vec::new(),
+                        linked: Vec::new(),
+                        lapse: true,
+                    },
+                    label,
+                )
+                .await
+                .expect("settle")
+        }
+    };
+    match lapse("l2").await {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "lapsed:reg-l"),
+        other => panic!("{other:?}"),
+    }
+    match lapse("l3").await {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "not_registered"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.registration_count().await.expect("count"), 0);
+    store
+        .insert_challenge(&challenge("l5", 1_000_000))
+        .await
+        .expect("challenge");
+    register(&store, "l5", "reg-l2", "0d01", Vec::new()).await;
+    match store
+        .settle(
+            "l4",
+            "p",
+            4_000_000,
+            Effect::Deregister { card: card("0d01") },
+            label,
+        )
+        .await
+        .expect("settle")
+    {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "deregistered:reg-l2"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.registration_count().await.expect("count"), 0);
+    store.close().await;
+}
+
+/// Challenges and results survive closing and reopening the database; old ones are purged.
+pub(crate) async fn challenges_survive_a_restart(url: &str) {
+    let store = Store::connect(url, 2).await.expect("connect");
+    store
+        .insert_challenge(&challenge("keep", 1_000_000))
+        .await
+        .expect("challenge");
+    register(&store, "keep", "reg-k", "0e01", Vec::new()).await;
+    store.close().await;
+    let store = Store::connect(url, 2).await.expect("reconnect");
+    let kept = store.challenge("keep").await.expect("read").expect("kept");
+    assert_eq!(kept.proof_sha256.as_deref(), Some("proof-keep"));
+    assert_eq!(kept.outcome.as_deref(), Some("registered:reg-k"));
+    assert_eq!(store.purge_challenges(1_000_000 + 120_000).await.expect("purge"), 0);
+    assert_eq!(store.purge_challenges(1_000_000 + 120_001).await.expect("purge"), 1);
+    assert!(store.challenge("keep").await.expect("read").is_none());
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}

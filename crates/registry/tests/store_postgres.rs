@@ -1,0 +1,37 @@
+//! Store behaviour on PostgreSQL. Built only with the `postgres-tests` feature; then
+//! `MYNACARD_TEST_POSTGRES_URL` must name a server (the tests fail, never skip, without it).
+#![cfg(feature = "postgres-tests")]
+
+mod common;
+
+use common::{db, store_scenarios as s};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_card_end_as_one() {
+    let db = db::postgres().await;
+    s::concurrent_registrations_of_one_card_end_as_one(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_session_takes_one_proof() {
+    let db = db::postgres().await;
+    s::one_session_takes_one_proof(&db.url).await;
+}
+
+#[tokio::test]
+async fn relink_moves_the_registration() {
+    let db = db::postgres().await;
+    s::relink_moves_the_registration(&db.url).await;
+}
+
+#[tokio::test]
+async fn lapse_and_deregistration_remove_the_row() {
+    let db = db::postgres().await;
+    s::lapse_and_deregistration_remove_the_row(&db.url).await;
+}
+
+#[tokio::test]
+async fn challenges_survive_a_restart() {
+    let db = db::postgres().await;
+    s::challenges_survive_a_restart(&db.url).await;
+}

@@ -1,0 +1,43 @@
+//! Store behaviour on SQLite (one file).
+
+mod common;
+
+use common::{db, store_scenarios as s};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_card_end_as_one() {
+    let db = db::sqlite();
+    s::concurrent_registrations_of_one_card_end_as_one(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_session_takes_one_proof() {
+    let db = db::sqlite();
+    s::one_session_takes_one_proof(&db.url).await;
+}
+
+#[tokio::test]
+async fn relink_moves_the_registration() {
+    let db = db::sqlite();
+    s::relink_moves_the_registration(&db.url).await;
+}
+
+#[tokio::test]
+async fn lapse_and_deregistration_remove_the_row() {
+    let db = db::sqlite();
+    s::lapse_and_deregistration_remove_the_row(&db.url).await;
+}
+
+#[tokio::test]
+async fn challenges_survive_a_restart() {
+    let db = db::sqlite();
+    s::challenges_survive_a_restart(&db.url).await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    let err = mynacard_registry::Store::connect("mysql://localhost/x", 1)
+        .await
+        .expect_err("mysql is not supported");
+    assert!(matches!(err, mynacard_registry::store::StoreError::UnsupportedUrl));
+}

@@ -1,0 +1,794 @@
+//! The card engine: a synchronous, deterministic My Number Card that answers command APDUs.
+//!
+//! [`Card::process`] takes command bytes and returns response bytes (data and status word);
+//! [`Card::power_on`], [`Card::power_off`] and [`Card::reset`] model the contacts or field. The
+//! engine does no I/O and never panics on any input. The harnesses in [`crate::inprocess`] and
+//! [`crate::vpcd`] carry its APDUs.
+//!
+//! What lives where: this module routes SELECT and the ISO commands and keeps the volatile state
+//! (current application, current EF, verified secrets, pending `61xx` data); one module per card
+//! application builds that application's files ([`jpki`], [`text`], [`visual`], [`common`]);
+//! the retry counters are the non-volatile part ([`crate::state`]).
+
+mod common;
+mod files;
+mod jpki;
+mod records;
+mod secrets;
+mod text;
+mod visual;
+
+use mynacard_apdu::commands::aid;
+use mynacard_apdu::{Command, LengthEncoding, StatusWord};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rsa::traits::PublicKeyParts;
+use rsa::{Pkcs1v15Sign, PrivateKey};
+use sha2::{Digest, Sha256};
+
+use self::files::{Body, Ef, Files, KeySlot};
+use self::secrets::{ChangeRefusal, Secrets, Verdict};
+use crate::image::{CardImage, LinkProfile};
+use crate::state::{PersistentState, SecretId, StateError};
+
+/// The applications of the card (B.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Application {
+    /// 公的個人認証AP.
+    Jpki,
+    /// 券面事項入力補助AP.
+    Text,
+    /// 券面事項確認AP.
+    Visual,
+    /// 共通カードAP.
+    Common,
+    /// 住基AP: selectable, no files simulated.
+    Juki,
+}
+
+impl Application {
+    /// All applications.
+    pub const ALL: [Application; 5] = [
+        Application::Jpki,
+        Application::Text,
+        Application::Visual,
+        Application::Common,
+        Application::Juki,
+    ];
+
+    /// The full AID (SELECT by DF name).
+    pub const fn aid(self) -> &'static [u8] {
+        match self {
+            Application::Jpki => &aid::JPKI,
+            Application::Text => &aid::TEXT,
+            Application::Visual => &aid::VISUAL,
+            Application::Common => &aid::COMMON,
+            Application::Juki => &aid::JUKI,
+        }
+    }
+
+    /// The application with exactly this AID (no prefix matching).
+    pub fn from_aid(aid: &[u8]) -> Option<Application> {
+        Application::ALL.into_iter().find(|a| a.aid() == aid)
+    }
+
+    const fn index(self) -> usize {
+        match self {
+            Application::Jpki => 0,
+            Application::Text => 1,
+            Application::Visual => 2,
+            Application::Common => 3,
+            Application::Juki => 4,
+        }
+    }
+}
+
+/// Tries left and the retry limit of one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretStatus {
+    /// Tries left (0: blocked).
+    pub remaining: u8,
+    /// Retry limit.
+    pub limit: u8,
+}
+
+/// Largest response data in one frame: vpcd frames carry at most 65535 bytes, SW included.
+const MAX_FRAME_DATA: usize = 65_533;
+
+/// A response under construction.
+struct Reply {
+    data: Vec<u8>,
+    sw: StatusWord,
+}
+
+impl Reply {
+    fn sw(sw: StatusWord) -> Reply {
+        Reply {
+            data: Vec::new(),
+            sw,
+        }
+    }
+    fn ok(data: Vec<u8>) -> Reply {
+        Reply {
+            data,
+            sw: StatusWord::Success,
+        }
+    }
+}
+
+impl From<StatusWord> for Reply {
+    fn from(sw: StatusWord) -> Self {
+        Reply::sw(sw)
+    }
+}
+
+/// Response data waiting for GET RESPONSE.
+struct Pending {
+    data: Vec<u8>,
+    final_sw: StatusWord,
+}
+
+/// A simulated My Number Card.
+pub struct Card {
+    image: CardImage,
+    apps: [Files; 5],
+    secrets: Secrets,
+    powered: bool,
+    current: Option<Application>,
+    current_ef: Option<u16>,
+    verified: Vec<SecretId>,
+    pending: Option<Pending>,
+    rng: ChaCha20Rng,
+    rsa_operations: u64,
+    resets: u64,
+}
+
+impl core::fmt::Debug for Card {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Card")
+            .field("profile", &self.image.profile)
+            .field("powered", &self.powered)
+            .field("current", &self.current)
+            .field("current_ef", &self.current_ef)
+            .field("verified", &self.verified)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Card {
+    /// A fresh card, unpowered, with the counters of the image.
+    pub fn new(image: CardImage) -> Card {
+        let apps = [
+            jpki::files(&image),
+            text::files(&image),
+            visual::files(&image),
+            common::files(&image),
+            Files(Vec::new()),
+        ];
+        let secrets = Secrets::from_image(&image);
+        // Deterministic: the same image gives the same challenges and PSS salts.
+        let seed = Sha256::new()
+            .chain_update(image.profile.as_bytes())
+            .chain_update([0])
+            .chain_update(image.face.serial.as_bytes())
+            .finalize();
+        Card {
+            apps,
+            secrets,
+            powered: false,
+            current: None,
+            current_ef: None,
+            verified: Vec::new(),
+            pending: None,
+            rng: ChaCha20Rng::from_seed(seed.into()),
+            rsa_operations: 0,
+            resets: 0,
+            image,
+        }
+    }
+
+    /// A card with the non-volatile state saved earlier by [`Card::persistent_state`].
+    ///
+    /// # Errors
+    /// [`StateError::OtherCard`] when the state belongs to another profile or serial,
+    /// [`StateError::UnknownSecret`] or [`StateError::InvalidValue`] for a state this card
+    /// could not have written.
+    pub fn with_state(image: CardImage, state: &PersistentState) -> Result<Card, StateError> {
+        if state.profile != image.profile || state.serial != image.face.serial {
+            return Err(StateError::OtherCard {
+                found_profile: state.profile.clone(),
+                found_serial: state.serial.clone(),
+                profile: image.profile.clone(),
+                serial: image.face.serial.clone(),
+            });
+        }
+        let mut card = Card::new(image);
+        card.secrets.restore(state)?;
+        Ok(card)
+    }
+
+    /// The non-volatile state (retry counters, changed PINs) to save.
+    pub fn persistent_state(&self) -> PersistentState {
+        self.secrets
+            .save(&self.image.profile, &self.image.face.serial)
+    }
+
+    /// A number that changes whenever the non-volatile state changes; harnesses save the state
+    /// when it differs from the last value they saw.
+    pub fn state_generation(&self) -> u64 {
+        self.secrets.generation()
+    }
+
+    /// The image the card was built from.
+    pub fn image(&self) -> &CardImage {
+        &self.image
+    }
+
+    /// The answer-to-reset.
+    pub fn atr(&self) -> &[u8] {
+        &self.image.link.atr
+    }
+
+    /// The link properties (extended length, largest response).
+    pub fn link(&self) -> &LinkProfile {
+        &self.image.link
+    }
+
+    /// Whether the card is powered.
+    pub fn is_powered(&self) -> bool {
+        self.powered
+    }
+
+    /// Powers the card (no effect when already powered). A powered card starts with nothing
+    /// selected and nothing verified.
+    pub fn power_on(&mut self) {
+        if !self.powered {
+            self.powered = true;
+            self.clear_volatile();
+        }
+    }
+
+    /// Removes power: selections and verified secrets are lost; counters stay.
+    pub fn power_off(&mut self) {
+        if self.powered {
+            self.resets += 1;
+        }
+        self.powered = false;
+        self.clear_volatile();
+    }
+
+    /// A warm reset: as power-off and power-on.
+    pub fn reset(&mut self) {
+        self.resets += 1;
+        self.powered = true;
+        self.clear_volatile();
+    }
+
+    /// How many times the volatile state was lost to power-off or reset.
+    pub fn reset_count(&self) -> u64 {
+        self.resets
+    }
+
+    /// How many RSA private-key operations the card has performed (signatures, internal
+    /// authentications).
+    pub fn rsa_operations(&self) -> u64 {
+        self.rsa_operations
+    }
+
+    /// The selected application.
+    pub fn current_application(&self) -> Option<Application> {
+        self.current
+    }
+
+    /// Tries left and the limit of a secret, `None` when the card does not hold it.
+    pub fn secret_status(&self, id: SecretId) -> Option<SecretStatus> {
+        self.secrets
+            .status(id)
+            .map(|(remaining, limit)| SecretStatus { remaining, limit })
+    }
+
+    /// Whether a secret is verified in the current security state.
+    pub fn is_verified(&self, id: SecretId) -> bool {
+        self.verified.contains(&id)
+    }
+
+    fn clear_volatile(&mut self) {
+        self.current = None;
+        self.current_ef = None;
+        self.verified.clear();
+        self.pending = None;
+    }
+
+    /// Processes one command APDU and returns the response APDU (data, SW1, SW2). An unpowered
+    /// card is powered first.
+    pub fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
+        self.power_on();
+        let pending = self.pending.take();
+        let reply = self.dispatch(apdu, pending);
+        let reply = self.chain(reply);
+        let mut out = reply.data;
+        out.extend_from_slice(&reply.sw.to_bytes());
+        out
+    }
+
+    /// Most response data in one response on this card's link.
+    fn max_response_data(&self) -> usize {
+        let link = &self.image.link;
+        let mut max = link.max_response_data.clamp(1, MAX_FRAME_DATA);
+        if !link.extended_length {
+            max = max.min(256);
+        }
+        max
+    }
+
+    /// Splits an answer longer than the link carries into `61xx` + GET RESPONSE.
+    fn chain(&mut self, mut reply: Reply) -> Reply {
+        let max = self.max_response_data();
+        if reply.data.len() <= max {
+            return reply;
+        }
+        let rest = reply.data.split_off(max);
+        let sw = bytes_remaining(rest.len());
+        self.pending = Some(Pending {
+            data: rest,
+            final_sw: reply.sw,
+        });
+        Reply {
+            data: reply.data,
+            sw,
+        }
+    }
+
+    fn dispatch(&mut self, apdu: &[u8], pending: Option<Pending>) -> Reply {
+        let Ok(parsed) = Command::parse(apdu) else {
+            return StatusWord::WrongLength.into();
+        };
+        let extended = parsed.encoding == LengthEncoding::Extended;
+        if extended && !self.image.link.extended_length {
+            return StatusWord::WrongLength.into();
+        }
+        let cmd = parsed.command;
+        let cla = cmd.cla;
+        if cla & 0x60 != 0 {
+            return StatusWord::ClaNotSupported.into();
+        }
+        if cla & 0x10 != 0 {
+            return StatusWord::ChainingNotSupported.into();
+        }
+        if cla & 0x03 != 0 {
+            return StatusWord::LogicalChannelNotSupported.into();
+        }
+        let proprietary = cla & 0x80 != 0;
+        if cla & 0x0C != 0 {
+            // B.8: secure messaging outside the text AP session.
+            return match (proprietary, cmd.ins) {
+                (false, 0xB0 | 0x20) => StatusWord::SmSessionError.into(),
+                _ => StatusWord::SecureMessagingNotSupported.into(),
+            };
+        }
+        match (proprietary, cmd.ins) {
+            (false, 0xA4) => self.select(&cmd),
+            (false, 0xB0) => self.read_binary(&cmd, extended),
+            (false, 0xB2) => self.read_record(&cmd, extended),
+            (false, 0x20) => self.verify(&cmd),
+            (false, 0x24) => self.change_reference_data(&cmd),
+            (false, 0x84) => self.get_challenge(&cmd, extended),
+            (false, 0x88) => self.internal_authenticate(&cmd),
+            (false, 0xC0) => self.get_response(&cmd, pending),
+            (true, 0x2A) => self.compute_signature(&cmd),
+            _ => StatusWord::InsNotSupported.into(),
+        }
+    }
+
+    fn files(&self, app: Application) -> &Files {
+        // `apps` has one entry per `Application::index`.
+        &self.apps[app.index()]
+    }
+
+    fn current_ef(&self) -> Option<&Ef> {
+        let app = self.current?;
+        self.files(app).by_fid(self.current_ef?)
+    }
+
+    fn may_read(&self, ef: &Ef) -> bool {
+        ef.read_after.is_empty() || ef.read_after.iter().any(|s| self.verified.contains(s))
+    }
+
+    /// SELECT (B.1): by full AID with `P1=04`, EF by id with `P1=02 P2=0C`.
+    fn select(&mut self, cmd: &Command) -> Reply {
+        let data = cmd.data_bytes();
+        match cmd.p1 {
+            0x04 => {
+                if data == aid::GP_ISD {
+                    // Selecting the issuer security domain restores the power-on state.
+                    self.clear_volatile();
+                    return Reply::ok(Vec::new());
+                }
+                // Unknown AIDs first: OpenSC probes foreign applets with other P2 values and
+                // must see 6A82.
+                let Some(app) = Application::from_aid(data) else {
+                    return StatusWord::FileNotFound.into();
+                };
+                if !matches!(cmd.p2, 0x0C | 0x00) {
+                    return StatusWord::IncorrectP1P2.into();
+                }
+                // Selecting an AP, even the current one, clears its security state.
+                self.clear_volatile();
+                self.current = Some(app);
+                Reply::ok(Vec::new())
+            }
+            0x02 => {
+                if cmd.p2 != 0x0C {
+                    return StatusWord::IncorrectP1P2.into();
+                }
+                let [hi, lo] = data else {
+                    return StatusWord::WrongLength.into();
+                };
+                let fid = u16::from_be_bytes([*hi, *lo]);
+                let found = self
+                    .current
+                    .is_some_and(|app| self.files(app).by_fid(fid).is_some());
+                if !found {
+                    return StatusWord::FileNotFound.into();
+                }
+                self.current_ef = Some(fid);
+                Reply::ok(Vec::new())
+            }
+            // B.1: "select MF" answers 6A86 at power-on and 9000 without effect once an AP is
+            // current; 3F00 is not found.
+            0x00 if data.is_empty() => {
+                if self.current.is_some() {
+                    Reply::ok(Vec::new())
+                } else {
+                    StatusWord::IncorrectP1P2.into()
+                }
+            }
+            0x00 => StatusWord::FileNotFound.into(),
+            _ => StatusWord::IncorrectP1P2.into(),
+        }
+    }
+
+    /// Resolves an EF by short EF identifier in the current application and makes it current.
+    fn select_by_sfi(&mut self, sfi: u8) -> Result<u16, StatusWord> {
+        let app = self.current.ok_or(StatusWord::FileNotFound)?;
+        let fid = self
+            .files(app)
+            .by_sfi(sfi)
+            .map(|ef| ef.fid)
+            .ok_or(StatusWord::FileNotFound)?;
+        self.current_ef = Some(fid);
+        Ok(fid)
+    }
+
+    /// READ BINARY (B.4): 15-bit offset in P1-P2, or `P1 = 80|SFI` with an 8-bit offset.
+    fn read_binary(&mut self, cmd: &Command, extended: bool) -> Reply {
+        if !cmd.data_bytes().is_empty() {
+            return StatusWord::WrongLength.into();
+        }
+        let Some(ne) = cmd.ne() else {
+            return StatusWord::WrongLength.into();
+        };
+        let offset = if cmd.p1 & 0x80 != 0 {
+            let sfi = cmd.p1 & 0x1F;
+            if cmd.p1 & 0x60 != 0 || sfi == 0 {
+                return StatusWord::IncorrectP1P2.into();
+            }
+            if let Err(sw) = self.select_by_sfi(sfi) {
+                return sw.into();
+            }
+            usize::from(cmd.p2)
+        } else {
+            usize::from(u16::from_be_bytes([cmd.p1, cmd.p2]))
+        };
+        let Some(ef) = self.current_ef() else {
+            return StatusWord::NoCurrentEf.into();
+        };
+        let Body::Binary(content) = &ef.body else {
+            return StatusWord::IncompatibleFileStructure.into();
+        };
+        if !self.may_read(ef) {
+            return StatusWord::SecurityStatusNotSatisfied.into();
+        }
+        if offset >= content.len() {
+            // JICSAP: an offset at or beyond the end of the file.
+            return StatusWord::WrongP1P2.into();
+        }
+        let ne = ne as usize;
+        let end = content.len().min(offset.saturating_add(ne));
+        let data = content[offset..end].to_vec();
+        let sw = if data.len() < ne && !is_max_ne(ne, extended) {
+            StatusWord::EndOfFileWarning
+        } else {
+            StatusWord::Success
+        };
+        Reply { data, sw }
+    }
+
+    /// READ RECORD (B.8): record number in P1, `P2 = 04` (current EF) or `SFI<<3 | 04`.
+    fn read_record(&mut self, cmd: &Command, extended: bool) -> Reply {
+        if !cmd.data_bytes().is_empty() {
+            return StatusWord::WrongLength.into();
+        }
+        let Some(ne) = cmd.ne() else {
+            return StatusWord::WrongLength.into();
+        };
+        if cmd.p2 & 0x07 != 0x04 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let sfi = cmd.p2 >> 3;
+        if sfi != 0
+            && let Err(sw) = self.select_by_sfi(sfi)
+        {
+            return sw.into();
+        }
+        let Some(ef) = self.current_ef() else {
+            return StatusWord::NoCurrentEf.into();
+        };
+        let Body::Records(records) = &ef.body else {
+            return StatusWord::IncompatibleFileStructure.into();
+        };
+        if !self.may_read(ef) {
+            return StatusWord::SecurityStatusNotSatisfied.into();
+        }
+        let Some(record) = usize::from(cmd.p1)
+            .checked_sub(1)
+            .and_then(|i| records.get(i))
+        else {
+            return StatusWord::RecordNotFound.into();
+        };
+        let ne = ne as usize;
+        if record.len() > ne && !is_max_ne(ne, extended) {
+            return StatusWord::WrongLe((record.len().min(256) % 256) as u8).into();
+        }
+        Reply::ok(record.iter().copied().take(ne).collect())
+    }
+
+    /// The secret a VERIFY or CHANGE REFERENCE DATA addresses: `P2 = 80` for the current EF,
+    /// `80|SFI` for an EF by short identifier (B.3).
+    fn secret_for(&self, p2: u8) -> Result<SecretId, StatusWord> {
+        let ef = match p2 {
+            0x80 => self.current_ef().ok_or(StatusWord::NoCurrentEf)?,
+            0x81..=0x9E => {
+                let app = self.current.ok_or(StatusWord::ReferencedDataNotFound)?;
+                self.files(app)
+                    .by_sfi(p2 & 0x1F)
+                    .ok_or(StatusWord::ReferencedDataNotFound)?
+            }
+            _ => return Err(StatusWord::IncorrectP1P2),
+        };
+        match ef.body {
+            Body::Secret(id) if self.secrets.holds(id) => Ok(id),
+            _ => Err(StatusWord::ReferencedDataNotFound),
+        }
+    }
+
+    /// VERIFY (B.3): without data reports the counter and spends nothing; with data spends one
+    /// try when wrong.
+    fn verify(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0x00 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let id = match self.secret_for(cmd.p2) {
+            Ok(id) => id,
+            Err(sw) => return sw.into(),
+        };
+        let data = cmd.data_bytes();
+        if data.is_empty() {
+            // The card keeps answering 63Cx after a successful VERIFY (B.3).
+            let (remaining, _) = self.secrets.status(id).unwrap_or((0, 0));
+            return StatusWord::RetriesRemaining(remaining.min(15)).into();
+        }
+        match self.secrets.verify(id, data) {
+            Verdict::Accepted => {
+                if !self.verified.contains(&id) {
+                    self.verified.push(id);
+                }
+                Reply::ok(Vec::new())
+            }
+            Verdict::Rejected(remaining) => {
+                self.verified.retain(|v| *v != id);
+                StatusWord::RetriesRemaining(remaining.min(15)).into()
+            }
+            Verdict::Blocked => StatusWord::ReferenceDataBlocked.into(),
+        }
+    }
+
+    /// CHANGE REFERENCE DATA, replacement only: `00 24 01 P2 Lc new` after VERIFY (B.3).
+    fn change_reference_data(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0x01 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let id = match self.secret_for(cmd.p2) {
+            Ok(id) => id,
+            Err(sw) => return sw.into(),
+        };
+        let new = cmd.data_bytes();
+        if new.is_empty() {
+            return StatusWord::WrongLength.into();
+        }
+        if self.secrets.status(id).is_some_and(|(r, _)| r == 0) {
+            return StatusWord::ReferenceDataBlocked.into();
+        }
+        if !self.verified.contains(&id) {
+            return StatusWord::SecurityStatusNotSatisfied.into();
+        }
+        match self.secrets.change(id, new) {
+            Ok(()) => Reply::ok(Vec::new()),
+            Err(ChangeRefusal::NotChangeable) => StatusWord::ConditionsNotSatisfied.into(),
+            Err(ChangeRefusal::BadValue) => StatusWord::IncorrectData.into(),
+            Err(ChangeRefusal::Blocked) => StatusWord::ReferenceDataBlocked.into(),
+        }
+    }
+
+    /// The key a COMPUTE DIGITAL SIGNATURE or INTERNAL AUTHENTICATE names: `P2 = 80` for the
+    /// current EF, `80|SFI` by short identifier (`97` auth, `9A` sign).
+    fn key_for(&self, p2: u8) -> Result<KeySlot, StatusWord> {
+        let ef = match p2 {
+            0x80 => self.current_ef().ok_or(StatusWord::NoCurrentEf)?,
+            0x81..=0x9E => {
+                let app = self.current.ok_or(StatusWord::ReferencedDataNotFound)?;
+                self.files(app)
+                    .by_sfi(p2 & 0x1F)
+                    .ok_or(StatusWord::ReferencedDataNotFound)?
+            }
+            _ => return Err(StatusWord::IncorrectP1P2),
+        };
+        match ef.body {
+            Body::Key(slot) => Ok(slot),
+            _ => Err(StatusWord::ReferencedDataNotFound),
+        }
+    }
+
+
+    /// COMPUTE DIGITAL SIGNATURE `80 2A` (B.5): JPKI keys after their PIN with P1 `00`–`05`;
+    /// the 券面 APs sign a DigestInfo with their own key (`80 2A 00 00`) without any PIN.
+    fn compute_signature(&mut self, cmd: &Command) -> Reply {
+        let data = cmd.data_bytes();
+        match self.current {
+            Some(Application::Jpki) => {
+                let slot = match self.key_for(cmd.p2) {
+                    Ok(KeySlot::CommonInternalAuth) => {
+                        return StatusWord::ReferencedDataNotFound.into();
+                    }
+                    Ok(slot) => slot,
+                    Err(sw) => return sw.into(),
+                };
+                if cmd.p1 > 0x05 {
+                    return StatusWord::IncorrectP1P2.into();
+                }
+                if slot.gate().is_some_and(|g| !self.verified.contains(&g)) {
+                    return StatusWord::SecurityStatusNotSatisfied.into();
+                }
+                let Some(key) = private_key(&self.image, slot) else {
+                    return StatusWord::ReferencedDataNotFound.into();
+                };
+                if data.is_empty() || cmd.ne().is_some_and(|ne| (ne as usize) < key.size()) {
+                    return StatusWord::WrongLength.into();
+                }
+                match jpki::compute_signature(key, cmd.p1, data, &mut self.rng) {
+                    Ok(signature) => {
+                        self.rsa_operations += 1;
+                        Reply::ok(signature)
+                    }
+                    Err(sw) => sw.into(),
+                }
+            }
+            Some(app @ (Application::Text | Application::Visual)) => {
+                if cmd.p1 != 0x00 || cmd.p2 != 0x00 {
+                    return StatusWord::IncorrectP1P2.into();
+                }
+                let key = if app == Application::Text {
+                    &self.image.text_ap_key
+                } else {
+                    &self.image.visual_ap_key
+                };
+                if data.is_empty()
+                    || data.len() > key.size().saturating_sub(11)
+                    || cmd.ne().is_some_and(|ne| (ne as usize) < key.size())
+                {
+                    return StatusWord::WrongLength.into();
+                }
+                match key.sign(Pkcs1v15Sign::new_unprefixed(), data) {
+                    Ok(signature) => {
+                        self.rsa_operations += 1;
+                        Reply::ok(signature)
+                    }
+                    Err(_) => StatusWord::ConditionsNotSatisfied.into(),
+                }
+            }
+            _ => StatusWord::InsNotSupported.into(),
+        }
+    }
+
+    /// INTERNAL AUTHENTICATE (B.5): only the common AP key `0019` answers, without a PIN,
+    /// with sha256WithRSA (PKCS#1 v1.5) over the challenge.
+    fn internal_authenticate(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0x00 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        match self.key_for(cmd.p2) {
+            Ok(KeySlot::CommonInternalAuth) => {}
+            Ok(_) => return StatusWord::ReferencedDataNotFound.into(),
+            Err(sw) => return sw.into(),
+        }
+        let challenge = cmd.data_bytes();
+        let key = &self.image.common_ap_key;
+        if challenge.is_empty() || cmd.ne().is_some_and(|ne| (ne as usize) < key.size()) {
+            return StatusWord::WrongLength.into();
+        }
+        let digest = Sha256::digest(challenge);
+        match key.sign(Pkcs1v15Sign::new::<Sha256>(), &digest) {
+            Ok(signature) => {
+                self.rsa_operations += 1;
+                Reply::ok(signature)
+            }
+            Err(_) => StatusWord::ConditionsNotSatisfied.into(),
+        }
+    }
+
+    /// GET CHALLENGE `00 84 00 00 Le` (B.5): 1–256 random bytes; extended Le refused with 6985.
+    fn get_challenge(&mut self, cmd: &Command, extended: bool) -> Reply {
+        if extended {
+            return StatusWord::ConditionsNotSatisfied.into();
+        }
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let Some(ne) = cmd.ne().filter(|_| cmd.data_bytes().is_empty()) else {
+            return StatusWord::WrongLength.into();
+        };
+        let mut challenge = vec![0u8; ne as usize];
+        self.rng.fill_bytes(&mut challenge);
+        Reply::ok(challenge)
+    }
+
+    /// GET RESPONSE `00 C0 00 00 Le`: the next part of an answer announced with `61xx`.
+    fn get_response(&mut self, cmd: &Command, pending: Option<Pending>) -> Reply {
+        let Some(mut pending) = pending else {
+            return StatusWord::ConditionsNotSatisfied.into();
+        };
+        if cmd.p1 != 0 || cmd.p2 != 0 {
+            self.pending = Some(pending);
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let Some(ne) = cmd.ne().filter(|_| cmd.data_bytes().is_empty()) else {
+            self.pending = Some(pending);
+            return StatusWord::WrongLength.into();
+        };
+        let take = (ne as usize)
+            .min(self.max_response_data())
+            .min(pending.data.len());
+        let rest = pending.data.split_off(take);
+        let chunk = std::mem::replace(&mut pending.data, rest);
+        if pending.data.is_empty() {
+            Reply {
+                data: chunk,
+                sw: pending.final_sw,
+            }
+        } else {
+            let sw = bytes_remaining(pending.data.len());
+            self.pending = Some(pending);
+            Reply { data: chunk, sw }
+        }
+    }
+}
+
+/// The private key in a key slot.
+fn private_key(image: &CardImage, slot: KeySlot) -> Option<&PrivateKey> {
+    match slot {
+        KeySlot::JpkiAuth => Some(&image.auth.key),
+        KeySlot::JpkiSign => image.sign.as_ref().map(|c| &c.key),
+        KeySlot::CommonInternalAuth => Some(&image.common_ap_key),
+    }
+}
+
+/// `61xx` for `remaining` bytes (`61 00`: 256 or more).
+fn bytes_remaining(remaining: usize) -> StatusWord {
+    StatusWord::BytesRemaining(if remaining >= 256 { 0 } else { remaining as u8 })
+}
+
+/// Whether Ne is the "as much as there is" value of its encoding (`00` short, `00 00` extended).
+fn is_max_ne(ne: usize, extended: bool) -> bool {
+    if extended { ne == 65_536 } else { ne == 256 }
+}

@@ -1,0 +1,148 @@
+//! 券面事項入力補助AP (text AP): the My Number, the four attributes with their offset table,
+//! the integrity record, the CVC and AP basic information (B.6).
+//!
+//! Secure messaging is not simulated: `08`/`0C` class bytes are refused as on the other APs.
+
+use mynacard_apdu::commands::text as fid;
+
+use super::files::{Body, Ef, Files};
+use super::records::{cvc, key_id, sha256, sign_sha256, tlv, yyyymmdd};
+use crate::image::CardImage;
+use crate::state::SecretId;
+
+/// CVC issuer key id of the text AP on JPKI test cards (B.7: `6000033`).
+const CVC_ISSUER: &str = "6000033";
+
+/// Builds `outer_tag { table_tag <offsets> · objects… }`: a record whose objects are located by
+/// 16-bit big-endian offsets from the start of the file (B.6 `0002`, B.7 `0002`).
+pub(super) fn offset_record(outer_tag: &[u8], table_tag: &[u8], objects: &[Vec<u8>]) -> Vec<u8> {
+    let table_len = 2 * objects.len();
+    let table_do_len = table_tag.len() + 1 + table_len;
+    let inner_len = table_do_len + objects.iter().map(Vec::len).sum::<usize>();
+    // The outer header length depends only on the inner length.
+    let header_len = tlv(outer_tag, &vec![0; inner_len]).len() - inner_len;
+    let mut offsets = Vec::with_capacity(objects.len());
+    let mut at = header_len + table_do_len;
+    for object in objects {
+        offsets.push(at);
+        at += object.len();
+    }
+    let table: Vec<u8> = offsets
+        .iter()
+        .flat_map(|o| (*o as u16).to_be_bytes())
+        .collect();
+    let mut inner = tlv(table_tag, &table);
+    for object in objects {
+        inner.extend_from_slice(object);
+    }
+    tlv(outer_tag, &inner)
+}
+
+/// EF `0001`: `FF 10 0C <12 digits>` followed by `FF FF` (17 bytes, B.6).
+fn my_number_file(image: &CardImage) -> Vec<u8> {
+    let mut file = tlv(&[0xFF, 0x10], image.person.my_number.as_bytes());
+    file.extend_from_slice(&[0xFF, 0xFF]);
+    file
+}
+
+/// The files of the text AP for an image.
+pub(super) fn files(image: &CardImage) -> Files {
+    let person = &image.person;
+    let my_number = my_number_file(image);
+    let attributes: Vec<Vec<u8>> = vec![
+        tlv(&[0xDF, 0x22], person.name.as_bytes()),
+        tlv(&[0xDF, 0x23], person.address.as_bytes()),
+        tlv(&[0xDF, 0x24], yyyymmdd(person.birth_date).as_bytes()),
+        tlv(&[0xDF, 0x25], &[person.sex.0]),
+    ];
+    let attributes_file = offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &attributes);
+
+    // EF 0003: digests of EF 0001 as stored (padding included) and of EF 0002's attribute
+    // objects (offset table skipped), signed by the AP key over the two digests.
+    let h1 = sha256(&my_number);
+    let h2 = sha256(&attributes.concat());
+    let mut signed = h1.to_vec();
+    signed.extend_from_slice(&h2);
+    let signature = sign_sha256(&image.text_ap_key, &signed);
+    let mut integrity = tlv(&[0xDF, 0x31], &h1);
+    integrity.extend_from_slice(&tlv(&[0xDF, 0x32], &h2));
+    integrity.extend_from_slice(&tlv(&[0xDF, 0x33], &signature));
+    let integrity = tlv(&[0xFF, 0x30], &integrity);
+
+    let issuer = key_id(CVC_ISSUER, "001");
+    let subject = subject_key_id(image);
+    // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key itself.
+    let cvc = cvc(&issuer, &subject, &image.text_ap_key, &image.text_ap_key);
+
+    let mut basic = tlv(&[0xDF, 0x41], &[0x06, 0x03, 0x0E, 0x02]);
+    basic.extend_from_slice(&tlv(&[0xDF, 0x42], &subject));
+    let mut basic_info = tlv(&[0xFF, 0x40], &basic);
+    basic_info.extend_from_slice(&[0xFF; 128]);
+
+    let mut efs = vec![
+        Ef::gated(
+            fid::MY_NUMBER,
+            &[SecretId::TextPin, SecretId::TextCollationA],
+            Body::Binary(my_number),
+        ),
+        // B.6: 照合番号A does not open the attributes.
+        Ef::gated(
+            fid::ATTRIBUTES,
+            &[SecretId::TextPin, SecretId::TextCollationB],
+            Body::Binary(attributes_file),
+        ),
+        Ef::gated(
+            fid::INTEGRITY,
+            &[
+                SecretId::TextPin,
+                SecretId::TextCollationA,
+                SecretId::TextCollationB,
+            ],
+            Body::Binary(integrity),
+        ),
+        Ef::free(fid::CVC, Body::Binary(cvc)),
+        Ef::free(fid::BASIC_INFO, Body::Binary(basic_info)),
+        Ef::free(0x0008, Body::Binary(vec![0xFF; 16])),
+        Ef::free(0x0012, Body::Secret(SecretId::TextBlockedKey)),
+        Ef::free(fid::PIN_A, Body::Secret(SecretId::TextCollationA)),
+        Ef::free(fid::PIN_B, Body::Secret(SecretId::TextCollationB)),
+    ];
+    if image.text_pin.is_some() {
+        efs.push(Ef::free(fid::PIN, Body::Secret(SecretId::TextPin)));
+    }
+    Files(efs)
+}
+
+/// The subject key id of the 券面 AP keys: `6` (test), six digits from the card serial, `08 05`,
+/// generation `001`.
+pub(super) fn subject_key_id(image: &CardImage) -> [u8; 16] {
+    let serial = &image.face.serial;
+    let tail = serial.get(serial.len().saturating_sub(6)..).unwrap_or("");
+    key_id(&format!("6{tail:0>6}"), "001")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mynacard_apdu::tlv::ber;
+
+    #[test]
+    fn offset_table_points_at_each_object() {
+        let objects = vec![
+            tlv(&[0xDF, 0x22], "山田\u{3000}花子".as_bytes()),
+            tlv(&[0xDF, 0x23], &[b'x'; 200]),
+            tlv(&[0xDF, 0x24], b"19800217"),
+            tlv(&[0xDF, 0x25], b"2"),
+        ];
+        let file = offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &objects);
+        let (outer, rest) = ber::parse_one(&file).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(outer.tag, 0xFF20);
+        let table = ber::find(outer.value, 0xDF21).unwrap().unwrap();
+        assert_eq!(table.value.len(), 8);
+        for (i, object) in objects.iter().enumerate() {
+            let at = usize::from(u16::from_be_bytes([table.value[2 * i], table.value[2 * i + 1]]));
+            assert_eq!(&file[at..at + object.len()], object.as_slice());
+        }
+    }
+}

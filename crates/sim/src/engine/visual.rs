@@ -1,0 +1,108 @@
+//! 券面事項確認AP (visual AP): the age record, the card-face record with its signature, AP basic
+//! data and the CVC (B.7). Opened by 照合番号B or A; the birth-date key opens the age record.
+//! Its key also answers `80 2A 00 00` without a PIN (card presence).
+//!
+//! EF `0005` (the My Number rendered as an image) is not simulated: a card image carries no such
+//! picture, and SELECT answers `6A82`.
+
+use mynacard_apdu::commands::visual as fid;
+
+use super::files::{Body, Ef, Files};
+use super::records::{cvc, key_id, public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
+use super::text::{offset_record, subject_key_id};
+use crate::image::CardImage;
+use crate::state::SecretId;
+
+/// CVC issuer key id of the visual AP on JPKI test cards (B.7: `6000023`).
+const CVC_ISSUER: &str = "6000023";
+
+/// The card-face record `FF20` (B.7 `0002`). The `DF28` signature is PKCS#1 v1.5/SHA-256 by the
+/// AP key over SHA-256(DF22–DF24) ‖ SHA-256(DF25–DF26) ‖ SHA-256(DF27); the expiry (`DF29`) and
+/// the security-code image (`DF2A`) come after it and are not covered.
+fn face_record(image: &CardImage) -> Vec<u8> {
+    let key = &image.visual_ap_key;
+    let face = &image.face;
+    let segment1 = [
+        tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
+        tlv(&[0xDF, 0x23], &[image.person.sex.0]),
+        tlv(&[0xDF, 0x24], &public_key_do(key)),
+    ]
+    .concat();
+    let segment2 = [
+        tlv(&[0xDF, 0x25], &face.name_image),
+        tlv(&[0xDF, 0x26], &face.address_image),
+    ]
+    .concat();
+    let segment3 = tlv(&[0xDF, 0x27], &face.photo);
+    let digests = [sha256(&segment1), sha256(&segment2), sha256(&segment3)].concat();
+    let signature = sign_sha256(key, &digests);
+    let objects = vec![
+        tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
+        tlv(&[0xDF, 0x23], &[image.person.sex.0]),
+        tlv(&[0xDF, 0x24], &public_key_do(key)),
+        tlv(&[0xDF, 0x25], &face.name_image),
+        tlv(&[0xDF, 0x26], &face.address_image),
+        segment3,
+        tlv(&[0xDF, 0x28], &signature),
+        tlv(&[0xDF, 0x29], yyyymmdd(face.expiry).as_bytes()),
+        tlv(&[0xDF, 0x2A], &face.security_code_image),
+    ];
+    offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &objects)
+}
+
+/// The age record `FF10 { DF11 birth date · DF12 public key · DF13 signature }`; the signature
+/// covers the `DF11` and `DF12` objects.
+fn age_record(image: &CardImage) -> Vec<u8> {
+    let key = &image.visual_ap_key;
+    let mut signed = tlv(&[0xDF, 0x11], yyyymmdd(image.person.birth_date).as_bytes());
+    signed.extend_from_slice(&tlv(&[0xDF, 0x12], &public_key_do(key)));
+    let signature = sign_sha256(key, &signed);
+    signed.extend_from_slice(&tlv(&[0xDF, 0x13], &signature));
+    tlv(&[0xFF, 0x10], &signed)
+}
+
+/// AP basic data `FF30 { DF31 AP id · DF32 key id · DF33 version · DF34 municipality code ·
+/// DF35 key id ‖ signature }` (B.7 `0003`).
+fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
+    let mut body = tlv(&[0xDF, 0x31], &[0x06, 0x03, 0x0E, 0x01]);
+    body.extend_from_slice(&tlv(&[0xDF, 0x32], subject));
+    body.extend_from_slice(&tlv(&[0xDF, 0x33], b"01"));
+    body.extend_from_slice(&tlv(
+        &[0xDF, 0x34],
+        image.face.municipality_code.as_bytes(),
+    ));
+    let signature = sign_sha256(&image.visual_ap_key, &body);
+    let mut tail = subject.to_vec();
+    tail.extend_from_slice(&signature);
+    body.extend_from_slice(&tlv(&[0xDF, 0x35], &tail));
+    tlv(&[0xFF, 0x30], &body)
+}
+
+/// The files of the visual AP for an image.
+pub(super) fn files(image: &CardImage) -> Files {
+    let subject = subject_key_id(image);
+    let issuer = key_id(CVC_ISSUER, "001");
+    let key = &image.visual_ap_key;
+    Files(vec![
+        Ef::gated(
+            fid::AGE,
+            &[SecretId::VisualBirthDate],
+            Body::Binary(age_record(image)),
+        ),
+        Ef::gated(
+            fid::FACE,
+            &[SecretId::VisualCollationA, SecretId::VisualCollationB],
+            Body::Binary(face_record(image)),
+        ),
+        Ef::free(fid::BASIC_DATA, Body::Binary(basic_data(image, &subject))),
+        // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key.
+        Ef::free(fid::CVC, Body::Binary(cvc(&issuer, &subject, key, key))),
+        Ef::free(0x0006, Body::Binary(vec![0xFF; 16])),
+        Ef::free(
+            fid::BIRTH_DATE_KEY,
+            Body::Secret(SecretId::VisualBirthDate),
+        ),
+        Ef::free(fid::PIN_B, Body::Secret(SecretId::VisualCollationB)),
+        Ef::free(fid::PIN_A, Body::Secret(SecretId::VisualCollationA)),
+    ])
+}

@@ -1,0 +1,23 @@
+//! The card layer's parsers of card bytes: token information, certificate availability, the
+//! text AP attributes and integrity record, the card-face record, card-verifiable certificates,
+//! the common AP identity record and card public keys. None may panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mynacard_card::common::CardIdentity;
+use mynacard_card::jpki::{CertificateAvailability, TokenInfo};
+use mynacard_card::text::{Attributes, IntegrityRecord};
+use mynacard_card::visual::CardFace;
+use mynacard_card::{CardPublicKey, CvCertificate};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = TokenInfo::parse(data);
+    let _ = CertificateAvailability::parse(data);
+    let _ = Attributes::parse(data);
+    let _ = IntegrityRecord::parse(data);
+    let _ = CardFace::parse(data);
+    let _ = CvCertificate::parse(data);
+    let _ = CardIdentity::parse(data);
+    let _ = CardPublicKey::from_card_objects(data);
+    let _ = CardPublicKey::from_certificate(data);
+});

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Runs every check of the project: the one command CI and contributors use.
+#
+#   bash scripts/test.sh              # every stage
+#   bash scripts/test.sh test fuzz    # only the named stages (after packages and toolchain)
+#
+# Works as root on a fresh Debian 12 machine that has only the Rust toolchain: missing Debian
+# packages are installed with apt-get, cargo-fuzz with cargo. Stops at the first failure with a
+# non-zero exit status and names the stage that failed.
+#
+# Environment:
+#   FUZZ_SECONDS      seconds each fuzz target runs (default 20)
+#   CARGO_TARGET_DIR  the one target directory shared by all cargo steps (default ./target)
+
+set -Eeuo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+
+# ---------------------------------------------------------------------------------------------
+# Debian packages the tests need. Extend this one list; nothing else installs system packages.
+# (Later: pcscd libpcsclite-dev vsmartcard-vpcd opensc, and a database server.)
+DEBIAN_PACKAGES=(
+    pkg-config
+    pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
+    postgresql
+)
+# ---------------------------------------------------------------------------------------------
+
+CURRENT_STAGE="setup"
+STAGE_TIMES=()
+FUZZ_REPORT=()
+
+trap 'echo "test.sh: FAILED in stage \"$CURRENT_STAGE\" (exit status $?)" >&2' ERR
+
+log() { printf '==> %s\n' "$*"; }
+
+run_stage() {
+    local name="$1"
+    shift
+    CURRENT_STAGE="$name"
+    local start=$SECONDS
+    log "[$name]"
+    "$@"
+    STAGE_TIMES+=("$name $((SECONDS - start))s")
+}
+
+stage_packages() {
+    local missing=() pkg
+    for pkg in "${DEBIAN_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "all Debian packages present: ${DEBIAN_PACKAGES[*]}"
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+        echo "missing Debian packages (run as root to install them): ${missing[*]}" >&2
+        return 1
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+stage_toolchain() {
+    cargo --version
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        rustup component add rustfmt clippy
+    fi
+    cargo fmt --version
+    cargo clippy --version
+}
+
+stage_fmt() {
+    cargo fmt --all --check
+}
+
+stage_clippy() {
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+}
+
+stage_test() {
+    # The PostgreSQL tests need the cluster (when the stage was not selected explicitly).
+    [[ -n "${MYNACARD_TEST_POSTGRES_URL:-}" ]] || stage_postgres
+    # The mynacard-pcsc end-to-end tests (feature pcscd-tests) need pcscd with both vpcd slots
+    # free; they attach their own simulated cards and fail when pcscd is absent.
+    stage_pcscd
+    cargo test --workspace --all-features
+    pcsc_env_stop_if_ours
+}
+
+# pcscd without cards for the tests above. An already running pcscd is used as it is (the tests
+# then need its vpcd slots free); one started here is stopped by pid right after the tests.
+PCSCD_STARTED_HERE=0
+stage_pcscd() {
+    # shellcheck source=scripts/pcsc-env.sh
+    source "$ROOT/scripts/pcsc-env.sh"
+    if [[ -f /run/pcscd/pcscd.pid ]] && kill -0 "$(tr -d '\0' </run/pcscd/pcscd.pid)" 2>/dev/null; then
+        echo "using the running pcscd (pid $(tr -d '\0' </run/pcscd/pcscd.pid))"
+        return 0
+    fi
+    PCSCD_STARTED_HERE=1
+    CLEANUPS+=("pcsc_env_stop_if_ours")
+    pcsc_env_start --no-cards
+}
+pcsc_env_stop_if_ours() {
+    if [[ "$PCSCD_STARTED_HERE" == 1 ]]; then
+        pcsc_env_stop
+        PCSCD_STARTED_HERE=0
+    fi
+}
+
+stage_doc() {
+    RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+}
+
+# Services for end-to-end tests start here, each as its own stage placed before stage_test and
+# stopped from an EXIT trap:
+#   - "start pcscd + virtual cards" (pcscd with vsmartcard vpcd and the simulated card)
+#   - "start PostgreSQL" (a throwaway cluster on loopback for the reference service)
+
+# Cleanups run at exit, last registered first; each service stage adds its own.
+CLEANUPS=()
+run_cleanups() {
+    local i
+    for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do
+        eval "${CLEANUPS[i]}" || true
+    done
+}
+trap run_cleanups EXIT
+
+# A private PostgreSQL cluster in a temporary directory, on a free loopback port, for the
+# registry's PostgreSQL tests (feature postgres-tests) and load benchmark. Only this cluster is
+# ever started or stopped; its URL goes to the tests in MYNACARD_TEST_POSTGRES_URL.
+stage_postgres() {
+    local bin port dir as_pg=()
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    if [[ -z "$bin" || ! -x "$bin/initdb" ]]; then
+        echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2
+        return 1
+    fi
+    dir="$(mktemp -d -t mynacard-pg.XXXXXX)"
+    if [[ "$(id -u)" == 0 ]]; then
+        chown postgres "$dir"
+        as_pg=(runuser -u postgres --)
+    fi
+    for port in $(shuf -i 20000-60000 -n 20); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            break
+        fi
+    done
+    "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+    CLEANUPS+=("${as_pg[*]} $bin/pg_ctl -D $dir/data -m fast -w stop >/dev/null; rm -rf $dir")
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -o "-k $dir -p $port -h 127.0.0.1" -l "$dir/log" -w start
+    export MYNACARD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    echo "PostgreSQL on 127.0.0.1:$port ($dir)"
+}
+
+stage_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        log "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+    # libFuzzer needs nightly-only compiler flags; RUSTC_BOOTSTRAP lets the stable toolchain
+    # accept them for this build only. fuzz/ has its own target directory (other flags).
+    local targets
+    mapfile -t targets < <(cargo fuzz list)
+    if ((${#targets[@]} == 0)); then
+        echo "no fuzz targets" >&2
+        return 1
+    fi
+    RUSTC_BOOTSTRAP=1 cargo fuzz build
+    local target out runs secs
+    for target in "${targets[@]}"; do
+        log "fuzz $target for ${FUZZ_SECONDS}s"
+        out="$(mktemp)"
+        if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" >"$out" 2>&1; then
+            tail -n 60 "$out" >&2
+            rm -f "$out"
+            return 1
+        fi
+        # libFuzzer's last line: "Done <runs> runs in <secs> second(s)".
+        read -r runs secs < <(sed -n 's/^Done \([0-9]*\) runs in \([0-9]*\) second.*/\1 \2/p' "$out" | tail -n 1) || true
+        rm -f "$out"
+        runs="${runs:-0}"
+        secs="${secs:-0}"
+        if ((secs > 0)); then
+            FUZZ_REPORT+=("$target: $runs runs, $((runs / secs)) exec/s")
+        else
+            FUZZ_REPORT+=("$target: $runs runs")
+        fi
+        echo "${FUZZ_REPORT[-1]}"
+    done
+}
+
+# The stages in order. Each name maps to the function stage_<name>.
+STAGES=(packages toolchain fmt clippy postgres test doc fuzz)
+
+main() {
+    local start=$SECONDS selected=("${STAGES[@]}") stage
+    # Naming stages runs only those (after packages and toolchain): bash scripts/test.sh test fuzz
+    if (($# > 0)); then
+        for stage in "$@"; do
+            if [[ ! " ${STAGES[*]} " =~ " $stage " ]]; then
+                echo "unknown stage \"$stage\"; stages: ${STAGES[*]}" >&2
+                exit 2
+            fi
+        done
+        selected=(packages toolchain "$@")
+    fi
+    for stage in "${selected[@]}"; do
+        run_stage "$stage" "stage_$stage"
+    done
+    CURRENT_STAGE="summary"
+    echo
+    if ((${#FUZZ_REPORT[@]} > 0)); then
+        printf '  fuzz  %s\n' "${FUZZ_REPORT[@]}"
+    fi
+    printf '  stage %s\n' "${STAGE_TIMES[@]}"
+    if (($# > 0)); then
+        echo "test.sh: PASSED the selected stages (${#STAGE_TIMES[@]} in $((SECONDS - start))s)"
+    else
+        echo "test.sh: ALL PASSED (${#STAGE_TIMES[@]} stages in $((SECONDS - start))s)"
+    fi
+}
+
+main "$@"
