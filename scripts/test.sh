@@ -117,6 +117,20 @@ pcsc_env_stop_if_ours() {
     fi
 }
 
+# The OpenSC must-show checks against simulated cards behind the real pcscd + vpcd: the reader
+# lists the card, pkcs15-tool lists the JPKI certificates, a pkcs11-tool signature with the
+# authentication key verifies with openssl (scripts/opensc-check.sh). Needs both vpcd slots.
+stage_opensc() {
+    # shellcheck source=scripts/pcsc-env.sh
+    source "$ROOT/scripts/pcsc-env.sh"
+    cargo build -q -p mynacard-cli
+    export MYNACARD_BIN="$CARGO_TARGET_DIR/debug/mynacard"
+    CLEANUPS+=("pcsc_env_stop")
+    pcsc_env_start --second
+    bash "$ROOT/scripts/opensc-check.sh"
+    pcsc_env_stop
+}
+
 stage_doc() {
     RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
 }
@@ -201,7 +215,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test doc fuzz)
+STAGES=(packages toolchain fmt clippy postgres test opensc doc fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

@@ -2,6 +2,9 @@
 //! length, followed by criterion timings of the same operations (in-process, so the timings
 //! measure this crate and the simulated card, not a reader).
 
+// A benchmark whose operation fails has nothing to measure: stopping loudly is right.
+#![allow(clippy::expect_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use mynacard_card::jpki::{JpkiKey, PublicCertificate};
 use mynacard_card::text::TextKey;

@@ -1,6 +1,8 @@
 //! Card bytes are untrusted: every parser and the session's read path take arbitrary input
 //! without panicking.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use mynacard_card::common::CardIdentity;
 use mynacard_card::jpki::{CertificateAvailability, PublicCertificate, TokenInfo};
 use mynacard_card::text::{Attributes, IntegrityRecord};

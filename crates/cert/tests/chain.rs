@@ -298,3 +298,32 @@ fn an_unknown_issuer_is_reported_by_name() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn identify_issuer_names_the_signing_root_without_judging_trust() {
+    let gen_a = test_root(SIGN_OU, 1, 1);
+    let gen_b = test_root(SIGN_OU, 2, 2);
+    let policy = test_policy(vec![gen_a.clone(), gen_b]);
+    // Expired long ago, still identified by its signature.
+    let old = parse(&build_cert(CertSpec {
+        serial: 5,
+        issuer: gen_a.subject().clone(),
+        subject: name("CN=OLD,C=JP"),
+        not_before: "2019-02-01T00:00:00Z",
+        not_after: "2019-03-01T00:00:00Z",
+        subject_key: key(3),
+        signer: key(2),
+        extensions: vec![],
+    }));
+    assert!(verify_chain(&old, &policy, system_time(INSIDE)).is_err());
+    let found = mynacard_cert::identify_issuer(&old, &policy).unwrap();
+    assert_eq!(found.label, "test-root-2");
+    // Without the test roots, or signed by an unknown key: nothing.
+    assert!(mynacard_cert::identify_issuer(&old, &TrustPolicy::production()).is_none());
+    let stranger = parse(&sign_leaf(gen_a.subject().clone(), key(0), 9));
+    assert!(mynacard_cert::identify_issuer(&stranger, &policy).is_none());
+    // A J-LIS root identifies as itself.
+    let root = parse(JLIS_ROOTS[4].der);
+    let found = mynacard_cert::identify_issuer(&root, &TrustPolicy::production()).unwrap();
+    assert_eq!((found.label.as_str(), found.generation), ("signca02", Some(2)));
+}

@@ -43,11 +43,27 @@ enum Command {
     /// PIN status and PIN change.
     #[command(subcommand)]
     Pin(cmd::card::PinCommand),
+    /// Sign a file with the card's authentication or signing key (CMS or raw).
+    Sign(cmd::sign::SignArgs),
+    /// Verify a signature over a file (CMS or raw) and the trust of its signer.
+    Verify(cmd::verify::VerifyArgs),
     /// The simulated card: attach it to pcscd through vsmartcard's vpcd.
     #[command(subcommand)]
     Sim(cmd::sim::SimCommand),
     /// The PC/SC readers and what each holds (with --wait-card, waits for a card first).
     Readers(cmd::readers::ReadersArgs),
+    /// Register the card for health-insurance use (smartphone app, ATM, or face kiosk).
+    Register(cmd::register::RegisterArgs),
+    /// Check eligibility at the point of use (PIN or accredited face).
+    Eligibility(cmd::eligibility::EligibilityArgs),
+    /// Withdraw the card's health-insurance-use registration.
+    Deregister(cmd::deregister::DeregisterArgs),
+    /// The reference registration service (SQLite or PostgreSQL).
+    #[command(subcommand)]
+    Registry(cmd::registry::RegistryCommand),
+    /// Run the whole job on this machine: the reference service on SQLite, simulated cards,
+    /// and every registration channel; prints a summary.
+    Demo(cmd::demo::DemoArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -57,8 +73,15 @@ fn dispatch(command: Command, card: &cmd::card_select::CardOptions, out: &Output
         Command::Info(args) => cmd::card::run_info(card, args, out),
         Command::Cert(command) => cmd::cert::run(card, command, out),
         Command::Pin(command) => cmd::card::run_pin(card, command, out),
+        Command::Sign(args) => cmd::sign::run(card, args, out),
+        Command::Verify(args) => cmd::verify::run(args, out),
         Command::Sim(command) => cmd::sim::run(command, out),
         Command::Readers(args) => cmd::readers::run(card, &args, out),
+        Command::Register(args) => cmd::register::run(card, args, out),
+        Command::Eligibility(args) => cmd::eligibility::run(card, args, out),
+        Command::Deregister(args) => cmd::deregister::run(card, args, out),
+        Command::Registry(command) => cmd::registry::run(command, out),
+        Command::Demo(args) => cmd::demo::run(args, out),
     }
 }
 

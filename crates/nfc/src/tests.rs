@@ -58,7 +58,10 @@ fn transceive_passes_bytes_both_ways_and_sets_the_rsa_timeout() {
     let transport = NfcTransport::new(tag.clone());
     let mut channel = transport.open_channel().unwrap();
     assert_eq!(*tag.timeout.lock().unwrap(), Some(Duration::from_secs(20)));
-    assert_eq!(block_on(channel.transmit(&SELECT_JPKI)).unwrap(), [0x90, 0x00]);
+    assert_eq!(
+        block_on(channel.transmit(&SELECT_JPKI)).unwrap(),
+        [0x90, 0x00]
+    );
     assert_eq!(tag.sent.lock().unwrap()[0], SELECT_JPKI);
 }
 
@@ -90,7 +93,10 @@ fn too_long_command_never_reaches_the_host() {
     let transport = NfcTransport::new(tag.clone());
     let mut channel = transport.open_channel().unwrap();
     let err = block_on(channel.transmit(&[0u8; 300])).unwrap_err();
-    assert!(matches!(err, TransportError::CommandTooLong { len: 300, max: 261 }));
+    assert!(matches!(
+        err,
+        TransportError::CommandTooLong { len: 300, max: 261 }
+    ));
     assert!(tag.sent.lock().unwrap().is_empty());
 }
 
@@ -116,7 +122,10 @@ fn tag_loss_is_card_removed_and_ends_the_session() {
     assert_eq!(tag.sent.lock().unwrap().len(), 2);
     drop(channel);
     assert!(transport.is_lost());
-    assert!(matches!(transport.open_channel(), Err(TransportError::NoCard)));
+    assert!(matches!(
+        transport.open_channel(),
+        Err(TransportError::NoCard)
+    ));
 }
 
 #[test]
@@ -129,7 +138,8 @@ fn host_timeout_and_other_failures_are_typed_with_sources() {
             Ok(vec![0x90]),
         ],
     );
-    let transport = NfcTransport::with_options(tag, NfcOptions::default().timeout(Duration::from_secs(5)));
+    let transport =
+        NfcTransport::with_options(tag, NfcOptions::default().timeout(Duration::from_secs(5)));
     let mut channel = transport.open_channel().unwrap();
     assert!(matches!(
         block_on(channel.transmit(&SELECT_JPKI)),
@@ -140,7 +150,10 @@ fn host_timeout_and_other_failures_are_typed_with_sources() {
         panic!("expected a backend error, got {err:?}");
     };
     assert_eq!(backend, "nfc");
-    assert!(matches!(source.downcast_ref::<NfcError>(), Some(NfcError::Host(_))));
+    assert!(matches!(
+        source.downcast_ref::<NfcError>(),
+        Some(NfcError::Host(_))
+    ));
     assert!(matches!(
         block_on(channel.transmit(&SELECT_JPKI)),
         Err(TransportError::MalformedResponse { len: 1 })

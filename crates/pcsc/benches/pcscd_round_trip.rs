@@ -6,6 +6,8 @@
 //! cargo bench -p mynacard-pcsc --features pcscd-tests
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -53,7 +55,11 @@ fn bench(c: &mut Criterion) {
         VpcdOptions::default(),
     )
     .expect("bridge");
-    block_on(CardWait::arrival(Some(READER), Some(Duration::from_secs(10)))).expect("card");
+    block_on(CardWait::arrival(
+        Some(READER),
+        Some(Duration::from_secs(10)),
+    ))
+    .expect("card");
 
     let select = select_df(&aid::JPKI)
         .to_bytes(LengthEncoding::Short)

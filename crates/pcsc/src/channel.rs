@@ -320,7 +320,12 @@ fn worker(
         Ok(close_reply) => close_reply,
         Err(e) => {
             if let Some(opened) = opened.take() {
-                opened.send(Err(map(Operation::BeginTransaction, e, Phase::Opening, Some(&reader))));
+                opened.send(Err(map(
+                    Operation::BeginTransaction,
+                    e,
+                    Phase::Opening,
+                    Some(&reader),
+                )));
             }
             // We never used the card: leave it as it is for whoever holds it.
             let _ = card.disconnect(Disposition::LeaveCard);
@@ -342,7 +347,10 @@ fn worker(
     }
 }
 
-fn begin_transaction(card: &mut Card, share: ShareMode) -> Result<pcsc::Transaction<'_>, pcsc::Error> {
+fn begin_transaction(
+    card: &mut Card,
+    share: ShareMode,
+) -> Result<pcsc::Transaction<'_>, pcsc::Error> {
     match card.transaction2() {
         Ok(tx) => Ok(tx),
         // A reset by someone else before we started shows up here first: reconnect, try again.
@@ -379,8 +387,9 @@ fn probe_capabilities(card: &Card, reader: &str, options: &PcscOptions) -> Capab
         .interface
         .unwrap_or_else(|| detect::detect_interface(&atr, reader));
     let reported = match options.extended_length {
-        ExtendedLength::Auto => detect::query_max_apdu_data_size(card)
-            .or_else(|| detect::known_reader_max_data(reader)),
+        ExtendedLength::Auto => {
+            detect::query_max_apdu_data_size(card).or_else(|| detect::known_reader_max_data(reader))
+        }
         _ => None,
     };
     detect::capabilities(options.extended_length, reported, interface, atr)
@@ -454,10 +463,20 @@ impl Session<'_> {
                 if self.card_left(handle) {
                     Err(TransportError::CardRemoved)
                 } else {
-                    Err(map(Operation::Transmit, e, Phase::InChannel, Some(self.reader)))
+                    Err(map(
+                        Operation::Transmit,
+                        e,
+                        Phase::InChannel,
+                        Some(self.reader),
+                    ))
                 }
             }
-            Err(e) => Err(map(Operation::Transmit, e, Phase::InChannel, Some(self.reader))),
+            Err(e) => Err(map(
+                Operation::Transmit,
+                e,
+                Phase::InChannel,
+                Some(self.reader),
+            )),
         }
     }
 
@@ -470,7 +489,12 @@ impl Session<'_> {
             reconnected = handle.reconnect(share);
         }
         if let Err(e) = reconnected {
-            return Err(map(Operation::Reconnect, e, Phase::InChannel, Some(self.reader)));
+            return Err(map(
+                Operation::Reconnect,
+                e,
+                Phase::InChannel,
+                Some(self.reader),
+            ));
         }
         self.was_reset.store(true, Ordering::SeqCst);
         if self.options.restore_selection
@@ -523,8 +547,12 @@ mod tests {
 
     #[test]
     fn recognises_select_by_name() {
-        assert!(is_select_by_name(&[0x00, 0xA4, 0x04, 0x0C, 0x02, 0xD3, 0x92]));
-        assert!(!is_select_by_name(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A]));
+        assert!(is_select_by_name(&[
+            0x00, 0xA4, 0x04, 0x0C, 0x02, 0xD3, 0x92
+        ]));
+        assert!(!is_select_by_name(&[
+            0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A
+        ]));
         assert!(!is_select_by_name(&[0x80, 0xA4, 0x04, 0x0C]));
         assert!(!is_select_by_name(&[0x00]));
         assert!(is_success(&[0x90, 0x00]));

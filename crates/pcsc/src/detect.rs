@@ -125,7 +125,9 @@ mod tests {
     #[test]
     fn finds_tlv_properties_feature() {
         // VERIFY_PIN_DIRECT (06) then GET_TLV_PROPERTIES (12).
-        let features = [0x06, 4, 0x42, 0x33, 0x00, 0x06, 0x12, 4, 0x42, 0x33, 0x00, 0x12];
+        let features = [
+            0x06, 4, 0x42, 0x33, 0x00, 0x06, 0x12, 4, 0x42, 0x33, 0x00, 0x12,
+        ];
         assert_eq!(feature_code(&features, 0x12), Some(0x4233_0012));
         assert_eq!(feature_code(&features, 0x13), None);
         assert_eq!(feature_code(&[0x12, 4, 1, 2], 0x12), None);
@@ -142,7 +144,12 @@ mod tests {
 
     #[test]
     fn capabilities_follow_the_reader() {
-        let c = capabilities(ExtendedLength::Auto, Some(65_536), Interface::Contact, vec![]);
+        let c = capabilities(
+            ExtendedLength::Auto,
+            Some(65_536),
+            Interface::Contact,
+            vec![],
+        );
         assert!(c.extended_length);
         assert_eq!(c.max_command_len, 65_544);
         assert_eq!(c.max_response_len, 65_538);
@@ -153,7 +160,12 @@ mod tests {
         assert!(!c.extended_length);
         let c = capabilities(ExtendedLength::Auto, None, Interface::Contact, vec![]);
         assert!(!c.extended_length);
-        let c = capabilities(ExtendedLength::ShortOnly, Some(65_536), Interface::Contact, vec![]);
+        let c = capabilities(
+            ExtendedLength::ShortOnly,
+            Some(65_536),
+            Interface::Contact,
+            vec![],
+        );
         assert!(!c.extended_length);
         let c = capabilities(ExtendedLength::Supported, None, Interface::Contact, vec![]);
         assert!(c.extended_length);
@@ -162,21 +174,37 @@ mod tests {
     #[test]
     fn tells_contact_from_contactless() {
         let contact = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
-        let contact2 = [0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00];
-        let cl = [0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F];
+        let contact2 = [
+            0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00,
+        ];
+        let cl = [
+            0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F,
+        ];
         let pasori = [
             0x3B, 0xF5, 0x91, 0x00, 0xFF, 0x91, 0x81, 0x71, 0xFE, 0x40, 0x00, 0x42, 0x00, 0x01,
             0x00, 0xD1, 0xD6,
         ];
-        assert_eq!(detect_interface(&contact, "Gemalto PC Twin Reader 00 00"), Interface::Contact);
-        assert_eq!(detect_interface(&contact2, "Virtual PCD 00 00"), Interface::Contact);
-        assert_eq!(detect_interface(&cl, "Virtual PCD 00 00"), Interface::Contactless);
+        assert_eq!(
+            detect_interface(&contact, "Gemalto PC Twin Reader 00 00"),
+            Interface::Contact
+        );
+        assert_eq!(
+            detect_interface(&contact2, "Virtual PCD 00 00"),
+            Interface::Contact
+        );
+        assert_eq!(
+            detect_interface(&cl, "Virtual PCD 00 00"),
+            Interface::Contactless
+        );
         assert_eq!(detect_interface(&pasori, "x"), Interface::Contactless);
         assert_eq!(
             detect_interface(&contact, "ACS ACR1252 1S CL Reader PICC 0"),
             Interface::Contactless
         );
-        assert_eq!(detect_interface(&[], "Virtual PCD 00 00"), Interface::Unknown);
+        assert_eq!(
+            detect_interface(&[], "Virtual PCD 00 00"),
+            Interface::Unknown
+        );
     }
 
     #[test]

@@ -123,12 +123,30 @@ mod tests {
     #[test]
     fn removal_reset_and_sharing_have_their_own_variants() {
         let m = |e| map(Operation::Transmit, e, Phase::InChannel, Some("R"));
-        assert!(matches!(m(pcsc::Error::RemovedCard), TransportError::CardRemoved));
-        assert!(matches!(m(pcsc::Error::NoSmartcard), TransportError::CardRemoved));
-        assert!(matches!(m(pcsc::Error::ResetCard), TransportError::CardReset));
-        assert!(matches!(m(pcsc::Error::UnpoweredCard), TransportError::CardReset));
-        assert!(matches!(m(pcsc::Error::SharingViolation), TransportError::SharingViolation));
-        assert!(matches!(m(pcsc::Error::Cancelled), TransportError::Cancelled));
+        assert!(matches!(
+            m(pcsc::Error::RemovedCard),
+            TransportError::CardRemoved
+        ));
+        assert!(matches!(
+            m(pcsc::Error::NoSmartcard),
+            TransportError::CardRemoved
+        ));
+        assert!(matches!(
+            m(pcsc::Error::ResetCard),
+            TransportError::CardReset
+        ));
+        assert!(matches!(
+            m(pcsc::Error::UnpoweredCard),
+            TransportError::CardReset
+        ));
+        assert!(matches!(
+            m(pcsc::Error::SharingViolation),
+            TransportError::SharingViolation
+        ));
+        assert!(matches!(
+            m(pcsc::Error::Cancelled),
+            TransportError::Cancelled
+        ));
         assert!(
             matches!(m(pcsc::Error::UnknownReader), TransportError::NoReader { name: Some(n) } if n == "R")
         );
@@ -136,7 +154,12 @@ mod tests {
 
     #[test]
     fn no_card_when_opening_is_no_card() {
-        let e = map(Operation::Connect, pcsc::Error::NoSmartcard, Phase::Opening, None);
+        let e = map(
+            Operation::Connect,
+            pcsc::Error::NoSmartcard,
+            Phase::Opening,
+            None,
+        );
         assert!(matches!(e, TransportError::NoCard));
     }
 

@@ -207,9 +207,7 @@ impl CardWait {
                 responder.send(outcome);
             });
         if let Err(e) = spawned {
-            canceller
-                .slot
-                .complete(Err(backend(PcscError::Thread(e))));
+            canceller.slot.complete(Err(backend(PcscError::Thread(e))));
         }
         CardWait { reply, canceller }
     }
@@ -252,7 +250,11 @@ fn wait(
         // (Re)build the watch list: the readers of interest plus the plug-and-play pseudo reader.
         let names: Vec<CString> = reader_names(&ctx)?
             .into_iter()
-            .filter(|n| wanted.as_deref().is_none_or(|w| n.to_bytes() == w.as_bytes()))
+            .filter(|n| {
+                wanted
+                    .as_deref()
+                    .is_none_or(|w| n.to_bytes() == w.as_bytes())
+            })
             .collect();
         if let Goal::Removal(name) = goal
             && names.is_empty()

@@ -96,8 +96,10 @@ impl<T> Responder<T> {
 
 impl<T> Drop for Responder<T> {
     fn drop(&mut self) {
-        self.slot
-            .complete(Err(TransportError::backend("pcsc", PcscError::WorkerStopped)));
+        self.slot.complete(Err(TransportError::backend(
+            "pcsc",
+            PcscError::WorkerStopped,
+        )));
     }
 }
 
@@ -112,11 +114,14 @@ impl<T: Send + 'static> Reply<T> {
     pub(crate) fn deadline(self, after: Option<Duration>) -> Result<Self, TransportError> {
         if let Some(after) = after {
             let weak: Weak<Slot<T>> = Arc::downgrade(&self.slot);
-            timer()?.schedule(Instant::now() + after, Box::new(move || {
-                if let Some(slot) = weak.upgrade() {
-                    slot.complete(Err(TransportError::Timeout(after)));
-                }
-            }));
+            timer()?.schedule(
+                Instant::now() + after,
+                Box::new(move || {
+                    if let Some(slot) = weak.upgrade() {
+                        slot.complete(Err(TransportError::Timeout(after)));
+                    }
+                }),
+            );
         }
         Ok(self)
     }

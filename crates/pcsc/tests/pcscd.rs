@@ -7,6 +7,8 @@
 //!
 //! Results through pcscd are compared byte for byte with the same card profile in-process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,9 +33,14 @@ const WAIT: Duration = Duration::from_secs(10);
 static SLOTS: Mutex<()> = Mutex::new(());
 
 fn slots() -> MutexGuard<'static, ()> {
-    let guard = SLOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = SLOTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let readers = list_readers().unwrap_or_else(|e| {
-        panic!("pcscd is not reachable ({e}, {:?}); start it first: see crates/pcsc/README.md", mynacard_pcsc::pcsc_error_of(&e))
+        panic!(
+            "pcscd is not reachable ({e}, {:?}); start it first: see crates/pcsc/README.md",
+            mynacard_pcsc::pcsc_error_of(&e)
+        )
     });
     for name in [READER_0, READER_1] {
         let reader = readers
@@ -78,7 +85,12 @@ fn detach(handle: VpcdHandle, reader: &str) {
 }
 
 fn open(reader: &str, options: PcscOptions) -> PcscChannel {
-    block_on(PcscTransport::new(reader).with_options(options).open_channel()).expect("open")
+    block_on(
+        PcscTransport::new(reader)
+            .with_options(options)
+            .open_channel(),
+    )
+    .expect("open")
 }
 
 /// Everything the comparison covers, from one card.
@@ -101,7 +113,12 @@ async fn observe<C: CardChannel>(channel: C) -> Observed {
         PublicCertificate::AuthCa,
         PublicCertificate::SignCa,
     ] {
-        certificates.push(ap.read_certificate(which).await.expect("certificate").into_der());
+        certificates.push(
+            ap.read_certificate(which)
+                .await
+                .expect("certificate")
+                .into_der(),
+        );
     }
     let auth_status = ap.pin_status(JpkiKey::Auth).await.expect("auth status");
     let sign_status = ap.pin_status(JpkiKey::Sign).await.expect("sign status");
@@ -168,7 +185,10 @@ fn pcscd_gives_the_same_bytes_and_signatures_as_the_in_process_card() {
     assert_eq!(through_pcscd.auth_status, PinStatus::Remaining(3));
 
     // Short APDUs only (a reader that does not pass extended length): still the same bytes.
-    let short = open(READER_0, PcscOptions::default().extended_length(ExtendedLength::ShortOnly));
+    let short = open(
+        READER_0,
+        PcscOptions::default().extended_length(ExtendedLength::ShortOnly),
+    );
     assert!(!short.capabilities().extended_length);
     let through_short = block_on(observe(short));
     assert_eq!(through_short.certificates, expected.certificates);
@@ -215,13 +235,22 @@ fn card_pulled_mid_read_is_card_removed_spends_no_pin_attempt_and_a_new_session_
         // SELECT AP and the empty VERIFY are done; the next APDU (SELECT PIN EF or VERIFY) is lost.
         session_pull(&card);
         let pin = Pin::new("9999").expect("pin");
-        ap.verify_auth(&pin, AttemptPolicy::KeepLastAttempt).await.map(|_| ())
+        ap.verify_auth(&pin, AttemptPolicy::KeepLastAttempt)
+            .await
+            .map(|_| ())
     })
     .expect_err("the verify must fail");
-    assert!(transport_error(&err).is_some(), "a transport failure, got {err:?}");
+    assert!(
+        transport_error(&err).is_some(),
+        "a transport failure, got {err:?}"
+    );
     let _ = bridge.join();
     block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
-    assert_eq!(card.with_card(|c| c.persistent_state()), before, "no PIN attempt spent");
+    assert_eq!(
+        card.with_card(|c| c.persistent_state()),
+        before,
+        "no PIN attempt spent"
+    );
 
     // Re-inserted: a new session reads the certificate and sees all three tries.
     card.insert();
@@ -231,14 +260,23 @@ fn card_pulled_mid_read_is_card_removed_spends_no_pin_attempt_and_a_new_session_
     let (cert, status) = block_on(async {
         let mut session = Session::new(channel);
         let mut ap = session.jpki().await.expect("JPKI AP");
-        let cert = ap.read_certificate(PublicCertificate::Auth).await.expect("cert");
-        (cert.into_der(), ap.pin_status(JpkiKey::Auth).await.expect("status"))
+        let cert = ap
+            .read_certificate(PublicCertificate::Auth)
+            .await
+            .expect("cert");
+        (
+            cert.into_der(),
+            ap.pin_status(JpkiKey::Auth).await.expect("status"),
+        )
     });
     assert_eq!(status, PinStatus::Remaining(3));
     let expected = block_on(async {
         let mut session = Session::new(sim("adult").channel());
         let mut ap = session.jpki().await.expect("AP");
-        ap.read_certificate(PublicCertificate::Auth).await.expect("cert").into_der()
+        ap.read_certificate(PublicCertificate::Auth)
+            .await
+            .expect("cert")
+            .into_der()
     });
     assert_eq!(cert, expected);
     detach(bridge, READER_0);
@@ -284,7 +322,10 @@ fn two_cards_in_two_readers_are_used_concurrently() {
         block_on(async {
             let mut session = Session::new(sim(profile).channel());
             let mut ap = session.jpki().await.expect("AP");
-            ap.read_certificate(PublicCertificate::Auth).await.expect("cert").into_der()
+            ap.read_certificate(PublicCertificate::Auth)
+                .await
+                .expect("cert")
+                .into_der()
         })
     };
     let (e0, e1) = (expect("adult"), expect("under15"));
@@ -305,7 +346,10 @@ fn reset_by_another_program_is_reported_and_recovered() {
     let select = mynacard_apdu::commands::select_df(&mynacard_apdu::commands::aid::JPKI)
         .to_bytes(mynacard_apdu::LengthEncoding::Short)
         .expect("encode");
-    assert_eq!(block_on(ours.transmit(select.as_slice())).expect("select"), [0x90, 0x00]);
+    assert_eq!(
+        block_on(ours.transmit(select.as_slice())).expect("select"),
+        [0x90, 0x00]
+    );
     assert!(!ours.was_reset());
 
     let ctx = pcsc::Context::establish(pcsc::Scope::User).expect("context");
@@ -314,7 +358,11 @@ fn reset_by_another_program_is_reported_and_recovered() {
         .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
         .expect("second connection");
     theirs
-        .reconnect(pcsc::ShareMode::Shared, pcsc::Protocols::ANY, pcsc::Disposition::ResetCard)
+        .reconnect(
+            pcsc::ShareMode::Shared,
+            pcsc::Protocols::ANY,
+            pcsc::Disposition::ResetCard,
+        )
         .expect("reset");
     let _ = theirs.disconnect(pcsc::Disposition::LeaveCard);
 
@@ -337,8 +385,11 @@ fn reset_by_another_program_is_reported_and_recovered() {
 fn exclusive_mode_keeps_other_programs_out_and_waiting_times_out() {
     let _slots = slots();
     // No card in reader 1: a bounded wait times out, a cancelled one says so.
-    let err = block_on(CardWait::arrival(Some(READER_1), Some(Duration::from_millis(600))))
-        .expect_err("no card");
+    let err = block_on(CardWait::arrival(
+        Some(READER_1),
+        Some(Duration::from_millis(600)),
+    ))
+    .expect_err("no card");
     assert!(matches!(err, TransportError::Timeout(_)));
     let wait = CardWait::arrival(Some(READER_1), None);
     let canceller = wait.canceller();

@@ -113,6 +113,13 @@ where
     };
     // A reset before the flow starts is of no concern; one during it is.
     let _ = channel.was_reset();
+    let caps = channel.capabilities();
+    if caps.extended_length {
+        let chunk = u32::try_from(caps.max_response_data()).unwrap_or(65_536);
+        if chunk > 256 {
+            machine.set_read_chunk(chunk);
+        }
+    }
     loop {
         match machine.next_action() {
             Action::SendCard(cmd) => {

@@ -463,6 +463,13 @@ impl Machine {
         }
     }
 
+    /// Sets the READ BINARY chunk size (1–65536) for the reads still to come: a driver whose
+    /// link carries extended-length APDUs raises it to read a file in one command. A card that
+    /// refuses a long read (`6700`) is read in 256-byte chunks from then on.
+    pub fn set_read_chunk(&mut self, chunk: u32) {
+        self.config.read_chunk = chunk.clamp(1, 65_536);
+    }
+
     /// The challenge, once received.
     pub fn challenge(&self) -> Option<&Challenge> {
         self.challenge.as_ref()
@@ -760,6 +767,11 @@ impl Machine {
     }
 
     fn on_read(&mut self, step: Card, r: Response) {
+        if r.sw == StatusWord::WrongLength && self.config.read_chunk > 256 {
+            // The card (or reader) does not take extended length: short reads from now on.
+            self.config.read_chunk = 256;
+            return self.read_next(step);
+        }
         let end_of_file = matches!(r.sw, StatusWord::EndOfFileWarning) || r.sw.to_u16() == 0x6B00;
         if !(r.sw.is_success() || end_of_file) || r.data.is_empty() {
             return self.card_error(step.purpose(), Some(r.sw));

@@ -432,3 +432,26 @@ proptest! {
         prop_assert!(verifies <= 1);
     }
 }
+
+#[test]
+fn extended_reads_fall_back_to_short_ones_when_refused() {
+    let mut m = Machine::register_with_pin(config());
+    m.set_read_chunk(65_536);
+    let cert = fake_cert();
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    // One extended READ BINARY (Le = 00 00: as much as there is) …
+    expect_card(&mut m, "00B00000000000", &[0x67, 0x00]);
+    // … refused, so the file is read in short chunks.
+    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    assert!(matches!(m.next_action(), Action::SendHttp(_)));
+
+    let mut m = Machine::register_with_pin(config());
+    m.set_read_chunk(65_536);
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    // The whole certificate in one command; the card says it hit the end of the file.
+    expect_card(&mut m, "00B00000000000", &[&cert[..], &[0x62, 0x82][..]].concat());
+    assert!(matches!(m.next_action(), Action::SendHttp(_)));
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -52,15 +53,33 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
     })
 }
 
-async fn start(registry: &Registry, op: Operation, body: &[u8]) -> Answer {
-    match parse::<StartSession>(body) {
+type Body = Result<Bytes, BytesRejection>;
+
+/// The body, or the protocol error for one that could not be read (too large, broken).
+fn body_bytes(body: Body) -> Result<Bytes, Answer> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Answer::error(ErrorBody::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 64 KiB",
+            ))
+        } else {
+            Answer::error(ErrorBody::new(ErrorCode::BadRequest, "the request body cannot be read"))
+        }
+    })
+}
+
+async fn start(registry: &Registry, op: Operation, body: Body) -> Answer {
+    let parsed = body_bytes(body).and_then(|b| parse::<StartSession>(&b));
+    match parsed {
         Ok(start) => registry.start(op, start).await,
         Err(answer) => answer,
     }
 }
 
-async fn proof(registry: &Registry, op: Operation, session_id: &str, body: &[u8]) -> Answer {
-    match parse::<Proof>(body) {
+async fn proof(registry: &Registry, op: Operation, session_id: &str, body: Body) -> Answer {
+    let parsed = body_bytes(body).and_then(|b| parse::<Proof>(&b));
+    match parsed {
         Ok(proof) => registry.proof(op, session_id, proof).await,
         Err(answer) => answer,
     }
@@ -94,43 +113,43 @@ pub fn router(registry: Arc<Registry>) -> Router {
     let v1 = Router::new()
         .route(
             paths::REGISTRATIONS,
-            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
-                start(&r, Operation::RegisterInsuranceUse, &body).await
+            post(|State(r): State<Arc<Registry>>, body: Body| async move {
+                start(&r, Operation::RegisterInsuranceUse, body).await
             }),
         )
         .route(
             "/v1/registrations/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
-                    proof(&r, Operation::RegisterInsuranceUse, &id, &body).await
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
+                    proof(&r, Operation::RegisterInsuranceUse, &id, body).await
                 },
             ),
         )
         .route(
             paths::ELIGIBILITY,
-            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
-                start(&r, Operation::CheckEligibility, &body).await
+            post(|State(r): State<Arc<Registry>>, body: Body| async move {
+                start(&r, Operation::CheckEligibility, body).await
             }),
         )
         .route(
             "/v1/eligibility/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
-                    proof(&r, Operation::CheckEligibility, &id, &body).await
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
+                    proof(&r, Operation::CheckEligibility, &id, body).await
                 },
             ),
         )
         .route(
             paths::DEREGISTRATIONS,
-            post(|State(r): State<Arc<Registry>>, body: Bytes| async move {
-                start(&r, Operation::DeregisterInsuranceUse, &body).await
+            post(|State(r): State<Arc<Registry>>, body: Body| async move {
+                start(&r, Operation::DeregisterInsuranceUse, body).await
             }),
         )
         .route(
             "/v1/deregistrations/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Bytes| async move {
-                    proof(&r, Operation::DeregisterInsuranceUse, &id, &body).await
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
+                    proof(&r, Operation::DeregisterInsuranceUse, &id, body).await
                 },
             ),
         )

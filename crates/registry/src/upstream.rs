@@ -230,6 +230,47 @@ pub fn serial_from_bytes(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn key(serial: &str) -> CardKey {
+        CardKey {
+            root_id: "r".into(),
+            serial: serial.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn seeded_identity_tells_replaced_from_linked_certificates() {
+        let seed = Seed::parse(
+            r#"
+            [[person]]
+            linkage_code = "P"
+            certificates = [{ root = "r", serial = "01" }, { root = "r", serial = "02" }, { root = "r", serial = "03" }]
+            [[person]]
+            linkage_code = "P"
+            certificates = [{ root = "r", serial = "0a" }]
+            [[person]]
+            linkage_code = "Q"
+            restricted = true
+            certificates = [{ root = "r", serial = "0b" }]
+            "#,
+        )
+        .unwrap();
+        let id = SeededIdentity::from_seed(&seed);
+        assert_eq!(
+            id.resolve(&key("02")).await.unwrap(),
+            PersonLookup::Found(LinkageCode("P".into()))
+        );
+        assert_eq!(id.resolve(&key("0b")).await.unwrap(), PersonLookup::Restricted);
+        assert_eq!(id.resolve(&key("0c")).await.unwrap(), PersonLookup::NotFound);
+        assert_eq!(id.previous_certificates(&key("03")).await.unwrap(), vec![key("02"), key("01")]);
+        assert!(id.previous_certificates(&key("01")).await.unwrap().is_empty());
+        assert!(id.previous_certificates(&key("0a")).await.unwrap().is_empty());
+        assert_eq!(
+            id.linked_certificates(&key("0a")).await.unwrap(),
+            vec![key("03"), key("02"), key("01")]
+        );
+        assert_eq!(id.linked_certificates(&key("01")).await.unwrap(), vec![key("0a")]);
+    }
+
     #[test]
     fn serials_have_one_spelling() {
         assert_eq!(normalise_serial("00:AB:cd"), "abcd");

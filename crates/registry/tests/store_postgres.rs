@@ -35,3 +35,9 @@ async fn challenges_survive_a_restart() {
     let db = db::postgres().await;
     s::challenges_survive_a_restart(&db.url).await;
 }
+
+#[tokio::test]
+async fn linked_certificates_share_the_registration() {
+    let db = db::postgres().await;
+    s::linked_certificates_share_the_registration(&db.url).await;
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+
 use common::{db, store_scenarios as s};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -40,4 +41,10 @@ async fn unsupported_urls_are_refused() {
         .await
         .expect_err("mysql is not supported");
     assert!(matches!(err, mynacard_registry::store::StoreError::UnsupportedUrl));
+}
+
+#[tokio::test]
+async fn linked_certificates_share_the_registration() {
+    let db = db::sqlite();
+    s::linked_certificates_share_the_registration(&db.url).await;
 }

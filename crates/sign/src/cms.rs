@@ -297,6 +297,12 @@ async fn build<S: DigestInfoSigner + ?Sized>(
     Ok(info.to_der()?)
 }
 
+/// Whether `bytes` are a DER CMS `ContentInfo` holding `signedData` (as opposed to, say, a raw
+/// signature).
+pub fn is_signed_data(bytes: &[u8]) -> bool {
+    ContentInfo::from_der(bytes).is_ok_and(|info| info.content_type == oid::SIGNED_DATA)
+}
+
 /// What a verified CMS message says.
 #[derive(Debug, Clone)]
 pub struct CmsVerified {

@@ -9,6 +9,7 @@
 //!   `openssl cms -verify`; and its verification.
 //! - [`CardRsaSigner`]: RustCrypto [`signature::AsyncSigner`] + [`signature::Keypair`] over any
 //!   [`DigestInfoSigner`].
+//! - `card` (feature `card`): a verified card key from `mynacard-card` as a [`DigestInfoSigner`].
 //!
 //! ```
 //! use mynacard_sign::{DigestInfo, HashAlgorithm};
@@ -19,6 +20,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "card")]
+pub mod card;
 pub mod cms;
 mod digest_info;
 mod hash;

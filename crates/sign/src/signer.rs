@@ -27,6 +27,11 @@ impl SignerError {
     pub fn inner(&self) -> &(dyn Error + Send + Sync + 'static) {
         self.source.as_ref()
     }
+
+    /// The signer's own error, owned, for downcasting with `Box::downcast`.
+    pub fn into_inner(self) -> Box<dyn Error + Send + Sync + 'static> {
+        self.source
+    }
 }
 
 /// A private key that makes RSASSA-PKCS1-v1_5 signatures over a caller-built `DigestInfo`, and

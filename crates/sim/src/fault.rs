@@ -124,8 +124,7 @@ impl FaultState {
 
     /// Whether the tag is lost before the answer to this command arrives.
     pub(crate) fn tag_lost(&mut self, command: &[u8]) -> bool {
-        let is_verify_with_data =
-            matches!(command, [cla, 0x20, _, _, _, ..] if cla & 0x80 == 0);
+        let is_verify_with_data = matches!(command, [cla, 0x20, _, _, _, ..] if cla & 0x80 == 0);
         if !is_verify_with_data {
             return false;
         }

@@ -235,7 +235,8 @@ impl SimCard {
         let delivered = if tag_lost {
             slot.present = false;
             slot.card.power_off();
-            self.log.record(started, processing + latency, command, None);
+            self.log
+                .record(started, processing + latency, command, None);
             Delivered::Removed
         } else {
             self.log

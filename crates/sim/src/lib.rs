@@ -4,12 +4,12 @@
 //! One card engine runs three ways: in-process behind the transport traits, behind a real pcscd
 //! through vsmartcard's vpcd, and with faults injected.
 
-pub mod image;
-pub mod pki;
-pub mod profile;
 pub mod engine;
 pub mod fault;
+pub mod image;
 pub mod inprocess;
 pub mod log;
+pub mod pki;
+pub mod profile;
 pub mod state;
 pub mod vpcd;

@@ -94,9 +94,7 @@ pub(crate) fn secret_data_start(command: &[u8]) -> Option<usize> {
 /// The command with its secret data removed, and how many bytes were removed.
 pub fn redact(command: &[u8]) -> (Vec<u8>, usize) {
     match secret_data_start(command) {
-        Some(start) if start <= command.len() => {
-            (command[..start].to_vec(), command.len() - start)
-        }
+        Some(start) if start <= command.len() => (command[..start].to_vec(), command.len() - start),
         _ => (command.to_vec(), 0),
     }
 }
@@ -212,10 +210,25 @@ mod tests {
     fn entries_and_counters() {
         let log = ApduLog::new();
         let started = Instant::now();
-        log.record(started, Duration::ZERO, &[0x00, 0x20, 0x00, 0x80, 0x02, b'1', b'2'], Some(&[0x63, 0xC2]));
+        log.record(
+            started,
+            Duration::ZERO,
+            &[0x00, 0x20, 0x00, 0x80, 0x02, b'1', b'2'],
+            Some(&[0x63, 0xC2]),
+        );
         log.capturing_responses(true);
-        log.record(started, Duration::ZERO, &[0x00, 0xB0, 0x00, 0x00, 0x02], Some(&[1, 2, 0x90, 0x00]));
-        log.record(started, Duration::ZERO, &[0x00, 0x20, 0x00, 0x80, 0x01, b'1'], None);
+        log.record(
+            started,
+            Duration::ZERO,
+            &[0x00, 0xB0, 0x00, 0x00, 0x02],
+            Some(&[1, 2, 0x90, 0x00]),
+        );
+        log.record(
+            started,
+            Duration::ZERO,
+            &[0x00, 0x20, 0x00, 0x80, 0x01, b'1'],
+            None,
+        );
         let entries = log.entries();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].command, vec![0x00, 0x20, 0x00, 0x80, 0x02]);

@@ -148,7 +148,12 @@ fn fill(
             Ok(0) if filled == 0 && start_of_frame => return Ok(Some(Frame::Closed)),
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => filled += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if stop.is_stopped() {
                     return Ok(Some(Frame::Stopped));
                 }
@@ -174,7 +179,8 @@ fn read_frame(stream: &mut TcpStream, stop: &StopSignal) -> io::Result<Frame> {
 
 /// Writes one frame in a single call. Callers never pass an empty or oversized payload.
 fn write_frame(stream: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
-    let len = u16::try_from(payload.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let len =
+        u16::try_from(payload.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut frame = Vec::with_capacity(2 + payload.len());
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(payload);
@@ -432,8 +438,10 @@ impl VpcdHandle {
     /// # Errors
     /// The bridge's error; [`VpcdError::Io`] if its thread panicked.
     pub fn join(self) -> Result<Ended, VpcdError> {
-        self.thread
-            .join()
-            .unwrap_or_else(|_| Err(VpcdError::Io(io::Error::other("vpcd bridge thread panicked"))))
+        self.thread.join().unwrap_or_else(|_| {
+            Err(VpcdError::Io(io::Error::other(
+                "vpcd bridge thread panicked",
+            )))
+        })
     }
 }

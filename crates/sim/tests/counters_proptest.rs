@@ -28,8 +28,8 @@ const AIDS: [&str; 6] = [
 ];
 
 const FIDS: [u16; 17] = [
-    0x0001, 0x0002, 0x0003, 0x0006, 0x0008, 0x000A, 0x000B, 0x0011, 0x0012, 0x0013, 0x0014,
-    0x0015, 0x0017, 0x0018, 0x0019, 0x001A, 0x001B,
+    0x0001, 0x0002, 0x0003, 0x0006, 0x0008, 0x000A, 0x000B, 0x0011, 0x0012, 0x0013, 0x0014, 0x0015,
+    0x0017, 0x0018, 0x0019, 0x001A, 0x001B,
 ];
 
 /// P2 values naming PINs and keys by SFI, and the current EF.
@@ -59,10 +59,27 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(p2, v)| Step::Apdu(with_data(0x00, 0x20, 0x00, p2, &v))),
         (any::<u8>(), prop::sample::select(P2S.to_vec()), value)
             .prop_map(|(p1, p2, v)| Step::Apdu(with_data(0x00, 0x24, p1 % 3, p2, &v))),
-        (0u8..7, prop::sample::select(P2S.to_vec()))
-            .prop_map(|(p1, p2)| Step::Apdu(with_data(0x80, 0x2A, p1, p2, &digest_info(b"m")))),
-        (any::<u8>(), any::<u8>()).prop_map(|(p1, p2)| Step::Apdu(vec![0x00, 0xB0, p1 & 0x9F, p2, 0x00])),
-        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), prop::collection::vec(any::<u8>(), 0..40))
+        (0u8..7, prop::sample::select(P2S.to_vec())).prop_map(|(p1, p2)| Step::Apdu(with_data(
+            0x80,
+            0x2A,
+            p1,
+            p2,
+            &digest_info(b"m")
+        ))),
+        (any::<u8>(), any::<u8>()).prop_map(|(p1, p2)| Step::Apdu(vec![
+            0x00,
+            0xB0,
+            p1 & 0x9F,
+            p2,
+            0x00
+        ])),
+        (
+            any::<u8>(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u8>(),
+            prop::collection::vec(any::<u8>(), 0..40)
+        )
             .prop_map(|(cla, ins, p1, p2, d)| Step::Apdu(with_data(cla, ins, p1, p2, &d))),
         prop::collection::vec(any::<u8>(), 0..300).prop_map(Step::Apdu),
         Just(Step::PowerOff),

@@ -163,7 +163,9 @@ fn collation_b_uses_the_era_year_and_opens_the_face_record() {
     let tags: Vec<u32> = (0..9).map(|i| object(i).tag).collect();
     assert_eq!(
         tags,
-        vec![0xDF22, 0xDF23, 0xDF24, 0xDF25, 0xDF26, 0xDF27, 0xDF28, 0xDF29, 0xDF2A]
+        vec![
+            0xDF22, 0xDF23, 0xDF24, 0xDF25, 0xDF26, 0xDF27, 0xDF28, 0xDF29, 0xDF2A
+        ]
     );
     assert_eq!(object(0).value, b"19800217");
     assert_eq!(object(5).value, image.face.photo.as_slice());

@@ -120,7 +120,10 @@ fn end_of_file_and_length_errors() {
     // Fewer bytes than an explicit Le: the rest and 6282.
     let [p1, p2] = ((len - 4) as u16).to_be_bytes();
     let (data, sw) = tx(&mut card, &[0x00, 0xB0, p1, p2, 0x10]);
-    assert_eq!((data.as_slice(), sw), (&image.auth.cert_der[len - 4..], 0x6282));
+    assert_eq!(
+        (data.as_slice(), sw),
+        (&image.auth.cert_der[len - 4..], 0x6282)
+    );
     // Le = 00 means "up to 256": the rest and 9000.
     let (data, sw) = tx(&mut card, &[0x00, 0xB0, p1, p2, 0x00]);
     assert_eq!((data.len(), sw), (4, 0x9000));
@@ -209,10 +212,7 @@ fn wrong_pins_count_down_then_the_pin_blocks() {
     assert_eq!(tx(&mut card, &verify(0x98, AUTH_PIN)).1, 0x6984);
     // The signing password is independent, with 5 tries.
     for remaining in (0..5).rev() {
-        assert_eq!(
-            tx(&mut card, &verify(0x9B, "WRONG1")).1,
-            0x63C0 | remaining
-        );
+        assert_eq!(tx(&mut card, &verify(0x9B, "WRONG1")).1, 0x63C0 | remaining);
     }
     assert_eq!(tx(&mut card, &verify(0x9B, SIGN_PASSWORD)).1, 0x6984);
 }

@@ -112,7 +112,10 @@ fn reset_before_an_apdu_loses_the_security_state() {
     });
     let mut channel = BlockingChannel::new(sim.channel());
     channel.transmit(&h(SELECT_JPKI)).unwrap();
-    assert_eq!(channel.transmit(&verify(0x98, AUTH_PIN)).unwrap(), h("9000"));
+    assert_eq!(
+        channel.transmit(&verify(0x98, AUTH_PIN)).unwrap(),
+        h("9000")
+    );
     assert!(matches!(
         channel.transmit(&sign_auth()),
         Err(TransportError::CardReset)
@@ -233,7 +236,10 @@ fn counters_survive_restarts_through_the_state_file() {
     let text = std::fs::read_to_string(file.path()).unwrap();
     assert!(text.contains("\"jpki-auth-pin\""));
     let mut card = Card::with_state(image(), &state).unwrap();
-    assert_eq!(card.secret_status(SecretId::JpkiAuthPin).unwrap().remaining, 2);
+    assert_eq!(
+        card.secret_status(SecretId::JpkiAuthPin).unwrap().remaining,
+        2
+    );
     assert_eq!(sw(&mut card, SELECT_JPKI), 0x9000);
     assert_eq!(tx(&mut card, &verify(0x9B, "NEWPASS1")).1, 0x9000);
 
@@ -241,7 +247,10 @@ fn counters_survive_restarts_through_the_state_file() {
     let mut raised = state.clone();
     raised.secrets.get_mut("jpki-auth-pin").unwrap().remaining = 9;
     let card = Card::with_state(image(), &raised).unwrap();
-    assert_eq!(card.secret_status(SecretId::JpkiAuthPin).unwrap().remaining, 3);
+    assert_eq!(
+        card.secret_status(SecretId::JpkiAuthPin).unwrap().remaining,
+        3
+    );
     let mut other = state.clone();
     other.serial = "999".into();
     assert!(matches!(

@@ -93,13 +93,17 @@ fn replay(path: &Path) -> usize {
             .unwrap_or_else(|| panic!("{where_}: no `@ profile` before the first item"));
         match kind {
             ">" => {
-                assert!(last.is_none(), "{where_}: command without an expected response before it");
+                assert!(
+                    last.is_none(),
+                    "{where_}: command without an expected response before it"
+                );
                 let command = h(rest);
                 last = Some((line_no, card.process(&command)));
             }
             "<" => {
-                let (command_line, response) =
-                    last.take().unwrap_or_else(|| panic!("{where_}: response without command"));
+                let (command_line, response) = last
+                    .take()
+                    .unwrap_or_else(|| panic!("{where_}: response without command"));
                 assert!(
                     matches(&parse_pattern(rest), &response),
                     "{where_} (command on line {command_line}): got {}",
@@ -116,7 +120,11 @@ fn replay(path: &Path) -> usize {
             _ => panic!("{where_}: cannot read {line:?}"),
         }
     }
-    assert!(last.is_none(), "{}: last command has no response", path.display());
+    assert!(
+        last.is_none(),
+        "{}: last command has no response",
+        path.display()
+    );
     checked
 }
 
@@ -159,8 +167,11 @@ fn a_wrong_expectation_fails_the_replay() {
     let dir = std::env::temp_dir().join(format!("mynacard-sim-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("wrong.apdu");
-    std::fs::write(&file, "@ profile test-standard\n> 00A4040C0AD392F000260100000001\n< 6A82\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "@ profile test-standard\n> 00A4040C0AD392F000260100000001\n< 6A82\n",
+    )
+    .unwrap();
     let result = std::panic::catch_unwind(|| replay(&file));
     assert!(result.is_err());
     std::fs::remove_dir_all(&dir).unwrap();

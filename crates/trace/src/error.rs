@@ -45,7 +45,11 @@ pub enum TraceError {
 #[non_exhaustive]
 pub enum ReplayError {
     /// The card layer sent another command than the recording holds at this point.
-    #[error("command {seq} differs from the recording: expected {}, got {}", hex::encode_upper(expected), hex::encode_upper(actual))]
+    #[error(
+        "command {seq} differs from the recording: expected {}, got {}",
+        hex::encode_upper(expected),
+        hex::encode_upper(actual)
+    )]
     CommandMismatch {
         /// The recorded exchange's `seq`.
         seq: u64,

@@ -128,7 +128,11 @@ pub struct Exchange {
     #[serde(default, skip_serializing_if = "is_false")]
     pub command_redacted: bool,
     /// The response, data and status word.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_hex_bytes")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_hex_bytes"
+    )]
     pub response: Option<Vec<u8>>,
     /// The response's data was personal and is replaced.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -190,14 +194,19 @@ mod opt_hex_bytes {
 
     // serde's `with` hands the field as `&Option<Vec<u8>>`.
     #[allow(clippy::ref_option)]
-    pub(super) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match bytes {
             Some(b) => s.serialize_str(&hex::encode_upper(b)),
             None => s.serialize_none(),
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
         match Option::<String>::deserialize(d)? {
             Some(s) => hex::decode(s).map(Some).map_err(serde::de::Error::custom),
             None => Ok(None),

@@ -196,9 +196,15 @@ mod tests {
 
     #[test]
     fn pins_and_passwords_are_secret() {
-        assert!(is_secret_command(&[0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4']));
-        assert!(is_secret_command(&[0x00, 0x24, 0x01, 0x80, 0x04, b'5', b'6', b'7', b'8']));
-        assert!(is_secret_command(&[0x80, 0x32, 0x00, 0x80, 0x04, 1, 2, 3, 4]));
+        assert!(is_secret_command(&[
+            0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'
+        ]));
+        assert!(is_secret_command(&[
+            0x00, 0x24, 0x01, 0x80, 0x04, b'5', b'6', b'7', b'8'
+        ]));
+        assert!(is_secret_command(&[
+            0x80, 0x32, 0x00, 0x80, 0x04, 1, 2, 3, 4
+        ]));
         // The retry-counter query has no data.
         assert!(!is_secret_command(&[0x00, 0x20, 0x00, 0x80]));
         assert!(!is_secret_command(&[0x00, 0xB0, 0x00, 0x00, 0x00]));

@@ -139,7 +139,10 @@ pub fn transport_error(record: &ErrorRecord) -> TransportError {
 }
 
 fn capabilities(open: &Open) -> Result<Capabilities, ReplayError> {
-    let rec = open.capabilities.as_ref().ok_or(ReplayError::NoCapabilities)?;
+    let rec = open
+        .capabilities
+        .as_ref()
+        .ok_or(ReplayError::NoCapabilities)?;
     let interface = match rec.interface.as_str() {
         "contact" => Interface::Contact,
         "contactless" => Interface::Contactless,
@@ -282,9 +285,10 @@ impl ReplayTransport {
     /// A transport over all sessions of a trace.
     pub fn new(trace: &Trace) -> ReplayTransport {
         let sessions: VecDeque<Session> = trace.sessions().into();
-        let name = sessions
-            .front()
-            .map_or_else(|| "replay".to_owned(), |s| format!("replay of {}", s.open.transport));
+        let name = sessions.front().map_or_else(
+            || "replay".to_owned(),
+            |s| format!("replay of {}", s.open.transport),
+        );
         ReplayTransport {
             name,
             sessions: Mutex::new(sessions),

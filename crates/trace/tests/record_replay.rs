@@ -1,5 +1,7 @@
 //! Recording through a wrapped channel, then replaying the file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -65,7 +67,10 @@ impl Transport for ToyTransport {
         "Toy Reader 00 00".into()
     }
     async fn open(&self) -> Result<Box<dyn CardChannel>, TransportError> {
-        Ok(Box::new(ToyCard { reset: false, ef: 0 }))
+        Ok(Box::new(ToyCard {
+            reset: false,
+            ef: 0,
+        }))
     }
 }
 
@@ -128,13 +133,22 @@ fn record_session(redaction: Redaction) -> (String, Vec<Result<Vec<u8>, String>>
 fn pins_and_personal_data_never_reach_the_file() {
     let (text, _) = record_session(Redaction::PersonalData);
     assert!(!text.contains("31323334"), "PIN bytes in the trace");
-    assert!(!text.contains(&hex::encode_upper(NAME)), "name in the trace");
-    assert!(!text.contains("DEADBEEF"), "signing certificate body in the trace");
+    assert!(
+        !text.contains(&hex::encode_upper(NAME)),
+        "name in the trace"
+    );
+    assert!(
+        !text.contains("DEADBEEF"),
+        "signing certificate body in the trace"
+    );
     let trace = Trace::read(text.as_bytes()).unwrap();
     let xs: Vec<_> = trace.exchanges().collect();
     assert_eq!(xs.len(), 11);
     // The auth certificate is not personal and is recorded as read.
-    assert_eq!(xs[2].response.as_deref(), Some(&[&CERT[..], &[0x90, 0x00]].concat()[..]));
+    assert_eq!(
+        xs[2].response.as_deref(),
+        Some(&[&CERT[..], &[0x90, 0x00]].concat()[..])
+    );
     assert!(!xs[2].response_redacted);
     // The empty VERIFY (retry counter) is whole; the VERIFY with the PIN is its header only.
     assert_eq!(xs[3].command, [0x00, 0x20, 0x00, 0x80]);
@@ -150,7 +164,11 @@ fn pins_and_personal_data_never_reach_the_file() {
     // The text AP read keeps only its length and status word.
     assert!(xs[8].response_redacted);
     assert_eq!(xs[8].response.as_ref().unwrap().len(), NAME.len() + 2);
-    assert!(xs[8].response.as_ref().unwrap()[..NAME.len()].iter().all(|b| *b == 0));
+    assert!(
+        xs[8].response.as_ref().unwrap()[..NAME.len()]
+            .iter()
+            .all(|b| *b == 0)
+    );
     // Errors and the reset are recorded.
     assert_eq!(xs[9].error.as_ref().unwrap().kind, "card_reset");
     assert_eq!(xs[10].error.as_ref().unwrap().kind, "card_removed");
@@ -174,7 +192,11 @@ fn replay_serves_the_recording_to_the_same_commands() {
     send(&mut channel, &mut replayed, &READ);
     send(&mut channel, &mut replayed, &[0x00, 0x20, 0x00, 0x80]);
     // Another PIN matches the redacted VERIFY: only the header was recorded.
-    send(&mut channel, &mut replayed, &[0x00, 0x20, 0x00, 0x80, 0x04, b'9', b'9', b'9', b'9']);
+    send(
+        &mut channel,
+        &mut replayed,
+        &[0x00, 0x20, 0x00, 0x80, 0x04, b'9', b'9', b'9', b'9'],
+    );
     send(&mut channel, &mut replayed, &SELECT_SIGN_CERT);
     send(&mut channel, &mut replayed, &READ);
     send(&mut channel, &mut replayed, &select(&TEXT));
@@ -215,7 +237,10 @@ fn unredacted_recording_replays_byte_for_byte() {
         channel.transmit(&READ).await.unwrap()
     });
     assert_eq!(Ok(sign), recorded[6]);
-    assert!(matches!(channel.finish(), Err(ReplayError::NotFinished { remaining: 4 })));
+    assert!(matches!(
+        channel.finish(),
+        Err(ReplayError::NotFinished { remaining: 4 })
+    ));
 }
 
 #[test]
@@ -230,7 +255,11 @@ fn a_different_command_fails_with_a_typed_mismatch_that_hides_pins() {
     };
     assert_eq!(backend, "replay");
     match source.downcast_ref::<ReplayError>() {
-        Some(ReplayError::CommandMismatch { seq, expected, actual }) => {
+        Some(ReplayError::CommandMismatch {
+            seq,
+            expected,
+            actual,
+        }) => {
             assert_eq!(*seq, 0);
             assert_eq!(*expected, select(&JPKI));
             assert_eq!(*actual, [0x00, 0x20, 0x00, 0x81]);
@@ -246,7 +275,13 @@ fn files_round_trip_and_bad_files_are_typed_errors() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.jsonl");
     let recorder = Recorder::create(&path).unwrap();
-    let mut channel = recorder.wrap_channel("reader", ToyCard { reset: false, ef: 0 });
+    let mut channel = recorder.wrap_channel(
+        "reader",
+        ToyCard {
+            reset: false,
+            ef: 0,
+        },
+    );
     block_on(channel.transmit(&select(&JPKI))).unwrap();
     recorder.finish().unwrap();
     let trace = Trace::from_path(&path).unwrap();
@@ -257,9 +292,16 @@ fn files_round_trip_and_bad_files_are_typed_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
 
     let no_header = r#"{"type":"reset","t_us":1}"#;
-    assert!(matches!(Trace::read(no_header.as_bytes()), Err(TraceError::MissingHeader)));
-    let other = r#"{"type":"header","format":"pcap","version":1,"created_unix_ms":0,"redaction":"none"}"#;
-    assert!(matches!(Trace::read(other.as_bytes()), Err(TraceError::WrongFormat { .. })));
+    assert!(matches!(
+        Trace::read(no_header.as_bytes()),
+        Err(TraceError::MissingHeader)
+    ));
+    let other =
+        r#"{"type":"header","format":"pcap","version":1,"created_unix_ms":0,"redaction":"none"}"#;
+    assert!(matches!(
+        Trace::read(other.as_bytes()),
+        Err(TraceError::WrongFormat { .. })
+    ));
     let newer = r#"{"type":"header","format":"mynacard-trace","version":2,"created_unix_ms":0,"redaction":"none"}"#;
     assert!(matches!(
         Trace::read(newer.as_bytes()),

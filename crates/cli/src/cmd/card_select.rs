@@ -137,6 +137,15 @@ impl CardOptions {
     pub(crate) fn reader(&self) -> Option<&str> {
         self.reader.as_deref()
     }
+
+    /// The simulated card's profile named with `--card sim[:PROFILE]` (`adult` for `sim`).
+    pub(crate) fn sim_profile(&self) -> Option<&str> {
+        match self.card.as_deref()?.split_once(':') {
+            None => (self.card.as_deref() == Some("sim")).then_some("adult"),
+            Some(("sim", profile)) if !profile.is_empty() => Some(profile),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Waits until a card answers in the reader (any reader for `None`). When none does yet, says so

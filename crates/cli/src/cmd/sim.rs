@@ -93,8 +93,10 @@ pub(crate) fn run(command: SimCommand, out: &Output) -> Result<(), CliError> {
 
 fn load_card(profile: &str, state: Option<&PathBuf>) -> Result<SimCard, CliError> {
     let image = CardImage::from_profile_name(profile).map_err(|e| {
-        CliError::usage(format!("--profile {profile:?}: no such simulated card profile"))
-            .with_source(e)
+        CliError::usage(format!(
+            "--profile {profile:?}: no such simulated card profile"
+        ))
+        .with_source(e)
     })?;
     let Some(path) = state else {
         return Ok(SimCard::from_image(image));

@@ -280,3 +280,62 @@ pub(crate) async fn challenges_survive_a_restart(url: &str) {
     assert_eq!(store.registration_count().await.expect("count"), 1);
     store.close().await;
 }
+
+/// A smartphone certificate linked to a registered card: registration reports the card's
+/// registration, point of use finds it without relinking.
+pub(crate) async fn linked_certificates_share_the_registration(url: &str) {
+    let store = Store::connect(url, 2).await.expect("connect");
+    for sn in ["p1", "p2", "p3"] {
+        store
+            .insert_challenge(&challenge(sn, 1_000_000))
+            .await
+            .expect("challenge");
+    }
+    register(&store, "p1", "reg-card", "0f01", Vec::new()).await;
+    let phone = store
+        .settle(
+            "p2",
+            "p",
+            1_000_001,
+            Effect::Register {
+                registration: registration("reg-phone", "0f99", 1_000_001),
+                relink_from: Vec::new(),
+                linked: vec![card("0f01")],
+            },
+            label,
+        )
+        .await
+        .expect("settle");
+    match phone {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "already:reg-card"),
+        other => panic!("{other:?}"),
+    }
+    let check = store
+        .settle(
+            "p3",
+            "p",
+            1_000_002,
+            Effect::Eligibility {
+                card: card("0f99"),
+                cert_sha256: "sha-phone".into(),
+                relink_from: Vec::new(),
+                linked: vec![card("0f01")],
+                lapse: false,
+            },
+            label,
+        )
+        .await
+        .expect("settle");
+    match check {
+        Settled::Fresh { outcome, .. } => assert_eq!(outcome, "found:reg-card:false"),
+        other => panic!("{other:?}"),
+    }
+    let row = store
+        .registration(&card("0f01"))
+        .await
+        .expect("read")
+        .expect("the card stays registered");
+    assert_eq!(row.relinked_at, None);
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}

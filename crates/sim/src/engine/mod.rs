@@ -640,7 +640,6 @@ impl Card {
         }
     }
 
-
     /// COMPUTE DIGITAL SIGNATURE `80 2A` (B.5): JPKI keys after their PIN with P1 `00`–`05`;
     /// the 券面 APs sign a DigestInfo with their own key (`80 2A 00 00`) without any PIN.
     fn compute_signature(&mut self, cmd: &Command) -> Reply {

@@ -87,7 +87,10 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
 /// (B.7).
 pub(crate) fn key_id(digits: &str, generation: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
-    for (slot, b) in out.iter_mut().zip(digits.bytes().chain(std::iter::repeat(b'0')).take(7)) {
+    for (slot, b) in out
+        .iter_mut()
+        .zip(digits.bytes().chain(std::iter::repeat(b'0')).take(7))
+    {
         *slot = b;
     }
     out[7] = 0x08;
@@ -142,7 +145,7 @@ mod tests {
 
     #[test]
     fn tlv_lengths_use_the_long_form_above_127() {
-        assert_eq!(tlv(&[0xDF, 0x25], &[b'1']), vec![0xDF, 0x25, 0x01, b'1']);
+        assert_eq!(tlv(&[0xDF, 0x25], b"1"), vec![0xDF, 0x25, 0x01, b'1']);
         let long = tlv(&[0x91], &[0u8; 256]);
         assert_eq!(&long[..4], &[0x91, 0x82, 0x01, 0x00]);
         let mid = tlv(&[0x91], &[0u8; 200]);

@@ -141,7 +141,10 @@ mod tests {
         let table = ber::find(outer.value, 0xDF21).unwrap().unwrap();
         assert_eq!(table.value.len(), 8);
         for (i, object) in objects.iter().enumerate() {
-            let at = usize::from(u16::from_be_bytes([table.value[2 * i], table.value[2 * i + 1]]));
+            let at = usize::from(u16::from_be_bytes([
+                table.value[2 * i],
+                table.value[2 * i + 1],
+            ]));
             assert_eq!(&file[at..at + object.len()], object.as_slice());
         }
     }

@@ -67,10 +67,7 @@ fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
     let mut body = tlv(&[0xDF, 0x31], &[0x06, 0x03, 0x0E, 0x01]);
     body.extend_from_slice(&tlv(&[0xDF, 0x32], subject));
     body.extend_from_slice(&tlv(&[0xDF, 0x33], b"01"));
-    body.extend_from_slice(&tlv(
-        &[0xDF, 0x34],
-        image.face.municipality_code.as_bytes(),
-    ));
+    body.extend_from_slice(&tlv(&[0xDF, 0x34], image.face.municipality_code.as_bytes()));
     let signature = sign_sha256(&image.visual_ap_key, &body);
     let mut tail = subject.to_vec();
     tail.extend_from_slice(&signature);
@@ -98,10 +95,7 @@ pub(super) fn files(image: &CardImage) -> Files {
         // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key.
         Ef::free(fid::CVC, Body::Binary(cvc(&issuer, &subject, key, key))),
         Ef::free(0x0006, Body::Binary(vec![0xFF; 16])),
-        Ef::free(
-            fid::BIRTH_DATE_KEY,
-            Body::Secret(SecretId::VisualBirthDate),
-        ),
+        Ef::free(fid::BIRTH_DATE_KEY, Body::Secret(SecretId::VisualBirthDate)),
         Ef::free(fid::PIN_B, Body::Secret(SecretId::VisualCollationB)),
         Ef::free(fid::PIN_A, Body::Secret(SecretId::VisualCollationA)),
     ])

@@ -1,6 +1,6 @@
 //! Shared test support: card images with keys generated once per test binary, and a small
 //! APDU driver.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::OnceLock;
 
@@ -135,7 +135,10 @@ pub fn tx(card: &mut Card, command: &[u8]) -> (Vec<u8>, u16) {
 /// Sends hex and returns the SW, asserting no data.
 pub fn sw(card: &mut Card, command_hex: &str) -> u16 {
     let (data, sw) = tx(card, &h(command_hex));
-    assert!(data.is_empty(), "unexpected data for {command_hex}: {data:02X?}");
+    assert!(
+        data.is_empty(),
+        "unexpected data for {command_hex}: {data:02X?}"
+    );
     sw
 }
 

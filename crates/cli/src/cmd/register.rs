@@ -1,0 +1,445 @@
+//! `mynacard register`: register the card for health-insurance use, as a smartphone app, an
+//! ATM or an accredited face-recognition kiosk would. Also the pieces `eligibility` and
+//! `deregister` share: the terminal (consent screen, PIN pad, OCR, camera, attestation key), the
+//! run over the chosen card and service, and the printed result.
+
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use clap::{Args, ValueEnum};
+use mynacard_registration::attestation::SoftwareAttestationKey;
+use mynacard_registration::driver::{self, RunReport, Terminal};
+use mynacard_registration::http::HttpClient;
+use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
+use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
+use mynacard_registration::Outcome;
+use mynacard_sim::image::CardImage;
+use mynacard_sim::pki::Era;
+use mynacard_transport::blocking::block_on;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::cmd::card_select::{self, CardOptions, SecretInput};
+use crate::exit::{CliError, ExitCode};
+use crate::output::Output;
+
+/// Where registration happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Channel {
+    /// A smartphone app reading the card over NFC; the auth PIN.
+    App,
+    /// A bank ATM; the auth PIN on its PIN pad.
+    Atm,
+    /// An accredited face-recognition kiosk; no PIN.
+    Kiosk,
+}
+
+impl Channel {
+    fn kind(self) -> TerminalKind {
+        match self {
+            Channel::App => TerminalKind::App,
+            Channel::Atm => TerminalKind::Atm,
+            Channel::Kiosk => TerminalKind::Kiosk,
+        }
+    }
+
+    fn default_terminal(self) -> &'static str {
+        match self {
+            Channel::App => "app-0001",
+            Channel::Atm => "atm-0001",
+            Channel::Kiosk => "kiosk-0001",
+        }
+    }
+}
+
+/// Options every registration-service command shares.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServiceArgs {
+    /// The registration service, e.g. `http://127.0.0.1:8600` (see `mynacard registry serve`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) service: String,
+
+    /// This terminal's id as the service knows it (default: one of the test terminals).
+    #[arg(long, value_name = "ID")]
+    pub(crate) terminal_id: Option<String>,
+
+    /// Language of the consent text and messages: `ja` or `en`.
+    #[arg(long, value_name = "LANG", default_value = "ja")]
+    pub(crate) locale: String,
+
+    /// Agree to the consent without asking (the text is still printed to stderr).
+    #[arg(long)]
+    pub(crate) yes: bool,
+
+    /// Read the PIN (and 照合番号B) from stdin, one per line, instead of prompting.
+    #[arg(long)]
+    pub(crate) pin_stdin: bool,
+
+    /// Allow the VERIFY when only one try is left (a wrong PIN then blocks it).
+    #[arg(long)]
+    pub(crate) allow_last_attempt: bool,
+
+    /// Face terminals: the attestation key, PKCS#8 DER. Without it, a simulated card uses the
+    /// test key of the terminal id (which only a test service accepts).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) attestation_key: Option<PathBuf>,
+}
+
+/// `mynacard register`.
+#[derive(Debug, Args)]
+pub(crate) struct RegisterArgs {
+    /// Where the registration happens.
+    #[arg(long, value_enum)]
+    channel: Channel,
+
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+/// Runs `mynacard register`.
+///
+/// # Errors
+/// Usage, card and service errors; a flow that ends without registering maps to its exit code.
+pub(crate) fn run(card: &CardOptions, args: RegisterArgs, out: &Output) -> Result<(), CliError> {
+    let terminal_id = args
+        .service
+        .terminal_id
+        .clone()
+        .unwrap_or_else(|| args.channel.default_terminal().to_owned());
+    let config = flow_config(&args.service, &terminal_id, args.channel.kind());
+    let machine = match args.channel {
+        Channel::Kiosk => Machine::register_with_face(config),
+        Channel::App | Channel::Atm => Machine::register_with_pin(config),
+    };
+    run_and_print(card, &args.service, &terminal_id, machine, out)
+}
+
+pub(crate) fn flow_config(args: &ServiceArgs, terminal_id: &str, kind: TerminalKind) -> FlowConfig {
+    FlowConfig::new(terminal_id, kind)
+        .with_locale(args.locale.clone())
+        .with_allow_last_attempt(args.allow_last_attempt)
+}
+
+/// Runs a machine over the chosen card and service and prints the result.
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn run_and_print(
+    card: &CardOptions,
+    args: &ServiceArgs,
+    terminal_id: &str,
+    machine: Machine,
+    out: &Output,
+) -> Result<(), CliError> {
+    let face = machine.method() == mynacard_registration::Method::AccreditedFace;
+    let image = match card.sim_profile() {
+        Some(profile) => Some(CardImage::from_profile_name(profile).map_err(|e| {
+            CliError::usage(format!("no simulated card profile {profile:?}")).with_source(e)
+        })?),
+        None => None,
+    };
+    if face && image.is_none() {
+        return Err(CliError::usage(
+            "face registration needs the kiosk's camera; this command offers it only with the \
+             simulated card (--card sim:PROFILE)",
+        ));
+    }
+    let attestation = if face {
+        Some(match &args.attestation_key {
+            Some(path) => {
+                let der = std::fs::read(path).map_err(|e| {
+                    CliError::usage(format!("cannot read {}", path.display())).with_source(e)
+                })?;
+                SoftwareAttestationKey::from_pkcs8_der(&der).map_err(|e| {
+                    CliError::usage(format!("{} is not a P-256 PKCS#8 key", path.display()))
+                        .with_source(e)
+                })?
+            }
+            None => SoftwareAttestationKey::for_testing(terminal_id),
+        })
+    } else {
+        None
+    };
+    let client = HttpClient::new(&args.service).map_err(|e| {
+        CliError::usage(format!("--service {:?} is not an http(s) URL", args.service)).with_source(e)
+    })?;
+    let transport = card_select::transport(card)?;
+    let mut channel = block_on(transport.open())
+        .map_err(|e| CliError::new(ExitCode::CardAbsent, "cannot open the card").with_source(e))?;
+    let op = machine.operation();
+    let mut terminal = CliTerminal {
+        yes: args.yes,
+        pin_stdin: args.pin_stdin,
+        image,
+        attestation,
+        error: None,
+    };
+    let runtime = runtime()?;
+    let report = runtime
+        .block_on(driver::run(machine, &mut channel, &client, &mut terminal))
+        .map_err(|e| CliError::new(ExitCode::Failure, "the flow stopped").with_source(e))?;
+    if let Some(e) = terminal.error.take() {
+        return Err(e);
+    }
+    let result = FlowResult::new(op, terminal_id, &report, &args.locale);
+    if report.outcome.is_success() {
+        out.print(&result)
+    } else {
+        Err(outcome_error(&report.outcome, &args.locale))
+    }
+}
+
+/// A tokio runtime for the HTTP client (and, in the demo, the service).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(ExitCode::Failure, "cannot start the async runtime").with_source(e))
+}
+
+/// The exit code for an outcome that is not success.
+pub(crate) fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome {
+        Outcome::WrongPin { .. } | Outcome::CollationNumberWrong { .. } => ExitCode::WrongPin,
+        Outcome::PinBlocked
+        | Outcome::LastAttemptRefused
+        | Outcome::CollationNumberBlocked
+        | Outcome::CollationLastAttemptRefused => ExitCode::PinBlocked,
+        Outcome::CardRemoved { .. } => ExitCode::CardAbsent,
+        Outcome::CertificateExpired
+        | Outcome::CertificateRevoked { .. }
+        | Outcome::CertificateUntrusted
+        | Outcome::CertificateWrongType => ExitCode::VerificationFailed,
+        Outcome::CardError { .. }
+        | Outcome::NoAuthPin
+        | Outcome::FaceNotMatched
+        | Outcome::ConsentDeclined
+        | Outcome::Cancelled => ExitCode::Failure,
+        _ => ExitCode::ServiceError,
+    }
+}
+
+/// The outcome's name as printed in JSON (`wrong_pin`, `registered`, …).
+pub(crate) fn outcome_kind(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Registered { .. } => "registered",
+        Outcome::AlreadyRegistered { .. } => "already_registered",
+        Outcome::RelinkedAfterReissue { .. } => "relinked_after_reissue",
+        Outcome::Eligible(_) => "eligible",
+        Outcome::Deregistered { .. } => "deregistered",
+        Outcome::NotRegistered => "not_registered",
+        Outcome::RegistrationLapsed => "registration_lapsed",
+        Outcome::NoInsuranceRecord => "no_insurance_record",
+        Outcome::PersonNotFound => "person_not_found",
+        Outcome::MultipleInsuranceRecords => "multiple_insurance_records",
+        Outcome::RegistrationRestricted => "registration_restricted",
+        Outcome::CertificateExpired => "certificate_expired",
+        Outcome::CertificateRevoked { .. } => "certificate_revoked",
+        Outcome::CertificateUntrusted => "certificate_untrusted",
+        Outcome::CertificateWrongType => "certificate_wrong_type",
+        Outcome::WrongPin { .. } => "wrong_pin",
+        Outcome::PinBlocked => "pin_blocked",
+        Outcome::LastAttemptRefused => "last_attempt_refused",
+        Outcome::NoAuthPin => "no_auth_pin",
+        Outcome::CollationNumberWrong { .. } => "collation_number_wrong",
+        Outcome::CollationNumberBlocked => "collation_number_blocked",
+        Outcome::CollationLastAttemptRefused => "collation_last_attempt_refused",
+        Outcome::FaceNotMatched => "face_not_matched",
+        Outcome::ConsentDeclined => "consent_declined",
+        Outcome::Cancelled => "cancelled",
+        Outcome::CardRemoved { .. } => "card_removed",
+        Outcome::CardError { .. } => "card_error",
+        Outcome::ServiceBusy { .. } => "service_busy",
+        Outcome::Maintenance { .. } => "maintenance",
+        Outcome::ServiceUnreachable { .. } => "service_unreachable",
+        Outcome::SessionExpired => "session_expired",
+        Outcome::TerminalNotAccepted => "terminal_not_accepted",
+        Outcome::ConsentChanged => "consent_changed",
+        Outcome::Rejected { .. } => "rejected",
+        _ => "protocol_error",
+    }
+}
+
+#[derive(Debug)]
+struct OutcomeDetail(String);
+
+impl fmt::Display for OutcomeDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OutcomeDetail {}
+
+/// The error a flow that did not reach its goal ends the command with.
+pub(crate) fn outcome_error(outcome: &Outcome, locale: &str) -> CliError {
+    let detail = match outcome {
+        Outcome::Rejected { code, message } => format!("{}: {code}: {message}", outcome_kind(outcome)),
+        Outcome::ProtocolError { what } => format!("protocol_error: {what}"),
+        Outcome::CardError { what, sw } => format!(
+            "card_error: {what}{}",
+            sw.map(|s| format!(" (SW {s:04X})")).unwrap_or_default()
+        ),
+        other => outcome_kind(other).to_owned(),
+    };
+    CliError::new(exit_code(outcome), outcome.message(locale)).with_source(OutcomeDetail(detail))
+}
+
+/// A finished flow, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FlowResult {
+    pub(crate) operation: &'static str,
+    pub(crate) terminal_id: String,
+    pub(crate) outcome: &'static str,
+    pub(crate) message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) registration_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) insurer_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) eligibility: Option<mynacard_registration::EligibilityResult>,
+    pub(crate) apdus: u32,
+    pub(crate) http_requests: u32,
+}
+
+impl FlowResult {
+    pub(crate) fn new(op: Operation, terminal_id: &str, report: &RunReport, locale: &str) -> Self {
+        let (registration_id, insurer_name, eligibility) = match &report.outcome {
+            Outcome::Registered { registration_id, insurer_name }
+            | Outcome::AlreadyRegistered { registration_id, insurer_name }
+            | Outcome::RelinkedAfterReissue { registration_id, insurer_name } => {
+                (Some(registration_id.clone()), insurer_name.clone(), None)
+            }
+            Outcome::Eligible(r) => (
+                Some(r.registration_id.clone()),
+                Some(r.insurance.insurer_name.clone()),
+                Some((**r).clone()),
+            ),
+            Outcome::Deregistered { registration_id } => (Some(registration_id.clone()), None, None),
+            _ => (None, None, None),
+        };
+        FlowResult {
+            operation: op.as_str(),
+            terminal_id: terminal_id.to_owned(),
+            outcome: outcome_kind(&report.outcome),
+            message: report.outcome.message(locale),
+            registration_id,
+            insurer_name,
+            eligibility,
+            apdus: report.apdus,
+            http_requests: report.http_requests,
+        }
+    }
+}
+
+impl fmt::Display for FlowResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.message)?;
+        writeln!(f, "  outcome:        {}", self.outcome)?;
+        if let Some(id) = &self.registration_id {
+            writeln!(f, "  registration:   {id}")?;
+        }
+        if let Some(e) = &self.eligibility {
+            writeln!(
+                f,
+                "  insurance:      {} {} / {} {}-{} (validity {}{}{})",
+                e.insurance.insurer_number,
+                e.insurance.insurer_name,
+                e.insurance.symbol,
+                e.insurance.number,
+                e.insurance.branch,
+                e.qualification_validity,
+                if e.grace { ", grace period" } else { "" },
+                if e.relinked { ", relinked to this card" } else { "" },
+            )?;
+        } else if let Some(name) = &self.insurer_name {
+            writeln!(f, "  insurer:        {name}")?;
+        }
+        write!(
+            f,
+            "  terminal {}: {} APDUs, {} HTTP requests",
+            self.terminal_id, self.apdus, self.http_requests
+        )
+    }
+}
+
+/// The terminal as the command line plays it: consent and prompts on stderr, PIN without echo
+/// (or from stdin), and, for a simulated card, the kiosk's OCR and camera.
+struct CliTerminal {
+    yes: bool,
+    pin_stdin: bool,
+    image: Option<CardImage>,
+    attestation: Option<SoftwareAttestationKey>,
+    error: Option<CliError>,
+}
+
+/// 照合番号B of a simulated card, as a kiosk's OCR reads it from the card face.
+pub(crate) fn simulated_collation_number_b(image: &CardImage) -> Option<Zeroizing<String>> {
+    let birth = image.person.birth_date;
+    let era_year = Era::of(birth)?.year_of(birth);
+    Some(Zeroizing::new(format!(
+        "{:02}{:02}{:02}{:04}{}",
+        era_year % 100,
+        birth.month,
+        birth.day,
+        image.face.expiry.year,
+        image.face.security_code.as_str()
+    )))
+}
+
+#[async_trait]
+impl Terminal for CliTerminal {
+    async fn consent(&mut self, prompt: &ConsentPrompt) -> bool {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{}", prompt.document.render(&prompt.locale, prompt.op));
+        if self.yes {
+            let _ = writeln!(err, "(agreed with --yes)");
+            return true;
+        }
+        let _ = write!(err, "同意しますか / Do you agree? [y/N] ");
+        let _ = err.flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return false;
+        }
+        matches!(line.trim(), "y" | "Y" | "yes" | "はい")
+    }
+
+    async fn pin(&mut self, retries_left: Option<u8>) -> Option<Zeroizing<String>> {
+        let prompt = match retries_left {
+            Some(n) => format!("Auth PIN (4 digits, {n} tries left)"),
+            None => "Auth PIN (4 digits)".to_owned(),
+        };
+        // The stdin lock is not Send, so each read takes its own (stdin's buffer is shared).
+        match SecretInput::new(self.pin_stdin).read(&prompt) {
+            Ok(pin) => Some(pin),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    async fn collation_number_b(&mut self, _retries_left: Option<u8>) -> Option<Zeroizing<String>> {
+        self.image.as_ref().and_then(simulated_collation_number_b)
+    }
+
+    async fn match_face(&mut self, photo: &[u8]) -> Option<FaceMatch> {
+        // The simulated person is the one in front of the simulated camera: the photo must be
+        // the simulated card's own.
+        let image = self.image.as_ref()?;
+        let matched = !photo.is_empty() && photo == image.face.photo.as_slice();
+        Some(FaceMatch {
+            decision: if matched { FaceDecision::Match } else { FaceDecision::NoMatch },
+            score_permille: if matched { 962 } else { 120 },
+            threshold_permille: 900,
+        })
+    }
+
+    async fn attest(&mut self, message: &[u8]) -> Option<Vec<u8>> {
+        self.attestation.as_ref().map(|k| k.sign(message))
+    }
+}

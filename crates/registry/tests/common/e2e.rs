@@ -1,0 +1,217 @@
+//! End-to-end support: the service configured for the simulated cards, a PIN terminal, a
+//! recording HTTP client, and the service as a child process.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use mynacard_registration::driver::{self, RunReport, ServiceClient, Terminal};
+use mynacard_registration::http::HttpClient;
+use mynacard_registration::machine::{
+    ConsentPrompt, FlowConfig, HttpFailure, HttpRequest, HttpResponse, Machine,
+};
+use mynacard_registration::messages::TerminalKind;
+use mynacard_registration::UtcTime;
+use mynacard_registry::Config;
+use mynacard_sim::image::CardImage;
+use mynacard_sim::inprocess::SimCard;
+use zeroize::Zeroizing;
+
+pub(crate) const ATM: &str = "atm-0001";
+pub(crate) const APP: &str = "app-0001";
+pub(crate) const CLINIC: &str = "clinic-0002";
+
+/// The built-in seed, the simulator's roots and its CRL as of `now`, rate limiting off.
+pub(crate) fn config(database_url: &str, now: SystemTime) -> Config {
+    let mut config = Config::new(database_url);
+    config.seed = mynacard_registry::Seed::builtin().expect("built-in seed");
+    let (roots, crls) = mynacard_registry::options::simulator_trust(now).expect("simulator trust");
+    config.test_roots = roots;
+    config.crls = crls;
+    config.rate_limit = None;
+    config.start_time = Some(now);
+    config
+}
+
+/// A date at 00:00 UTC plus `hours`.
+pub(crate) fn at(year: i64, month: u8, day: u8, hours: u8) -> SystemTime {
+    let t = UtcTime::from_civil(year, month, day, hours, 0, 0).expect("date");
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(t.unix()).expect("after 1970"))
+}
+
+/// A simulated card of a built-in profile.
+pub(crate) fn card(profile: &str) -> SimCard {
+    SimCard::from_image(CardImage::from_profile_name(profile).expect("profile"))
+}
+
+/// A terminal whose person agrees and types `pin`.
+pub(crate) struct PinTerminal(pub(crate) &'static str);
+
+#[async_trait]
+impl Terminal for PinTerminal {
+    async fn consent(&mut self, prompt: &ConsentPrompt) -> bool {
+        let _ = prompt;
+        true
+    }
+
+    async fn pin(&mut self, _retries_left: Option<u8>) -> Option<Zeroizing<String>> {
+        Some(Zeroizing::new(self.0.to_owned()))
+    }
+}
+
+/// A client whose base URL can change (a restarted service) and that records what it sent.
+pub(crate) struct Client {
+    base: Mutex<String>,
+    sent: Mutex<Vec<HttpRequest>>,
+    /// Called after a failed send with the number of failures so far.
+    on_failure: Box<dyn Fn(u32) -> Option<String> + Send + Sync>,
+    failures: Mutex<u32>,
+}
+
+impl Client {
+    pub(crate) fn new(base: &str) -> Self {
+        Client {
+            base: Mutex::new(base.to_owned()),
+            sent: Mutex::new(Vec::new()),
+            on_failure: Box::new(|_| None),
+            failures: Mutex::new(0),
+        }
+    }
+
+    /// On a failed exchange, `hook` may return a new base URL (the service was restarted).
+    pub(crate) fn on_failure(mut self, hook: impl Fn(u32) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.on_failure = Box::new(hook);
+        self
+    }
+
+    pub(crate) fn requests(&self) -> Vec<HttpRequest> {
+        self.sent.lock().expect("lock").clone()
+    }
+
+    /// The body of the last proof sent.
+    pub(crate) fn last_proof(&self) -> (String, Vec<u8>) {
+        self.requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.ends_with("/proof"))
+            .map(|r| (r.path, r.body.unwrap_or_default()))
+            .expect("a proof was sent")
+    }
+}
+
+#[async_trait]
+impl ServiceClient for Client {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        self.sent.lock().expect("lock").push(request.clone());
+        let base = self.base.lock().expect("lock").clone();
+        let http = HttpClient::with_timeout(&base, Duration::from_secs(20)).expect("client");
+        let answer = http.send(request).await;
+        if answer.is_err() {
+            let failures = {
+                let mut f = self.failures.lock().expect("lock");
+                *f += 1;
+                *f
+            };
+            if let Some(new_base) = (self.on_failure)(failures) {
+                *self.base.lock().expect("lock") = new_base;
+            }
+        }
+        answer
+    }
+}
+
+/// Runs one flow with a simulated card.
+pub(crate) async fn run(machine: Machine, card: &SimCard, client: &Client, pin: &'static str) -> RunReport {
+    let mut channel = card.channel();
+    let mut terminal = PinTerminal(pin);
+    driver::run(machine, &mut channel, client, &mut terminal)
+        .await
+        .expect("flow runs")
+}
+
+/// A flow configuration whose clock is the service's (`start` then running on).
+pub(crate) fn flow(terminal: &str, kind: TerminalKind, start: SystemTime) -> FlowConfig {
+    let offset = start
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+        - UtcTime::now().unix();
+    FlowConfig::new(terminal, kind)
+        .with_clock(Arc::new(move || UtcTime::now().plus(offset)))
+        .with_proof_retries(6, 200)
+}
+
+/// POSTs raw bytes; returns status, `Retry-After` and body.
+pub(crate) async fn post(base: &str, path: &str, body: Vec<u8>) -> (u16, Option<String>, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, retry_after, response.text().await.expect("body"))
+}
+
+/// The error code of an error body.
+pub(crate) fn code(body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body).expect("json body");
+    value["code"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The `mynacard-registry` program as a child process.
+pub(crate) struct ServiceProcess {
+    pub(crate) child: Child,
+    pub(crate) base_url: String,
+}
+
+impl ServiceProcess {
+    /// Starts the service on `db` (listening on `listen`), with `fault` in its environment, and
+    /// waits for its address.
+    pub(crate) fn start(db: &str, listen: &str, fault: Option<&str>) -> ServiceProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
+        command
+            .args(["--db", db, "--listen", listen, "--allow-test-roots", "--rate-limit", "0"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        match fault {
+            Some(f) => command.env(mynacard_registry::options::FAULT_ENV, f),
+            None => command.env_remove(mynacard_registry::options::FAULT_ENV),
+        };
+        let mut child = command.spawn().expect("start the service");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read address");
+        let base_url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        ServiceProcess { child, base_url }
+    }
+
+    /// Waits for the process to end by itself; returns its exit code.
+    pub(crate) fn wait(mut self) -> Option<i32> {
+        self.child.wait().expect("wait").code()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
