@@ -8,7 +8,10 @@ use mynacard_cert::{EraDate, PersonalData};
 fuzz_target!(|data: &[u8]| {
     if let Ok(Some(p)) = PersonalData::from_san_der(data) {
         let _ = p.name().and_then(|v| v.as_text());
-        let _ = p.birth_date().and_then(|b| b.date()).map(|d| (d.to_code(), d.era_year()));
+        let _ = p
+            .birth_date()
+            .and_then(|b| b.date())
+            .map(|d| (d.to_code(), d.era_year()));
         let _ = p.sex().map(|s| s.code());
         let _ = p.directory_names().count();
     }

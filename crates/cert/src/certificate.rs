@@ -140,10 +140,9 @@ impl JpkiCertificate {
         let evidence = KindEvidence {
             issuer: kind::purpose_from_ous(issuer_ous.iter().map(String::as_str)),
             policy: policies.as_ref().and_then(|p| {
-                let mut found = p
-                    .0
-                    .iter()
-                    .filter_map(|pi| kind::purpose_from_policy(&pi.policy_identifier));
+                let mut found =
+                    p.0.iter()
+                        .filter_map(|pi| kind::purpose_from_policy(&pi.policy_identifier));
                 let first = found.next()?;
                 found.all(|p| p == first).then_some(first)
             }),
@@ -322,7 +321,8 @@ pub(crate) fn pem_block(text: &[u8], label: &str) -> Result<Vec<u8>, ParseError>
     let not_found = || ParseError::Pem(der::Error::from(der::ErrorKind::Failed));
     let start = find(text, begin.as_bytes()).ok_or_else(not_found)?;
     let stop = find(&text[start..], end.as_bytes()).ok_or_else(not_found)? + start + end.len();
-    let (found_label, der) = der::pem::decode_vec(&text[start..stop]).map_err(|e| ParseError::Pem(e.into()))?;
+    let (found_label, der) =
+        der::pem::decode_vec(&text[start..stop]).map_err(|e| ParseError::Pem(e.into()))?;
     if found_label != label {
         return Err(not_found());
     }

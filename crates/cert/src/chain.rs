@@ -226,11 +226,12 @@ pub fn verify_chain(
             issuer: cert.issuer_text(),
         });
     }
-    let parts = sigalg::split_signed(cert.der()).map_err(|source| ChainError::SignatureMismatch {
-        issuer: cert.issuer_text(),
-        candidates: candidates.len(),
-        source,
-    })?;
+    let parts =
+        sigalg::split_signed(cert.der()).map_err(|source| ChainError::SignatureMismatch {
+            issuer: cert.issuer_text(),
+            candidates: candidates.len(),
+            source,
+        })?;
     let mut last_error = None;
     let mut found = None;
     for &i in &candidates {
@@ -331,10 +332,10 @@ pub fn verify(
         Some(issuer) if !chain.certificate_is_anchor => {
             let issuer = issuer.certificate();
             let query = RevocationQuery {
-            certificate: cert,
-            issuer,
-            at,
-        };
+                certificate: cert,
+                issuer,
+                at,
+            };
             match revocation.status(&query) {
                 Ok(status) => status,
                 Err(e) => RevocationStatus::Unchecked {

@@ -59,8 +59,8 @@ pub struct Crl {
 impl Crl {
     /// Parses a DER CRL.
     pub fn from_der(der: &[u8]) -> Result<Crl, CrlError> {
-        let list = CertificateList::from_der(der)
-            .map_err(|e| CrlError::Parse(ParseError::Der(e)))?;
+        let list =
+            CertificateList::from_der(der).map_err(|e| CrlError::Parse(ParseError::Der(e)))?;
         Ok(Crl {
             der: der.to_vec(),
             list,

@@ -45,7 +45,8 @@ pub use error::ParseError;
 pub use kind::{CertKind, Hierarchy, KindEvidence, Purpose};
 pub use names::format_name;
 pub use personal::{
-    BirthDate, Era, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry, oid as personal_oid,
+    BirthDate, Era, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry,
+    oid as personal_oid,
 };
 pub use revocation::{
     CallbackSource, CrlSource, NoRevocationCheck, RevocationError, RevocationQuery,

@@ -47,8 +47,12 @@ pub(crate) fn string_value(tag: Tag, bytes: &[u8]) -> Option<String> {
             if !bytes.len().is_multiple_of(2) {
                 return None;
             }
-            let units = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<Result<String, _>>().ok()
+            let units = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
         }
         _ => None,
     }

@@ -27,8 +27,7 @@ pub mod oid {
     /// 性別: sex code.
     pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
     /// 生年月日: birth date as `EYYYYMMDD`.
-    pub const BIRTH_DATE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
+    pub const BIRTH_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
     /// 住所: address.
     pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
     /// 住所代替文字: the address with substituted characters.
@@ -226,7 +225,12 @@ impl EraDate {
             && (1..=12).contains(&month)
             && day >= 1
             && day <= days_in_month(year, month);
-        valid.then_some(EraDate { era, year, month, day })
+        valid.then_some(EraDate {
+            era,
+            year,
+            month,
+            day,
+        })
     }
 
     /// Parses exactly nine ASCII digits `EYYYYMMDD`.
@@ -236,7 +240,8 @@ impl EraDate {
             return None;
         }
         let num = |r: core::ops::Range<usize>| {
-            b[r].iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'))
+            b[r].iter()
+                .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'))
         };
         let month = u8::try_from(num(5..7)).ok()?;
         let day = u8::try_from(num(7..9)).ok()?;
@@ -296,7 +301,9 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }

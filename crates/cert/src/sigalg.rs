@@ -56,10 +56,12 @@ pub(crate) fn split_signed(der: &[u8]) -> Result<SignedParts, SignatureError> {
     let signature = raw
         .signature
         .as_bytes()
-        .ok_or(SignatureError::Malformed(der::ErrorKind::Noncanonical {
-            tag: der::Tag::BitString,
-        }
-        .into()))?
+        .ok_or(SignatureError::Malformed(
+            der::ErrorKind::Noncanonical {
+                tag: der::Tag::BitString,
+            }
+            .into(),
+        ))?
         .to_vec();
     Ok(SignedParts {
         tbs: raw.tbs.to_der().map_err(SignatureError::Malformed)?,
@@ -76,9 +78,18 @@ pub(crate) fn verify_rsa(
     signature: &[u8],
 ) -> Result<(), SignatureError> {
     let (scheme, hash) = match algorithm.oid {
-        SHA256_WITH_RSA => (Pkcs1v15Sign::new::<Sha256>(), Sha256::digest(message).to_vec()),
-        SHA384_WITH_RSA => (Pkcs1v15Sign::new::<Sha384>(), Sha384::digest(message).to_vec()),
-        SHA512_WITH_RSA => (Pkcs1v15Sign::new::<Sha512>(), Sha512::digest(message).to_vec()),
+        SHA256_WITH_RSA => (
+            Pkcs1v15Sign::new::<Sha256>(),
+            Sha256::digest(message).to_vec(),
+        ),
+        SHA384_WITH_RSA => (
+            Pkcs1v15Sign::new::<Sha384>(),
+            Sha384::digest(message).to_vec(),
+        ),
+        SHA512_WITH_RSA => (
+            Pkcs1v15Sign::new::<Sha512>(),
+            Sha512::digest(message).to_vec(),
+        ),
         other => return Err(SignatureError::UnsupportedAlgorithm(other)),
     };
     let key = rsa_public_key(spki).map_err(SignatureError::PublicKey)?;

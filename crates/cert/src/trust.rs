@@ -161,12 +161,12 @@ impl TrustPolicy {
                     source: None,
                 });
             }
-            sigalg::verify_signed_der(cert.der(), cert.subject_public_key_info()).map_err(
-                |e| TrustError::NotSelfSignedCa {
+            sigalg::verify_signed_der(cert.der(), cert.subject_public_key_info()).map_err(|e| {
+                TrustError::NotSelfSignedCa {
                     index,
                     source: Some(e),
-                },
-            )?;
+                }
+            })?;
             self.anchors.push(TrustAnchor {
                 cert,
                 origin: AnchorOrigin::Test { index },

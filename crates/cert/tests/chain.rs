@@ -19,7 +19,9 @@ fn test_root(purpose_ou: &str, key_index: usize, serial: u64) -> JpkiCertificate
 }
 
 fn test_policy(roots: Vec<JpkiCertificate>) -> TrustPolicy {
-    TrustPolicy::production().allow_test_hierarchy(roots).unwrap()
+    TrustPolicy::production()
+        .allow_test_hierarchy(roots)
+        .unwrap()
 }
 
 const INSIDE: &str = "2026-06-01T00:00:00Z";
@@ -141,8 +143,14 @@ fn the_generation_is_decided_by_signature_not_name() {
     let leaf_b = parse(&sign_leaf(gen_a.subject().clone(), key(2), 100));
     let leaf_a = parse(&sign_leaf(gen_a.subject().clone(), key(1), 101));
     let at = system_time(INSIDE);
-    assert_eq!(verify_chain(&leaf_b, &policy, at).unwrap().root.label, "test-root-2");
-    assert_eq!(verify_chain(&leaf_a, &policy, at).unwrap().root.label, "test-root-1");
+    assert_eq!(
+        verify_chain(&leaf_b, &policy, at).unwrap().root.label,
+        "test-root-2"
+    );
+    assert_eq!(
+        verify_chain(&leaf_a, &policy, at).unwrap().root.label,
+        "test-root-1"
+    );
     // Signed by a key that is neither: refused.
     let leaf_x = parse(&sign_leaf(gen_a.subject().clone(), key(0), 102));
     assert!(matches!(
@@ -187,7 +195,10 @@ fn validity_is_checked_at_the_callers_time() {
     ));
 }
 
-fn leaf_with(root: &JpkiCertificate, extensions: Vec<x509_cert::ext::Extension>) -> JpkiCertificate {
+fn leaf_with(
+    root: &JpkiCertificate,
+    extensions: Vec<x509_cert::ext::Extension>,
+) -> JpkiCertificate {
     parse(&build_cert(CertSpec {
         serial: 77,
         issuer: root.subject().clone(),
@@ -209,12 +220,16 @@ fn key_usage_and_basic_constraints_are_enforced() {
     let no_ku = leaf_with(&root, vec![]);
     assert!(matches!(
         verify_chain(&no_ku, &policy, at),
-        Err(ChainError::KeyUsage { required: "digitalSignature" })
+        Err(ChainError::KeyUsage {
+            required: "digitalSignature"
+        })
     ));
     let wrong_ku = leaf_with(&root, vec![key_usage(&[KeyUsages::KeyEncipherment])]);
     assert!(matches!(
         verify_chain(&wrong_ku, &policy, at),
-        Err(ChainError::KeyUsage { required: "digitalSignature" })
+        Err(ChainError::KeyUsage {
+            required: "digitalSignature"
+        })
     ));
     // Under a signing root, nonRepudiation is required.
     let auth_ku = leaf_with(&root, vec![key_usage(&[KeyUsages::DigitalSignature])]);
@@ -232,7 +247,10 @@ fn key_usage_and_basic_constraints_are_enforced() {
     ));
     let good = leaf_with(
         &root,
-        vec![key_usage(&[KeyUsages::DigitalSignature, KeyUsages::NonRepudiation])],
+        vec![key_usage(&[
+            KeyUsages::DigitalSignature,
+            KeyUsages::NonRepudiation,
+        ])],
     );
     assert!(verify_chain(&good, &policy, at).is_ok());
 }
@@ -325,5 +343,8 @@ fn identify_issuer_names_the_signing_root_without_judging_trust() {
     // A J-LIS root identifies as itself.
     let root = parse(JLIS_ROOTS[4].der);
     let found = mynacard_cert::identify_issuer(&root, &TrustPolicy::production()).unwrap();
-    assert_eq!((found.label.as_str(), found.generation), ("signca02", Some(2)));
+    assert_eq!(
+        (found.label.as_str(), found.generation),
+        ("signca02", Some(2))
+    );
 }

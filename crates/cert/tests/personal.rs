@@ -77,7 +77,16 @@ fn debug_output_carries_no_personal_data() {
         p.birth_date(),
         p.birth_date().unwrap().date()
     );
-    for secret in ["試験", "花子", "1980", "319800101", "東京", "Chiyoda", "Female", "female"] {
+    for secret in [
+        "試験",
+        "花子",
+        "1980",
+        "319800101",
+        "東京",
+        "Chiyoda",
+        "Female",
+        "female",
+    ] {
         assert!(!shown.contains(secret), "{secret} leaked in {shown}");
     }
     assert!(shown.contains("<redacted>"));
@@ -117,14 +126,25 @@ fn unknown_values_are_kept_not_rejected() {
     assert_eq!(p.name().unwrap().as_text(), Some("一郎"));
     assert_eq!(p.unrecognized().len(), 2);
     assert_eq!(p.unrecognized()[0].value.as_text(), Some("二郎"));
-    assert_eq!(p.unrecognized()[1].oid.to_string(), "1.2.392.200149.8.5.5.9");
+    assert_eq!(
+        p.unrecognized()[1].oid.to_string(),
+        "1.2.392.200149.8.5.5.9"
+    );
     assert_eq!(p.address().unwrap().as_raw(), Some(&[0x02, 0x01, 0x05][..]));
     assert_eq!(p.address_substitute().unwrap().as_text(), Some("東京"));
 }
 
 #[test]
 fn malformed_birth_dates_are_kept_as_found() {
-    for bad in ["31980021", "3198002300", "319801301", "319800230", "3l9800101", "", "４19800101"] {
+    for bad in [
+        "31980021",
+        "3198002300",
+        "319801301",
+        "319800230",
+        "3l9800101",
+        "",
+        "４19800101",
+    ] {
         let cert = leaf_with_san(san(vec![other_name("1.2.392.200149.8.5.5.4", bad)]));
         match cert.personal_data().unwrap().birth_date() {
             Some(BirthDate::Unrecognized(v)) => assert_eq!(v.as_text(), Some(bad)),
@@ -148,7 +168,10 @@ fn sex_codes() {
         assert_eq!(got.code(), Some(code));
         assert_eq!(got.as_str(), text);
     }
-    assert_eq!(Sex::from_value(PersonalValue::text("M")).as_str(), "unrecognized");
+    assert_eq!(
+        Sex::from_value(PersonalValue::text("M")).as_str(),
+        "unrecognized"
+    );
 }
 
 #[test]
@@ -170,19 +193,30 @@ fn eras_and_their_digits() {
     assert_eq!(Era::from_digit(9).name_ja(), None);
     let reiwa = EraDate::parse("520190501").unwrap();
     assert_eq!(reiwa.era_year(), Some(1));
-    assert!(EraDate::parse("519000229").is_none(), "1900 is not a leap year");
+    assert!(
+        EraDate::parse("519000229").is_none(),
+        "1900 is not a leap year"
+    );
     assert!(EraDate::parse("520000229").is_some(), "2000 is");
 }
 
 #[test]
 fn the_san_decoder_works_on_extension_bytes() {
     let ext = personal_san("名前", "1", "419890108", "住所", vec![]);
-    let p = PersonalData::from_san_der(ext.extn_value.as_bytes()).unwrap().unwrap();
+    let p = PersonalData::from_san_der(ext.extn_value.as_bytes())
+        .unwrap()
+        .unwrap();
     assert_eq!(p.sex(), Some(&Sex::Male));
     assert_eq!(p.birth_date().unwrap().date().unwrap().era(), Era::Heisei);
     // A SAN with only a directory name (like the J-LIS roots') is not personal data.
-    let roots_like = san(vec![GeneralName::DirectoryName(name("O=公的個人認証サービス,C=JP"))]);
-    assert!(PersonalData::from_san_der(roots_like.extn_value.as_bytes()).unwrap().is_none());
+    let roots_like = san(vec![GeneralName::DirectoryName(name(
+        "O=公的個人認証サービス,C=JP",
+    ))]);
+    assert!(
+        PersonalData::from_san_der(roots_like.extn_value.as_bytes())
+            .unwrap()
+            .is_none()
+    );
     assert!(PersonalData::from_san_der(&[0x30, 0x03, 0xA0, 0x01]).is_err());
     // The extension round-trips through der, so the bytes are what a CA would emit.
     let reparsed = x509_cert::ext::Extension::from_der(&ext.to_der().unwrap()).unwrap();

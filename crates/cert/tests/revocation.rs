@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use mynacard_cert::{
-    CallbackSource, Crl, CrlError, CrlSource, JpkiCertificate, NoRevocationCheck,
-    RevocationError, RevocationReason, RevocationStatus, TrustPolicy, UncheckedReason, verify,
+    CallbackSource, Crl, CrlError, CrlSource, JpkiCertificate, NoRevocationCheck, RevocationError,
+    RevocationReason, RevocationStatus, TrustPolicy, UncheckedReason, verify,
 };
 
 struct Setup {
@@ -17,7 +17,8 @@ struct Setup {
 
 fn setup() -> Setup {
     let root = JpkiCertificate::from_der(&root("JPKI-TEST", SIGN_OU, key(1), 1)).unwrap();
-    let leaf = JpkiCertificate::from_der(&sign_leaf(root.subject().clone(), key(1), 0x1234)).unwrap();
+    let leaf =
+        JpkiCertificate::from_der(&sign_leaf(root.subject().clone(), key(1), 0x1234)).unwrap();
     let policy = TrustPolicy::production()
         .allow_test_hierarchy([root.clone()])
         .unwrap();
@@ -31,8 +32,16 @@ fn crl_revoking(s: &Setup, signer: usize, reason: Option<u8>) -> Crl {
         "2026-05-01T00:00:00Z",
         Some("2026-05-02T00:00:00Z"),
         &[
-            Revoked { serial: 0x99, date: "2025-01-01T00:00:00Z", reason: Some(4) },
-            Revoked { serial: 0x1234, date: "2026-04-30T12:00:00Z", reason },
+            Revoked {
+                serial: 0x99,
+                date: "2025-01-01T00:00:00Z",
+                reason: Some(4),
+            },
+            Revoked {
+                serial: 0x1234,
+                date: "2026-04-30T12:00:00Z",
+                reason,
+            },
         ],
     ))
     .unwrap()
@@ -42,7 +51,13 @@ fn crl_revoking(s: &Setup, signer: usize, reason: Option<u8>) -> Crl {
 fn a_revoked_certificate_is_reported_with_reason_and_date() {
     let s = setup();
     let source = CrlSource::new([crl_revoking(&s, 1, Some(1))]);
-    let v = verify(&s.leaf, &s.policy, system_time("2026-05-01T06:00:00Z"), &source).unwrap();
+    let v = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-05-01T06:00:00Z"),
+        &source,
+    )
+    .unwrap();
     match &v.revocation {
         RevocationStatus::Revoked { reason, date } => {
             assert_eq!(*reason, Some(RevocationReason::KeyCompromise));
@@ -61,8 +76,18 @@ fn a_revoked_certificate_is_reported_with_reason_and_date() {
 fn before_the_revocation_date_it_was_good() {
     let s = setup();
     let source = CrlSource::new([crl_revoking(&s, 1, Some(3))]);
-    let v = verify(&s.leaf, &s.policy, system_time("2026-04-30T11:59:59Z"), &source).unwrap();
-    assert!(matches!(v.revocation, RevocationStatus::Good { .. }), "{:?}", v.revocation);
+    let v = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-04-30T11:59:59Z"),
+        &source,
+    )
+    .unwrap();
+    assert!(
+        matches!(v.revocation, RevocationStatus::Good { .. }),
+        "{:?}",
+        v.revocation
+    );
 }
 
 #[test]
@@ -73,19 +98,37 @@ fn an_unlisted_certificate_is_good_while_the_crl_is_current_and_unchecked_after(
         key(1),
         "2026-05-01T00:00:00Z",
         Some("2026-05-02T00:00:00Z"),
-        &[Revoked { serial: 0x99, date: "2025-01-01T00:00:00Z", reason: None }],
+        &[Revoked {
+            serial: 0x99,
+            date: "2025-01-01T00:00:00Z",
+            reason: None,
+        }],
     ))
     .unwrap();
     let source = CrlSource::new([crl]);
-    let good = verify(&s.leaf, &s.policy, system_time("2026-05-01T12:00:00Z"), &source).unwrap();
+    let good = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-05-01T12:00:00Z"),
+        &source,
+    )
+    .unwrap();
     match &good.revocation {
         RevocationStatus::Good { source } => assert_eq!(source, "CRL issued 2026-05-01T00:00:00Z"),
         other => panic!("unexpected {other:?}"),
     }
-    let stale = verify(&s.leaf, &s.policy, system_time("2026-05-03T00:00:00Z"), &source).unwrap();
+    let stale = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-05-03T00:00:00Z"),
+        &source,
+    )
+    .unwrap();
     assert!(matches!(
         stale.revocation,
-        RevocationStatus::Unchecked { reason: UncheckedReason::CrlExpired { .. } }
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::CrlExpired { .. }
+        }
     ));
     assert!(stale.is_trusted_and_not_revoked());
 }
@@ -94,12 +137,23 @@ fn an_unlisted_certificate_is_good_while_the_crl_is_current_and_unchecked_after(
 fn a_crl_signed_by_another_key_under_the_issuer_name_is_not_believed() {
     let s = setup();
     let forged = crl_revoking(&s, 2, Some(1));
-    assert!(matches!(forged.verify_issued_by(&s.root), Err(CrlError::Signature(_))));
+    assert!(matches!(
+        forged.verify_issued_by(&s.root),
+        Err(CrlError::Signature(_))
+    ));
     let source = CrlSource::new([forged]);
-    let v = verify(&s.leaf, &s.policy, system_time("2026-05-01T06:00:00Z"), &source).unwrap();
+    let v = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-05-01T06:00:00Z"),
+        &source,
+    )
+    .unwrap();
     assert!(matches!(
         v.revocation,
-        RevocationStatus::Unchecked { reason: UncheckedReason::CrlNotFromIssuer }
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::CrlNotFromIssuer
+        }
     ));
 }
 
@@ -110,7 +164,9 @@ fn no_source_or_no_matching_crl_is_unchecked() {
     let v = verify(&s.leaf, &s.policy, at, &NoRevocationCheck).unwrap();
     assert!(matches!(
         v.revocation,
-        RevocationStatus::Unchecked { reason: UncheckedReason::NotRequested }
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::NotRequested
+        }
     ));
     let other_issuer = Crl::from_der(&build_crl(
         ca_name("JPKI-TEST", AUTH_OU),
@@ -123,7 +179,9 @@ fn no_source_or_no_matching_crl_is_unchecked() {
     let v = verify(&s.leaf, &s.policy, at, &CrlSource::new([other_issuer])).unwrap();
     assert!(matches!(
         v.revocation,
-        RevocationStatus::Unchecked { reason: UncheckedReason::NoCrlFromIssuer }
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::NoCrlFromIssuer
+        }
     ));
 }
 
@@ -140,10 +198,19 @@ fn the_newest_valid_crl_wins() {
     .unwrap();
     let newer = crl_revoking(&s, 1, Some(6));
     let source = CrlSource::new([old_clean, newer]);
-    let v = verify(&s.leaf, &s.policy, system_time("2026-05-01T06:00:00Z"), &source).unwrap();
+    let v = verify(
+        &s.leaf,
+        &s.policy,
+        system_time("2026-05-01T06:00:00Z"),
+        &source,
+    )
+    .unwrap();
     assert!(matches!(
         v.revocation,
-        RevocationStatus::Revoked { reason: Some(RevocationReason::CertificateHold), .. }
+        RevocationStatus::Revoked {
+            reason: Some(RevocationReason::CertificateHold),
+            ..
+        }
     ));
 }
 
@@ -153,20 +220,28 @@ fn callback_sources_answer_and_their_failures_are_unchecked() {
     let at = system_time("2026-05-01T06:00:00Z");
     let seen_serial = std::cell::RefCell::new(Vec::new());
     let ocsp = CallbackSource(|q: &mynacard_cert::RevocationQuery<'_>| {
-        seen_serial.borrow_mut().extend_from_slice(q.certificate.serial());
+        seen_serial
+            .borrow_mut()
+            .extend_from_slice(q.certificate.serial());
         assert_eq!(q.issuer, &s.root);
-        Ok(RevocationStatus::Good { source: "OCSP".into() })
+        Ok(RevocationStatus::Good {
+            source: "OCSP".into(),
+        })
     });
     let v = verify(&s.leaf, &s.policy, at, &ocsp).unwrap();
     assert!(matches!(v.revocation, RevocationStatus::Good { .. }));
     assert_eq!(*seen_serial.borrow(), [0x12, 0x34]);
 
     let failing = CallbackSource(|_: &mynacard_cert::RevocationQuery<'_>| {
-        Err(RevocationError::new(std::io::Error::other("operator unreachable")))
+        Err(RevocationError::new(std::io::Error::other(
+            "operator unreachable",
+        )))
     });
     let v = verify(&s.leaf, &s.policy, at, &failing).unwrap();
     match &v.revocation {
-        RevocationStatus::Unchecked { reason: UncheckedReason::SourceFailed(e) } => {
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::SourceFailed(e),
+        } => {
             assert_eq!(
                 std::error::Error::source(e.as_ref()).unwrap().to_string(),
                 "operator unreachable"
@@ -188,7 +263,10 @@ fn crl_entries_keep_unknown_reason_codes() {
     assert!(crl.find(&[0x56]).is_none());
     assert_eq!(crl.this_update(), system_time("2026-05-01T00:00:00Z"));
     let pem = der::pem::encode_string("X509 CRL", der::pem::LineEnding::LF, crl.der()).unwrap();
-    assert_eq!(Crl::from_der_or_pem(pem.as_bytes()).unwrap().der(), crl.der());
+    assert_eq!(
+        Crl::from_der_or_pem(pem.as_bytes()).unwrap().der(),
+        crl.der()
+    );
     assert!(crl.verify_issued_by(&s.root).is_ok());
     assert!(matches!(
         crl.verify_issued_by(&s.leaf),
@@ -199,10 +277,18 @@ fn crl_entries_keep_unknown_reason_codes() {
 #[test]
 fn a_trust_anchor_is_not_checked_for_revocation() {
     let s = setup();
-    let v = verify(&s.root, &s.policy, system_time("2026-05-01T06:00:00Z"), &NoRevocationCheck).unwrap();
+    let v = verify(
+        &s.root,
+        &s.policy,
+        system_time("2026-05-01T06:00:00Z"),
+        &NoRevocationCheck,
+    )
+    .unwrap();
     assert!(v.chain.certificate_is_anchor);
     assert!(matches!(
         v.revocation,
-        RevocationStatus::Unchecked { reason: UncheckedReason::TrustAnchor }
+        RevocationStatus::Unchecked {
+            reason: UncheckedReason::TrustAnchor
+        }
     ));
 }

@@ -61,7 +61,10 @@ fn roots_parse_with_their_kind_serial_and_validity() {
             2 => "2019-09-14",
             _ => "2023-07-16",
         };
-        assert!(format_rfc3339(cert.not_before()).starts_with(start), "{file}");
+        assert!(
+            format_rfc3339(cert.not_before()).starts_with(start),
+            "{file}"
+        );
     }
 }
 
@@ -114,7 +117,9 @@ fn production_policy_holds_exactly_the_six_roots() {
     let labels: Vec<String> = policy.anchors().iter().map(|a| a.label()).collect();
     assert_eq!(
         labels,
-        ["authca01", "authca02", "authca03", "signca01", "signca02", "signca03"]
+        [
+            "authca01", "authca02", "authca03", "signca01", "signca02", "signca03"
+        ]
     );
 }
 
@@ -126,7 +131,9 @@ fn pem_and_der_parse_the_same() {
     let a = JpkiCertificate::from_der_or_pem(der).unwrap();
     let b = JpkiCertificate::from_der_or_pem(noisy.as_bytes()).unwrap();
     assert_eq!(a, b);
-    assert!(JpkiCertificate::from_pem(b"-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n").is_err());
+    assert!(
+        JpkiCertificate::from_pem(b"-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n").is_err()
+    );
 }
 
 #[test]

@@ -26,7 +26,9 @@ fn test_policy() -> TrustPolicy {
     let roots = pki
         .root_ders()
         .map(|der| JpkiCertificate::from_der(der).unwrap());
-    TrustPolicy::production().allow_test_hierarchy(roots).unwrap()
+    TrustPolicy::production()
+        .allow_test_hierarchy(roots)
+        .unwrap()
 }
 
 #[test]
@@ -62,7 +64,11 @@ fn every_profile_certificate_parses_and_verifies_only_with_the_opt_in() {
             assert_eq!(chain.root.hierarchy, Hierarchy::Test);
             assert_eq!(chain.root.purpose, Some(purpose));
             let expired = profile.name == "expired-auth";
-            assert_eq!(verify_chain(&cert, &policy, when).is_err(), expired, "{name}");
+            assert_eq!(
+                verify_chain(&cert, &policy, when).is_err(),
+                expired,
+                "{name}"
+            );
             checked += 1;
         }
     }
@@ -72,7 +78,11 @@ fn every_profile_certificate_parses_and_verifies_only_with_the_opt_in() {
 #[test]
 fn the_expired_profile_is_refused_after_expiry_and_accepted_inside_validity() {
     let pki = TestPki::shared().unwrap();
-    let profile = Catalogue::builtin().unwrap().get("expired-auth").unwrap().clone();
+    let profile = Catalogue::builtin()
+        .unwrap()
+        .get("expired-auth")
+        .unwrap()
+        .clone();
     let image = profile.build_image(pki).unwrap();
     let cert = JpkiCertificate::from_der(&image.auth.cert_der).unwrap();
     let policy = test_policy();
@@ -99,28 +109,60 @@ fn the_revoked_profile_is_revoked_on_the_simulators_crl() {
     match v.revocation {
         RevocationStatus::Revoked { reason, date } => {
             assert_eq!(reason, Some(RevocationReason::KeyCompromise));
-            assert_eq!(date, at(Date { year: 2026, month: 5, day: 10 }, 0));
+            assert_eq!(
+                date,
+                at(
+                    Date {
+                        year: 2026,
+                        month: 5,
+                        day: 10
+                    },
+                    0
+                )
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
     // The adult card is not on the same CRL: good.
-    let adult = Catalogue::builtin().unwrap().get("adult").unwrap().build_image(pki).unwrap();
+    let adult = Catalogue::builtin()
+        .unwrap()
+        .get("adult")
+        .unwrap()
+        .build_image(pki)
+        .unwrap();
     let adult = JpkiCertificate::from_der(&adult.auth.cert_der).unwrap();
     let v = verify(&adult, &policy, at(profile.reference_date, 3), &source).unwrap();
     assert!(matches!(v.revocation, RevocationStatus::Good { .. }));
-    let v = verify(&adult, &policy, at(profile.reference_date, 3), &NoRevocationCheck).unwrap();
+    let v = verify(
+        &adult,
+        &policy,
+        at(profile.reference_date, 3),
+        &NoRevocationCheck,
+    )
+    .unwrap();
     assert!(matches!(v.revocation, RevocationStatus::Unchecked { .. }));
 }
 
 #[test]
 fn the_signing_certificate_carries_the_holders_data() {
     let pki = TestPki::shared().unwrap();
-    let image = Catalogue::builtin().unwrap().get("adult").unwrap().build_image(pki).unwrap();
+    let image = Catalogue::builtin()
+        .unwrap()
+        .get("adult")
+        .unwrap()
+        .build_image(pki)
+        .unwrap();
     let cert = JpkiCertificate::from_der(&image.sign.unwrap().cert_der).unwrap();
     assert_eq!(cert.kind(), CertKind::Signing);
     let p = cert.personal_data().unwrap();
-    assert_eq!(p.name().unwrap().as_text(), Some(image.person.name.as_str()));
-    assert_eq!(p.address().unwrap().as_text(), Some(image.person.address.as_str()));
+    assert_eq!(
+        p.name().unwrap().as_text(),
+        Some(image.person.name.as_str())
+    );
+    assert_eq!(
+        p.address().unwrap().as_text(),
+        Some(image.person.address.as_str())
+    );
     assert_eq!(p.sex(), Some(&Sex::Female));
     match p.birth_date().unwrap() {
         BirthDate::Date(d) => {

@@ -67,7 +67,11 @@ enum Command {
 }
 
 /// Runs the chosen subcommand.
-fn dispatch(command: Command, card: &cmd::card_select::CardOptions, out: &Output) -> Result<(), CliError> {
+fn dispatch(
+    command: Command,
+    card: &cmd::card_select::CardOptions,
+    out: &Output,
+) -> Result<(), CliError> {
     match command {
         Command::Apdu(args) => cmd::apdu::run(args, out),
         Command::Info(args) => cmd::card::run_info(card, args, out),

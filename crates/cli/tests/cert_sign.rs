@@ -71,10 +71,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
 }
 
 fn month(name: &str) -> u32 {
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == name)
-        .unwrap() as u32
+    [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == name)
+    .unwrap() as u32
         + 1
 }
 
@@ -82,7 +84,13 @@ fn month(name: &str) -> u32 {
 fn openssl_time(text: &str) -> String {
     let parts: Vec<&str> = text.split_whitespace().collect();
     let day: u32 = parts[1].parse().unwrap();
-    format!("{}-{:02}-{:02}T{}Z", parts[3], month(parts[0]), day, parts[2])
+    format!(
+        "{}-{:02}-{:02}T{}Z",
+        parts[3],
+        month(parts[0]),
+        day,
+        parts[2]
+    )
 }
 
 struct OpensslView {
@@ -95,9 +103,21 @@ struct OpensslView {
 
 fn openssl_view(der_path: &str) -> OpensslView {
     let out = openssl(&[
-        "x509", "-inform", "DER", "-in", der_path, "-noout", "-text", "-nameopt", "oneline,-esc_msb",
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        der_path,
+        "-noout",
+        "-text",
+        "-nameopt",
+        "oneline,-esc_msb",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let field = |prefix: &str| {
@@ -109,7 +129,10 @@ fn openssl_view(der_path: &str) -> OpensslView {
             .replace(" = ", "=")
     };
     // `Serial Number: 1 (0x1)` or `Serial Number:` followed by `01:33:c3:49`.
-    let i = lines.iter().position(|l| l.trim().starts_with("Serial Number:")).unwrap();
+    let i = lines
+        .iter()
+        .position(|l| l.trim().starts_with("Serial Number:"))
+        .unwrap();
     let same_line = lines[i].trim().trim_start_matches("Serial Number:").trim();
     let serial = if let Some(hex) = same_line.split("(0x").nth(1) {
         hex.trim_end_matches(')').to_owned()
@@ -181,11 +204,30 @@ fn inspect_shows_the_signing_certificates_personal_data_and_accepts_pem() {
     let der = image.sign.as_ref().unwrap().cert_der.clone();
     let der_path = write(&dir, "sign.der", &der);
     let pem_path = dir.join("sign.pem");
-    let conv = openssl(&["x509", "-inform", "DER", "-in", &der_path, "-out", pem_path.to_str().unwrap()]);
+    let conv = openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        &der_path,
+        "-out",
+        pem_path.to_str().unwrap(),
+    ]);
     assert!(conv.status.success());
-    let root_path = write(&dir, "root.der", TestPki::shared().unwrap().root_der(CaKind::Sign));
+    let root_path = write(
+        &dir,
+        "root.der",
+        TestPki::shared().unwrap().root_der(CaKind::Sign),
+    );
     let doc = json(&mynacard(
-        &["cert", "inspect", pem_path.to_str().unwrap(), "--test-root", &root_path, "--json"],
+        &[
+            "cert",
+            "inspect",
+            pem_path.to_str().unwrap(),
+            "--test-root",
+            &root_path,
+            "--json",
+        ],
         None,
     ));
     assert_eq!(doc["kind"], "signing");
@@ -201,7 +243,10 @@ fn inspect_shows_the_signing_certificates_personal_data_and_accepts_pem() {
     assert_eq!(doc["matched_root"]["label"], "test-root-1");
     // Readable output too.
     let text = String::from_utf8(mynacard(&["cert", "inspect", &der_path], None).stdout).unwrap();
-    assert!(text.contains("birth date:  1980-02-17 (昭和 55)"), "{text}");
+    assert!(
+        text.contains("birth date:    1980-02-17 (昭和 55)"),
+        "{text}"
+    );
 }
 
 fn sim_files(dir: &Path) -> (String, String) {
@@ -223,7 +268,17 @@ fn verify_needs_the_opt_in_for_the_test_hierarchy() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("test hierarchy was not allowed"));
 
     let out = mynacard(
-        &["cert", "verify", &cert, "--at", REFERENCE, "--allow-test-roots", "--test-root", &auth_root, "--json"],
+        &[
+            "cert",
+            "verify",
+            &cert,
+            "--at",
+            REFERENCE,
+            "--allow-test-roots",
+            "--test-root",
+            &auth_root,
+            "--json",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0));
@@ -248,14 +303,22 @@ fn an_expired_certificate_is_refused_after_expiry_and_accepted_inside_validity()
         .unwrap()
         .to_owned();
     let trust = ["--allow-test-roots", "--test-root", &auth_root];
-    let after = mynacard(&[&["cert", "verify", &cert, "--at", REFERENCE][..], &trust].concat(), None);
+    let after = mynacard(
+        &[&["cert", "verify", &cert, "--at", REFERENCE][..], &trust].concat(),
+        None,
+    );
     assert_eq!(after.status.code(), Some(VERIFICATION_FAILED));
     assert!(String::from_utf8_lossy(&after.stderr).contains(&format!("expired at {not_after}")));
     let inside = mynacard(
         &[&["cert", "verify", &cert, "--at", &not_after][..], &trust].concat(),
         None,
     );
-    assert_eq!(inside.status.code(), Some(0), "{}", String::from_utf8_lossy(&inside.stderr));
+    assert_eq!(
+        inside.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
 }
 
 #[test]
@@ -265,14 +328,35 @@ fn a_revoked_certificate_is_refused_with_its_reason() {
     let pki = TestPki::shared().unwrap();
     let catalogue = Catalogue::builtin().unwrap();
     let crl = catalogue
-        .crl_der(CaKind::Auth, pki, DateTime::new(2026, 6, 1, 0, 0, 0).unwrap())
+        .crl_der(
+            CaKind::Auth,
+            pki,
+            DateTime::new(2026, 6, 1, 0, 0, 0).unwrap(),
+        )
         .unwrap();
     let crl = write(&dir, "auth.crl", &crl);
     let revoked = CardImage::from_profile_name("revoked-auth").unwrap();
     let revoked = write(&dir, "revoked.der", &revoked.auth.cert_der);
-    let trust = ["--allow-test-roots", "--test-root", &auth_root, "--crl", &crl];
+    let trust = [
+        "--allow-test-roots",
+        "--test-root",
+        &auth_root,
+        "--crl",
+        &crl,
+    ];
     let out = mynacard(
-        &[&["cert", "verify", &revoked, "--at", "2026-06-01T12:00:00Z", "--json"][..], &trust].concat(),
+        &[
+            &[
+                "cert",
+                "verify",
+                &revoked,
+                "--at",
+                "2026-06-01T12:00:00Z",
+                "--json",
+            ][..],
+            &trust,
+        ]
+        .concat(),
         None,
     );
     assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
@@ -286,7 +370,18 @@ fn a_revoked_certificate_is_refused_with_its_reason() {
     let adult = CardImage::from_profile_name("adult").unwrap();
     let adult = write(&dir, "adult.der", &adult.auth.cert_der);
     let out = mynacard(
-        &[&["cert", "verify", &adult, "--at", "2026-06-01T12:00:00Z", "--json"][..], &trust].concat(),
+        &[
+            &[
+                "cert",
+                "verify",
+                &adult,
+                "--at",
+                "2026-06-01T12:00:00Z",
+                "--json",
+            ][..],
+            &trust,
+        ]
+        .concat(),
         None,
     );
     assert_eq!(out.status.code(), Some(0));
@@ -300,75 +395,191 @@ fn a_certificate_signed_by_another_key_under_a_jlis_name_is_refused() {
     let root = dir.join("forged-root.pem");
     let key = dir.join("forged.key");
     let made = openssl(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.to_str().unwrap(),
-        "-subj", subject, "-days", "3650", "-out", root.to_str().unwrap(),
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext", "basicConstraints=critical,CA:TRUE",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        subject,
+        "-days",
+        "3650",
+        "-out",
+        root.to_str().unwrap(),
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
     ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     // Same name as the J-LIS roots…
-    let forged = json(&mynacard(&["cert", "inspect", root.to_str().unwrap(), "--json"], None));
-    assert_eq!(forged["subject"], json(&mynacard(&["cert", "inspect", &write(&dir, "authca03.cer", JLIS_ROOTS[2].der), "--json"], None))["subject"]);
+    let forged = json(&mynacard(
+        &["cert", "inspect", root.to_str().unwrap(), "--json"],
+        None,
+    ));
+    assert_eq!(
+        forged["subject"],
+        json(&mynacard(
+            &[
+                "cert",
+                "inspect",
+                &write(&dir, "authca03.cer", JLIS_ROOTS[2].der),
+                "--json"
+            ],
+            None
+        ))["subject"]
+    );
     assert!(forged["matched_root"].is_null());
     // …but not their key.
     let out = mynacard(&["cert", "verify", root.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify with any of the 3 trusted roots"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("does not verify with any of the 3 trusted roots")
+    );
 
     // A leaf it issued is refused the same way.
     let leaf_key = dir.join("leaf.key");
     let csr = dir.join("leaf.csr");
     let leaf = dir.join("leaf.pem");
     let ext = write(&dir, "leaf.ext", b"keyUsage=critical,digitalSignature\n");
-    assert!(openssl(&[
-        "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", leaf_key.to_str().unwrap(),
-        "-subj", "/C=JP/CN=FORGED0000000000000000A", "-out", csr.to_str().unwrap(),
-    ])
-    .status
-    .success());
-    assert!(openssl(&[
-        "x509", "-req", "-in", csr.to_str().unwrap(), "-CA", root.to_str().unwrap(), "-CAkey",
-        key.to_str().unwrap(), "-CAcreateserial", "-days", "365", "-extfile", &ext, "-out",
-        leaf.to_str().unwrap(),
-    ])
-    .status
-    .success());
+    assert!(
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            leaf_key.to_str().unwrap(),
+            "-subj",
+            "/C=JP/CN=FORGED0000000000000000A",
+            "-out",
+            csr.to_str().unwrap(),
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            csr.to_str().unwrap(),
+            "-CA",
+            root.to_str().unwrap(),
+            "-CAkey",
+            key.to_str().unwrap(),
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-extfile",
+            &ext,
+            "-out",
+            leaf.to_str().unwrap(),
+        ])
+        .status
+        .success()
+    );
     let out = mynacard(&["cert", "verify", leaf.to_str().unwrap(), "--json"], None);
     assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
-    assert_eq!(json(&out)["error"]["causes"][0].as_str().unwrap(), "signature does not verify with any of the 3 trusted roots named C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information Systems");
+    assert_eq!(
+        json(&out)["error"]["causes"][0].as_str().unwrap(),
+        "signature does not verify with any of the 3 trusted roots named C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information Systems"
+    );
 }
 
 fn openssl_cms_verify(dir: &Path, sig: &str, content: &str, root_pem: &str) -> bool {
     openssl(&[
-        "cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-content", content, "-CAfile",
-        root_pem, "-attime", REFERENCE_UNIX, "-out", dir.join("out.bin").to_str().unwrap(),
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        sig,
+        "-content",
+        content,
+        "-CAfile",
+        root_pem,
+        "-attime",
+        REFERENCE_UNIX,
+        "-out",
+        dir.join("out.bin").to_str().unwrap(),
     ])
     .status
     .success()
 }
 
 #[test]
-fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_changed_byte_fails_both() {
+fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_changed_byte_fails_both()
+ {
     let dir = scratch();
     let root_pem = write(
         &dir,
         "sign-root.pem",
-        TestPki::shared().unwrap().root_pem(CaKind::Sign).unwrap().as_bytes(),
+        TestPki::shared()
+            .unwrap()
+            .root_pem(CaKind::Sign)
+            .unwrap()
+            .as_bytes(),
     );
     let doc: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     let content = write(&dir, "doc.bin", &doc);
     let sig = dir.join("doc.p7s").to_str().unwrap().to_owned();
     let out = mynacard(
-        &["sign", "--card", "sim", "--key", "sign", "--in", &content, "--out", &sig, "--detached", "--pin-stdin", "--json"],
+        &[
+            "sign",
+            "--card",
+            "sim",
+            "--key",
+            "sign",
+            "--in",
+            &content,
+            "--out",
+            &sig,
+            "--detached",
+            "--pin-stdin",
+            "--json",
+        ],
         Some("ABC123\n"),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(json(&out)["format"], "cms");
 
     assert!(openssl_cms_verify(&dir, &sig, &content, &root_pem));
-    let trust = ["--allow-test-roots", "--test-root", &root_pem, "--at", REFERENCE];
-    let ok = mynacard(&[&["verify", "--in", &content, "--sig", &sig, "--json"][..], &trust].concat(), None);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let trust = [
+        "--allow-test-roots",
+        "--test-root",
+        &root_pem,
+        "--at",
+        REFERENCE,
+    ];
+    let ok = mynacard(
+        &[
+            &["verify", "--in", &content, "--sig", &sig, "--json"][..],
+            &trust,
+        ]
+        .concat(),
+        None,
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let report = json(&ok);
     assert_eq!(report["signature"], "valid");
     assert_eq!(report["signer_kind"], "signing");
@@ -378,7 +589,10 @@ fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_cha
     changed_doc[2500] ^= 0x01;
     let changed = write(&dir, "changed.bin", &changed_doc);
     assert!(!openssl_cms_verify(&dir, &sig, &changed, &root_pem));
-    let bad = mynacard(&[&["verify", "--in", &changed, "--sig", &sig][..], &trust].concat(), None);
+    let bad = mynacard(
+        &[&["verify", "--in", &changed, "--sig", &sig][..], &trust].concat(),
+        None,
+    );
     assert_eq!(bad.status.code(), Some(VERIFICATION_FAILED));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("message digest does not match"));
 
@@ -396,36 +610,135 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
     let content = write(&dir, "nonce.bin", b"server nonce 0123456789");
     let sig = dir.join("nonce.sig").to_str().unwrap().to_owned();
     let out = mynacard(
-        &["sign", "--card", "sim", "--key", "auth", "--format", "raw", "--in", &content, "--out", &sig, "--pin-stdin"],
+        &[
+            "sign",
+            "--card",
+            "sim",
+            "--key",
+            "auth",
+            "--format",
+            "raw",
+            "--in",
+            &content,
+            "--out",
+            &sig,
+            "--pin-stdin",
+        ],
         Some("1234\n"),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(&sig).unwrap().len(), 256);
-    let trust = ["--allow-test-roots", "--test-root", &auth_root, "--at", REFERENCE];
-    let needs_cert = mynacard(&[&["verify", "--in", &content, "--sig", &sig][..], &trust].concat(), None);
-    assert_eq!(needs_cert.status.code(), Some(2));
-    let ok = mynacard(
-        &[&["verify", "--in", &content, "--sig", &sig, "--cert", &auth_cert][..], &trust].concat(),
+    let trust = [
+        "--allow-test-roots",
+        "--test-root",
+        &auth_root,
+        "--at",
+        REFERENCE,
+    ];
+    let needs_cert = mynacard(
+        &[&["verify", "--in", &content, "--sig", &sig][..], &trust].concat(),
         None,
     );
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(needs_cert.status.code(), Some(2));
+    let ok = mynacard(
+        &[
+            &[
+                "verify", "--in", &content, "--sig", &sig, "--cert", &auth_cert,
+            ][..],
+            &trust,
+        ]
+        .concat(),
+        None,
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     // OpenSSL agrees on the raw signature.
     let pubkey = dir.join("auth.pub");
-    assert!(openssl(&["x509", "-inform", "DER", "-in", &auth_cert, "-pubkey", "-noout", "-out", pubkey.to_str().unwrap()]).status.success());
-    assert!(openssl(&["dgst", "-sha256", "-verify", pubkey.to_str().unwrap(), "-signature", &sig, &content]).status.success());
+    assert!(
+        openssl(&[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            &auth_cert,
+            "-pubkey",
+            "-noout",
+            "-out",
+            pubkey.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        openssl(&[
+            "dgst",
+            "-sha256",
+            "-verify",
+            pubkey.to_str().unwrap(),
+            "-signature",
+            &sig,
+            &content
+        ])
+        .status
+        .success()
+    );
 
     // Attached CMS with the signing key, SHA-512.
     let p7m = dir.join("doc.p7m").to_str().unwrap().to_owned();
     let out = mynacard(
-        &["sign", "--card", "sim", "--key", "sign", "--hash", "sha512", "--in", &content, "--out", &p7m, "--pin-stdin"],
+        &[
+            "sign",
+            "--card",
+            "sim",
+            "--key",
+            "sign",
+            "--hash",
+            "sha512",
+            "--in",
+            &content,
+            "--out",
+            &p7m,
+            "--pin-stdin",
+        ],
         Some("abc123\n"),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ok = mynacard(
-        &["verify", "--in", &content, "--sig", &p7m, "--allow-test-roots", "--test-root", &sign_root, "--at", REFERENCE, "--json"],
+        &[
+            "verify",
+            "--in",
+            &content,
+            "--sig",
+            &p7m,
+            "--allow-test-roots",
+            "--test-root",
+            &sign_root,
+            "--at",
+            REFERENCE,
+            "--json",
+        ],
         None,
     );
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert_eq!(json(&ok)["hash"], "sha512");
 }
 
@@ -435,13 +748,42 @@ fn a_wrong_pin_is_reported_with_its_exit_code_and_nothing_is_written() {
     let content = write(&dir, "doc.bin", b"x");
     let sig = dir.join("doc.sig");
     let out = mynacard(
-        &["sign", "--card", "sim", "--key", "auth", "--in", &content, "--out", sig.to_str().unwrap(), "--pin-stdin"],
+        &[
+            "sign",
+            "--card",
+            "sim",
+            "--key",
+            "auth",
+            "--in",
+            &content,
+            "--out",
+            sig.to_str().unwrap(),
+            "--pin-stdin",
+        ],
         Some("9999\n"),
     );
-    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!sig.exists());
     let usage = mynacard(
-        &["sign", "--card", "sim", "--key", "auth", "--format", "raw", "--detached", "--in", &content, "--out", sig.to_str().unwrap()],
+        &[
+            "sign",
+            "--card",
+            "sim",
+            "--key",
+            "auth",
+            "--format",
+            "raw",
+            "--detached",
+            "--in",
+            &content,
+            "--out",
+            sig.to_str().unwrap(),
+        ],
         None,
     );
     assert_eq!(usage.status.code(), Some(2));

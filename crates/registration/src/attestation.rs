@@ -115,8 +115,8 @@ pub fn verify_es256(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool, AttestationError> {
-    let key =
-        VerifyingKey::from_public_key_der(public_key_der).map_err(|_| AttestationError::PublicKey)?;
+    let key = VerifyingKey::from_public_key_der(public_key_der)
+        .map_err(|_| AttestationError::PublicKey)?;
     let signature = Signature::from_slice(signature).map_err(|_| AttestationError::Signature)?;
     Ok(key.verify(message, &signature).is_ok())
 }
@@ -129,7 +129,10 @@ mod tests {
     fn sign_and_verify() {
         let key = SoftwareAttestationKey::for_testing("kiosk-0001");
         let again = SoftwareAttestationKey::for_testing("kiosk-0001");
-        assert_eq!(key.public_key_der().unwrap(), again.public_key_der().unwrap());
+        assert_eq!(
+            key.public_key_der().unwrap(),
+            again.public_key_der().unwrap()
+        );
         let spki = key.public_key_der().unwrap();
         let sig = key.sign(b"evidence");
         assert_eq!(sig.len(), 64);

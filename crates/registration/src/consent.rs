@@ -32,7 +32,10 @@ pub struct Localized {
 impl Localized {
     /// The text for a BCP 47 locale: English for `en*`, Japanese otherwise.
     pub fn for_locale(&self, locale: &str) -> &str {
-        if locale.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("en")) {
+        if locale
+            .get(..2)
+            .is_some_and(|p| p.eq_ignore_ascii_case("en"))
+        {
             &self.en
         } else {
             &self.ja
@@ -161,10 +164,7 @@ pub fn current() -> ConsentDocument {
             },
             ConsentSection {
                 id: "use".to_owned(),
-                applies_to: vec![
-                    Operation::RegisterInsuranceUse,
-                    Operation::CheckEligibility,
-                ],
+                applies_to: vec![Operation::RegisterInsuranceUse, Operation::CheckEligibility],
                 terms_articles: vec!["5-4".to_owned(), "5-5".to_owned()],
                 title: Localized {
                     ja: "医療機関・薬局での利用".to_owned(),
@@ -220,7 +220,13 @@ mod tests {
             .map(|s| s.id.as_str())
             .collect();
         assert_eq!(elig, ["use"]);
-        assert!(doc.render("en", Operation::CheckEligibility).contains("three months"));
-        assert!(doc.render("ja", Operation::CheckEligibility).contains("3か月"));
+        assert!(
+            doc.render("en", Operation::CheckEligibility)
+                .contains("three months")
+        );
+        assert!(
+            doc.render("ja", Operation::CheckEligibility)
+                .contains("3か月")
+        );
     }
 }

@@ -159,16 +159,31 @@ mod tests {
           "\u00f6": "Latin Small Letter O With Diaeresis"
         }"#;
         let names: Vec<&str> = vec![
-            "\r", "1", "\u{80}", "\u{f6}", "\u{20ac}", "\u{1f600}", "\u{fb33}",
+            "\r",
+            "1",
+            "\u{80}",
+            "\u{f6}",
+            "\u{20ac}",
+            "\u{1f600}",
+            "\u{fb33}",
         ];
         let value: Value = serde_json::from_str(&canon(input)).unwrap();
-        let got: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let got: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         // serde_json's map re-sorts on parse, so check the order in the bytes instead.
         let text = canon(input);
         let mut last = 0;
         for name in &names {
             let quoted = serde_json::to_string(name).unwrap();
-            let quoted = if *name == "\r" { "\"\\r\"".to_string() } else { quoted };
+            let quoted = if *name == "\r" {
+                "\"\\r\"".to_string()
+            } else {
+                quoted
+            };
             let pos = text.find(&quoted).unwrap();
             assert!(pos >= last, "{name:?} out of order in {text}");
             last = pos;
@@ -201,7 +216,13 @@ mod tests {
 
     #[test]
     fn fractions_and_huge_integers_are_refused() {
-        for bad in ["1.5", "1e30", "9007199254740993", "-9007199254740993", "0.000001"] {
+        for bad in [
+            "1.5",
+            "1e30",
+            "9007199254740993",
+            "-9007199254740993",
+            "0.000001",
+        ] {
             assert!(
                 matches!(canonicalize_text(bad), Err(JcsError::UnsupportedNumber(_))),
                 "{bad}"
@@ -213,7 +234,10 @@ mod tests {
 
     #[test]
     fn control_characters_use_lower_case_hex_and_del_is_literal() {
-        assert_eq!(canon(r#""\u001f\u007f\u2028""#), "\"\\u001f\u{7f}\u{2028}\"");
+        assert_eq!(
+            canon(r#""\u001f\u007f\u2028""#),
+            "\"\\u001f\u{7f}\u{2028}\""
+        );
         assert_eq!(canon(r#""\b\f\t""#), "\"\\b\\f\\t\"");
     }
 

@@ -41,10 +41,10 @@ pub mod wire;
 
 pub use consent::ConsentDocument;
 pub use errors::{ErrorBody, ErrorCode, RetryAdvice, RevocationReason};
+pub use machine::{Action, FlowConfig, Machine, MachineError};
 pub use messages::{
     Challenge, ConsentRef, DeregistrationResult, EligibilityResult, FaceEvidence, Intent, Method,
     Operation, Proof, RegistrationResult, StartSession, TerminalAttestation, TerminalKind,
 };
-pub use machine::{Action, FlowConfig, Machine, MachineError};
 pub use outcome::Outcome;
 pub use wire::{Bytes, Sha256Digest, UtcTime, V1};

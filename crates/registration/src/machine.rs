@@ -32,7 +32,9 @@ use std::sync::Arc;
 
 use mynacard_apdu::commands::{self, KeyRef, SignScheme};
 use mynacard_apdu::tlv::ber;
-use mynacard_apdu::{Command, CommandBytes, LengthEncoding, Response, ResponseAssembler, StatusWord, Step};
+use mynacard_apdu::{
+    Command, CommandBytes, LengthEncoding, Response, ResponseAssembler, StatusWord, Step,
+};
 use zeroize::Zeroizing;
 
 use crate::consent::ConsentDocument;
@@ -674,7 +676,10 @@ impl Machine {
         let ok = r.sw.is_success();
         match step {
             Card::SelectJpki if ok => {
-                self.card(Card::SelectAuthCert, commands::select_ef(commands::jpki::AUTH_CERT));
+                self.card(
+                    Card::SelectAuthCert,
+                    commands::select_ef(commands::jpki::AUTH_CERT),
+                );
             }
             Card::SelectAuthCert if ok => {
                 self.read = FileRead::default();
@@ -703,7 +708,10 @@ impl Machine {
                 self.pin = None;
                 match r.sw {
                     StatusWord::Success => {
-                        self.card(Card::SelectAuthKey, commands::select_ef(commands::jpki::AUTH_KEY));
+                        self.card(
+                            Card::SelectAuthKey,
+                            commands::select_ef(commands::jpki::AUTH_KEY),
+                        );
                     }
                     StatusWord::RetriesRemaining(0)
                     | StatusWord::ReferenceDataBlocked
@@ -717,13 +725,20 @@ impl Machine {
             Card::SelectAuthKey if ok => match self.digest_info() {
                 Some(di) => self.card(
                     Card::SignIntent,
-                    commands::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, di.to_vec()),
+                    commands::compute_signature(
+                        SignScheme::Pkcs1DigestInfo,
+                        KeyRef::Current,
+                        di.to_vec(),
+                    ),
                 ),
                 None => self.card_error(step.purpose(), None),
             },
             Card::SignIntent if ok && r.data.len() == RSA_2048_LEN => self.submit_pin_proof(r.data),
             Card::SelectVisual if ok => {
-                self.card(Card::SelectBForStatus, commands::select_ef(commands::visual::PIN_B));
+                self.card(
+                    Card::SelectBForStatus,
+                    commands::select_ef(commands::visual::PIN_B),
+                );
             }
             Card::SelectBForStatus if ok => {
                 self.card(Card::BStatus, commands::verify_status(KeyRef::Current));
@@ -740,7 +755,10 @@ impl Machine {
                 self.collation_b = None;
                 match r.sw {
                     StatusWord::Success => {
-                        self.card(Card::SelectFace, commands::select_ef(commands::visual::FACE));
+                        self.card(
+                            Card::SelectFace,
+                            commands::select_ef(commands::visual::FACE),
+                        );
                     }
                     StatusWord::RetriesRemaining(0)
                     | StatusWord::ReferenceDataBlocked
@@ -809,7 +827,12 @@ impl Machine {
                 self.auth_cert = data;
                 match (self.op, self.way) {
                     (Operation::DeregisterInsuranceUse, _) => self.ask_pin_status(),
-                    _ => self.http(Http::Consent, HttpMethod::Get, crate::messages::paths::CONSENT.to_owned(), None),
+                    _ => self.http(
+                        Http::Consent,
+                        HttpMethod::Get,
+                        crate::messages::paths::CONSENT.to_owned(),
+                        None,
+                    ),
                 }
             }
             Card::ReadFace => match parse_face_record(&data) {
@@ -828,7 +851,10 @@ impl Machine {
     }
 
     fn ask_pin_status(&mut self) {
-        self.card(Card::SelectPinForStatus, commands::select_ef(commands::jpki::AUTH_PIN));
+        self.card(
+            Card::SelectPinForStatus,
+            commands::select_ef(commands::jpki::AUTH_PIN),
+        );
     }
 
     /// Feeds the person's answer to the consent.
@@ -844,7 +870,10 @@ impl Machine {
         } else {
             match self.way {
                 Way::Pin => self.ask_pin_status(),
-                Way::Face => self.card(Card::SelectVisual, commands::select_df(&commands::aid::VISUAL)),
+                Way::Face => self.card(
+                    Card::SelectVisual,
+                    commands::select_df(&commands::aid::VISUAL),
+                ),
             }
         }
         Ok(())
@@ -901,7 +930,9 @@ impl Machine {
             // The photo is no longer needed.
             face.photo = Zeroizing::new(Vec::new());
         }
-        if result.decision != FaceDecision::Match || result.score_permille < result.threshold_permille {
+        if result.decision != FaceDecision::Match
+            || result.score_permille < result.threshold_permille
+        {
             self.finish(Outcome::FaceNotMatched);
         } else {
             self.face_match = Some(result);
@@ -963,8 +994,15 @@ impl Machine {
             methods_supported: vec![self.method()],
         };
         match serde_json::to_vec(&start) {
-            Ok(body) => self.http(Http::Start, HttpMethod::Post, self.op.start_path().to_owned(), Some(body)),
-            Err(e) => self.finish(Outcome::ProtocolError { what: e.to_string() }),
+            Ok(body) => self.http(
+                Http::Start,
+                HttpMethod::Post,
+                self.op.start_path().to_owned(),
+                Some(body),
+            ),
+            Err(e) => self.finish(Outcome::ProtocolError {
+                what: e.to_string(),
+            }),
         }
     }
 
@@ -1009,7 +1047,9 @@ impl Machine {
                 self.evidence = Some(evidence);
                 self.state = State::Attest(message);
             }
-            Err(e) => self.finish(Outcome::ProtocolError { what: e.to_string() }),
+            Err(e) => self.finish(Outcome::ProtocolError {
+                what: e.to_string(),
+            }),
         }
     }
 
@@ -1025,7 +1065,9 @@ impl Machine {
                 self.proof_body = Some(body.clone());
                 self.http(Http::Proof, HttpMethod::Post, path, Some(body));
             }
-            Err(e) => self.finish(Outcome::ProtocolError { what: e.to_string() }),
+            Err(e) => self.finish(Outcome::ProtocolError {
+                what: e.to_string(),
+            }),
         }
     }
 
@@ -1156,7 +1198,10 @@ impl Machine {
         self.intent = Some(intent);
         self.challenge = Some(challenge);
         match self.way {
-            Way::Pin => self.card(Card::SelectPinForVerify, commands::select_ef(commands::jpki::AUTH_PIN)),
+            Way::Pin => self.card(
+                Card::SelectPinForVerify,
+                commands::select_ef(commands::jpki::AUTH_PIN),
+            ),
             Way::Face => match self.digest_info() {
                 // The visual AP is still selected: its key signs the intent (card presence).
                 Some(di) => self.card(Card::PresenceSign, presence_signature(di.to_vec())),
@@ -1167,8 +1212,8 @@ impl Machine {
 
     fn on_result(&mut self, body: &[u8]) {
         let outcome = match self.op {
-            Operation::RegisterInsuranceUse => {
-                serde_json::from_slice::<RegistrationResult>(body).map(|r| {
+            Operation::RegisterInsuranceUse => serde_json::from_slice::<RegistrationResult>(body)
+                .map(|r| {
                     let (registration_id, insurer_name) = (r.registration_id, r.insurer_name);
                     match r.status {
                         RegistrationStatus::Registered => Outcome::Registered {
@@ -1184,14 +1229,16 @@ impl Machine {
                             insurer_name,
                         },
                     }
-                })
-            }
+                }),
             Operation::CheckEligibility => serde_json::from_slice::<EligibilityResult>(body)
                 .map(|r| Outcome::Eligible(Box::new(r))),
-            Operation::DeregisterInsuranceUse => serde_json::from_slice::<DeregistrationResult>(body)
-                .map(|r| Outcome::Deregistered {
-                    registration_id: r.registration_id,
-                }),
+            Operation::DeregisterInsuranceUse => {
+                serde_json::from_slice::<DeregistrationResult>(body).map(|r| {
+                    Outcome::Deregistered {
+                        registration_id: r.registration_id,
+                    }
+                })
+            }
         };
         match outcome {
             Ok(o) => self.finish(o),
@@ -1272,7 +1319,12 @@ mod tests {
     #[test]
     fn face_record_parts_are_found_by_tag() {
         let tlv = |tag: u32, v: &[u8]| ber::to_vec(tag, v).unwrap();
-        let seg1 = [tlv(0xDF22, b"19800217"), tlv(0xDF23, b"1"), tlv(0xDF24, &[0x90, 1, 3])].concat();
+        let seg1 = [
+            tlv(0xDF22, b"19800217"),
+            tlv(0xDF23, b"1"),
+            tlv(0xDF24, &[0x90, 1, 3]),
+        ]
+        .concat();
         let seg2 = [tlv(0xDF25, b"name"), tlv(0xDF26, b"addr")].concat();
         let seg3 = tlv(0xDF27, b"photo");
         let inner = [

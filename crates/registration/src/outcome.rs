@@ -189,7 +189,10 @@ impl Outcome {
         match self {
             Outcome::Registered { insurer_name, .. } => pick(
                 &format!("健康保険証として登録しました。{}", insurer(insurer_name)),
-                &format!("Registered as your health-insurance card. {}", insurer(insurer_name)),
+                &format!(
+                    "Registered as your health-insurance card. {}",
+                    insurer(insurer_name)
+                ),
             ),
             Outcome::AlreadyRegistered { .. } => pick(
                 "このカードはすでに登録されています。",
@@ -210,7 +213,10 @@ impl Outcome {
                 };
                 pick(
                     &format!("資格を確認しました：{}{}", r.insurance.insurer_name, grace),
-                    &format!("Eligibility confirmed: {}{}", r.insurance.insurer_name, grace),
+                    &format!(
+                        "Eligibility confirmed: {}{}",
+                        r.insurance.insurer_name, grace
+                    ),
                 )
             }
             Outcome::Deregistered { .. } => pick("登録を解除しました。", "Registration withdrawn."),

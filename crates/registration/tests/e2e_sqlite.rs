@@ -1,4 +1,5 @@
 //! End-to-end, over HTTP to the real service on an embedded SQLite file, with simulated cards.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 mod common;
 
@@ -45,4 +46,5 @@ e2e!(
     wrong_pin_then_registration,
     deregistration,
     maintenance,
+    concurrent_registrations_of_one_card,
 );

@@ -1,5 +1,6 @@
 //! The state machines fed with recorded card and service bytes: every command the machine
 //! sends is compared byte for byte with the script.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use mynacard_registration::messages::{
     Challenge, ConsentResponse, Method, Operation, Proof, RegistrationResult, RegistrationStatus,
     TerminalKind,
 };
-use mynacard_registration::{ErrorBody, ErrorCode, Outcome, RevocationReason, Sha256Digest, UtcTime, V1};
+use mynacard_registration::{
+    ErrorBody, ErrorCode, Outcome, RevocationReason, Sha256Digest, UtcTime, V1,
+};
 use proptest::prelude::*;
 use zeroize::Zeroizing;
 
@@ -31,7 +34,6 @@ fn fake_cert() -> Vec<u8> {
     c.extend((0..300u32).map(|i| (i % 251) as u8));
     c
 }
-
 
 fn ok(data: &[u8]) -> Vec<u8> {
     let mut v = data.to_vec();
@@ -76,14 +78,24 @@ fn consent_response() -> HttpResponse {
 fn expect_card(m: &mut Machine, command_hex: &str, response: &[u8]) {
     match m.next_action() {
         Action::SendCard(c) => {
-            assert_eq!(hex::encode_upper(c.bytes.as_slice()), command_hex.replace(' ', ""), "{}", c.purpose);
+            assert_eq!(
+                hex::encode_upper(c.bytes.as_slice()),
+                command_hex.replace(' ', ""),
+                "{}",
+                c.purpose
+            );
             m.feed_card_response(response).unwrap();
         }
         other => panic!("expected card command {command_hex}, got {other:?}"),
     }
 }
 
-fn expect_http(m: &mut Machine, method: HttpMethod, path: &str, response: HttpResponse) -> Option<Vec<u8>> {
+fn expect_http(
+    m: &mut Machine,
+    method: HttpMethod,
+    path: &str,
+    response: HttpResponse,
+) -> Option<Vec<u8>> {
     match m.next_action() {
         Action::SendHttp(r) => {
             assert_eq!((r.method, r.path.as_str()), (method, path));
@@ -126,9 +138,20 @@ fn up_to_pin(m: &mut Machine, tries: &[u8]) {
 fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
     let mut m = Machine::register_with_pin(config());
     up_to_pin(&mut m, &[0x63, 0xC3]);
-    assert!(matches!(m.next_action(), Action::AskPin { retries_left: Some(3) }));
-    assert_eq!(m.feed_pin(Zeroizing::new("12a4".into())), Err(MachineError::PinFormat));
-    assert!(matches!(m.next_action(), Action::AskPin { .. }), "a bad PIN format spends nothing");
+    assert!(matches!(
+        m.next_action(),
+        Action::AskPin {
+            retries_left: Some(3)
+        }
+    ));
+    assert_eq!(
+        m.feed_pin(Zeroizing::new("12a4".into())),
+        Err(MachineError::PinFormat)
+    );
+    assert!(
+        matches!(m.next_action(), Action::AskPin { .. }),
+        "a bad PIN format spends nothing"
+    );
     m.feed_pin(Zeroizing::new("1234".into())).unwrap();
     let start = expect_http(
         &mut m,
@@ -138,7 +161,10 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
     )
     .unwrap();
     let start: serde_json::Value = serde_json::from_slice(&start).unwrap();
-    assert_eq!(start["methods_supported"], serde_json::json!(["pin_signature"]));
+    assert_eq!(
+        start["methods_supported"],
+        serde_json::json!(["pin_signature"])
+    );
     expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
     expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
     expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
@@ -153,7 +179,11 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
     let sign_cmd = format!("802A008033{}00", hex::encode_upper(di));
     let signature = vec![0x5A; 256];
     // The card hands the signature out in two parts (61xx, GET RESPONSE).
-    expect_card(&mut m, &sign_cmd, &[&signature[..200], &[0x61, 56][..]].concat());
+    expect_card(
+        &mut m,
+        &sign_cmd,
+        &[&signature[..200], &[0x61, 56][..]].concat(),
+    );
     expect_card(&mut m, "00C0000038", &ok(&signature[200..]));
 
     let result = RegistrationResult {
@@ -165,10 +195,21 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
         consent_version: "1.0".into(),
         registered_at: UtcTime::from_unix(SIGNED_AT + 1),
     };
-    let proof = expect_http(&mut m, HttpMethod::Post, "/v1/registrations/ses_01HZX5T7Q9M3/proof", json(200, &result)).unwrap();
+    let proof = expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/registrations/ses_01HZX5T7Q9M3/proof",
+        json(200, &result),
+    )
+    .unwrap();
     let proof: Proof = serde_json::from_slice(&proof).unwrap();
     match proof {
-        Proof::PinSignature { intent: sent, auth_cert, signature: sig, .. } => {
+        Proof::PinSignature {
+            intent: sent,
+            auth_cert,
+            signature: sig,
+            ..
+        } => {
             assert_eq!(sent, intent);
             assert_eq!(auth_cert.0, fake_cert());
             assert_eq!(sig.0, signature);
@@ -193,7 +234,12 @@ fn one_try_left_is_not_spent_unless_allowed() {
 
     let mut m = Machine::register_with_pin(config().with_allow_last_attempt(true));
     up_to_pin(&mut m, &[0x63, 0xC1]);
-    assert!(matches!(m.next_action(), Action::AskPin { retries_left: Some(1) }));
+    assert!(matches!(
+        m.next_action(),
+        Action::AskPin {
+            retries_left: Some(1)
+        }
+    ));
 }
 
 #[test]
@@ -208,7 +254,12 @@ fn blocked_pin_is_never_asked() {
 fn up_to_verify(m: &mut Machine) {
     up_to_pin(m, &[0x63, 0xC3]);
     m.feed_pin(Zeroizing::new("9999".into())).unwrap();
-    expect_http(m, HttpMethod::Post, "/v1/registrations", json(201, &challenge(Operation::RegisterInsuranceUse)));
+    expect_http(
+        m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
     expect_card(m, "00A4020C020018", &[0x90, 0x00]);
 }
 
@@ -227,12 +278,20 @@ fn link_lost_during_verify_may_have_counted_the_attempt() {
     match m.next_action() {
         Action::SendCard(c) => {
             assert!(c.spends_attempt);
-            assert!(format!("{:?}", c.bytes).contains("redacted"), "the PIN never shows in Debug");
+            assert!(
+                format!("{:?}", c.bytes).contains("redacted"),
+                "the PIN never shows in Debug"
+            );
         }
         other => panic!("{other:?}"),
     }
     m.feed_card_failure(CardFailure::Removed).unwrap();
-    assert_eq!(done(&m), Outcome::CardRemoved { attempt_may_have_been_counted: true });
+    assert_eq!(
+        done(&m),
+        Outcome::CardRemoved {
+            attempt_may_have_been_counted: true
+        }
+    );
 }
 
 #[test]
@@ -274,7 +333,19 @@ fn a_tampered_consent_document_is_refused() {
     let mut doc = consent::current();
     let reference = doc.reference().unwrap();
     doc.sections[0].text.ja.push_str("追加");
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", json(200, &ConsentResponse { v: V1, consent: reference, document: doc }));
+    expect_http(
+        &mut m,
+        HttpMethod::Get,
+        "/v1/consent",
+        json(
+            200,
+            &ConsentResponse {
+                v: V1,
+                consent: reference,
+                document: doc,
+            },
+        ),
+    );
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
 
@@ -312,7 +383,12 @@ fn an_interrupted_proof_is_resent_unchanged_then_given_up() {
     };
     assert_eq!((third.attempt, third.delay_ms), (3, 200));
     m.feed_http_failure(HttpFailure::Connect).unwrap();
-    assert_eq!(done(&m), Outcome::ServiceUnreachable { proof_may_have_arrived: true });
+    assert_eq!(
+        done(&m),
+        Outcome::ServiceUnreachable {
+            proof_may_have_arrived: true
+        }
+    );
     assert!(m.cancel().is_err());
 }
 
@@ -320,25 +396,54 @@ fn an_interrupted_proof_is_resent_unchanged_then_given_up() {
 fn service_errors_become_typed_outcomes() {
     let cases: Vec<(ErrorBody, Option<u32>, Outcome)> = vec![
         (
-            ErrorBody::new(ErrorCode::CertRevoked, "revoked").with_reason(RevocationReason::KeyCompromise),
+            ErrorBody::new(ErrorCode::CertRevoked, "revoked")
+                .with_reason(RevocationReason::KeyCompromise),
             None,
-            Outcome::CertificateRevoked { reason: Some(RevocationReason::KeyCompromise) },
+            Outcome::CertificateRevoked {
+                reason: Some(RevocationReason::KeyCompromise),
+            },
         ),
-        (ErrorBody::new(ErrorCode::CertUntrusted, "test card"), None, Outcome::CertificateUntrusted),
-        (ErrorBody::new(ErrorCode::NoInsuranceRecord, "none"), None, Outcome::NoInsuranceRecord),
-        (ErrorBody::new(ErrorCode::SessionExpired, "late"), None, Outcome::SessionExpired),
-        (ErrorBody::new(ErrorCode::Maintenance, "m").with_retry_after(60), Some(90), Outcome::Maintenance { retry_after: Some(90) }),
+        (
+            ErrorBody::new(ErrorCode::CertUntrusted, "test card"),
+            None,
+            Outcome::CertificateUntrusted,
+        ),
+        (
+            ErrorBody::new(ErrorCode::NoInsuranceRecord, "none"),
+            None,
+            Outcome::NoInsuranceRecord,
+        ),
+        (
+            ErrorBody::new(ErrorCode::SessionExpired, "late"),
+            None,
+            Outcome::SessionExpired,
+        ),
+        (
+            ErrorBody::new(ErrorCode::Maintenance, "m").with_retry_after(60),
+            Some(90),
+            Outcome::Maintenance {
+                retry_after: Some(90),
+            },
+        ),
         (
             ErrorBody::new(ErrorCode::NonceReplay, "replay"),
             None,
-            Outcome::Rejected { code: ErrorCode::NonceReplay, message: "replay".into() },
+            Outcome::Rejected {
+                code: ErrorCode::NonceReplay,
+                message: "replay".into(),
+            },
         ),
     ];
     for (body, header, expected) in cases {
         let mut m = Machine::register_with_pin(config());
         to_proof(&mut m);
         let status = body.http_status();
-        m.feed_http_response(HttpResponse { status, retry_after: header, body: serde_json::to_vec(&body).unwrap() }).unwrap();
+        m.feed_http_response(HttpResponse {
+            status,
+            retry_after: header,
+            body: serde_json::to_vec(&body).unwrap(),
+        })
+        .unwrap();
         assert_eq!(done(&m), expected);
     }
 }
@@ -349,8 +454,22 @@ fn rate_limit_on_start_says_when_to_come_back() {
     up_to_pin(&mut m, &[0x63, 0xC3]);
     m.feed_pin(Zeroizing::new("1234".into())).unwrap();
     let body = ErrorBody::new(ErrorCode::RateLimited, "slow down").with_retry_after(5);
-    expect_http(&mut m, HttpMethod::Post, "/v1/registrations", HttpResponse { status: 429, retry_after: Some(5), body: serde_json::to_vec(&body).unwrap() });
-    assert_eq!(done(&m), Outcome::ServiceBusy { retry_after: Some(5) });
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        HttpResponse {
+            status: 429,
+            retry_after: Some(5),
+            body: serde_json::to_vec(&body).unwrap(),
+        },
+    );
+    assert_eq!(
+        done(&m),
+        Outcome::ServiceBusy {
+            retry_after: Some(5)
+        }
+    );
 }
 
 #[test]
@@ -358,7 +477,12 @@ fn deregistration_shows_no_consent_and_binds_the_challenge_hash() {
     let mut m = Machine::deregister(config());
     up_to_pin(&mut m, &[0x63, 0xC3]);
     m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(&mut m, HttpMethod::Post, "/v1/deregistrations", json(201, &challenge(Operation::DeregisterInsuranceUse)));
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/deregistrations",
+        json(201, &challenge(Operation::DeregisterInsuranceUse)),
+    );
     expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
 }
 
@@ -367,7 +491,12 @@ fn a_challenge_for_another_operation_is_refused() {
     let mut m = Machine::check_eligibility_with_pin(config());
     up_to_pin(&mut m, &[0x63, 0xC3]);
     m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(&mut m, HttpMethod::Post, "/v1/eligibility", json(201, &challenge(Operation::RegisterInsuranceUse)));
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/eligibility",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
 
@@ -415,10 +544,11 @@ proptest! {
         let mut queue: VecDeque<Input> = inputs.into();
         let mut verifies = 0;
         while let Some(input) = queue.pop_front() {
-            if let Action::SendCard(c) = m.next_action() {
-                if c.command.ins == 0x20 && !c.command.data_bytes().is_empty() {
-                    verifies += 1;
-                }
+            if let Action::SendCard(c) = m.next_action()
+                && c.command.ins == 0x20
+                && !c.command.data_bytes().is_empty()
+            {
+                verifies += 1;
             }
             let _ = match input {
                 Input::Card(b) => m.feed_card_response(&b),
@@ -452,6 +582,10 @@ fn extended_reads_fall_back_to_short_ones_when_refused() {
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
     // The whole certificate in one command; the card says it hit the end of the file.
-    expect_card(&mut m, "00B00000000000", &[&cert[..], &[0x62, 0x82][..]].concat());
+    expect_card(
+        &mut m,
+        "00B00000000000",
+        &[&cert[..], &[0x62, 0x82][..]].concat(),
+    );
     assert!(matches!(m.next_action(), Action::SendHttp(_)));
 }

@@ -1,4 +1,5 @@
 //! The examples in `docs/protocol.md` marked `example:<name>` are checked byte for byte.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 use std::collections::BTreeMap;
 
@@ -17,7 +18,10 @@ fn examples() -> BTreeMap<String, String> {
         let Some(info) = line.strip_prefix("```") else {
             continue;
         };
-        let Some(name) = info.split_whitespace().find_map(|w| w.strip_prefix("example:")) else {
+        let Some(name) = info
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("example:"))
+        else {
             continue;
         };
         let mut body = String::new();
@@ -28,7 +32,10 @@ fn examples() -> BTreeMap<String, String> {
             body.push_str(l);
             body.push('\n');
         }
-        assert!(out.insert(name.to_owned(), body).is_none(), "duplicate example {name}");
+        assert!(
+            out.insert(name.to_owned(), body).is_none(),
+            "duplicate example {name}"
+        );
     }
     out
 }
@@ -89,10 +96,7 @@ fn intent_canonical_bytes_hash_and_digest_info() {
         example("intent.digestinfo").trim()
     );
     // The example binds the consent document in force.
-    assert_eq!(
-        intent.consent_sha256,
-        consent::current().sha256().unwrap()
-    );
+    assert_eq!(intent.consent_sha256, consent::current().sha256().unwrap());
 }
 
 #[test]

@@ -21,11 +21,8 @@ use der::{
 };
 use mynacard_cert::JpkiCertificate;
 use x509_cert::{
-    attr::Attribute,
-    ext::pkix::name::GeneralName,
-    serial_number::SerialNumber,
-    spki::AlgorithmIdentifierOwned,
-    time::Time,
+    attr::Attribute, ext::pkix::name::GeneralName, serial_number::SerialNumber,
+    spki::AlgorithmIdentifierOwned, time::Time,
 };
 
 use crate::{
@@ -42,17 +39,14 @@ pub mod oid {
     /// `id-data`.
     pub const DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
     /// `id-signedData`.
-    pub const SIGNED_DATA: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+    pub const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     /// `id-contentType`.
-    pub const CONTENT_TYPE: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+    pub const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
     /// `id-messageDigest`.
     pub const MESSAGE_DIGEST: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
     /// `id-signingTime`.
-    pub const SIGNING_TIME: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+    pub const SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
     /// `id-aa-signingCertificateV2`.
     pub const SIGNING_CERTIFICATE_V2: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
@@ -454,9 +448,9 @@ fn find_signer(
     pool: &[JpkiCertificate],
 ) -> Result<JpkiCertificate, CmsError> {
     let found = match sid {
-        SignerIdentifier::IssuerAndSerialNumber(isn) => pool.iter().find(|c| {
-            c.issuer() == &isn.issuer && c.serial() == isn.serial_number.as_bytes()
-        }),
+        SignerIdentifier::IssuerAndSerialNumber(isn) => pool
+            .iter()
+            .find(|c| c.issuer() == &isn.issuer && c.serial() == isn.serial_number.as_bytes()),
         SignerIdentifier::SubjectKeyIdentifier(ski) => pool.iter().find(|c| {
             c.x509()
                 .tbs_certificate()

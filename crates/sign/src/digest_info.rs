@@ -45,7 +45,10 @@ pub struct DigestInfo {
 
 impl DigestInfo {
     /// Wraps a digest computed elsewhere, checking its length.
-    pub fn new(algorithm: HashAlgorithm, digest: impl Into<Vec<u8>>) -> Result<Self, DigestInfoError> {
+    pub fn new(
+        algorithm: HashAlgorithm,
+        digest: impl Into<Vec<u8>>,
+    ) -> Result<Self, DigestInfoError> {
         let digest = digest.into();
         if digest.len() != algorithm.output_len() {
             return Err(DigestInfoError::WrongLength {
@@ -84,7 +87,14 @@ impl DigestInfo {
         let n = self.digest.len() as u8;
         let alg_len = 2 + oid.len() as u8 + 2;
         let mut out = Vec::with_capacity(4 + usize::from(alg_len) + self.digest.len() + 2);
-        out.extend_from_slice(&[0x30, 2 + alg_len + 2 + n, 0x30, alg_len, 0x06, oid.len() as u8]);
+        out.extend_from_slice(&[
+            0x30,
+            2 + alg_len + 2 + n,
+            0x30,
+            alg_len,
+            0x06,
+            oid.len() as u8,
+        ]);
         out.extend_from_slice(oid);
         out.extend_from_slice(&[0x05, 0x00, 0x04, n]);
         out.extend_from_slice(&self.digest);

@@ -24,11 +24,15 @@ fn test_policy() -> TrustPolicy {
         .unwrap()
         .root_ders()
         .map(|d| JpkiCertificate::from_der(d).unwrap());
-    TrustPolicy::production().allow_test_hierarchy(roots).unwrap()
+    TrustPolicy::production()
+        .allow_test_hierarchy(roots)
+        .unwrap()
 }
 
 fn at_reference() -> std::time::SystemTime {
-    der::DateTime::new(2026, 6, 1, 0, 0, 0).unwrap().to_system_time()
+    der::DateTime::new(2026, 6, 1, 0, 0, 0)
+        .unwrap()
+        .to_system_time()
 }
 
 #[test]
@@ -39,23 +43,38 @@ fn the_signing_key_makes_a_cms_that_verifies_here_in_the_chain_and_in_openssl() 
     let cms = pollster::block_on(async {
         let mut ap = session.jpki().await.unwrap();
         let password = SignPassword::new("ABC123").unwrap();
-        let mut verified = ap.verify_sign(&password, AttemptPolicy::KeepLastAttempt).await.unwrap();
+        let mut verified = ap
+            .verify_sign(&password, AttemptPolicy::KeepLastAttempt)
+            .await
+            .unwrap();
         let cert = verified.read_sign_certificate().await.unwrap();
         let cert = JpkiCertificate::from_der(cert.der()).unwrap();
         let signer = CardSigner::new(VerifiedKey::Sign(verified), cert);
-        let options = CmsOptions { detached: true, ..CmsOptions::default() };
+        let options = CmsOptions {
+            detached: true,
+            ..CmsOptions::default()
+        };
         sign_cms(&content, &signer, &options).await.unwrap()
     });
 
     let v = verify_cms(&cms, Some(&content), &[]).unwrap();
     assert_eq!(v.signer.kind().purpose(), Some(Purpose::Signing));
-    let trusted = verify(&v.signer, &test_policy(), at_reference(), &NoRevocationCheck).unwrap();
+    let trusted = verify(
+        &v.signer,
+        &test_policy(),
+        at_reference(),
+        &NoRevocationCheck,
+    )
+    .unwrap();
     assert_eq!(trusted.chain.root.purpose, Some(Purpose::Signing));
     assert!(verify_chain_refuses_without_opt_in(&v.signer));
 
     let dir = std::env::temp_dir().join(format!("mynacard-sign-card-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let root = TestPki::shared().unwrap().root_pem(mynacard_sim::pki::CaKind::Sign).unwrap();
+    let root = TestPki::shared()
+        .unwrap()
+        .root_pem(mynacard_sim::pki::CaKind::Sign)
+        .unwrap();
     std::fs::write(dir.join("root.pem"), root).unwrap();
     std::fs::write(dir.join("doc.bin"), &content).unwrap();
     std::fs::write(dir.join("doc.p7s"), &cms).unwrap();
@@ -97,22 +116,37 @@ fn one_signature_is_one_card_command_and_the_auth_key_works_through_rustcrypto()
         let cert = ap.read_certificate(PublicCertificate::Auth).await.unwrap();
         let cert = JpkiCertificate::from_der(cert.der()).unwrap();
         let pin = Pin::new("1234").unwrap();
-        let verified = ap.verify_auth(&pin, AttemptPolicy::KeepLastAttempt).await.unwrap();
+        let verified = ap
+            .verify_auth(&pin, AttemptPolicy::KeepLastAttempt)
+            .await
+            .unwrap();
         let signer = CardSigner::new(VerifiedKey::Auth(verified), cert.clone());
 
         let before = card.log().counters().apdus;
         let di = DigestInfo::of(HashAlgorithm::Sha256, b"challenge from the server");
         let sig = signer.sign_digest_info(&di).await.unwrap();
-        assert_eq!(card.log().counters().apdus - before, 1, "one APDU per signature");
+        assert_eq!(
+            card.log().counters().apdus - before,
+            1,
+            "one APDU per signature"
+        );
         // A whole CMS message is one signature too.
         let before = card.log().counters().apdus;
-        let _ = sign_cms(b"document", &signer, &CmsOptions::default()).await.unwrap();
+        let _ = sign_cms(b"document", &signer, &CmsOptions::default())
+            .await
+            .unwrap();
         assert_eq!(card.log().counters().apdus - before, 1);
         verify_pkcs1v15(&cert.rsa_public_key().unwrap(), &di, &sig).unwrap();
 
         let rc: CardRsaSigner<_, sha2::Sha256> = CardRsaSigner::new(&signer).unwrap();
         let signature = rc.sign_async(b"login nonce").await.unwrap();
-        rc.verifying_key().verify(b"login nonce", &signature).unwrap();
-        assert!(rc.verifying_key().verify(b"login noncf", &signature).is_err());
+        rc.verifying_key()
+            .verify(b"login nonce", &signature)
+            .unwrap();
+        assert!(
+            rc.verifying_key()
+                .verify(b"login noncf", &signature)
+                .is_err()
+        );
     });
 }

@@ -60,7 +60,9 @@ fn openssl_verifies(tag: &str, cms: &[u8], content: Option<&[u8]>, root: &JpkiCe
         std::fs::write(&content_path, content).unwrap();
         cmd.arg("-content").arg(content_path);
     }
-    let out = cmd.output().expect("openssl must be installed for this test");
+    let out = cmd
+        .output()
+        .expect("openssl must be installed for this test");
     out.status.success()
 }
 
@@ -68,7 +70,12 @@ fn openssl_verifies(tag: &str, cms: &[u8], content: Option<&[u8]>, root: &JpkiCe
 fn detached_cms_verifies_here_and_in_openssl_and_a_changed_byte_fails_both() {
     let f = fixture();
     let content = b"%PDF-1.7 a document to be signed by the card\n".to_vec();
-    let cms = pollster::block_on(sign_cms(&content, &f.signer, &options(true, HashAlgorithm::Sha256))).unwrap();
+    let cms = pollster::block_on(sign_cms(
+        &content,
+        &f.signer,
+        &options(true, HashAlgorithm::Sha256),
+    ))
+    .unwrap();
 
     let v = verify_cms(&cms, Some(&content), &[]).unwrap();
     assert_eq!(v.signer, *f.signer.certificate());
@@ -84,15 +91,28 @@ fn detached_cms_verifies_here_and_in_openssl_and_a_changed_byte_fails_both() {
         verify_cms(&cms, Some(&changed), &[]),
         Err(CmsError::MessageDigestMismatch)
     ));
-    assert!(!openssl_verifies("detached-changed", &cms, Some(&changed), &f.root));
-    assert!(matches!(verify_cms(&cms, None, &[]), Err(CmsError::NoContent)));
+    assert!(!openssl_verifies(
+        "detached-changed",
+        &cms,
+        Some(&changed),
+        &f.root
+    ));
+    assert!(matches!(
+        verify_cms(&cms, None, &[]),
+        Err(CmsError::NoContent)
+    ));
 }
 
 #[test]
 fn attached_cms_carries_the_content() {
     let f = fixture();
     let content = b"attached content".to_vec();
-    let cms = pollster::block_on(sign_cms(&content, &f.signer, &options(false, HashAlgorithm::Sha256))).unwrap();
+    let cms = pollster::block_on(sign_cms(
+        &content,
+        &f.signer,
+        &options(false, HashAlgorithm::Sha256),
+    ))
+    .unwrap();
     let v = verify_cms(&cms, None, &[]).unwrap();
     assert_eq!(v.attached_content.as_deref(), Some(&content[..]));
     assert!(openssl_verifies("attached", &cms, None, &f.root));
@@ -115,7 +135,12 @@ fn sha384_and_sha512_messages_verify_in_openssl_too() {
 #[test]
 fn a_tampered_signature_or_signed_attribute_is_refused() {
     let f = fixture();
-    let cms = pollster::block_on(sign_cms(b"data", &f.signer, &options(true, HashAlgorithm::Sha256))).unwrap();
+    let cms = pollster::block_on(sign_cms(
+        b"data",
+        &f.signer,
+        &options(true, HashAlgorithm::Sha256),
+    ))
+    .unwrap();
     // The signature is the last 256 bytes of the message.
     let mut bad_sig = cms.clone();
     let n = bad_sig.len();
@@ -124,7 +149,12 @@ fn a_tampered_signature_or_signed_attribute_is_refused() {
         verify_cms(&bad_sig, Some(b"data"), &[]),
         Err(CmsError::Signature(_))
     ));
-    assert!(!openssl_verifies("bad-sig", &bad_sig, Some(b"data"), &f.root));
+    assert!(!openssl_verifies(
+        "bad-sig",
+        &bad_sig,
+        Some(b"data"),
+        &f.root
+    ));
     // Changing the signing time (inside the signed attributes) breaks the signature too.
     let when = b"260501090000Z";
     let pos = cms.windows(when.len()).position(|w| w == when).unwrap();
@@ -139,7 +169,12 @@ fn a_tampered_signature_or_signed_attribute_is_refused() {
 #[test]
 fn the_signer_certificate_can_be_supplied_and_must_be_the_one_signed_for() {
     let f = fixture();
-    let cms = pollster::block_on(sign_cms(b"data", &f.signer, &options(true, HashAlgorithm::Sha256))).unwrap();
+    let cms = pollster::block_on(sign_cms(
+        b"data",
+        &f.signer,
+        &options(true, HashAlgorithm::Sha256),
+    ))
+    .unwrap();
     // Re-issued certificate: same issuer, serial and key, different contents. The
     // signing-certificate-v2 attribute pins the original.
     let reissued = JpkiCertificate::from_der(&build_cert(CertSpec {
@@ -164,9 +199,21 @@ fn detached_by_digest_equals_detached_by_content_in_what_it_proves() {
     let f = fixture();
     let content = vec![0x5Au8; 100_000];
     let digest = HashAlgorithm::Sha256.digest(&content);
-    let cms = pollster::block_on(sign_cms_detached_digest(&digest, &f.signer, &options(false, HashAlgorithm::Sha256))).unwrap();
+    let cms = pollster::block_on(sign_cms_detached_digest(
+        &digest,
+        &f.signer,
+        &options(false, HashAlgorithm::Sha256),
+    ))
+    .unwrap();
     verify_cms(&cms, Some(&content), &[]).unwrap();
-    assert!(pollster::block_on(sign_cms_detached_digest(&digest[..31], &f.signer, &CmsOptions::default())).is_err());
+    assert!(
+        pollster::block_on(sign_cms_detached_digest(
+            &digest[..31],
+            &f.signer,
+            &CmsOptions::default()
+        ))
+        .is_err()
+    );
 }
 
 #[test]

@@ -13,9 +13,18 @@ use rsa::signature::{SignatureEncoding, Signer, hazmat::PrehashSigner};
 
 // RFC 8017 §9.2, note 1.
 const PREFIXES: [(HashAlgorithm, &str); 3] = [
-    (HashAlgorithm::Sha256, "3031300d060960864801650304020105000420"),
-    (HashAlgorithm::Sha384, "3041300d060960864801650304020205000430"),
-    (HashAlgorithm::Sha512, "3051300d060960864801650304020305000440"),
+    (
+        HashAlgorithm::Sha256,
+        "3031300d060960864801650304020105000420",
+    ),
+    (
+        HashAlgorithm::Sha384,
+        "3041300d060960864801650304020205000430",
+    ),
+    (
+        HashAlgorithm::Sha512,
+        "3051300d060960864801650304020305000440",
+    ),
 ];
 
 #[test]
@@ -52,9 +61,16 @@ fn digest_info_parsing_is_strict_about_what_matters() {
     // A digest of the wrong length is refused.
     assert!(matches!(
         DigestInfo::new(HashAlgorithm::Sha384, vec![0u8; 32]),
-        Err(DigestInfoError::WrongLength { expected: 48, actual: 32, .. })
+        Err(DigestInfoError::WrongLength {
+            expected: 48,
+            actual: 32,
+            ..
+        })
     ));
-    assert!(matches!(DigestInfo::from_der(&[0x30, 0x00]), Err(DigestInfoError::Der(_))));
+    assert!(matches!(
+        DigestInfo::from_der(&[0x30, 0x00]),
+        Err(DigestInfoError::Der(_))
+    ));
 }
 
 #[test]
@@ -68,7 +84,10 @@ fn hash_names_and_streaming() {
         assert_eq!(h.finalize(), alg.digest(b"abc"));
         assert_eq!(alg.digest(b"").len(), alg.output_len());
     }
-    assert_eq!(HashAlgorithm::from_name("SHA-384"), Some(HashAlgorithm::Sha384));
+    assert_eq!(
+        HashAlgorithm::from_name("SHA-384"),
+        Some(HashAlgorithm::Sha384)
+    );
     assert_eq!(HashAlgorithm::from_name("sha1"), None);
 }
 
@@ -81,7 +100,12 @@ fn pkcs1v15_signatures_verify_and_tampering_is_caught() {
         .sign(message)
         .to_vec();
     verify_pkcs1v15_message(&public, HashAlgorithm::Sha256, message, &sig).unwrap();
-    verify_pkcs1v15(&public, &DigestInfo::of(HashAlgorithm::Sha256, message), &sig).unwrap();
+    verify_pkcs1v15(
+        &public,
+        &DigestInfo::of(HashAlgorithm::Sha256, message),
+        &sig,
+    )
+    .unwrap();
 
     assert!(matches!(
         verify_pkcs1v15_message(&public, HashAlgorithm::Sha256, b"document to sigm", &sig),

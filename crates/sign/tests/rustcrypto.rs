@@ -40,7 +40,10 @@ fn signatures_verify_with_the_keypairs_verifying_key() {
     s256.verifying_key().verify(b"message", &sig).unwrap();
     assert!(s256.verifying_key().verify(b"massage", &sig).is_err());
     assert_eq!(
-        s256.signature_algorithm_identifier().unwrap().oid.to_string(),
+        s256.signature_algorithm_identifier()
+            .unwrap()
+            .oid
+            .to_string(),
         "1.2.840.113549.1.1.11"
     );
 
@@ -65,5 +68,9 @@ fn x509_cert_builds_a_request_openssl_accepts() {
         .args(["-verify", "-noout"])
         .output()
         .expect("openssl must be installed for this test");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

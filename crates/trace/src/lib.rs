@@ -4,7 +4,7 @@
 //! [`mynacard_transport::CardChannel`] and writes every exchange, with timings, to a trace file
 //! as it happens. PIN and password bytes never reach the file, and responses holding personal
 //! data are replaced by same-length placeholders (see [`redact`]), so a vendor can send the trace
-//! of a failing reader. The file format is versioned JSON Lines, described in [`format`].
+//! of a failing reader. The file format is versioned JSON Lines, described in [`mod@format`].
 //!
 //! A recorded trace replays through [`ReplayChannel`] / [`ReplayTransport`]: the card layer runs
 //! against it as against a card, and a command that differs from the recording fails with

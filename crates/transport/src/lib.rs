@@ -9,7 +9,7 @@
 //! callers drive it with [`blocking::block_on`] or wrap a channel in
 //! [`blocking::BlockingChannel`].
 //!
-//! With the `mock` feature, [`MockCardChannel`] (mockall) is available for tests.
+//! With the `mock` feature, `MockCardChannel` (mockall) is available for tests.
 
 mod caps;
 mod error;

@@ -199,9 +199,7 @@ pub struct CertSpec<'a> {
 }
 
 fn sign(signer: &PrivateKey, tbs: &[u8]) -> Vec<u8> {
-    SigningKey::<Sha256>::new(signer.clone())
-        .sign(tbs)
-        .to_vec()
+    SigningKey::<Sha256>::new(signer.clone()).sign(tbs).to_vec()
 }
 
 pub fn build_cert(spec: CertSpec<'_>) -> Vec<u8> {
@@ -306,7 +304,10 @@ pub fn build_crl(
     let entries = revoked
         .iter()
         .map(|r| RevokedCert {
-            serial_number: SerialNumber::<x509_cert::certificate::Rfc5280>::new(&r.serial.to_be_bytes()).unwrap(),
+            serial_number: SerialNumber::<x509_cert::certificate::Rfc5280>::new(
+                &r.serial.to_be_bytes(),
+            )
+            .unwrap(),
             revocation_date: time(r.date),
             crl_entry_extensions: r
                 .reason

@@ -132,7 +132,10 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
 
 /// The trust decision for `cert`, as a printable report; `Err` with the verification-failed code
 /// when it is not trusted or is revoked.
-pub(crate) fn check_trust(cert: &JpkiCertificate, args: &TrustArgs) -> Result<TrustReport, CliError> {
+pub(crate) fn check_trust(
+    cert: &JpkiCertificate,
+    args: &TrustArgs,
+) -> Result<TrustReport, CliError> {
     let mut policy = TrustPolicy::production();
     if args.allow_test_roots {
         let roots = read_certificates(&args.test_roots)?;
@@ -291,20 +294,25 @@ impl Inspection {
 
 impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "kind:        {} ({})", self.kind, self.hierarchy)?;
-        writeln!(f, "serial:      {}", self.serial)?;
-        writeln!(f, "issuer:      {}", self.issuer)?;
-        writeln!(f, "subject:     {}", self.subject)?;
-        writeln!(f, "not before:  {}", self.not_before)?;
-        writeln!(f, "not after:   {}", self.not_after)?;
-        writeln!(f, "key usage:   {}", self.key_usage.join(", "))?;
-        writeln!(f, "sha256:      {}", self.sha256)?;
+        writeln!(f, "{:<15}{} ({})", "kind:", self.kind, self.hierarchy)?;
+        writeln!(f, "{:<15}{}", "serial:", self.serial)?;
+        writeln!(f, "{:<15}{}", "issuer:", self.issuer)?;
+        writeln!(f, "{:<15}{}", "subject:", self.subject)?;
+        writeln!(f, "{:<15}{}", "not before:", self.not_before)?;
+        writeln!(f, "{:<15}{}", "not after:", self.not_after)?;
+        writeln!(f, "{:<15}{}", "key usage:", self.key_usage.join(", "))?;
+        writeln!(f, "{:<15}{}", "sha256:", self.sha256)?;
         if let Some(p) = &self.personal_data {
             write!(f, "{p}")?;
         }
-        match &self.matched_root {
-            Some(r) => write!(f, "signed by:   {r}"),
-            None => write!(f, "signed by:   no known root"),
+        match (&self.matched_root, self.hierarchy) {
+            (Some(r), _) => write!(f, "{:<15}{r}", "signed by:"),
+            (None, "test") => write!(
+                f,
+                "{:<15}no known root (give its --test-root)",
+                "signed by:"
+            ),
+            (None, _) => write!(f, "{:<15}no known root", "signed by:"),
         }
     }
 }
@@ -414,21 +422,29 @@ impl From<&PersonalData> for PersonalJson {
 impl fmt::Display for PersonalJson {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = |f: &mut fmt::Formatter<'_>, label: &str, v: &Option<ValueJson>| match v {
-            Some(v) => writeln!(f, "{label:<13}{v}"),
+            Some(v) => writeln!(f, "{label:<15}{v}"),
             None => Ok(()),
         };
         line(f, "name:", &self.name)?;
         line(f, "name (alt):", &self.name_substitute)?;
         if let Some(s) = &self.sex {
-            writeln!(f, "{:<13}{} ({})", "sex:", s.code.as_deref().unwrap_or("?"), s.meaning)?;
+            writeln!(
+                f,
+                "{:<15}{} ({})",
+                "sex:",
+                s.code.as_deref().unwrap_or("?"),
+                s.meaning
+            )?;
         }
         if let Some(b) = &self.birth_date {
             match (&b.date, b.era, b.era_year) {
-                (Some(d), Some(era), Some(y)) => writeln!(f, "{:<13}{d} ({era} {y})", "birth date:")?,
-                (Some(d), _, _) => writeln!(f, "{:<13}{d}", "birth date:")?,
+                (Some(d), Some(era), Some(y)) => {
+                    writeln!(f, "{:<15}{d} ({era} {y})", "birth date:")?
+                }
+                (Some(d), _, _) => writeln!(f, "{:<15}{d}", "birth date:")?,
                 _ => writeln!(
                     f,
-                    "{:<13}{} (unrecognised)",
+                    "{:<15}{} (unrecognised)",
                     "birth date:",
                     b.code.as_deref().unwrap_or("?")
                 )?,
@@ -437,7 +453,7 @@ impl fmt::Display for PersonalJson {
         line(f, "address:", &self.address)?;
         line(f, "address (alt):", &self.address_substitute)?;
         for u in &self.unrecognized {
-            writeln!(f, "{:<13}{} = {}", "other:", u.oid, u.value)?;
+            writeln!(f, "{:<15}{} = {}", "other:", u.oid, u.value)?;
         }
         Ok(())
     }
@@ -500,7 +516,20 @@ pub(crate) fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
         _ => return Err(bad()),
     };
     let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days_in = [
+        31,
+        if leap(year) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&month)
         || day < 1
         || day > days_in[(month - 1) as usize]
@@ -531,8 +560,14 @@ mod tests {
     fn rfc3339_times() {
         let t = |s| parse_rfc3339(s).map(format_rfc3339);
         assert_eq!(t("2024-05-01T00:00:00Z").unwrap(), "2024-05-01T00:00:00Z");
-        assert_eq!(t("2024-05-01T09:00:00+09:00").unwrap(), "2024-05-01T00:00:00Z");
-        assert_eq!(t("2024-02-29 23:59:59.999-01:30").unwrap(), "2024-03-01T01:29:59Z");
+        assert_eq!(
+            t("2024-05-01T09:00:00+09:00").unwrap(),
+            "2024-05-01T00:00:00Z"
+        );
+        assert_eq!(
+            t("2024-02-29 23:59:59.999-01:30").unwrap(),
+            "2024-03-01T01:29:59Z"
+        );
         assert_eq!(t("1970-01-01T00:00:00z").unwrap(), "1970-01-01T00:00:00Z");
         for bad in [
             "2024-05-01",

@@ -160,7 +160,11 @@ impl Terminal for DemoTerminal {
     async fn match_face(&mut self, photo: &[u8]) -> Option<FaceMatch> {
         let matched = !photo.is_empty() && photo == self.image.face.photo.as_slice();
         Some(FaceMatch {
-            decision: if matched { FaceDecision::Match } else { FaceDecision::NoMatch },
+            decision: if matched {
+                FaceDecision::Match
+            } else {
+                FaceDecision::NoMatch
+            },
             score_permille: if matched { 962 } else { 120 },
             threshold_permille: 900,
         })
@@ -171,7 +175,9 @@ impl Terminal for DemoTerminal {
     }
 }
 
-fn failure(message: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> CliError + '_ {
+fn failure(
+    message: &str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> CliError + '_ {
     move |e| CliError::new(ExitCode::Failure, message).with_source(e)
 }
 
@@ -262,7 +268,8 @@ impl Drop for TempDir {
 /// When the service cannot start, or a flow does not end as expected.
 pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     let pki = TestPki::shared().map_err(|e| failure("simulated card PKI")(Box::new(e)))?;
-    let mut catalogue = Catalogue::builtin().map_err(|e| failure("simulated card profiles")(Box::new(e)))?;
+    let mut catalogue =
+        Catalogue::builtin().map_err(|e| failure("simulated card profiles")(Box::new(e)))?;
     catalogue
         .extend_from_str(DEMO_PROFILES)
         .map_err(|e| failure("demo profile")(Box::new(e)))?;
@@ -274,8 +281,10 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.subsec_nanos())
                 .unwrap_or_default();
-            let dir = std::env::temp_dir().join(format!("mynacard-demo-{}-{nanos}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| failure("temporary directory")(Box::new(e)))?;
+            let dir =
+                std::env::temp_dir().join(format!("mynacard-demo-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| failure("temporary directory")(Box::new(e)))?;
             (
                 format!("sqlite://{}", dir.join("registry.db").display()),
                 Some(TempDir(dir)),
@@ -310,7 +319,8 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
                 attestation: SoftwareAttestationKey::for_testing(step.terminal_id),
                 consent_shown: false,
             };
-            let config = FlowConfig::new(step.terminal_id, step.kind).with_locale(args.locale.clone());
+            let config =
+                FlowConfig::new(step.terminal_id, step.kind).with_locale(args.locale.clone());
             let machine = (step.machine)(config);
             let op = machine.operation();
             let report = driver::run(machine, &mut channel, &client, &mut terminal)
@@ -354,6 +364,9 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
     if ok {
         Ok(())
     } else {
-        Err(CliError::new(ExitCode::Failure, "the demo did not end as expected"))
+        Err(CliError::new(
+            ExitCode::Failure,
+            "the demo did not end as expected",
+        ))
     }
 }

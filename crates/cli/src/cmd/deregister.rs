@@ -28,5 +28,11 @@ pub(crate) fn run(card: &CardOptions, args: DeregisterArgs, out: &Output) -> Res
         .clone()
         .unwrap_or_else(|| "app-0001".to_owned());
     let config = flow_config(&args.service, &terminal_id, TerminalKind::App);
-    run_and_print(card, &args.service, &terminal_id, Machine::deregister(config), out)
+    run_and_print(
+        card,
+        &args.service,
+        &terminal_id,
+        Machine::deregister(config),
+        out,
+    )
 }

@@ -9,12 +9,12 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use clap::{Args, ValueEnum};
+use mynacard_registration::Outcome;
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registration::driver::{self, RunReport, Terminal};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
-use mynacard_registration::Outcome;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::pki::Era;
 use mynacard_transport::blocking::block_on;
@@ -163,7 +163,11 @@ pub(crate) fn run_and_print(
         None
     };
     let client = HttpClient::new(&args.service).map_err(|e| {
-        CliError::usage(format!("--service {:?} is not an http(s) URL", args.service)).with_source(e)
+        CliError::usage(format!(
+            "--service {:?} is not an http(s) URL",
+            args.service
+        ))
+        .with_source(e)
     })?;
     let transport = card_select::transport(card)?;
     let mut channel = block_on(transport.open())
@@ -197,7 +201,9 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(ExitCode::Failure, "cannot start the async runtime").with_source(e))
+        .map_err(|e| {
+            CliError::new(ExitCode::Failure, "cannot start the async runtime").with_source(e)
+        })
 }
 
 /// The exit code for an outcome that is not success.
@@ -277,7 +283,9 @@ impl std::error::Error for OutcomeDetail {}
 /// The error a flow that did not reach its goal ends the command with.
 pub(crate) fn outcome_error(outcome: &Outcome, locale: &str) -> CliError {
     let detail = match outcome {
-        Outcome::Rejected { code, message } => format!("{}: {code}: {message}", outcome_kind(outcome)),
+        Outcome::Rejected { code, message } => {
+            format!("{}: {code}: {message}", outcome_kind(outcome))
+        }
         Outcome::ProtocolError { what } => format!("protocol_error: {what}"),
         Outcome::CardError { what, sw } => format!(
             "card_error: {what}{}",
@@ -308,17 +316,26 @@ pub(crate) struct FlowResult {
 impl FlowResult {
     pub(crate) fn new(op: Operation, terminal_id: &str, report: &RunReport, locale: &str) -> Self {
         let (registration_id, insurer_name, eligibility) = match &report.outcome {
-            Outcome::Registered { registration_id, insurer_name }
-            | Outcome::AlreadyRegistered { registration_id, insurer_name }
-            | Outcome::RelinkedAfterReissue { registration_id, insurer_name } => {
-                (Some(registration_id.clone()), insurer_name.clone(), None)
+            Outcome::Registered {
+                registration_id,
+                insurer_name,
             }
+            | Outcome::AlreadyRegistered {
+                registration_id,
+                insurer_name,
+            }
+            | Outcome::RelinkedAfterReissue {
+                registration_id,
+                insurer_name,
+            } => (Some(registration_id.clone()), insurer_name.clone(), None),
             Outcome::Eligible(r) => (
                 Some(r.registration_id.clone()),
                 Some(r.insurance.insurer_name.clone()),
                 Some((**r).clone()),
             ),
-            Outcome::Deregistered { registration_id } => (Some(registration_id.clone()), None, None),
+            Outcome::Deregistered { registration_id } => {
+                (Some(registration_id.clone()), None, None)
+            }
             _ => (None, None, None),
         };
         FlowResult {
@@ -353,7 +370,11 @@ impl fmt::Display for FlowResult {
                 e.insurance.branch,
                 e.qualification_validity,
                 if e.grace { ", grace period" } else { "" },
-                if e.relinked { ", relinked to this card" } else { "" },
+                if e.relinked {
+                    ", relinked to this card"
+                } else {
+                    ""
+                },
             )?;
         } else if let Some(name) = &self.insurer_name {
             writeln!(f, "  insurer:        {name}")?;
@@ -433,7 +454,11 @@ impl Terminal for CliTerminal {
         let image = self.image.as_ref()?;
         let matched = !photo.is_empty() && photo == image.face.photo.as_slice();
         Some(FaceMatch {
-            decision: if matched { FaceDecision::Match } else { FaceDecision::NoMatch },
+            decision: if matched {
+                FaceDecision::Match
+            } else {
+                FaceDecision::NoMatch
+            },
             score_permille: if matched { 962 } else { 120 },
             threshold_permille: 900,
         })

@@ -32,7 +32,9 @@ impl fmt::Display for Listening {
     }
 }
 
-fn failure(message: &str) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> CliError + '_ {
+fn failure(
+    message: &str,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> CliError + '_ {
     move |source| CliError::new(ExitCode::Failure, message).with_source(source)
 }
 

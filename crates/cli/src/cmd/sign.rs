@@ -211,7 +211,9 @@ fn signer_error(e: SignerError) -> CliError {
 fn cms_error(e: CmsError) -> CliError {
     match e {
         CmsError::Signer(s) => signer_error(s),
-        other => CliError::new(ExitCode::Failure, "cannot build the CMS message").with_source(other),
+        other => {
+            CliError::new(ExitCode::Failure, "cannot build the CMS message").with_source(other)
+        }
     }
 }
 
@@ -239,6 +241,10 @@ impl fmt::Display for Signed {
         };
         writeln!(f, "wrote {} ({} bytes) to {}", what, self.bytes, self.out)?;
         writeln!(f, "key:    {} ({})", self.key, self.hash)?;
-        write!(f, "signer: serial {} under {}", self.signer_serial, self.signer_issuer)
+        write!(
+            f,
+            "signer: serial {} under {}",
+            self.signer_serial, self.signer_issuer
+        )
     }
 }

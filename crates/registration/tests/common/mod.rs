@@ -12,8 +12,8 @@ use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
 use mynacard_registration::{Sha256Digest, UtcTime};
-use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, SeedTerminal};
 use mynacard_registry::Config;
+use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, SeedTerminal};
 use mynacard_sim::image::{CardImage, Date};
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::pki::{CaKind, Era, TestPki, utc};
@@ -94,11 +94,31 @@ fn terminal(id: &str, kind: &str, face: bool) -> SeedTerminal {
 pub fn seed() -> Seed {
     Seed {
         persons: vec![
-            person("LNK-ADULT", &["adult", "reissued"], vec![insurance("3456", "みらい健康保険組合")]),
-            person("LNK-CHILD", &["under15"], vec![insurance("7788", "みらい健康保険組合")]),
-            person("LNK-FACE", &["face-auth"], vec![insurance("1122", "さくら市国民健康保険")]),
-            person("LNK-REVOKED", &["revoked-auth"], vec![insurance("9900", "みらい健康保険組合")]),
-            person("LNK-BLOCKED", &["blocked-auth-pin"], vec![insurance("5544", "みらい健康保険組合")]),
+            person(
+                "LNK-ADULT",
+                &["adult", "reissued"],
+                vec![insurance("3456", "みらい健康保険組合")],
+            ),
+            person(
+                "LNK-CHILD",
+                &["under15"],
+                vec![insurance("7788", "みらい健康保険組合")],
+            ),
+            person(
+                "LNK-FACE",
+                &["face-auth"],
+                vec![insurance("1122", "さくら市国民健康保険")],
+            ),
+            person(
+                "LNK-REVOKED",
+                &["revoked-auth"],
+                vec![insurance("9900", "みらい健康保険組合")],
+            ),
+            person(
+                "LNK-BLOCKED",
+                &["blocked-auth-pin"],
+                vec![insurance("5544", "みらい健康保険組合")],
+            ),
         ],
         terminals: vec![
             terminal(APP, "app", false),
@@ -232,7 +252,12 @@ pub fn flow(terminal_id: &str, kind: TerminalKind) -> FlowConfig {
 }
 
 /// Runs a machine against a simulated card and the service at `base_url`.
-pub async fn run(machine: Machine, sim: &SimCard, base_url: &str, terminal: &mut SimTerminal) -> RunReport {
+pub async fn run(
+    machine: Machine,
+    sim: &SimCard,
+    base_url: &str,
+    terminal: &mut SimTerminal,
+) -> RunReport {
     let client = HttpClient::new(base_url).expect("client");
     let mut channel = sim.channel();
     driver::run(machine, &mut channel, &client, terminal)

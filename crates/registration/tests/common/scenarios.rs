@@ -32,7 +32,10 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    pub fn with_hook(mut self, hook: impl Fn(&HttpRequest, &HttpResponse) + Send + Sync + 'a) -> Self {
+    pub fn with_hook(
+        mut self,
+        hook: impl Fn(&HttpRequest, &HttpResponse) + Send + Sync + 'a,
+    ) -> Self {
         self.hook = Some(Box::new(hook));
         self
     }
@@ -69,7 +72,12 @@ async fn spawn(db: &str, allow_test_roots: bool) -> RunningService {
         .expect("service starts")
 }
 
-async fn run_with(machine: Machine, sim: &SimCard, client: &Recorder<'_>, terminal: &mut SimTerminal) -> RunReport {
+async fn run_with(
+    machine: Machine,
+    sim: &SimCard,
+    client: &Recorder<'_>,
+    terminal: &mut SimTerminal,
+) -> RunReport {
     let mut channel = sim.channel();
     driver::run(machine, &mut channel, client, terminal)
         .await
@@ -78,7 +86,10 @@ async fn run_with(machine: Machine, sim: &SimCard, client: &Recorder<'_>, termin
 
 fn registered(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Registered { registration_id, insurer_name } => {
+        Outcome::Registered {
+            registration_id,
+            insurer_name,
+        } => {
             assert_eq!(insurer_name.as_deref(), Some("みらい健康保険組合"));
             registration_id.clone()
         }
@@ -93,22 +104,52 @@ pub async fn smartphone_and_atm_registration(db: String) {
 
     let (adult, _) = card("adult");
     let mut phone = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &adult, &url, &mut phone).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &adult,
+        &url,
+        &mut phone,
+    )
+    .await;
     let id = registered(&report.outcome);
-    assert_eq!(phone.consents_shown, 1, "consent shown once, before the PIN");
-    assert_eq!(phone.pins_asked, vec![Some(3)], "tries left read before the PIN was asked");
-    assert!(report.apdus >= 10, "{report:?}");
+    assert_eq!(
+        phone.consents_shown, 1,
+        "consent shown once, before the PIN"
+    );
+    assert_eq!(
+        phone.pins_asked,
+        vec![Some(3)],
+        "tries left read before the PIN was asked"
+    );
+    // SELECT AP, SELECT EF, one extended READ, SELECT PIN, tries left, SELECT PIN, VERIFY,
+    // SELECT key, SIGN.
+    assert_eq!(report.apdus, 9, "{report:?}");
 
     let mut again = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &adult, &url, &mut again).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &adult,
+        &url,
+        &mut again,
+    )
+    .await;
     assert_eq!(
         report.outcome,
-        Outcome::AlreadyRegistered { registration_id: id.clone(), insurer_name: Some("みらい健康保険組合".into()) }
+        Outcome::AlreadyRegistered {
+            registration_id: id.clone(),
+            insurer_name: Some("みらい健康保険組合".into())
+        }
     );
 
     let (child, _) = card("under15");
     let mut atm = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(ATM, TerminalKind::Atm)), &child, &url, &mut atm).await;
+    let report = run(
+        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
+        &child,
+        &url,
+        &mut atm,
+    )
+    .await;
     assert_ne!(registered(&report.outcome), id);
     assert_eq!(service.registration_count().await.expect("count"), 2);
     service.shutdown().await;
@@ -119,19 +160,34 @@ pub async fn kiosk_face_registration(db: String) {
     let service = spawn(&db, true).await;
     let (sim, image) = card("face-auth");
     let mut kiosk = SimTerminal::face(&image, KIOSK);
-    let report = run(Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut kiosk).await;
+    let report = run(
+        Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
+        &sim,
+        &service.base_url(),
+        &mut kiosk,
+    )
+    .await;
     match &report.outcome {
         Outcome::Registered { insurer_name, .. } => {
             assert_eq!(insurer_name.as_deref(), Some("さくら市国民健康保険"));
         }
         other => panic!("{other:?}"),
     }
-    assert!(kiosk.photo_len > 0, "the photo went to the terminal's matcher");
+    assert!(
+        kiosk.photo_len > 0,
+        "the photo went to the terminal's matcher"
+    );
     assert!(kiosk.pins_asked.is_empty());
 
     // The same card through PIN mode is sent to a face terminal instead.
     let mut atm = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(ATM, TerminalKind::Atm)), &sim, &service.base_url(), &mut atm).await;
+    let report = run(
+        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
+        &sim,
+        &service.base_url(),
+        &mut atm,
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::NoAuthPin);
 
     // At the point of use, the clinic's face reader confirms eligibility.
@@ -156,15 +212,33 @@ pub async fn face_from_unknown_terminal_rejected(db: String) {
     let service = spawn(&db, true).await;
     let (sim, image) = card("face-auth");
     let mut rogue = SimTerminal::face(&image, ROGUE_KIOSK);
-    let report = run(Machine::register_with_face(flow(ROGUE_KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut rogue).await;
+    let report = run(
+        Machine::register_with_face(flow(ROGUE_KIOSK, TerminalKind::Kiosk)),
+        &sim,
+        &service.base_url(),
+        &mut rogue,
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::TerminalNotAccepted);
 
     // Known terminal id, wrong key.
     let mut forged = SimTerminal::face(&image, KIOSK);
     forged.attestation = Some(ROGUE_KIOSK.into());
-    let report = run(Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)), &sim, &service.base_url(), &mut forged).await;
+    let report = run(
+        Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
+        &sim,
+        &service.base_url(),
+        &mut forged,
+    )
+    .await;
     assert!(
-        matches!(&report.outcome, Outcome::Rejected { code: ErrorCode::AttestationInvalid, .. }),
+        matches!(
+            &report.outcome,
+            Outcome::Rejected {
+                code: ErrorCode::AttestationInvalid,
+                ..
+            }
+        ),
         "{:?}",
         report.outcome
     );
@@ -177,30 +251,64 @@ pub async fn eligibility_after_reissue_relinks(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (old, _) = card("adult");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &old, &url, &mut SimTerminal::with_pin("1234")).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &old,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     let id = registered(&report.outcome);
 
     let (new, _) = card("reissued");
     let mut clinic = SimTerminal::with_pin("1234");
-    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &new, &url, &mut clinic).await;
+    let report = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
+        &new,
+        &url,
+        &mut clinic,
+    )
+    .await;
     match &report.outcome {
         Outcome::Eligible(r) => {
             assert!(r.relinked, "{r:?}");
             assert!(!r.grace);
             assert_eq!(r.registration_id, id);
             assert_eq!(r.qualification_validity, 1);
-            assert_eq!((r.insurance.insurer_number.as_str(), r.insurance.branch.as_str()), ("06139999", "01"));
+            assert_eq!(
+                (
+                    r.insurance.insurer_number.as_str(),
+                    r.insurance.branch.as_str()
+                ),
+                ("06139999", "01")
+            );
         }
         other => panic!("{other:?}"),
     }
-    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &new, &url, &mut SimTerminal::with_pin("1234")).await;
+    let report = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
+        &new,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     match &report.outcome {
         Outcome::Eligible(r) => assert!(!r.relinked),
         other => panic!("{other:?}"),
     }
     // Registering the new card now finds the registration it was moved to.
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &new, &url, &mut SimTerminal::with_pin("1234")).await;
-    assert!(matches!(report.outcome, Outcome::AlreadyRegistered { ref registration_id, .. } if *registration_id == id), "{:?}", report.outcome);
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &new,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, Outcome::AlreadyRegistered { ref registration_id, .. } if *registration_id == id),
+        "{:?}",
+        report.outcome
+    );
     assert_eq!(service.registration_count().await.expect("count"), 1);
     service.shutdown().await;
 }
@@ -209,8 +317,19 @@ pub async fn eligibility_after_reissue_relinks(db: String) {
 pub async fn revoked_certificate_rejected(db: String) {
     let service = spawn(&db, true).await;
     let (sim, _) = card("revoked-auth");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
-    assert_eq!(report.outcome, Outcome::CertificateRevoked { reason: Some(RevocationReason::KeyCompromise) });
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &service.base_url(),
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        Outcome::CertificateRevoked {
+            reason: Some(RevocationReason::KeyCompromise)
+        }
+    );
     assert_eq!(service.registration_count().await.expect("count"), 0);
     service.shutdown().await;
 }
@@ -219,7 +338,13 @@ pub async fn revoked_certificate_rejected(db: String) {
 pub async fn test_card_rejected_by_production_service(db: String) {
     let service = spawn(&db, false).await;
     let (sim, _) = card("adult");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &service.base_url(),
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::CertificateUntrusted);
     assert_eq!(service.registration_count().await.expect("count"), 0);
     service.shutdown().await;
@@ -227,7 +352,13 @@ pub async fn test_card_rejected_by_production_service(db: String) {
 
 async fn post(client: &HttpClient, path: &str, body: Vec<u8>) -> HttpResponse {
     client
-        .send(&HttpRequest { method: HttpMethod::Post, path: path.into(), body: Some(body), delay_ms: 0, attempt: 1 })
+        .send(&HttpRequest {
+            method: HttpMethod::Post,
+            path: path.into(),
+            body: Some(body),
+            delay_ms: 0,
+            attempt: 1,
+        })
         .await
         .expect("answer")
 }
@@ -239,7 +370,13 @@ pub async fn replayed_proof_rejected(db: String) {
     let url = service.base_url();
     let (sim, _) = card("adult");
     let recorder = Recorder::new(&url);
-    let report = run_with(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &recorder, &mut SimTerminal::with_pin("1234")).await;
+    let report = run_with(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &recorder,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     let id = registered(&report.outcome);
     let (path, proof) = recorder.last_proof();
     let client = HttpClient::new(&url).expect("client");
@@ -256,10 +393,21 @@ pub async fn replayed_proof_rejected(db: String) {
         locale: "ja".into(),
         methods_supported: vec![Method::PinSignature],
     };
-    let challenge = post(&client, "/v1/registrations", serde_json::to_vec(&start).expect("json")).await;
+    let challenge = post(
+        &client,
+        "/v1/registrations",
+        serde_json::to_vec(&start).expect("json"),
+    )
+    .await;
     assert_eq!(challenge.status, 201);
-    let challenge: mynacard_registration::Challenge = serde_json::from_slice(&challenge.body).expect("challenge");
-    let replay = post(&client, &format!("/v1/registrations/{}/proof", challenge.session_id), proof).await;
+    let challenge: mynacard_registration::Challenge =
+        serde_json::from_slice(&challenge.body).expect("challenge");
+    let replay = post(
+        &client,
+        &format!("/v1/registrations/{}/proof", challenge.session_id),
+        proof,
+    )
+    .await;
     assert_eq!(replay.status, 409);
     let body: ErrorBody = serde_json::from_slice(&replay.body).expect("error body");
     assert_eq!(body.code, ErrorCode::NonceReplay);
@@ -277,7 +425,13 @@ pub async fn proof_after_expiry_rejected(db: String) {
             service.advance_clock(Duration::from_secs(121));
         }
     });
-    let report = run_with(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &recorder, &mut SimTerminal::with_pin("1234")).await;
+    let report = run_with(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &recorder,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::SessionExpired);
     drop(recorder);
     assert_eq!(service.registration_count().await.expect("count"), 0);
@@ -289,18 +443,39 @@ pub async fn wrong_pin_then_registration(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (sim, _) = card("adult");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut SimTerminal::with_pin("9999")).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &url,
+        &mut SimTerminal::with_pin("9999"),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut terminal).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &url,
+        &mut terminal,
+    )
+    .await;
     registered(&report.outcome);
     assert_eq!(terminal.pins_asked, vec![Some(2)]);
 
     let (blocked, _) = card("blocked-auth-pin");
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &blocked, &url, &mut terminal).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &blocked,
+        &url,
+        &mut terminal,
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::PinBlocked);
-    assert!(terminal.pins_asked.is_empty(), "a blocked PIN is never asked");
+    assert!(
+        terminal.pins_asked.is_empty(),
+        "a blocked PIN is never asked"
+    );
     service.shutdown().await;
 }
 
@@ -309,13 +484,36 @@ pub async fn deregistration(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (sim, _) = card("adult");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &url, &mut SimTerminal::with_pin("1234")).await;
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     let id = registered(&report.outcome);
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(Machine::deregister(flow(APP, TerminalKind::App)), &sim, &url, &mut terminal).await;
-    assert_eq!(report.outcome, Outcome::Deregistered { registration_id: id });
+    let report = run(
+        Machine::deregister(flow(APP, TerminalKind::App)),
+        &sim,
+        &url,
+        &mut terminal,
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Deregistered {
+            registration_id: id
+        }
+    );
     assert_eq!(terminal.consents_shown, 0);
-    let report = run(Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)), &sim, &url, &mut SimTerminal::with_pin("1234")).await;
+    let report = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
+        &sim,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
     assert_eq!(report.outcome, Outcome::NotRegistered);
     service.shutdown().await;
 }
@@ -325,7 +523,68 @@ pub async fn maintenance(db: String) {
     let service = spawn(&db, true).await;
     service.set_maintenance(true);
     let (sim, _) = card("adult");
-    let report = run(Machine::register_with_pin(flow(APP, TerminalKind::App)), &sim, &service.base_url(), &mut SimTerminal::with_pin("1234")).await;
-    assert!(matches!(report.outcome, Outcome::Maintenance { retry_after: Some(_) }), "{:?}", report.outcome);
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &sim,
+        &service.base_url(),
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
+    assert!(
+        matches!(
+            report.outcome,
+            Outcome::Maintenance {
+                retry_after: Some(_)
+            }
+        ),
+        "{:?}",
+        report.outcome
+    );
+    service.shutdown().await;
+}
+
+/// Two terminals register the same card at the same moment: one registration results, and
+/// both are told its id.
+pub async fn concurrent_registrations_of_one_card(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    // Two handles on the same card data (as if the card were read twice).
+    let (first, image) = card("adult");
+    let second = SimCard::from_image(image);
+    let run_one = |sim: SimCard, terminal_id: &'static str, kind: TerminalKind| {
+        let url = url.clone();
+        async move {
+            let mut terminal = SimTerminal::with_pin("1234");
+            run(
+                Machine::register_with_pin(flow(terminal_id, kind)),
+                &sim,
+                &url,
+                &mut terminal,
+            )
+            .await
+            .outcome
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(run_one(first, APP, TerminalKind::App)),
+        tokio::spawn(run_one(second, ATM, TerminalKind::Atm)),
+    );
+    let (a, b) = (a.expect("task"), b.expect("task"));
+    let id = |o: &Outcome| match o {
+        Outcome::Registered {
+            registration_id, ..
+        }
+        | Outcome::AlreadyRegistered {
+            registration_id, ..
+        } => registration_id.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(id(&a), id(&b));
+    let new = [&a, &b]
+        .iter()
+        .filter(|o| matches!(o, Outcome::Registered { .. }))
+        .count();
+    assert_eq!(new, 1, "{a:?} {b:?}");
+    assert_eq!(service.registration_count().await.expect("count"), 1);
     service.shutdown().await;
 }

@@ -7,7 +7,7 @@
 //!
 //! What lives where: this module routes SELECT and the ISO commands and keeps the volatile state
 //! (current application, current EF, verified secrets, pending `61xx` data); one module per card
-//! application builds that application's files ([`jpki`], [`text`], [`visual`], [`common`]);
+//! application builds that application's files (`jpki`, `text`, `visual`, `common`);
 //! the retry counters are the non-volatile part ([`crate::state`]).
 
 mod common;

@@ -1,0 +1,23 @@
+//! Protocol messages from arbitrary bytes (what a service receives and a client is answered):
+//! no panic; whatever parses canonicalises (RFC 8785) and parses back to the same value.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mynacard_registration::messages::{Challenge, Proof, StartSession};
+use mynacard_registration::{ErrorBody, jcs};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(proof) = serde_json::from_slice::<Proof>(data) {
+        let canonical = jcs::to_vec(&proof).expect("a parsed proof canonicalises");
+        let again: Proof = serde_json::from_slice(&canonical).expect("canonical form parses");
+        assert_eq!(again, proof);
+        let _ = proof.intent().signed_digest_info();
+    }
+    let _ = serde_json::from_slice::<Challenge>(data);
+    let _ = serde_json::from_slice::<StartSession>(data);
+    let _ = serde_json::from_slice::<ErrorBody>(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = jcs::canonicalize_text(text);
+        let _ = mynacard_registration::UtcTime::parse(text);
+    }
+});
