@@ -131,6 +131,16 @@ stage_opensc() {
     pcsc_env_stop
 }
 
+# The registry's load benchmark in its short, bounded mode, on SQLite and on the PostgreSQL of
+# stage_postgres; prints requests/s, p50/p99 and the service's CPU time per request. (Dev
+# profile: the figures are lower than a release build's; the registry README has release ones.)
+stage_load() {
+    [[ -n "${MYNACARD_TEST_POSTGRES_URL:-}" ]] || stage_postgres
+    cargo build -p mynacard-registry --bins --examples
+    "$CARGO_TARGET_DIR/debug/examples/load" --short
+    "$CARGO_TARGET_DIR/debug/examples/load" --short --db "$MYNACARD_TEST_POSTGRES_URL"
+}
+
 stage_doc() {
     RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
 }
@@ -215,7 +225,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test opensc doc fuzz)
+STAGES=(packages toolchain fmt clippy postgres test opensc load doc fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

@@ -44,12 +44,13 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Answer> {
             v: Option<serde_json::Value>,
         }
         let code = match serde_json::from_slice::<VersionOnly>(body) {
-            Ok(VersionOnly { v: Some(v) }) if v != serde_json::Value::from("1") => {
-                ErrorCode::UnsupportedVersion
-            }
+            Ok(VersionOnly { v: Some(v) }) if v != "1" => ErrorCode::UnsupportedVersion,
             _ => ErrorCode::BadRequest,
         };
-        Answer::error(ErrorBody::new(code, "the request body is not a valid message"))
+        Answer::error(ErrorBody::new(
+            code,
+            "the request body is not a valid message",
+        ))
     })
 }
 
@@ -64,7 +65,10 @@ fn body_bytes(body: Body) -> Result<Bytes, Answer> {
                 "the request body is over 64 KiB",
             ))
         } else {
-            Answer::error(ErrorBody::new(ErrorCode::BadRequest, "the request body cannot be read"))
+            Answer::error(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "the request body cannot be read",
+            ))
         }
     })
 }
@@ -85,7 +89,11 @@ async fn proof(registry: &Registry, op: Operation, session_id: &str, body: Body)
     }
 }
 
-async fn maintenance_gate(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
+async fn maintenance_gate(
+    State(registry): State<Arc<Registry>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if let Some(secs) = registry.maintenance() {
         return Answer::error(
             ErrorBody::new(ErrorCode::Maintenance, "the service is in maintenance")
@@ -97,8 +105,7 @@ async fn maintenance_gate(State(registry): State<Arc<Registry>>, req: Request, n
 }
 
 async fn not_found() -> Answer {
-    Answer::error(ErrorBody::new(ErrorCode::BadRequest, "no such endpoint"))
-        .with_status(404)
+    Answer::error(ErrorBody::new(ErrorCode::BadRequest, "no such endpoint")).with_status(404)
 }
 
 impl Answer {

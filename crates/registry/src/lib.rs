@@ -164,11 +164,12 @@ fn terminals(seed: &Seed) -> Result<HashMap<String, verify::Terminal>, ServiceEr
     for t in &seed.terminals {
         let attestation_key = match &t.attestation_key {
             Some(text) => {
-                let der = URL_SAFE_NO_PAD
-                    .decode(text.trim())
-                    .map_err(|_| ServiceError::TerminalKey {
-                        terminal: t.id.clone(),
-                    })?;
+                let der =
+                    URL_SAFE_NO_PAD
+                        .decode(text.trim())
+                        .map_err(|_| ServiceError::TerminalKey {
+                            terminal: t.id.clone(),
+                        })?;
                 // Parsed once here so that a bad key stops the start, not a kiosk later.
                 p256::ecdsa::VerifyingKey::from_public_key_der(&der).map_err(|_| {
                     ServiceError::TerminalKey {

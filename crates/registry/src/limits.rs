@@ -73,12 +73,10 @@ impl RateLimiter {
                 (now.saturating_duration_since(b.last).as_secs_f64() * rate + b.tokens) < burst
             });
         }
-        let bucket = buckets
-            .entry(terminal_id.to_owned())
-            .or_insert(Bucket {
-                tokens: burst,
-                last: now,
-            });
+        let bucket = buckets.entry(terminal_id.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            last: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
         bucket.last = now;

@@ -36,7 +36,10 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return report(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return report(&e),
     };

@@ -9,11 +9,18 @@ use crate::{Config, RateLimit, Seed};
 /// Environment variable naming a test-only fault point (`exit-after-commit`).
 pub const FAULT_ENV: &str = "MYNACARD_REGISTRY_FAULT";
 
+/// Test roots and CRLs (DER), as [`simulator_trust`] returns them.
+pub type TrustMaterial = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// Options for serving the registry.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Database URL: `sqlite://PATH` (one file, created if missing) or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, value_name = "URL", default_value = "sqlite://mynacard-registry.db")]
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "sqlite://mynacard-registry.db"
+    )]
     pub db: String,
 
     /// Address to listen on (port 0 picks a free port; the address is printed).
@@ -88,7 +95,7 @@ impl ServeArgs {
     /// supplies the test roots and CRLs (the simulator's).
     pub fn to_config(
         &self,
-        test_trust: impl FnOnce() -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), OptionsError>,
+        test_trust: impl FnOnce() -> Result<TrustMaterial, OptionsError>,
     ) -> Result<Config, OptionsError> {
         let mut config = Config::new(self.db.clone());
         config.listen = self.listen;
@@ -113,7 +120,9 @@ impl ServeArgs {
         config.challenge_ttl = Duration::from_secs(self.challenge_ttl);
         config.rate_limit = (self.rate_limit > 0.0).then(|| RateLimit {
             per_second: self.rate_limit,
-            burst: (self.rate_limit * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+            burst: (self.rate_limit * 2.0)
+                .ceil()
+                .clamp(1.0, f64::from(u32::MAX)) as u32,
         });
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
@@ -129,7 +138,7 @@ impl ServeArgs {
 /// The simulated card's trust material for `--allow-test-roots`: its `O=JPKI-TEST`
 /// authentication root and today's CRL of the simulator (listing the `revoked-auth` card),
 /// issued at `now`.
-pub fn simulator_trust(now: std::time::SystemTime) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), OptionsError> {
+pub fn simulator_trust(now: std::time::SystemTime) -> Result<TrustMaterial, OptionsError> {
     use mynacard_sim::pki::{CaKind, TestPki};
     use mynacard_sim::profile::Catalogue;
     let boxed = |e: Box<dyn std::error::Error + Send + Sync>| OptionsError::TestHierarchy(e);
@@ -139,10 +148,9 @@ pub fn simulator_trust(now: std::time::SystemTime) -> Result<(Vec<Vec<u8>>, Vec<
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| boxed(Box::new(e)))?;
     // Issued at the start of the current second, so the CRL is never dated after `now`.
-    let this_update = mynacard_sim::pki::DateTime::from_unix_duration(Duration::from_secs(
-        since_epoch.as_secs(),
-    ))
-    .map_err(|e| boxed(Box::new(e)))?;
+    let this_update =
+        mynacard_sim::pki::DateTime::from_unix_duration(Duration::from_secs(since_epoch.as_secs()))
+            .map_err(|e| boxed(Box::new(e)))?;
     let crl = catalogue
         .crl_der(CaKind::Auth, pki, this_update)
         .map_err(|e| boxed(Box::new(e)))?;

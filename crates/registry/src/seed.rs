@@ -142,13 +142,17 @@ impl Seed {
                 return Err(SeedError::Invalid("empty linkage_code"));
             }
             for cert in &person.certificates {
-                let key = (cert.root.clone(), crate::upstream::normalise_serial(&cert.serial));
+                let key = (
+                    cert.root.clone(),
+                    crate::upstream::normalise_serial(&cert.serial),
+                );
                 if !cards.insert(key) {
                     return Err(SeedError::Invalid("a certificate is listed twice"));
                 }
             }
             for r in &person.insurance {
-                if r.insurer_number.len() != 8 || !r.insurer_number.bytes().all(|b| b.is_ascii_digit())
+                if r.insurer_number.len() != 8
+                    || !r.insurer_number.bytes().all(|b| b.is_ascii_digit())
                 {
                     return Err(SeedError::Invalid("insurer_number must be 8 digits"));
                 }

@@ -176,7 +176,10 @@ fn random_b64(len: usize) -> Result<String, ErrorBody> {
 
 fn store_failure(e: &StoreError) -> ErrorBody {
     tracing::error!(error = %e, source = ?std::error::Error::source(e), "database failure");
-    err(ErrorCode::Internal, "storage failure; nothing was committed")
+    err(
+        ErrorCode::Internal,
+        "storage failure; nothing was committed",
+    )
 }
 
 fn op_of(purpose: &str) -> Option<Operation> {
@@ -198,8 +201,11 @@ impl Registry {
     fn rate_limit(&self, terminal_id: &str) -> Result<(), ErrorBody> {
         match &self.limiter {
             Some(limiter) => limiter.check(terminal_id, Instant::now()).map_err(|secs| {
-                err(ErrorCode::RateLimited, "too many requests from this terminal")
-                    .with_retry_after(secs)
+                err(
+                    ErrorCode::RateLimited,
+                    "too many requests from this terminal",
+                )
+                .with_retry_after(secs)
             }),
             None => Ok(()),
         }
@@ -213,9 +219,16 @@ impl Registry {
         }
     }
 
-    async fn start_inner(&self, op: Operation, start: StartSession) -> Result<Challenge, ErrorBody> {
+    async fn start_inner(
+        &self,
+        op: Operation,
+        start: StartSession,
+    ) -> Result<Challenge, ErrorBody> {
         if !is_valid_identifier(&start.terminal_id) {
-            return Err(err(ErrorCode::BadRequest, "terminal_id is not a valid identifier"));
+            return Err(err(
+                ErrorCode::BadRequest,
+                "terminal_id is not a valid identifier",
+            ));
         }
         self.rate_limit(&start.terminal_id)?;
         let terminal = self.terminals.get(&start.terminal_id);
@@ -230,9 +243,15 @@ impl Registry {
         }
         if accepted.is_empty() {
             return Err(if terminal.is_none() {
-                err(ErrorCode::TerminalUnknown, "face matching needs a terminal the service knows")
+                err(
+                    ErrorCode::TerminalUnknown,
+                    "face matching needs a terminal the service knows",
+                )
             } else {
-                err(ErrorCode::MethodNotAllowed, "none of the terminal's methods is allowed for it")
+                err(
+                    ErrorCode::MethodNotAllowed,
+                    "none of the terminal's methods is allowed for it",
+                )
             });
         }
         let now = self.clock.now_ms();
@@ -332,20 +351,32 @@ impl Registry {
             .await
             .map_err(|e| store_failure(&e))?
             .filter(|c| op_of(&c.purpose) == Some(op))
-            .ok_or_else(|| err(ErrorCode::SessionNotFound, "no such session for this operation"))?;
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::SessionNotFound,
+                    "no such session for this operation",
+                )
+            })?;
         if challenge.used_at.is_some() {
             return self.earlier_answer(&challenge, &proof_hash).await;
         }
-        if intent.session_id != challenge.session_id || intent.nonce.to_base64url() != challenge.nonce
+        if intent.session_id != challenge.session_id
+            || intent.nonce.to_base64url() != challenge.nonce
         {
-            return Err(err(ErrorCode::NonceReplay, "the intent was made for another session"));
+            return Err(err(
+                ErrorCode::NonceReplay,
+                "the intent was made for another session",
+            ));
         }
         let cert_der = proof.auth_cert();
         if intent.op != op
             || intent.terminal_id != challenge.terminal_id
             || intent.cert_sha256 != Sha256Digest::of(cert_der)
         {
-            return Err(err(ErrorCode::IntentMismatch, "the intent does not match the session"));
+            return Err(err(
+                ErrorCode::IntentMismatch,
+                "the intent does not match the session",
+            ));
         }
         let now = self.clock.now_ms();
         if now >= challenge.expires_at {
@@ -361,11 +392,21 @@ impl Registry {
         }
         let method = proof.method();
         let terminal = self.terminals.get(&intent.terminal_id);
-        if !challenge.methods.split(',').any(|m| m == method_name(method)) {
+        if !challenge
+            .methods
+            .split(',')
+            .any(|m| m == method_name(method))
+        {
             return Err(if method == Method::AccreditedFace && terminal.is_none() {
-                err(ErrorCode::TerminalUnknown, "the terminal is not known to the service")
+                err(
+                    ErrorCode::TerminalUnknown,
+                    "the terminal is not known to the service",
+                )
             } else {
-                err(ErrorCode::MethodNotAllowed, "the method was not accepted for this session")
+                err(
+                    ErrorCode::MethodNotAllowed,
+                    "the method was not accepted for this session",
+                )
             });
         }
         if let Proof::AccreditedFace {
@@ -375,7 +416,10 @@ impl Registry {
         } = proof
         {
             let terminal = terminal.ok_or_else(|| {
-                err(ErrorCode::TerminalUnknown, "the terminal is not known to the service")
+                err(
+                    ErrorCode::TerminalUnknown,
+                    "the terminal is not known to the service",
+                )
             })?;
             if !terminal.may_use_face() {
                 return Err(err(
@@ -392,14 +436,13 @@ impl Registry {
         // that a forged proof cannot use up someone's session. (A face proof's card signatures
         // were checked above.)
         let possession = match proof {
-            Proof::PinSignature { signature, .. } => intent
-                .signed_digest_info()
-                .ok()
-                .is_some_and(|d| {
+            Proof::PinSignature { signature, .. } => {
+                intent.signed_digest_info().ok().is_some_and(|d| {
                     self.verifier
                         .verify_card_signature(cert_der, &d, signature.as_slice())
                         .is_ok()
-                }),
+                })
+            }
             Proof::AccreditedFace { .. } => true,
             _ => false,
         };
@@ -422,7 +465,10 @@ impl Registry {
             )),
             Err(CertFailure::RevocationUnavailable) => {
                 // Not stored: the same proof may succeed once revocation data is back.
-                return Err(err(ErrorCode::UpstreamJlis, "revocation status unavailable"));
+                return Err(err(
+                    ErrorCode::UpstreamJlis,
+                    "revocation status unavailable",
+                ));
             }
         };
         if !possession {
@@ -453,14 +499,23 @@ impl Registry {
             .await
             .map_err(|e| store_failure(&e))?;
         match settled {
-            Settled::Fresh { outcome, .. } => {
+            Settled::Fresh { outcome, applied } => {
                 if self.fault == Some(Fault::ExitAfterCommit) {
                     tracing::warn!("fault injection: exiting after commit, before answering");
                     std::process::exit(86);
                 }
                 let stored: StoredOutcome = serde_json::from_str(&outcome)
                     .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
-                self.render(stored).await
+                let linkage = match applied {
+                    Applied::Registered(row)
+                    | Applied::AlreadyRegistered(row)
+                    | Applied::Relinked(row)
+                    | Applied::Found {
+                        registration: row, ..
+                    } => Some(row.linkage_code),
+                    _ => None,
+                };
+                self.render(stored, linkage).await
             }
             Settled::Earlier(earlier) => self.earlier_answer(&earlier, &proof_hash).await,
         }
@@ -473,7 +528,10 @@ impl Registry {
         proof_hash: &str,
     ) -> Result<Answer, ErrorBody> {
         if challenge.proof_sha256.as_deref() != Some(proof_hash) {
-            return Err(err(ErrorCode::NonceReplay, "the session was already used by another proof"));
+            return Err(err(
+                ErrorCode::NonceReplay,
+                "the session was already used by another proof",
+            ));
         }
         let Some(outcome) = &challenge.outcome else {
             // Claimed and committed together, so this cannot happen; answer as a replay.
@@ -481,26 +539,37 @@ impl Registry {
         };
         let stored: StoredOutcome = serde_json::from_str(outcome)
             .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
-        self.render(stored).await
+        self.render(stored, None).await
     }
 
     /// Turns a stored outcome into the HTTP answer, looking the personal fields up again.
-    async fn render(&self, stored: StoredOutcome) -> Result<Answer, ErrorBody> {
+    async fn render(
+        &self,
+        stored: StoredOutcome,
+        linkage: Option<String>,
+    ) -> Result<Answer, ErrorBody> {
+        // The linkage code of the registration: known when this request applied the effect,
+        // read again for a retried proof.
+        let linkage_of = |registration_id: String| async move {
+            match linkage {
+                Some(code) => Ok(Some(code)),
+                None => self
+                    .store
+                    .registration_by_id(&registration_id)
+                    .await
+                    .map(|row| row.map(|r| r.linkage_code))
+                    .map_err(|e| store_failure(&e)),
+            }
+        };
         match stored {
             StoredOutcome::Error(body) => Ok(Answer::error(body)),
             StoredOutcome::Deregistration(result) => Ok(Answer::json(200, &result)),
             StoredOutcome::Registration(mut result) => {
-                if let Some(row) = self
-                    .store
-                    .registration_by_id(&result.registration_id)
-                    .await
-                    .map_err(|e| store_failure(&e))?
+                if let Some(code) = linkage_of(result.registration_id.clone()).await?
+                    && let Ok(InsuranceLookup::Found(record)) =
+                        self.insurance.lookup(&LinkageCode(code)).await
                 {
-                    if let Ok(InsuranceLookup::Found(record)) =
-                        self.insurance.lookup(&LinkageCode(row.linkage_code)).await
-                    {
-                        result.insurer_name = Some(record.insurer_name);
-                    }
+                    result.insurer_name = Some(record.insurer_name);
                 }
                 Ok(Answer::json(200, &result))
             }
@@ -511,22 +580,25 @@ impl Registry {
                 relinked,
                 checked_at,
             } => {
-                let row = self
-                    .store
-                    .registration_by_id(&registration_id)
-                    .await
-                    .map_err(|e| store_failure(&e))?
-                    .ok_or_else(|| err(ErrorCode::NotRegistered, "the registration was withdrawn"))?;
-                let record = match self.insurance.lookup(&LinkageCode(row.linkage_code)).await {
+                let code = linkage_of(registration_id.clone()).await?.ok_or_else(|| {
+                    err(ErrorCode::NotRegistered, "the registration was withdrawn")
+                })?;
+                let record = match self.insurance.lookup(&LinkageCode(code)).await {
                     Ok(InsuranceLookup::Found(record)) => record,
                     Ok(InsuranceLookup::NoRecord) => {
                         return Err(err(ErrorCode::NoInsuranceRecord, "no insurance record"));
                     }
                     Ok(InsuranceLookup::Multiple) => {
-                        return Err(err(ErrorCode::MultipleMatch, "more than one insurance record"));
+                        return Err(err(
+                            ErrorCode::MultipleMatch,
+                            "more than one insurance record",
+                        ));
                     }
                     Err(_) => {
-                        return Err(err(ErrorCode::UpstreamSsk, "insurance upstream unavailable"));
+                        return Err(err(
+                            ErrorCode::UpstreamSsk,
+                            "insurance upstream unavailable",
+                        ));
                     }
                 };
                 Ok(Answer::json(
@@ -588,7 +660,10 @@ impl Registry {
                             )));
                         }
                         Err(_) => {
-                            return Err(err(ErrorCode::UpstreamJlis, "identity upstream unavailable"));
+                            return Err(err(
+                                ErrorCode::UpstreamJlis,
+                                "identity upstream unavailable",
+                            ));
                         }
                     },
                 };
@@ -607,7 +682,10 @@ impl Registry {
                         )));
                     }
                     Err(_) => {
-                        return Err(err(ErrorCode::UpstreamSsk, "insurance upstream unavailable"));
+                        return Err(err(
+                            ErrorCode::UpstreamSsk,
+                            "insurance upstream unavailable",
+                        ));
                     }
                 }
                 let relink_from = self
@@ -671,13 +749,19 @@ impl Registry {
             }
             Operation::DeregisterInsuranceUse => {
                 if cert.not_after < now_s {
-                    return Ok(Plan::Fail(err(ErrorCode::CertExpired, "the certificate has expired")));
+                    return Ok(Plan::Fail(err(
+                        ErrorCode::CertExpired,
+                        "the certificate has expired",
+                    )));
                 }
                 Ok(Plan::Apply(Effect::Deregister {
                     card: cert.card.clone(),
                 }))
             }
-            _ => Ok(Plan::Fail(err(ErrorCode::BadRequest, "unsupported operation"))),
+            _ => Ok(Plan::Fail(err(
+                ErrorCode::BadRequest,
+                "unsupported operation",
+            ))),
         }
     }
 }
@@ -737,10 +821,13 @@ fn stored_outcome(
             registration(RegistrationStatus::AlreadyRegistered, row)
         }
         (_, Applied::Relinked(row)) => registration(RegistrationStatus::Relinked, row),
-        (_, Applied::Found {
-            registration,
-            relinked,
-        }) => StoredOutcome::Eligible {
+        (
+            _,
+            Applied::Found {
+                registration,
+                relinked,
+            },
+        ) => StoredOutcome::Eligible {
             session_id: session_id.to_owned(),
             registration_id: registration.registration_id.clone(),
             grace,

@@ -317,7 +317,8 @@ impl Store {
         &self,
         registration_id: &str,
     ) -> Result<Option<RegistrationRecord>, StoreError> {
-        let sql = format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE registration_id = $1");
+        let sql =
+            format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE registration_id = $1");
         let row = sqlx::query(&sql)
             .bind(registration_id)
             .fetch_optional(&self.pool)
@@ -394,7 +395,16 @@ impl Store {
                 linked,
                 lapse,
             } => {
-                eligibility(&mut tx, &card, &cert_sha256, &relink_from, &linked, lapse, now).await?
+                eligibility(
+                    &mut tx,
+                    &card,
+                    &cert_sha256,
+                    &relink_from,
+                    &linked,
+                    lapse,
+                    now,
+                )
+                .await?
             }
             Effect::Deregister { card } => match select_registration(&mut tx, &card).await? {
                 Some(found) => {
@@ -542,8 +552,9 @@ async fn select_registration(
     tx: &mut Tx<'_>,
     card: &CardKey,
 ) -> Result<Option<RegistrationRecord>, StoreError> {
-    let sql =
-        format!("SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE root_id = $1 AND serial = $2");
+    let sql = format!(
+        "SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE root_id = $1 AND serial = $2"
+    );
     let row = sqlx::query(&sql)
         .bind(&card.root_id)
         .bind(&card.serial)

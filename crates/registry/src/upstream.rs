@@ -259,16 +259,38 @@ mod tests {
             id.resolve(&key("02")).await.unwrap(),
             PersonLookup::Found(LinkageCode("P".into()))
         );
-        assert_eq!(id.resolve(&key("0b")).await.unwrap(), PersonLookup::Restricted);
-        assert_eq!(id.resolve(&key("0c")).await.unwrap(), PersonLookup::NotFound);
-        assert_eq!(id.previous_certificates(&key("03")).await.unwrap(), vec![key("02"), key("01")]);
-        assert!(id.previous_certificates(&key("01")).await.unwrap().is_empty());
-        assert!(id.previous_certificates(&key("0a")).await.unwrap().is_empty());
+        assert_eq!(
+            id.resolve(&key("0b")).await.unwrap(),
+            PersonLookup::Restricted
+        );
+        assert_eq!(
+            id.resolve(&key("0c")).await.unwrap(),
+            PersonLookup::NotFound
+        );
+        assert_eq!(
+            id.previous_certificates(&key("03")).await.unwrap(),
+            vec![key("02"), key("01")]
+        );
+        assert!(
+            id.previous_certificates(&key("01"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            id.previous_certificates(&key("0a"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             id.linked_certificates(&key("0a")).await.unwrap(),
             vec![key("03"), key("02"), key("01")]
         );
-        assert_eq!(id.linked_certificates(&key("01")).await.unwrap(), vec![key("0a")]);
+        assert_eq!(
+            id.linked_certificates(&key("01")).await.unwrap(),
+            vec![key("0a")]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Chains are checked by `mynacard-cert` (production J-LIS roots by default; the `O=JPKI-TEST`
 //! roots of the simulated card only when the operator allows them), signatures by
-//! `mynacard-sign`. Parsed certificates and their verified chains are cached by the SHA-256 of
+//! `mynacard-sign` (RSASSA-PKCS1-v1_5 over a DigestInfo). Parsed certificates and their verified chains are cached by the SHA-256 of
 //! the DER, so a card seen again costs one signature check; validity and revocation are still
 //! decided per request.
 
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mynacard_cert::{
-    ChainError, Crl, CertKind, Hierarchy, JpkiCertificate, RevocationError, RevocationQuery,
+    CertKind, ChainError, Crl, Hierarchy, JpkiCertificate, RevocationError, RevocationQuery,
     RevocationSource, RevocationStatus, TrustPolicy, verify_chain,
 };
 use mynacard_registration::errors::{ErrorCode, RevocationReason as WireReason};
@@ -222,24 +222,20 @@ impl RevocationSource for PreparedCrls {
             return Ok(unchecked_no_crl());
         };
         let serial = strip_zeros(query.certificate.serial()).to_vec();
-        if let Some(entry) = self.revoked.get(&(issuer, serial)) {
-            if entry.reason != Some(mynacard_cert::RevocationReason::RemoveFromCrl)
-                && entry.date <= query.at
-            {
-                return Ok(RevocationStatus::Revoked {
-                    reason: entry.reason,
-                    date: entry.date,
-                });
-            }
+        if let Some(entry) = self.revoked.get(&(issuer, serial))
+            && entry.reason != Some(mynacard_cert::RevocationReason::RemoveFromCrl)
+            && entry.date <= query.at
+        {
+            return Ok(RevocationStatus::Revoked {
+                reason: entry.reason,
+                date: entry.date,
+            });
         }
         if next_update.is_some_and(|next| query.at > next) {
             return Err(RevocationError::new("the CRL is past its next update"));
         }
         Ok(RevocationStatus::Good {
-            source: format!(
-                "CRL issued {}",
-                mynacard_cert::format_rfc3339(*this_update)
-            ),
+            source: format!("CRL issued {}", mynacard_cert::format_rfc3339(*this_update)),
         })
     }
 }
@@ -258,6 +254,7 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 /// Checks proofs and certificates.
 pub struct Verifier {
     policy: TrustPolicy,
+    root_names: Vec<String>,
     revocation: PreparedCrls,
     require_revocation: bool,
     cache: Mutex<HashMap<[u8; 32], Arc<CachedCert>>>,
@@ -279,7 +276,10 @@ impl core::fmt::Debug for Verifier {
 pub fn root_id(policy: &TrustPolicy, anchor: usize) -> String {
     match policy.anchors().get(anchor) {
         Some(a) if a.hierarchy() == Hierarchy::Production => a.label(),
-        Some(a) => format!("test-{}", hex::encode(&a.certificate().sha256_fingerprint()[..8])),
+        Some(a) => format!(
+            "test-{}",
+            hex::encode(&a.certificate().sha256_fingerprint()[..8])
+        ),
         None => "unknown".to_owned(),
     }
 }
@@ -321,7 +321,14 @@ impl Verifier {
         require_revocation: bool,
     ) -> Result<Self, TrustConfigError> {
         let revocation = PreparedCrls::new(&policy, crls)?;
+        let root_names = (0..policy.anchors().len())
+            .filter(|&i| {
+                policy.anchors()[i].purpose() == Some(mynacard_cert::Purpose::Authentication)
+            })
+            .map(|i| root_id(&policy, i))
+            .collect();
         Ok(Verifier {
+            root_names,
             policy,
             revocation,
             require_revocation,
@@ -346,12 +353,7 @@ impl Verifier {
 
     /// Names of the authentication roots accepted, for the challenge.
     pub fn accepted_root_names(&self) -> Vec<String> {
-        (0..self.policy.anchors().len())
-            .filter(|&i| {
-                self.policy.anchors()[i].purpose() == Some(mynacard_cert::Purpose::Authentication)
-            })
-            .map(|i| root_id(&self.policy, i))
-            .collect()
+        self.root_names.clone()
     }
 
     fn cached(&self, der: &[u8]) -> Result<Arc<CachedCert>, CertFailure> {
@@ -405,7 +407,9 @@ impl Verifier {
     ) -> Result<(), CertFailure> {
         let entry = self.cached(cert_der)?;
         let key = entry.key.as_ref().ok_or(CertFailure::Untrusted)?;
-        key.verify(rsa::Pkcs1v15Sign::new_unprefixed(), digest_info, signature)
+        let digest_info =
+            mynacard_sign::DigestInfo::from_der(digest_info).map_err(|_| CertFailure::Untrusted)?;
+        mynacard_sign::verify_pkcs1v15(key, &digest_info, signature)
             .map_err(|_| CertFailure::Untrusted)
     }
 
@@ -425,7 +429,11 @@ impl Verifier {
         let not_after = to_unix(cert.not_after());
         let at_now = from_unix(now);
         // Expired certificates are checked as of their last valid second.
-        let at = if now > not_after { cert.not_after() } else { at_now };
+        let at = if now > not_after {
+            cert.not_after()
+        } else {
+            at_now
+        };
         let chain = match &entry.chain {
             Some(chain) if at >= chain.valid_from && at <= chain.valid_to => chain.clone(),
             _ => {
@@ -515,15 +523,16 @@ impl Verifier {
             .intent
             .signed_digest_info()
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
-        let card_key =
-            parse_card_public_key(evidence.card_public_key.as_slice()).ok_or(FaceFailure::EvidenceInvalid)?;
-        card_key
-            .verify(
-                rsa::Pkcs1v15Sign::new_unprefixed(),
-                &digest_info,
-                evidence.presence_signature.as_slice(),
-            )
+        let card_key = parse_card_public_key(evidence.card_public_key.as_slice())
+            .ok_or(FaceFailure::EvidenceInvalid)?;
+        let digest_info = mynacard_sign::DigestInfo::from_der(&digest_info)
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
+        mynacard_sign::verify_pkcs1v15(
+            &card_key,
+            &digest_info,
+            evidence.presence_signature.as_slice(),
+        )
+        .map_err(|_| FaceFailure::EvidenceInvalid)?;
         // The card-face record's signature covers SHA-256 of the three segments, concatenated.
         if evidence.card_face_digests.len() != 3 {
             return Err(FaceFailure::EvidenceInvalid);
@@ -532,13 +541,13 @@ impl Verifier {
         for digest in &evidence.card_face_digests {
             covered.extend_from_slice(digest.as_bytes());
         }
-        card_key
-            .verify(
-                rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-                &mynacard_registration::wire::Sha256Digest::of(&covered).0,
-                evidence.card_face_signature.as_slice(),
-            )
-            .map_err(|_| FaceFailure::EvidenceInvalid)
+        mynacard_sign::verify_pkcs1v15_message(
+            &card_key,
+            mynacard_sign::HashAlgorithm::Sha256,
+            &covered,
+            evidence.card_face_signature.as_slice(),
+        )
+        .map_err(|_| FaceFailure::EvidenceInvalid)
     }
 }
 

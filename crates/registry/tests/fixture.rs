@@ -1,4 +1,5 @@
 //! The built-in seed names exactly the simulator's certificates and the test terminals' keys.
+#![allow(clippy::expect_used)]
 
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registry::Seed;
@@ -35,7 +36,10 @@ fn fixture_matches_the_simulator() {
             }
             (
                 p.linkage_code.clone(),
-                p.certificates.iter().map(|c| normalise_serial(&c.serial)).collect(),
+                p.certificates
+                    .iter()
+                    .map(|c| normalise_serial(&c.serial))
+                    .collect(),
             )
         })
         .collect();
@@ -71,7 +75,13 @@ fn fixture_matches_the_simulator() {
             .sum::<usize>()
     };
     assert_eq!(records("LNK-CHILD"), 0);
-    for code in ["LNK-ADULT", "LNK-FACE", "LNK-EXPIRED", "LNK-REVOKED", "LNK-BLOCKED"] {
+    for code in [
+        "LNK-ADULT",
+        "LNK-FACE",
+        "LNK-EXPIRED",
+        "LNK-REVOKED",
+        "LNK-BLOCKED",
+    ] {
         assert_eq!(records(code), 1, "{code}");
     }
 }

@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use common::{db, store_scenarios as s};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -40,7 +39,10 @@ async fn unsupported_urls_are_refused() {
     let err = mynacard_registry::Store::connect("mysql://localhost/x", 1)
         .await
         .expect_err("mysql is not supported");
-    assert!(matches!(err, mynacard_registry::store::StoreError::UnsupportedUrl));
+    assert!(matches!(
+        err,
+        mynacard_registry::store::StoreError::UnsupportedUrl
+    ));
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Databases for tests: a fresh SQLite file, or a fresh schema-less PostgreSQL database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -60,7 +61,9 @@ pub(crate) async fn postgres() -> TestDb {
         .await
         .expect("create test database");
     let url = match base.rfind('/') {
-        Some(slash) if base[..slash].contains("://") && slash > base.find("://").unwrap_or(0) + 2 => {
+        Some(slash)
+            if base[..slash].contains("://") && slash > base.find("://").unwrap_or(0) + 2 =>
+        {
             let (head, tail) = base.split_at(slash);
             let query = tail.find('?').map(|q| &tail[q..]).unwrap_or("");
             format!("{head}/{name}{query}")

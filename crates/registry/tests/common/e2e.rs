@@ -1,6 +1,7 @@
 //! End-to-end support: the service configured for the simulated cards, a PIN terminal, a
 //! recording HTTP client, and the service as a child process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
@@ -9,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use mynacard_registration::UtcTime;
 use mynacard_registration::driver::{self, RunReport, ServiceClient, Terminal};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{
     ConsentPrompt, FlowConfig, HttpFailure, HttpRequest, HttpResponse, Machine,
 };
 use mynacard_registration::messages::TerminalKind;
-use mynacard_registration::UtcTime;
 use mynacard_registry::Config;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
@@ -83,7 +84,10 @@ impl Client {
     }
 
     /// On a failed exchange, `hook` may return a new base URL (the service was restarted).
-    pub(crate) fn on_failure(mut self, hook: impl Fn(u32) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub(crate) fn on_failure(
+        mut self,
+        hook: impl Fn(u32) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         self.on_failure = Box::new(hook);
         self
     }
@@ -125,7 +129,12 @@ impl ServiceClient for Client {
 }
 
 /// Runs one flow with a simulated card.
-pub(crate) async fn run(machine: Machine, card: &SimCard, client: &Client, pin: &'static str) -> RunReport {
+pub(crate) async fn run(
+    machine: Machine,
+    card: &SimCard,
+    client: &Client,
+    pin: &'static str,
+) -> RunReport {
     let mut channel = card.channel();
     let mut terminal = PinTerminal(pin);
     driver::run(machine, &mut channel, client, &mut terminal)
@@ -181,7 +190,15 @@ impl ServiceProcess {
     pub(crate) fn start(db: &str, listen: &str, fault: Option<&str>) -> ServiceProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
         command
-            .args(["--db", db, "--listen", listen, "--allow-test-roots", "--rate-limit", "0"])
+            .args([
+                "--db",
+                db,
+                "--listen",
+                listen,
+                "--allow-test-roots",
+                "--rate-limit",
+                "0",
+            ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -192,7 +209,9 @@ impl ServiceProcess {
         let mut child = command.spawn().expect("start the service");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read address");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read address");
         let base_url = line
             .trim()
             .strip_prefix("listening on ")

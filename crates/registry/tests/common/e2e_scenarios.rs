@@ -1,5 +1,6 @@
 //! End-to-end scenarios over HTTP with simulated cards, run on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -45,8 +46,12 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
     let second: Arc<Mutex<Option<ServiceProcess>>> = Arc::new(Mutex::new(None));
     let exit_code = Arc::new(Mutex::new(None));
     let client = {
-        let (first, second, exit_code, db) =
-            (Arc::clone(&first), Arc::clone(&second), Arc::clone(&exit_code), db.clone());
+        let (first, second, exit_code, db) = (
+            Arc::clone(&first),
+            Arc::clone(&second),
+            Arc::clone(&exit_code),
+            db.clone(),
+        );
         Client::new(&base).on_failure(move |failures| {
             if failures != 1 {
                 return None;
@@ -76,7 +81,11 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
         "the retry returns the first result: {:?}",
         report.outcome
     );
-    assert_eq!(*exit_code.lock().expect("lock"), Some(Some(86)), "fault exit after commit");
+    assert_eq!(
+        *exit_code.lock().expect("lock"),
+        Some(Some(86)),
+        "fault exit after commit"
+    );
     let proofs: Vec<_> = client
         .requests()
         .into_iter()
@@ -84,7 +93,11 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
         .collect();
     assert_eq!(proofs.len(), 2, "sent once, resent once");
     assert_eq!(proofs[0].body, proofs[1].body, "the same proof was resent");
-    assert_eq!(count(&db).await, 1, "one registration, not two and not none");
+    assert_eq!(
+        count(&db).await,
+        1,
+        "one registration, not two and not none"
+    );
 
     // The card registers again in a new session: already registered, the same id.
     let base = second
@@ -100,8 +113,15 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(again.outcome, Outcome::AlreadyRegistered { .. }), "{:?}", again.outcome);
-    assert_eq!(registration_id(&again.outcome), registration_id(&report.outcome));
+    assert!(
+        matches!(again.outcome, Outcome::AlreadyRegistered { .. }),
+        "{:?}",
+        again.outcome
+    );
+    assert_eq!(
+        registration_id(&again.outcome),
+        registration_id(&report.outcome)
+    );
     assert_eq!(count(&db).await, 1);
 }
 
@@ -110,7 +130,9 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
 pub(crate) async fn grace_then_lapse(db: String) {
     // expired-auth: valid 2019-12-02 .. 2024-06-01 14:59:59Z.
     let before = at(2024, 5, 1, 3);
-    let service = mynacard_registry::spawn(config(&db, before)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, before))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let registered = run(
         Machine::register_with_pin(flow(ATM, TerminalKind::Atm, before)),
@@ -119,12 +141,18 @@ pub(crate) async fn grace_then_lapse(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(registered.outcome, Outcome::Registered { .. }), "{:?}", registered.outcome);
+    assert!(
+        matches!(registered.outcome, Outcome::Registered { .. }),
+        "{:?}",
+        registered.outcome
+    );
     let id = registration_id(&registered.outcome);
     service.shutdown().await;
 
     let in_grace = at(2024, 8, 15, 3);
-    let service = mynacard_registry::spawn(config(&db, in_grace)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, in_grace))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let checked = run(
         Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, in_grace)),
@@ -152,12 +180,18 @@ pub(crate) async fn grace_then_lapse(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(refused.outcome, Outcome::CertificateExpired), "{:?}", refused.outcome);
+    assert!(
+        matches!(refused.outcome, Outcome::CertificateExpired),
+        "{:?}",
+        refused.outcome
+    );
     service.shutdown().await;
 
     // Grace ends 2024-09-30 24:00 JST = 2024-09-30 15:00Z.
     let after = at(2024, 9, 30, 16);
-    let service = mynacard_registry::spawn(config(&db, after)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, after))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let lapsed = run(
         Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, after)),
@@ -166,8 +200,16 @@ pub(crate) async fn grace_then_lapse(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(lapsed.outcome, Outcome::RegistrationLapsed), "{:?}", lapsed.outcome);
-    assert_eq!(service.registration_count().await.expect("count"), 0, "link cancelled");
+    assert!(
+        matches!(lapsed.outcome, Outcome::RegistrationLapsed),
+        "{:?}",
+        lapsed.outcome
+    );
+    assert_eq!(
+        service.registration_count().await.expect("count"),
+        0,
+        "link cancelled"
+    );
     let gone = run(
         Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, after)),
         &card("expired-auth"),
@@ -175,14 +217,20 @@ pub(crate) async fn grace_then_lapse(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(gone.outcome, Outcome::NotRegistered), "{:?}", gone.outcome);
+    assert!(
+        matches!(gone.outcome, Outcome::NotRegistered),
+        "{:?}",
+        gone.outcome
+    );
     service.shutdown().await;
 }
 
 /// A reissued card registers as a relink of the old card's registration (same id, one row).
 pub(crate) async fn reissue_relinks_the_registration(db: String) {
     let now = at(2026, 6, 1, 3);
-    let service = mynacard_registry::spawn(config(&db, now)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, now))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let first = run(
         Machine::register_with_pin(flow(ATM, TerminalKind::Atm, now)),
@@ -191,7 +239,11 @@ pub(crate) async fn reissue_relinks_the_registration(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(first.outcome, Outcome::Registered { .. }), "{:?}", first.outcome);
+    assert!(
+        matches!(first.outcome, Outcome::Registered { .. }),
+        "{:?}",
+        first.outcome
+    );
     let id = registration_id(&first.outcome);
 
     let reissued = run(
@@ -220,7 +272,11 @@ pub(crate) async fn reissue_relinks_the_registration(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(old.outcome, Outcome::NotRegistered), "{:?}", old.outcome);
+    assert!(
+        matches!(old.outcome, Outcome::NotRegistered),
+        "{:?}",
+        old.outcome
+    );
     service.shutdown().await;
 }
 
@@ -228,7 +284,9 @@ pub(crate) async fn reissue_relinks_the_registration(db: String) {
 /// byte for byte, to the same proof; another proof for the session is a replay.
 pub(crate) async fn no_insurance_record_and_idempotency(db: String) {
     let now = at(2026, 6, 1, 3);
-    let service = mynacard_registry::spawn(config(&db, now)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, now))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let report = run(
         Machine::register_with_pin(flow(APP, TerminalKind::App, now)),
@@ -237,10 +295,17 @@ pub(crate) async fn no_insurance_record_and_idempotency(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(report.outcome, Outcome::NoInsuranceRecord), "{:?}", report.outcome);
+    assert!(
+        matches!(report.outcome, Outcome::NoInsuranceRecord),
+        "{:?}",
+        report.outcome
+    );
     let (path, body) = client.last_proof();
     let (status, _, first) = post(&service.base_url(), &path, body.clone()).await;
-    assert_eq!((status, code(&first).as_str()), (422, "E_NO_INSURANCE_RECORD"));
+    assert_eq!(
+        (status, code(&first).as_str()),
+        (422, "E_NO_INSURANCE_RECORD")
+    );
     // After the challenge's expiry the stored result still answers the same proof.
     service.advance_clock(Duration::from_secs(600));
     let (status, _, again) = post(&service.base_url(), &path, body.clone()).await;
@@ -249,8 +314,12 @@ pub(crate) async fn no_insurance_record_and_idempotency(db: String) {
     // A different proof for the used session: replay.
     let mut tampered: serde_json::Value = serde_json::from_slice(&body).expect("proof json");
     tampered["intent"]["signed_at"] = serde_json::Value::from("2026-06-01T03:00:01Z");
-    let (status, _, replay) =
-        post(&service.base_url(), &path, serde_json::to_vec(&tampered).expect("json")).await;
+    let (status, _, replay) = post(
+        &service.base_url(),
+        &path,
+        serde_json::to_vec(&tampered).expect("json"),
+    )
+    .await;
     assert_eq!((status, code(&replay).as_str()), (409, "E_NONCE_REPLAY"));
     assert_eq!(service.registration_count().await.expect("count"), 0);
     service.shutdown().await;
@@ -259,7 +328,9 @@ pub(crate) async fn no_insurance_record_and_idempotency(db: String) {
 /// Several terminals register the same card at the same moment: one registration.
 pub(crate) async fn concurrent_registrations_over_http(db: String) {
     let now = at(2026, 6, 1, 3);
-    let service = mynacard_registry::spawn(config(&db, now)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, now))
+        .await
+        .expect("spawn");
     let base = service.base_url();
     let mut tasks = Vec::new();
     for _ in 0..6 {
@@ -335,7 +406,9 @@ async fn dump(db: &str) -> String {
 
 pub(crate) async fn nothing_personal_is_stored(db: String) {
     let now = at(2026, 6, 1, 3);
-    let service = mynacard_registry::spawn(config(&db, now)).await.expect("spawn");
+    let service = mynacard_registry::spawn(config(&db, now))
+        .await
+        .expect("spawn");
     let client = Client::new(&service.base_url());
     let sim = card("adult");
     let registered = run(
@@ -353,10 +426,17 @@ pub(crate) async fn nothing_personal_is_stored(db: String) {
         "1234",
     )
     .await;
-    assert!(matches!(checked.outcome, Outcome::Eligible(_)), "{:?}", checked.outcome);
+    assert!(
+        matches!(checked.outcome, Outcome::Eligible(_)),
+        "{:?}",
+        checked.outcome
+    );
     service.shutdown().await;
     let text = dump(&db).await;
-    assert!(text.contains("LNK-ADULT"), "the dump holds the rows: {text}");
+    assert!(
+        text.contains("LNK-ADULT"),
+        "the dump holds the rows: {text}"
+    );
     let image = mynacard_sim::image::CardImage::from_profile_name("adult").expect("image");
     let cert_b64 = mynacard_registration::Bytes(image.auth.cert_der.clone()).to_base64url();
     for forbidden in [
@@ -366,7 +446,10 @@ pub(crate) async fn nothing_personal_is_stored(db: String) {
         "みらい健康保険組合",
         "番号",
     ] {
-        assert!(!text.contains(forbidden), "{forbidden:?} must not be stored");
+        assert!(
+            !text.contains(forbidden),
+            "{forbidden:?} must not be stored"
+        );
     }
 }
 
@@ -401,8 +484,14 @@ pub(crate) async fn limits_and_protocol_errors(db: String) {
     let (status, retry_after, body) = post(&base, "/v1/eligibility", start(APP)).await;
     assert_eq!((status, code(&body).as_str()), (503, "E_MAINTENANCE"));
     assert!(retry_after.is_some());
-    let health = reqwest::get(format!("{base}/healthz")).await.expect("health");
-    assert_eq!(health.status().as_u16(), 200, "liveness answers in maintenance");
+    let health = reqwest::get(format!("{base}/healthz"))
+        .await
+        .expect("health");
+    assert_eq!(
+        health.status().as_u16(),
+        200,
+        "liveness answers in maintenance"
+    );
     service.set_maintenance(false);
 
     let (status, _, body) = post(&base, "/v1/registrations", vec![b' '; 70 * 1024]).await;
@@ -413,17 +502,28 @@ pub(crate) async fn limits_and_protocol_errors(db: String) {
         br#"{"v":"2","terminal_id":"x"}"#.to_vec(),
     )
     .await;
-    assert_eq!((status, code(&body).as_str()), (400, "E_UNSUPPORTED_VERSION"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, "E_UNSUPPORTED_VERSION")
+    );
     let (status, _, body) = post(&base, "/v1/registrations", b"not json".to_vec()).await;
     assert_eq!((status, code(&body).as_str()), (400, "E_BAD_REQUEST"));
-    let (status, _, body) = post(&base, "/v1/registrations/nosuchsession/proof", b"{}".to_vec()).await;
+    let (status, _, body) = post(
+        &base,
+        "/v1/registrations/nosuchsession/proof",
+        b"{}".to_vec(),
+    )
+    .await;
     assert_eq!((status, code(&body).as_str()), (400, "E_BAD_REQUEST"));
     let face_only = br#"{"v":"1","terminal_id":"kiosk-4242","terminal_kind":"kiosk","locale":"ja","methods_supported":["accredited_face"]}"#;
     let (status, _, body) = post(&base, "/v1/registrations", face_only.to_vec()).await;
     assert_eq!((status, code(&body).as_str()), (403, "E_TERMINAL_UNKNOWN"));
     let face_unapproved = br#"{"v":"1","terminal_id":"clinic-0002","terminal_kind":"face_reader","locale":"ja","methods_supported":["accredited_face"]}"#;
     let (status, _, body) = post(&base, "/v1/eligibility", face_unapproved.to_vec()).await;
-    assert_eq!((status, code(&body).as_str()), (403, "E_METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, "E_METHOD_NOT_ALLOWED")
+    );
 
     let consent = reqwest::get(format!("{base}/v1/consent"))
         .await

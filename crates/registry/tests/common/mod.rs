@@ -1,5 +1,7 @@
 //! Shared test helpers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub(crate) mod db;
 pub(crate) mod e2e;
 pub(crate) mod e2e_scenarios;

@@ -1,5 +1,6 @@
 //! Store behaviour that must hold on every backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::sync::Arc;
@@ -62,7 +63,13 @@ fn label(applied: &Applied) -> String {
     }
 }
 
-async fn register(store: &Store, session: &str, reg_id: &str, serial: &str, relink: Vec<CardKey>) -> Settled {
+async fn register(
+    store: &Store,
+    session: &str,
+    reg_id: &str,
+    serial: &str,
+    relink: Vec<CardKey>,
+) -> Settled {
     let now = 1_000_000;
     store
         .settle(
@@ -94,7 +101,14 @@ pub(crate) async fn concurrent_registrations_of_one_card_end_as_one(url: &str) {
     for i in 0..16 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            register(&store, &format!("s{i}"), &format!("reg-{i}"), "0a01", Vec::new()).await
+            register(
+                &store,
+                &format!("s{i}"),
+                &format!("reg-{i}"),
+                "0a01",
+                Vec::new(),
+            )
+            .await
         }));
     }
     let mut outcomes = Vec::new();
@@ -104,7 +118,10 @@ pub(crate) async fn concurrent_registrations_of_one_card_end_as_one(url: &str) {
             Settled::Earlier(_) => panic!("each session was used once"),
         }
     }
-    let registered: Vec<_> = outcomes.iter().filter(|o| o.starts_with("registered:")).collect();
+    let registered: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.starts_with("registered:"))
+        .collect();
     assert_eq!(registered.len(), 1, "{outcomes:?}");
     let id = registered[0].trim_start_matches("registered:").to_owned();
     assert_eq!(
@@ -185,7 +202,13 @@ pub(crate) async fn relink_moves_the_registration(url: &str) {
         Settled::Fresh { outcome, .. } => assert_eq!(outcome, "found:reg-old:true"),
         other => panic!("{other:?}"),
     }
-    assert!(store.registration(&card("0c01")).await.expect("old").is_none());
+    assert!(
+        store
+            .registration(&card("0c01"))
+            .await
+            .expect("old")
+            .is_none()
+    );
     let moved = store
         .registration(&card("0c02"))
         .await
@@ -274,8 +297,20 @@ pub(crate) async fn challenges_survive_a_restart(url: &str) {
     let kept = store.challenge("keep").await.expect("read").expect("kept");
     assert_eq!(kept.proof_sha256.as_deref(), Some("proof-keep"));
     assert_eq!(kept.outcome.as_deref(), Some("registered:reg-k"));
-    assert_eq!(store.purge_challenges(1_000_000 + 120_000).await.expect("purge"), 0);
-    assert_eq!(store.purge_challenges(1_000_000 + 120_001).await.expect("purge"), 1);
+    assert_eq!(
+        store
+            .purge_challenges(1_000_000 + 120_000)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        store
+            .purge_challenges(1_000_000 + 120_001)
+            .await
+            .expect("purge"),
+        1
+    );
     assert!(store.challenge("keep").await.expect("read").is_none());
     assert_eq!(store.registration_count().await.expect("count"), 1);
     store.close().await;

@@ -1,6 +1,12 @@
 //! Shared test support: card images with keys generated once per test binary, and a small
 //! APDU driver.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::OnceLock;
 
