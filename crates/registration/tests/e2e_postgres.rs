@@ -1,5 +1,5 @@
 //! The end-to-end scenarios on PostgreSQL: the same as `e2e_sqlite.rs`, each on a new database
-//! of the server named by `MYNACARD_E2E_POSTGRES_URL` (scripts/e2e-postgres.sh installs and starts
+//! of the server named by `MYNACARD_TEST_POSTGRES_URL` (`scripts/test.sh` installs and starts
 //! one on loopback). Compiled only with the `postgres-e2e` feature; then the variable must be set.
 #![cfg(feature = "postgres-e2e")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
@@ -9,7 +9,7 @@ mod common;
 use common::scenarios;
 use sqlx::Connection as _;
 
-const ENV: &str = "MYNACARD_E2E_POSTGRES_URL";
+const ENV: &str = "MYNACARD_TEST_POSTGRES_URL";
 
 /// A new, empty database on the server; its URL.
 async fn database(name: &str) -> String {
@@ -40,6 +40,7 @@ macro_rules! e2e {
 
 e2e!(
     smartphone_and_atm_registration,
+    smartphone_token_registration,
     kiosk_face_registration,
     face_from_unknown_terminal_rejected,
     eligibility_after_reissue_relinks,
