@@ -206,26 +206,15 @@ impl IntegrityRecord {
     }
 
     /// Checks the record's signature with the key of the application's certificate:
-    /// PKCS#1 v1.5 with SHA-256 over the `DF31` and `DF32` objects as written, which is what
-    /// test cards carry.
-    ///
-    /// The workspace's simulated card signs the two bare digests instead (no TLV headers); that
-    /// form is accepted too, since the same certified key made it and the signed bytes cannot be
-    /// confused with another record's.
+    /// PKCS#1 v1.5 with SHA-256 over the `DF31` and `DF32` objects as written (tag and length
+    /// headers included), the form real cards carry.
     ///
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        const WHAT: &str = "text AP integrity record";
         let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
-        match cvc.public_key.verify_pkcs1(&info, &self.signature, WHAT) {
-            Err(Error::SignatureInvalid { .. }) => {
-                let bare = [self.my_number_digest, self.attributes_digest].concat();
-                let info = HashAlgorithm::Sha256.digest_info(&sha256(&bare))?;
-                cvc.public_key.verify_pkcs1(&info, &self.signature, WHAT)
-            }
-            other => other,
-        }
+        cvc.public_key
+            .verify_pkcs1(&info, &self.signature, "text AP integrity record")
     }
 
     /// Checks the attributes' digest.

@@ -120,30 +120,21 @@ impl CardFace {
 
     /// Checks the record's signature with the key of the application's certificate: PKCS#1
     /// v1.5 over a SHA-256 DigestInfo whose digest field holds the three SHA-256 values of
-    /// `DF22–DF24`, `DF25–DF26` and `DF27` (as encoded), concatenated — the form test cards
+    /// `DF22–DF24`, `DF25–DF26` and `DF27` (as encoded), concatenated — the form real cards
     /// carry.
-    ///
-    /// The workspace's simulated card signs SHA-256 of the concatenated digests instead; that
-    /// form is accepted too (same certified key, bytes that no other record signs).
     ///
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        const WHAT: &str = "card-face record";
         let mut digests = Vec::with_capacity(96);
         for s in &self.segments {
             digests.extend_from_slice(&sha256(s));
         }
-        match cvc
-            .public_key
-            .verify_pkcs1(&sha256_digest_info_raw(&digests), &self.signature, WHAT)
-        {
-            Err(Error::SignatureInvalid { .. }) => {
-                let info = HashAlgorithm::Sha256.digest_info(&sha256(&digests))?;
-                cvc.public_key.verify_pkcs1(&info, &self.signature, WHAT)
-            }
-            other => other,
-        }
+        cvc.public_key.verify_pkcs1(
+            &sha256_digest_info_raw(&digests),
+            &self.signature,
+            "card-face record",
+        )
     }
 }
 

@@ -63,20 +63,31 @@ fn card_face_signed_over_three_digests_in_one_digest_info() {
     ];
     info.extend_from_slice(&digests);
     let signature = sign_encoded(&key, &info);
-    let build = |photo: &[u8]| {
+    let build = |photo: &[u8], signature: &[u8]| {
         let mut objects = vec![tlv(0xDF21, &[0; 18])];
         objects.extend(fields[..5].iter().cloned());
         objects.push(tlv(0xDF27, photo));
-        objects.push(tlv(0xDF28, &signature));
+        objects.push(tlv(0xDF28, signature));
         objects.push(tlv(0xDF29, b"20350217"));
         objects.push(tlv(0xDF2A, b"\x89PNG code"));
         tlv(0xFF20, &objects.concat())
     };
     let cvc = cvc(&key);
-    let face = CardFace::parse(&build(b"\x00\x00\x00\x0CjP  photo")).unwrap();
+    let face = CardFace::parse(&build(b"\x00\x00\x00\x0CjP  photo", &signature)).unwrap();
     face.verify_signature(&cvc).unwrap();
-    let tampered = CardFace::parse(&build(b"\x00\x00\x00\x0CjP  phot0")).unwrap();
+    let tampered = CardFace::parse(&build(b"\x00\x00\x00\x0CjP  phot0", &signature)).unwrap();
     assert!(tampered.verify_signature(&cvc).is_err());
+
+    // SHA-256 over the 96 digest bytes, in an ordinary DigestInfo, is another message: refused.
+    let hashed_info = HashAlgorithm::Sha256
+        .digest_info(&HashAlgorithm::Sha256.digest(&digests))
+        .unwrap();
+    let hashed = sign_encoded(&key, &hashed_info);
+    let other_form = CardFace::parse(&build(b"\x00\x00\x00\x0CjP  photo", &hashed)).unwrap();
+    assert!(matches!(
+        other_form.verify_signature(&cvc),
+        Err(mynacard_card::Error::SignatureInvalid { .. })
+    ));
 }
 
 #[test]
@@ -124,10 +135,30 @@ fn integrity_record_signed_over_the_digest_objects() {
     ))
     .unwrap();
     assert!(record.check_attributes(&other).is_err());
-    let mut forged = digests;
+    let mut forged = digests.clone();
     forged[5] ^= 1;
     let bad =
         IntegrityRecord::parse(&tlv(0xFF30, &[forged, tlv(0xDF33, &signature)].concat())).unwrap();
     assert!(bad.verify_signature(&cvc).is_err());
     assert_eq!(key.size(), 256);
+
+    // A signature over the two bare digests (headers left out) is refused.
+    let bare = [
+        [7u8; 32].to_vec(),
+        Sha256::digest(&attributes_value).to_vec(),
+    ]
+    .concat();
+    let bare_info = HashAlgorithm::Sha256
+        .digest_info(&HashAlgorithm::Sha256.digest(&bare))
+        .unwrap();
+    let bare_signature = sign_encoded(&key, &bare_info);
+    let other_form = IntegrityRecord::parse(&tlv(
+        0xFF30,
+        &[digests, tlv(0xDF33, &bare_signature)].concat(),
+    ))
+    .unwrap();
+    assert!(matches!(
+        other_form.verify_signature(&cvc),
+        Err(mynacard_card::Error::SignatureInvalid { .. })
+    ));
 }

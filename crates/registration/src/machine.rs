@@ -26,6 +26,11 @@
 //! the machine stops unless [`FlowConfig::allow_last_attempt`]; VERIFY is sent at most once; a
 //! link lost during VERIFY ends in [`Outcome::CardRemoved`] with
 //! `attempt_may_have_been_counted`; the PIN is held zeroized and dropped right after VERIFY.
+//!
+//! The auth certificate is read first, as a card gives it without the PIN. A smartphone token
+//! (`JPKIAPGPSETOKEN`) answers that read with `6982` until the PIN is verified: the PIN flows
+//! then go on to the consent, the tries left, the PIN and VERIFY as usual, read the certificate
+//! after VERIFY and build the intent from it before signing. A card pays nothing for this.
 
 use std::fmt;
 use std::sync::Arc;
@@ -306,6 +311,8 @@ enum Card {
     SelectJpki,
     SelectAuthCert,
     ReadAuthCert,
+    SelectAuthCertAfterPin,
+    ReadAuthCertAfterPin,
     SelectPinForStatus,
     PinStatus,
     SelectPinForVerify,
@@ -327,8 +334,8 @@ impl Card {
     fn purpose(self) -> &'static str {
         match self {
             Card::SelectJpki => "select JPKI application",
-            Card::SelectAuthCert => "select auth certificate",
-            Card::ReadAuthCert => "read auth certificate",
+            Card::SelectAuthCert | Card::SelectAuthCertAfterPin => "select auth certificate",
+            Card::ReadAuthCert | Card::ReadAuthCertAfterPin => "read auth certificate",
             Card::SelectPinForStatus | Card::SelectPinForVerify => "select auth PIN",
             Card::PinStatus => "read PIN tries left",
             Card::VerifyPin => "verify auth PIN",
@@ -391,6 +398,8 @@ pub struct Machine {
     state: State,
     read: FileRead,
     auth_cert: Vec<u8>,
+    /// The token keeps its auth certificate behind the PIN: read it after VERIFY.
+    cert_after_pin: bool,
     consent: Option<ConsentDocument>,
     pin: Option<Zeroizing<Vec<u8>>>,
     collation_b: Option<Zeroizing<Vec<u8>>>,
@@ -412,6 +421,7 @@ impl Machine {
             state: State::Consent,
             read: FileRead::default(),
             auth_cert: Vec::new(),
+            cert_after_pin: false,
             consent: None,
             pin: None,
             collation_b: None,
@@ -685,7 +695,19 @@ impl Machine {
                 self.read = FileRead::default();
                 self.read_next(Card::ReadAuthCert);
             }
-            Card::ReadAuthCert | Card::ReadFace | Card::ReadCvc => self.on_read(step, r),
+            Card::ReadAuthCert
+                if r.sw == StatusWord::SecurityStatusNotSatisfied
+                    && self.way == Way::Pin
+                    && self.read.data.is_empty() =>
+            {
+                // A smartphone token: the certificate comes after VERIFY.
+                self.read = FileRead::default();
+                self.cert_after_pin = true;
+                self.after_auth_cert();
+            }
+            Card::ReadAuthCert | Card::ReadAuthCertAfterPin | Card::ReadFace | Card::ReadCvc => {
+                self.on_read(step, r);
+            }
             Card::SelectPinForStatus if ok => {
                 self.card(Card::PinStatus, commands::verify_status(KeyRef::Current));
             }
@@ -707,12 +729,13 @@ impl Machine {
             Card::VerifyPin => {
                 self.pin = None;
                 match r.sw {
-                    StatusWord::Success => {
+                    StatusWord::Success if self.cert_after_pin => {
                         self.card(
-                            Card::SelectAuthKey,
-                            commands::select_ef(commands::jpki::AUTH_KEY),
+                            Card::SelectAuthCertAfterPin,
+                            commands::select_ef(commands::jpki::AUTH_CERT),
                         );
                     }
+                    StatusWord::Success => self.select_auth_key(),
                     StatusWord::RetriesRemaining(0)
                     | StatusWord::ReferenceDataBlocked
                     | StatusWord::AuthenticationMethodBlocked => self.finish(Outcome::PinBlocked),
@@ -721,6 +744,10 @@ impl Machine {
                     }
                     sw => self.card_error(step.purpose(), Some(sw)),
                 }
+            }
+            Card::SelectAuthCertAfterPin if ok => {
+                self.read = FileRead::default();
+                self.read_next(Card::ReadAuthCertAfterPin);
             }
             Card::SelectAuthKey if ok => match self.digest_info() {
                 Some(di) => self.card(
@@ -825,15 +852,12 @@ impl Machine {
         match step {
             Card::ReadAuthCert => {
                 self.auth_cert = data;
-                match (self.op, self.way) {
-                    (Operation::DeregisterInsuranceUse, _) => self.ask_pin_status(),
-                    _ => self.http(
-                        Http::Consent,
-                        HttpMethod::Get,
-                        crate::messages::paths::CONSENT.to_owned(),
-                        None,
-                    ),
-                }
+                self.after_auth_cert();
+            }
+            Card::ReadAuthCertAfterPin => {
+                self.auth_cert = data;
+                self.make_intent();
+                self.select_auth_key();
             }
             Card::ReadFace => match parse_face_record(&data) {
                 Some(record) => {
@@ -847,6 +871,39 @@ impl Machine {
                 self.start_session();
             }
             _ => self.card_error(step.purpose(), None),
+        }
+    }
+
+    /// After the first read of the auth certificate (or its `6982`): the consent, or for a
+    /// withdrawal straight the tries left.
+    fn after_auth_cert(&mut self) {
+        match self.op {
+            Operation::DeregisterInsuranceUse => self.ask_pin_status(),
+            _ => self.http(
+                Http::Consent,
+                HttpMethod::Get,
+                crate::messages::paths::CONSENT.to_owned(),
+                None,
+            ),
+        }
+    }
+
+    fn select_auth_key(&mut self) {
+        self.card(
+            Card::SelectAuthKey,
+            commands::select_ef(commands::jpki::AUTH_KEY),
+        );
+    }
+
+    /// The intent for the challenge received and the auth certificate read.
+    fn make_intent(&mut self) {
+        if let Some(challenge) = &self.challenge {
+            self.intent = Some(Intent::for_challenge(
+                challenge,
+                &self.config.terminal_id,
+                &self.auth_cert,
+                (self.config.clock)(),
+            ));
         }
     }
 
@@ -1189,14 +1246,11 @@ impl Machine {
         if !challenge.accepted_methods.contains(&self.method()) {
             return self.finish(Outcome::TerminalNotAccepted);
         }
-        let intent = Intent::for_challenge(
-            &challenge,
-            &self.config.terminal_id,
-            &self.auth_cert,
-            (self.config.clock)(),
-        );
-        self.intent = Some(intent);
         self.challenge = Some(challenge);
+        // Without the certificate yet (smartphone token), the intent is made once it is read.
+        if !self.cert_after_pin {
+            self.make_intent();
+        }
         match self.way {
             Way::Pin => self.card(
                 Card::SelectPinForVerify,

@@ -231,9 +231,11 @@ pub struct FaceEvidence {
     pub intent: Intent,
     /// The three SHA-256 digests the card-face record's signature covers (visual AP EF `0002`,
     /// card fact B.7): of the `DF22`–`DF24` objects, of `DF25`–`DF26`, and of `DF27` (the photo
-    /// the face was matched against). The signature is over their 96-byte concatenation.
+    /// the face was matched against), each over the objects as encoded (headers included).
     pub card_face_digests: Vec<Sha256Digest>,
-    /// The record's signature (tag `DF28`): RSASSA-PKCS1-v1_5/SHA-256 by the card key below.
+    /// The record's signature (tag `DF28`) by the card key below: RSASSA-PKCS1-v1_5 over a
+    /// SHA-256 DigestInfo whose digest field holds the three digests concatenated (96 bytes, not
+    /// hashed again), as real cards sign it.
     pub card_face_signature: Bytes,
     /// The record's card public key: the `DF24` value, `90 L exponent 91 L modulus`.
     pub card_public_key: Bytes,

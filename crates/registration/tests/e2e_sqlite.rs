@@ -36,6 +36,7 @@ macro_rules! e2e {
 
 e2e!(
     smartphone_and_atm_registration,
+    smartphone_token_registration,
     kiosk_face_registration,
     face_from_unknown_terminal_rejected,
     eligibility_after_reissue_relinks,

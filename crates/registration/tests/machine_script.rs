@@ -511,6 +511,173 @@ fn face_method_refused_by_the_challenge_means_terminal_not_accepted() {
     assert_eq!(done(&m), Outcome::TerminalNotAccepted);
 }
 
+/// A smartphone token (`JPKIAPGPSETOKEN`) up to the PIN prompt: its auth certificate answers
+/// `6982`, and the flow goes on to the consent and the tries left without it.
+fn smartphone_up_to_pin(m: &mut Machine, tries: &[u8]) -> u32 {
+    let mut consents = 0;
+    expect_card(m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(m, "00B0000000", &[0x69, 0x82]);
+    expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
+    match m.next_action() {
+        Action::ShowConsent(_) => {
+            consents += 1;
+            m.feed_consent(true).unwrap();
+        }
+        other => panic!("expected the consent before any PIN, got {other:?}"),
+    }
+    expect_card(m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(m, "00200080", tries);
+    consents
+}
+
+#[test]
+fn smartphone_token_reads_its_certificate_after_verify_then_signs() {
+    for (op, start_path) in [
+        (Operation::RegisterInsuranceUse, "/v1/registrations"),
+        (Operation::CheckEligibility, "/v1/eligibility"),
+    ] {
+        let mut m = match op {
+            Operation::RegisterInsuranceUse => Machine::register_with_pin(config()),
+            _ => Machine::check_eligibility_with_pin(config()),
+        };
+        assert_eq!(smartphone_up_to_pin(&mut m, &[0x63, 0xC3]), 1);
+        assert!(matches!(
+            m.next_action(),
+            Action::AskPin {
+                retries_left: Some(3)
+            }
+        ));
+        m.feed_pin(Zeroizing::new("1234".into())).unwrap();
+        expect_http(
+            &mut m,
+            HttpMethod::Post,
+            start_path,
+            json(201, &challenge(op)),
+        );
+        expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+        expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
+        // Now the certificate opens: SELECT and read it, then the key and the signature.
+        let cert = fake_cert();
+        expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+        expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
+        expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+        expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
+        let intent = mynacard_registration::Intent::for_challenge(
+            &challenge(op),
+            "atm-0001",
+            &cert,
+            UtcTime::from_unix(SIGNED_AT),
+        );
+        let di = sha256_digest_info(&intent.sha256().unwrap());
+        let signature = vec![0x3C; 256];
+        expect_card(
+            &mut m,
+            &format!("802A008033{}00", hex::encode_upper(di)),
+            &ok(&signature),
+        );
+        let proof = match m.next_action() {
+            Action::SendHttp(r) => {
+                assert_eq!(r.path, format!("{start_path}/ses_01HZX5T7Q9M3/proof"));
+                r.body.unwrap()
+            }
+            other => panic!("{other:?}"),
+        };
+        match serde_json::from_slice::<Proof>(&proof).unwrap() {
+            Proof::PinSignature {
+                intent: sent,
+                auth_cert,
+                signature: sig,
+                ..
+            } => {
+                assert_eq!(sent, intent);
+                assert_eq!(sent.cert_sha256, Sha256Digest::of(&cert));
+                assert_eq!(auth_cert.0, cert);
+                assert_eq!(sig.0, signature);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn smartphone_token_wrong_pin_reads_no_certificate_and_verifies_once() {
+    let mut m = Machine::register_with_pin(config());
+    smartphone_up_to_pin(&mut m, &[0x63, 0xC3]);
+    m.feed_pin(Zeroizing::new("9999".into())).unwrap();
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "002000800439393939", &[0x63, 0xC2]);
+    assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
+}
+
+#[test]
+fn smartphone_token_keeps_pin_safety() {
+    // One try left: refused before the PIN is asked.
+    let mut m = Machine::register_with_pin(config());
+    smartphone_up_to_pin(&mut m, &[0x63, 0xC1]);
+    assert_eq!(done(&m), Outcome::LastAttemptRefused);
+    // Declined consent: no PIN, no card command after the refused read.
+    let mut m = Machine::check_eligibility_with_pin(config());
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(false).unwrap();
+    assert_eq!(done(&m), Outcome::ConsentDeclined);
+    // A certificate still refused after VERIFY is a card error, never a second VERIFY.
+    let mut m = Machine::register_with_pin(config());
+    smartphone_up_to_pin(&mut m, &[0x63, 0xC3]);
+    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    assert_eq!(
+        done(&m),
+        Outcome::CardError {
+            what: "read auth certificate",
+            sw: Some(0x6982)
+        }
+    );
+    // 6982 part-way through the certificate is not taken for a token.
+    let mut m = Machine::register_with_pin(config());
+    let cert = fake_cert();
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
+    expect_card(&mut m, "00B0010030", &[0x69, 0x82]);
+    assert!(matches!(done(&m), Outcome::CardError { .. }));
+    // The face method cannot open the certificate without a PIN.
+    let mut m = Machine::register_with_face(config());
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    assert!(matches!(done(&m), Outcome::CardError { .. }));
+}
+
+#[test]
+fn smartphone_token_withdrawal_asks_no_consent() {
+    let mut m = Machine::deregister(config());
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "00200080", &[0x63, 0xC3]);
+    assert!(matches!(m.next_action(), Action::AskPin { .. }));
+}
+
 #[derive(Debug, Clone)]
 enum Input {
     Card(Vec<u8>),
@@ -531,6 +698,8 @@ proptest! {
                 proptest::collection::vec(any::<u8>(), 0..300).prop_map(Input::Card),
                 Just(Input::Card(vec![0x90, 0x00])),
                 Just(Input::Card(vec![0x63, 0xC3])),
+                // A smartphone token's auth certificate before VERIFY.
+                Just(Input::Card(vec![0x69, 0x82])),
                 Just(Input::CardFailure),
                 (any::<u16>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(s, b)| Input::Http(s, b)),
                 Just(Input::HttpFailure),

@@ -1,7 +1,9 @@
 //! The seed file: the persons the simulated upstreams know and the terminals the service knows.
 //!
 //! TOML, test data only. A person lists their authentication certificates oldest first (so a
-//! reissued card's new serial follows the old one) and zero or more insurance records.
+//! reissued card's new serial follows the old one) and zero or more insurance records. Entries
+//! that share a linkage code are certificates of one person that coexist; `form = "smartphone"`
+//! marks an entry of smartphone certificates.
 //!
 //! ```toml
 //! [[person]]
@@ -49,6 +51,10 @@ pub struct SeedPerson {
     /// First registration is blocked (protection order).
     #[serde(default)]
     pub restricted: bool,
+    /// Where this entry's certificates live: `card` (the default) or `smartphone` (a
+    /// smartphone certificate linked to the person's card, which gets no grace period).
+    #[serde(default)]
+    pub form: crate::upstream::CertificateForm,
     /// The person's authentication certificates, oldest first.
     #[serde(default)]
     pub certificates: Vec<SeedCertificate>,

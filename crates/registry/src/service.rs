@@ -20,8 +20,8 @@ use crate::store::{
     Applied, ChallengeRecord, Effect, RegistrationRecord, Settled, Store, StoreError,
 };
 use crate::upstream::{
-    IdentityProvider, InsuranceLookup, InsuranceProvider, InsuranceRecord, LinkageCode,
-    PersonLookup,
+    CertificateForm, IdentityProvider, InsuranceLookup, InsuranceProvider, InsuranceRecord,
+    LinkageCode, PersonLookup,
 };
 use crate::verify::{CertFailure, CheckedCert, Terminal, Verifier};
 
@@ -715,7 +715,30 @@ impl Registry {
                 }))
             }
             Operation::CheckEligibility => {
-                let lapse = cert.not_after < now_s && now_s > grace_end_unix(cert.not_after);
+                let expired = cert.not_after < now_s;
+                // Smartphone certificates get no grace period (domain facts §1.6). Which one
+                // this is, the identity upstream's link information tells; it is asked only
+                // once the certificate has expired. The person's registration is left alone:
+                // their card still reaches it.
+                if expired {
+                    match self.identity.certificate_form(&cert.card).await {
+                        Ok(CertificateForm::Smartphone) => {
+                            return Ok(Plan::Fail(err(
+                                ErrorCode::CertExpired,
+                                "the smartphone certificate has expired; smartphone \
+                                 certificates have no grace period",
+                            )));
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            return Err(err(
+                                ErrorCode::UpstreamJlis,
+                                "identity upstream unavailable",
+                            ));
+                        }
+                    }
+                }
+                let lapse = expired && now_s > grace_end_unix(cert.not_after);
                 let registered = self
                     .store
                     .registration(&cert.card)

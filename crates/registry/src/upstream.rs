@@ -36,6 +36,20 @@ pub enum PersonLookup {
     Restricted,
 }
 
+/// What kind of holder an authentication certificate lives in, as the identity upstream's link
+/// information tells it (J-LIS links a smartphone certificate to the card's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CertificateForm {
+    /// The My Number Card itself.
+    #[default]
+    Card,
+    /// A smartphone certificate (スマホ用電子証明書: Android secure element or iPhone). It gets
+    /// no grace period after expiry.
+    Smartphone,
+}
+
 /// The identity upstream (J-LIS role).
 #[async_trait]
 pub trait IdentityProvider: Send + Sync {
@@ -52,6 +66,11 @@ pub trait IdentityProvider: Send + Sync {
         let _ = card;
         Ok(Vec::new())
     }
+
+    /// Whether the certificate is the card's or a smartphone's. The service asks only about an
+    /// expired certificate at the point of use, where the two are treated differently; an
+    /// unknown serial is [`CertificateForm::Card`].
+    async fn certificate_form(&self, card: &CardKey) -> Result<CertificateForm, UpstreamError>;
 }
 
 /// One insured-person record (the fee-fund role). Personal data: returned at the point of use,
@@ -105,7 +124,7 @@ pub trait InsuranceProvider: Send + Sync {
 pub struct SeededIdentity {
     // card → (person, restricted, index of its chain)
     by_card: HashMap<CardKey, (LinkageCode, bool, usize)>,
-    chains: Vec<(LinkageCode, Vec<CardKey>)>,
+    chains: Vec<(LinkageCode, Vec<CardKey>, CertificateForm)>,
 }
 
 impl SeededIdentity {
@@ -124,7 +143,7 @@ impl SeededIdentity {
                 by_card.insert(key.clone(), (code.clone(), person.restricted, chains.len()));
                 cards.push(key);
             }
-            chains.push((code, cards));
+            chains.push((code, cards, person.form));
         }
         SeededIdentity { by_card, chains }
     }
@@ -144,7 +163,7 @@ impl IdentityProvider for SeededIdentity {
         let Some((_, _, chain)) = self.by_card.get(card) else {
             return Ok(Vec::new());
         };
-        let Some((_, cards)) = self.chains.get(*chain) else {
+        let Some((_, cards, _)) = self.chains.get(*chain) else {
             return Ok(Vec::new());
         };
         let position = cards.iter().position(|c| c == card).unwrap_or(0);
@@ -159,9 +178,17 @@ impl IdentityProvider for SeededIdentity {
             .chains
             .iter()
             .enumerate()
-            .filter(|(i, (other, _))| i != chain && other == code)
-            .flat_map(|(_, (_, cards))| cards.iter().rev().cloned())
+            .filter(|(i, (other, ..))| i != chain && other == code)
+            .flat_map(|(_, (_, cards, _))| cards.iter().rev().cloned())
             .collect())
+    }
+
+    async fn certificate_form(&self, card: &CardKey) -> Result<CertificateForm, UpstreamError> {
+        Ok(self
+            .by_card
+            .get(card)
+            .and_then(|(_, _, chain)| self.chains.get(*chain))
+            .map_or(CertificateForm::Card, |(_, _, form)| *form))
     }
 }
 
@@ -246,6 +273,7 @@ mod tests {
             certificates = [{ root = "r", serial = "01" }, { root = "r", serial = "02" }, { root = "r", serial = "03" }]
             [[person]]
             linkage_code = "P"
+            form = "smartphone"
             certificates = [{ root = "r", serial = "0a" }]
             [[person]]
             linkage_code = "Q"
@@ -291,6 +319,17 @@ mod tests {
             id.linked_certificates(&key("01")).await.unwrap(),
             vec![key("0a")]
         );
+        assert_eq!(
+            id.certificate_form(&key("0a")).await.unwrap(),
+            CertificateForm::Smartphone
+        );
+        for card in ["01", "03", "0b", "0c"] {
+            assert_eq!(
+                id.certificate_form(&key(card)).await.unwrap(),
+                CertificateForm::Card,
+                "{card}"
+            );
+        }
     }
 
     #[test]

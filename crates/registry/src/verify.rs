@@ -533,22 +533,39 @@ impl Verifier {
             evidence.presence_signature.as_slice(),
         )
         .map_err(|_| FaceFailure::EvidenceInvalid)?;
-        // The card-face record's signature covers SHA-256 of the three segments, concatenated.
         if evidence.card_face_digests.len() != 3 {
             return Err(FaceFailure::EvidenceInvalid);
         }
-        let mut covered = Vec::with_capacity(96);
-        for digest in &evidence.card_face_digests {
-            covered.extend_from_slice(digest.as_bytes());
+        let mut digests = [0u8; 96];
+        for (slot, digest) in digests
+            .chunks_exact_mut(32)
+            .zip(&evidence.card_face_digests)
+        {
+            slot.copy_from_slice(digest.as_bytes());
         }
-        mynacard_sign::verify_pkcs1v15_message(
-            &card_key,
-            mynacard_sign::HashAlgorithm::Sha256,
-            &covered,
-            evidence.card_face_signature.as_slice(),
-        )
-        .map_err(|_| FaceFailure::EvidenceInvalid)
+        card_key
+            .verify(
+                rsa::Pkcs1v15Sign::new_unprefixed(),
+                &card_face_digest_info(&digests),
+                evidence.card_face_signature.as_slice(),
+            )
+            .map_err(|_| FaceFailure::EvidenceInvalid)
     }
+}
+
+/// What the card-face record's signature (`DF28`) covers on real cards: a DigestInfo naming
+/// SHA-256 whose digest field holds the three segment digests, 96 bytes, as they are (not hashed
+/// again).
+fn card_face_digest_info(digests: &[u8; 96]) -> [u8; 115] {
+    // SEQUENCE (113) { SEQUENCE { OID id-sha256, NULL }, OCTET STRING (96) }.
+    const PREFIX: [u8; 19] = [
+        0x30, 0x71, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x60,
+    ];
+    let mut out = [0u8; 115];
+    out[..19].copy_from_slice(&PREFIX);
+    out[19..].copy_from_slice(digests);
+    out
 }
 
 /// Largest card key accepted from the visual AP's public-key object.
@@ -584,6 +601,112 @@ mod tests {
         fn card_public_key_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = parse_card_public_key(&bytes);
         }
+    }
+
+    #[test]
+    fn card_face_digest_info_is_der_with_the_digests_as_they_are() {
+        let digests: [u8; 96] = core::array::from_fn(|i| i as u8);
+        let info = card_face_digest_info(&digests);
+        let (outer, rest) = mynacard_apdu::tlv::ber::parse_one(&info).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!((outer.tag, outer.value.len()), (0x30, 113));
+        let octets = mynacard_apdu::tlv::ber::find(outer.value, 0x04)
+            .unwrap()
+            .unwrap();
+        assert_eq!(octets.value, &digests[..]);
+        // The algorithm is SHA-256's: the same prefix as a one-digest DigestInfo bar the lengths.
+        let one = mynacard_registration::intent::SHA256_DIGEST_INFO_PREFIX;
+        assert_eq!(&info[2..17], &one[2..17]);
+    }
+
+    /// The card-face record signature is checked in the form real cards use; SHA-256 over the
+    /// three digests (a form of this workspace's earlier simulator) is refused.
+    #[test]
+    fn face_evidence_needs_the_real_card_face_signature_form() {
+        use mynacard_registration::attestation::SoftwareAttestationKey;
+        use mynacard_registration::messages::{FaceMatch, Intent, Operation};
+        use mynacard_registration::wire::{Bytes, Sha256Digest, UtcTime, V1};
+        use rsa::Pkcs1v15Sign;
+        use rsa::traits::PublicKeyParts;
+        use sha2::{Digest, Sha256};
+
+        let verifier =
+            Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false).expect("verifier");
+        let attestation_key = SoftwareAttestationKey::for_testing("kiosk-face-form");
+        let terminal = Terminal {
+            id: "kiosk-face-form".into(),
+            kind: "kiosk".into(),
+            face_approved: true,
+            attestation_key: Some(attestation_key.public_key_der().expect("spki")),
+        };
+        let card_key = mynacard_sim::pki::TestPki::shared()
+            .expect("pki")
+            .key("registry-face-signature-form")
+            .expect("key");
+        let tlv = |tag: u32, v: &[u8]| mynacard_apdu::tlv::ber::to_vec(tag, v).expect("tlv");
+        let card_public_key = [
+            tlv(0x90, &card_key.e_bytes()),
+            tlv(0x91, &card_key.n_bytes()),
+        ]
+        .concat();
+        let intent = Intent {
+            v: V1,
+            op: Operation::RegisterInsuranceUse,
+            session_id: "ses_face_form".into(),
+            nonce: Sha256Digest([9; 32]),
+            terminal_id: terminal.id.clone(),
+            consent_sha256: Sha256Digest([1; 32]),
+            cert_sha256: Sha256Digest([2; 32]),
+            signed_at: UtcTime::from_unix(1_775_035_805),
+        };
+        let presence = card_key
+            .sign(
+                Pkcs1v15Sign::new_unprefixed(),
+                &intent.signed_digest_info().expect("digest info"),
+            )
+            .expect("sign");
+        let digests = [
+            Sha256Digest::of(b"DF22-DF24"),
+            Sha256Digest::of(b"DF25-DF26"),
+            Sha256Digest::of(b"DF27"),
+        ];
+        let mut covered = [0u8; 96];
+        for (slot, d) in covered.chunks_exact_mut(32).zip(&digests) {
+            slot.copy_from_slice(d.as_bytes());
+        }
+        let check = |face_signature: Vec<u8>| {
+            let evidence = FaceEvidence {
+                v: V1,
+                intent: intent.clone(),
+                card_face_digests: digests.to_vec(),
+                card_face_signature: Bytes(face_signature),
+                card_public_key: Bytes(card_public_key.clone()),
+                cvc: Bytes(Vec::new()),
+                presence_signature: Bytes(presence.clone()),
+                face_match: FaceMatch {
+                    decision: FaceDecision::Match,
+                    score_permille: 950,
+                    threshold_permille: 900,
+                },
+            };
+            let attestation = TerminalAttestation {
+                alg: ATTESTATION_ALG_ES256.to_owned(),
+                terminal_id: terminal.id.clone(),
+                signature: Bytes(attestation_key.sign(&evidence.canonical_bytes().expect("jcs"))),
+            };
+            verifier.verify_face(&terminal, &evidence, &attestation)
+        };
+        let real = card_key
+            .sign(
+                Pkcs1v15Sign::new_unprefixed(),
+                &card_face_digest_info(&covered),
+            )
+            .expect("sign");
+        assert_eq!(check(real), Ok(()));
+        let hashed = card_key
+            .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(covered))
+            .expect("sign");
+        assert_eq!(check(hashed), Err(FaceFailure::EvidenceInvalid));
     }
 
     #[test]

@@ -17,6 +17,7 @@ macro_rules! e2e {
 e2e!(
     killed_between_proof_and_answer,
     grace_then_lapse,
+    smartphone_certificate_has_no_grace,
     reissue_relinks_the_registration,
     no_insurance_record_and_idempotency,
     concurrent_registrations_over_http,

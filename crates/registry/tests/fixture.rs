@@ -3,7 +3,8 @@
 
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registry::Seed;
-use mynacard_registry::upstream::normalise_serial;
+use mynacard_registry::upstream::{CertificateForm, normalise_serial};
+use mynacard_sim::image::{CardImage, TokenKind};
 use mynacard_sim::pki::{CaKind, TestPki};
 use mynacard_sim::profile::Catalogue;
 use sha2::Digest as _;
@@ -17,6 +18,19 @@ fn auth_serial(profile: &str) -> String {
         .serial(CaKind::Auth, pki)
         .expect("auth certificate");
     normalise_serial(&format!("{serial:x}"))
+}
+
+/// The seed's entries in order: linkage code and the simulator profiles of its certificates.
+fn expected_profiles() -> [(&'static str, Vec<&'static str>); 7] {
+    [
+        ("LNK-ADULT", vec!["adult", "reissued"]),
+        ("LNK-ADULT", vec!["smartphone"]),
+        ("LNK-CHILD", vec!["under15"]),
+        ("LNK-FACE", vec!["face-auth"]),
+        ("LNK-EXPIRED", vec!["expired-auth"]),
+        ("LNK-REVOKED", vec!["revoked-auth"]),
+        ("LNK-BLOCKED", vec!["blocked-auth-pin"]),
+    ]
 }
 
 #[test]
@@ -43,16 +57,7 @@ fn fixture_matches_the_simulator() {
             )
         })
         .collect();
-    let expected = [
-        ("LNK-ADULT", vec!["adult", "reissued"]),
-        ("LNK-ADULT", vec!["smartphone"]),
-        ("LNK-CHILD", vec!["under15"]),
-        ("LNK-FACE", vec!["face-auth"]),
-        ("LNK-EXPIRED", vec!["expired-auth"]),
-        ("LNK-REVOKED", vec!["revoked-auth"]),
-        ("LNK-BLOCKED", vec!["blocked-auth-pin"]),
-    ];
-    let expected: Vec<(String, Vec<String>)> = expected
+    let expected: Vec<(String, Vec<String>)> = expected_profiles()
         .iter()
         .map(|(code, profiles)| {
             (
@@ -62,6 +67,18 @@ fn fixture_matches_the_simulator() {
         })
         .collect();
     assert_eq!(chains, expected);
+    // An entry is marked smartphone exactly when its profile is a smartphone token.
+    for (person, (_, profiles)) in seed.persons.iter().zip(expected_profiles()) {
+        let phone = profiles
+            .iter()
+            .all(|p| CardImage::from_profile_name(p).expect("profile").token != TokenKind::Card);
+        let expected_form = if phone {
+            CertificateForm::Smartphone
+        } else {
+            CertificateForm::Card
+        };
+        assert_eq!(person.form, expected_form, "{profiles:?}");
+    }
     // The card profiles that share the adult's card have its serial.
     for same in ["contact", "contactless", "no-extended"] {
         assert_eq!(auth_serial(same), auth_serial("adult"));

@@ -103,7 +103,28 @@ fn my_number_with_padding_attributes_and_integrity_record() {
     // The attribute digest skips the offset table.
     let first = usize::from(u16::from_be_bytes([table[0], table[1]]));
     assert_eq!(h2, Sha256::digest(&attributes[first..]).to_vec());
-    verify_sha256(text_key(), &[h1, h2].concat(), &signature);
+    // DF33 signs the DF31 and DF32 objects as written, headers included (the real-card form).
+    let signed_end = inner_integrity.len()
+        - ber::find(&inner_integrity, 0xDF33)
+            .unwrap()
+            .unwrap()
+            .total_len();
+    let signed = &inner_integrity[..signed_end];
+    assert_eq!(signed.len(), 2 * (2 + 1 + 32));
+    assert_eq!(&signed[..3], &[0xDF, 0x31, 0x20]);
+    assert_eq!(&signed[35..38], &[0xDF, 0x32, 0x20]);
+    verify_sha256(text_key(), signed, &signature);
+    // The bare digests are not what is signed.
+    assert!(
+        text_key()
+            .to_public_key()
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest([h1, h2].concat()),
+                &signature,
+            )
+            .is_err()
+    );
 }
 
 #[test]
@@ -170,14 +191,33 @@ fn collation_b_uses_the_era_year_and_opens_the_face_record() {
     assert_eq!(object(0).value, b"19800217");
     assert_eq!(object(5).value, image.face.photo.as_slice());
     assert_eq!(object(7).value, b"20300217");
-    // DF28 signs the three segments DF22-DF24, DF25-DF26, DF27, each hashed.
+    // DF28 signs the three segments DF22-DF24, DF25-DF26, DF27, each hashed, with the three
+    // digests together as the digest field of one SHA-256 DigestInfo (the real-card form).
     let digests = [
         Sha256::digest(&face[offset(0)..offset(3)]),
         Sha256::digest(&face[offset(3)..offset(5)]),
         Sha256::digest(&face[offset(5)..offset(6)]),
     ]
     .concat();
-    verify_sha256(visual_key(), &digests, object(6).value);
+    let mut info = vec![
+        0x30, 0x71, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x60,
+    ];
+    info.extend_from_slice(&digests);
+    let face_key = visual_key().to_public_key();
+    face_key
+        .verify(Pkcs1v15Sign::new_unprefixed(), &info, object(6).value)
+        .unwrap();
+    // Not SHA-256 over the concatenated digests.
+    assert!(
+        face_key
+            .verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(&digests),
+                object(6).value,
+            )
+            .is_err()
+    );
     // DF24 is the AP key: 90 exponent, 91 modulus.
     let key = object(2).value.to_vec();
     assert_eq!(value(&key, 0x90), vec![0x01, 0x00, 0x01]);

@@ -195,6 +195,7 @@ fn seed(catalogue: &Catalogue, pki: &TestPki) -> Result<Seed, CliError> {
         linkage_code: "LNK-DEMO-ATM".into(),
         note: Some("mynacard demo: the ATM user".into()),
         restricted: false,
+        form: Default::default(),
         certificates: vec![SeedCertificate {
             root,
             serial: format!("{serial:x}"),

@@ -14,6 +14,7 @@ use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
 use mynacard_registration::{Sha256Digest, UtcTime};
 use mynacard_registry::Config;
 use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, SeedTerminal};
+use mynacard_registry::upstream::CertificateForm;
 use mynacard_sim::image::{CardImage, Date};
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::pki::{CaKind, Era, TestPki, utc};
@@ -66,6 +67,7 @@ fn person(code: &str, profiles: &[&str], insured: Vec<SeedInsurance>) -> SeedPer
         linkage_code: code.into(),
         note: Some(profiles.join(", ")),
         restricted: false,
+        form: CertificateForm::Card,
         certificates: profiles
             .iter()
             .map(|p| SeedCertificate {
@@ -99,6 +101,11 @@ pub fn seed() -> Seed {
                 &["adult", "reissued"],
                 vec![insurance("3456", "みらい健康保険組合")],
             ),
+            // The adult's smartphone certificate, linked to the card's.
+            SeedPerson {
+                form: CertificateForm::Smartphone,
+                ..person("LNK-ADULT", &["smartphone"], Vec::new())
+            },
             person(
                 "LNK-CHILD",
                 &["under15"],

@@ -155,6 +155,81 @@ pub async fn smartphone_and_atm_registration(db: String) {
     service.shutdown().await;
 }
 
+/// A smartphone token (`JPKIAPGPSETOKEN`) keeps its auth certificate behind the PIN. It
+/// registers through the app (consent, tries left, PIN, VERIFY, then the certificate, then the
+/// signature); the registration is the person's, so their card finds it, and the phone checks
+/// eligibility at the point of use.
+pub async fn smartphone_token_registration(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (phone_sim, phone_image) = card("smartphone");
+    let mut phone = SimTerminal::with_pin("1234");
+    let report = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        &phone_sim,
+        &url,
+        &mut phone,
+    )
+    .await;
+    let id = registered(&report.outcome);
+    assert_eq!(
+        phone.consents_shown, 1,
+        "consent shown once, before the PIN"
+    );
+    assert_eq!(phone.pins_asked, vec![Some(3)], "tries left read first");
+    // SELECT AP, SELECT EF, READ (6982), SELECT PIN, tries left, SELECT PIN, VERIFY, SELECT EF,
+    // the certificate in 256-byte READs (no extended length), SELECT key, SIGN.
+    let cert_reads = u32::try_from(phone_image.auth.cert_der.len().div_ceil(256)).unwrap();
+    assert_eq!(report.apdus, 10 + cert_reads, "{report:?}");
+
+    // The card of the same person finds the registration.
+    let (adult, _) = card("adult");
+    let report = run(
+        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
+        &adult,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        Outcome::AlreadyRegistered {
+            registration_id: id.clone(),
+            insurer_name: Some("みらい健康保険組合".into())
+        }
+    );
+
+    // Point of use with the phone.
+    let report = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
+        &phone_sim,
+        &url,
+        &mut SimTerminal::with_pin("1234"),
+    )
+    .await;
+    match &report.outcome {
+        Outcome::Eligible(r) => {
+            assert_eq!(r.registration_id, id);
+            assert!(!r.grace && !r.relinked, "{r:?}");
+            assert_eq!(r.insurance.number, "3456");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A wrong PIN spends one try, once, and the certificate is never read.
+    let report = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
+        &phone_sim,
+        &url,
+        &mut SimTerminal::with_pin("9999"),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
+    assert_eq!(report.apdus, 7, "{report:?}");
+    assert_eq!(service.registration_count().await.expect("count"), 1);
+    service.shutdown().await;
+}
+
 /// An accredited kiosk registers a face-authentication card (no PIN at all).
 pub async fn kiosk_face_registration(db: String) {
     let service = spawn(&db, true).await;

@@ -225,6 +225,100 @@ pub(crate) async fn grace_then_lapse(db: String) {
     service.shutdown().await;
 }
 
+/// A smartphone certificate gets no grace period after expiry (domain facts §1.6): once it has
+/// expired the point of use refuses it (`E_CERT_EXPIRED`) and leaves the registration alone,
+/// while the person's card, expired the same day, is still in its grace period. The service
+/// knows the phone's certificate from the identity upstream (`form = "smartphone"` in the seed).
+pub(crate) async fn smartphone_certificate_has_no_grace(db: String) {
+    use mynacard_sim::image::Date;
+    use mynacard_sim::pki::CaKind;
+    let catalogue = mynacard_sim::profile::Catalogue::builtin().expect("profiles");
+    let expiry = |profile: &str| {
+        catalogue
+            .get(profile)
+            .expect("profile")
+            .validity(CaKind::Auth)
+            .expect("auth certificate")
+            .1
+    };
+    let last_day = Date {
+        year: 2030,
+        month: 2,
+        day: 17,
+    };
+    assert_eq!(expiry("smartphone"), last_day);
+    assert_eq!(expiry("adult"), last_day);
+
+    let before = at(2026, 6, 1, 3);
+    let service = mynacard_registry::spawn(config(&db, before))
+        .await
+        .expect("spawn");
+    let client = Client::new(&service.base_url());
+    let registered = run(
+        Machine::register_with_pin(flow(APP, TerminalKind::App, before)),
+        &card("smartphone"),
+        &client,
+        "1234",
+    )
+    .await;
+    let id = registration_id(&registered.outcome);
+    let checked = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, before)),
+        &card("smartphone"),
+        &client,
+        "1234",
+    )
+    .await;
+    match &checked.outcome {
+        Outcome::Eligible(result) => {
+            assert!(!result.grace);
+            assert_eq!(result.registration_id, id);
+        }
+        other => panic!("{other:?}"),
+    }
+    service.shutdown().await;
+
+    // Four weeks after both certificates expired: the card's grace runs to 2030-05-31 JST.
+    let expired = at(2030, 3, 15, 3);
+    let service = mynacard_registry::spawn(config(&db, expired))
+        .await
+        .expect("spawn");
+    let client = Client::new(&service.base_url());
+    let phone = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, expired)),
+        &card("smartphone"),
+        &client,
+        "1234",
+    )
+    .await;
+    assert!(
+        matches!(phone.outcome, Outcome::CertificateExpired),
+        "no grace for a smartphone certificate: {:?}",
+        phone.outcome
+    );
+    assert_eq!(
+        service.registration_count().await.expect("count"),
+        1,
+        "the registration stays"
+    );
+    let card_check = run(
+        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader, expired)),
+        &card("adult"),
+        &client,
+        "1234",
+    )
+    .await;
+    match &card_check.outcome {
+        Outcome::Eligible(result) => {
+            assert!(result.grace, "the card is in its grace period");
+            assert_eq!(result.registration_id, id);
+            assert_eq!(result.insurance.number, "3456");
+        }
+        other => panic!("{other:?}"),
+    }
+    service.shutdown().await;
+}
+
 /// A reissued card registers as a relink of the old card's registration (same id, one row).
 pub(crate) async fn reissue_relinks_the_registration(db: String) {
     let now = at(2026, 6, 1, 3);

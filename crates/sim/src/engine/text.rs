@@ -58,14 +58,13 @@ pub(super) fn files(image: &CardImage) -> Files {
     let attributes_file = offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &attributes);
 
     // EF 0003: digests of EF 0001 as stored (padding included) and of EF 0002's attribute
-    // objects (offset table skipped), signed by the AP key over the two digests.
+    // objects (offset table skipped). As on real cards, the AP key signs SHA-256 over the DF31
+    // and DF32 objects as written, tag and length headers included.
     let h1 = sha256(&my_number);
     let h2 = sha256(&attributes.concat());
-    let mut signed = h1.to_vec();
-    signed.extend_from_slice(&h2);
-    let signature = sign_sha256(&image.text_ap_key, &signed);
     let mut integrity = tlv(&[0xDF, 0x31], &h1);
     integrity.extend_from_slice(&tlv(&[0xDF, 0x32], &h2));
+    let signature = sign_sha256(&image.text_ap_key, &integrity);
     integrity.extend_from_slice(&tlv(&[0xDF, 0x33], &signature));
     let integrity = tlv(&[0xFF, 0x30], &integrity);
 

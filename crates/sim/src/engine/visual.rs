@@ -8,7 +8,9 @@
 use mynacard_apdu::commands::visual as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{cvc, key_id, public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
+use super::records::{
+    cvc, key_id, public_key_do, sha256, sign_sha256, sign_sha256_digest_info_raw, tlv, yyyymmdd,
+};
 use super::text::{offset_record, subject_key_id};
 use crate::image::CardImage;
 use crate::state::SecretId;
@@ -16,9 +18,10 @@ use crate::state::SecretId;
 /// CVC issuer key id of the visual AP on JPKI test cards (B.7: `6000023`).
 const CVC_ISSUER: &str = "6000023";
 
-/// The card-face record `FF20` (B.7 `0002`). The `DF28` signature is PKCS#1 v1.5/SHA-256 by the
-/// AP key over SHA-256(DF22–DF24) ‖ SHA-256(DF25–DF26) ‖ SHA-256(DF27); the expiry (`DF29`) and
-/// the security-code image (`DF2A`) come after it and are not covered.
+/// The card-face record `FF20` (B.7 `0002`). The `DF28` signature is PKCS#1 v1.5 by the AP key
+/// over a SHA-256 DigestInfo whose digest field holds SHA-256(DF22–DF24) ‖ SHA-256(DF25–DF26) ‖
+/// SHA-256(DF27), 96 bytes (the objects hashed as encoded, headers included), as real cards sign
+/// it; the expiry (`DF29`) and the security-code image (`DF2A`) come after it and are not covered.
 fn face_record(image: &CardImage) -> Vec<u8> {
     let key = &image.visual_ap_key;
     let face = &image.face;
@@ -35,7 +38,7 @@ fn face_record(image: &CardImage) -> Vec<u8> {
     .concat();
     let segment3 = tlv(&[0xDF, 0x27], &face.photo);
     let digests = [sha256(&segment1), sha256(&segment2), sha256(&segment3)].concat();
-    let signature = sign_sha256(key, &digests);
+    let signature = sign_sha256_digest_info_raw(key, &digests);
     let objects = vec![
         tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
         tlv(&[0xDF, 0x23], &[image.person.sex.0]),

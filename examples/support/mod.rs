@@ -1,0 +1,77 @@
+//! What every example needs around its terminal: the reference registration service, started
+//! in this process on a fresh SQLite file, with the simulated cards' test hierarchy accepted.
+//!
+//! A real terminal talks to an operator's service over HTTPS; only the URL changes.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use mynacard_registry::seed::Seed;
+use mynacard_registry::{Config, RunningService};
+
+/// The examples' error type: anything, sendable across the service's tasks.
+pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The reference service and the directory of its database.
+pub(crate) struct ReferenceService {
+    service: RunningService,
+    _dir: TempDir,
+}
+
+/// A directory removed on drop, also when an example stops early.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl ReferenceService {
+    /// Starts the service on loopback (a free port) with a new database, the built-in seed (the
+    /// persons behind the simulated cards and the test terminals) and the simulator's
+    /// `O=JPKI-TEST` root and CRL accepted besides the production roots.
+    pub(crate) async fn start() -> Result<ReferenceService, BoxError> {
+        let now = SystemTime::now();
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let dir =
+            std::env::temp_dir().join(format!("mynacard-example-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir(dir);
+        let mut config = Config::new(format!("sqlite://{}", dir.0.join("registry.db").display()));
+        config.seed = Seed::builtin()?;
+        let (test_roots, crls) = mynacard_registry::options::simulator_trust(now)?;
+        config.test_roots = test_roots;
+        config.crls = crls;
+        let service = mynacard_registry::spawn(config).await?;
+        Ok(ReferenceService { service, _dir: dir })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) fn base_url(&self) -> String {
+        self.service.base_url()
+    }
+
+    /// Registrations stored so far.
+    pub(crate) async fn registration_count(&self) -> Result<i64, BoxError> {
+        Ok(self.service.registration_count().await?)
+    }
+
+    /// Stops the service (requests in flight finish, the database is closed) and removes its
+    /// database.
+    pub(crate) async fn stop(self) {
+        self.service.shutdown().await;
+    }
+}
+
+/// A multi-threaded tokio runtime: the service and the HTTP client run on it.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
