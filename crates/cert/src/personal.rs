@@ -196,13 +196,42 @@ impl Era {
 
     /// The Gregorian year the era's first year (元年) falls in, for known eras.
     pub const fn first_year(self) -> Option<u16> {
+        match self.first_day() {
+            Some((year, _, _)) => Some(year),
+            None => None,
+        }
+    }
+
+    /// The era's first day as Gregorian `(year, month, day)`, for known eras. 明治 counts from
+    /// its proclamation, 1868-10-23.
+    pub const fn first_day(self) -> Option<(u16, u8, u8)> {
         match self {
-            Era::Meiji => Some(1868),
-            Era::Taisho => Some(1912),
-            Era::Showa => Some(1926),
-            Era::Heisei => Some(1989),
-            Era::Reiwa => Some(2019),
+            Era::Meiji => Some((1868, 10, 23)),
+            Era::Taisho => Some((1912, 7, 30)),
+            Era::Showa => Some((1926, 12, 25)),
+            Era::Heisei => Some((1989, 1, 8)),
+            Era::Reiwa => Some((2019, 5, 1)),
             Era::Unknown(_) => None,
+        }
+    }
+
+    /// The era a Gregorian date falls in, or `None` before 明治 (the date is not validated).
+    pub fn of_date(year: u16, month: u8, day: u8) -> Option<Era> {
+        // Newest first, so the first era that began on or before the date is the one.
+        [Era::Reiwa, Era::Heisei, Era::Showa, Era::Taisho, Era::Meiji]
+            .into_iter()
+            .find(|era| {
+                era.first_day()
+                    .is_some_and(|start| (year, month, day) >= start)
+            })
+    }
+
+    /// The year counted in this era (元年 = 1) of a Gregorian year, when the era is known and the
+    /// year is not before it.
+    pub const fn year_in_era(self, gregorian_year: u16) -> Option<u16> {
+        match self.first_year() {
+            Some(first) if gregorian_year >= first => Some(gregorian_year - first + 1),
+            _ => None,
         }
     }
 }
@@ -281,8 +310,7 @@ impl EraDate {
 
     /// The year counted in the era (元年 = 1), when the era is known and the year is not before it.
     pub fn era_year(&self) -> Option<u16> {
-        let first = self.era.first_year()?;
-        self.year.checked_sub(first).map(|y| y + 1)
+        self.era.year_in_era(self.year)
     }
 
     /// `YYYY-MM-DD`.

@@ -175,6 +175,21 @@ fn sex_codes() {
 }
 
 #[test]
+fn era_boundaries_and_years() {
+    assert_eq!(Era::of_date(2019, 4, 30), Some(Era::Heisei));
+    assert_eq!(Era::of_date(2019, 5, 1), Some(Era::Reiwa));
+    assert_eq!(Era::of_date(1989, 1, 7), Some(Era::Showa));
+    assert_eq!(Era::of_date(1989, 1, 8), Some(Era::Heisei));
+    assert_eq!(Era::of_date(1868, 10, 23), Some(Era::Meiji));
+    assert_eq!(Era::of_date(1868, 10, 22), None);
+    assert_eq!(Era::Showa.first_day(), Some((1926, 12, 25)));
+    assert_eq!(Era::Unknown(7).first_day(), None);
+    assert_eq!(Era::Showa.year_in_era(1980), Some(55));
+    assert_eq!(Era::Reiwa.year_in_era(2018), None);
+    assert_eq!(Era::Unknown(0).year_in_era(2000), None);
+}
+
+#[test]
 fn eras_and_their_digits() {
     let eras = [
         (1, Era::Meiji, "明治", 1868),

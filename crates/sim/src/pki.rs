@@ -209,67 +209,28 @@ pub enum Era {
 }
 
 impl Era {
-    const STARTS: [(Era, Date); 5] = [
-        (
-            Era::Reiwa,
-            Date {
-                year: 2019,
-                month: 5,
-                day: 1,
-            },
-        ),
-        (
-            Era::Heisei,
-            Date {
-                year: 1989,
-                month: 1,
-                day: 8,
-            },
-        ),
-        (
-            Era::Showa,
-            Date {
-                year: 1926,
-                month: 12,
-                day: 25,
-            },
-        ),
-        (
-            Era::Taisho,
-            Date {
-                year: 1912,
-                month: 7,
-                day: 30,
-            },
-        ),
-        (
-            Era::Meiji,
-            Date {
-                year: 1868,
-                month: 10,
-                day: 23,
-            },
-        ),
-    ];
+    const ALL: [Era; 5] = [Era::Meiji, Era::Taisho, Era::Showa, Era::Heisei, Era::Reiwa];
+
+    /// The same era in `mynacard-cert`, which holds the era table.
+    pub const fn to_cert(self) -> mynacard_cert::Era {
+        mynacard_cert::Era::from_digit(self.code())
+    }
+
+    /// The era of a known `mynacard-cert` era; `None` for an unknown digit.
+    pub fn from_cert(era: mynacard_cert::Era) -> Option<Era> {
+        Self::ALL.into_iter().find(|e| e.code() == era.digit())
+    }
 
     /// The era a Gregorian date falls in, or `None` before 明治.
     pub fn of(date: Date) -> Option<Era> {
-        Self::STARTS
-            .iter()
-            .find(|(_, start)| date >= *start)
-            .map(|(era, _)| *era)
+        mynacard_cert::Era::of_date(date.year, date.month, date.day).and_then(Era::from_cert)
     }
 
     /// The first day of the era.
     pub fn first_day(self) -> Date {
-        Self::STARTS.iter().find(|(e, _)| *e == self).map_or(
-            Date {
-                year: 1868,
-                month: 10,
-                day: 23,
-            },
-            |(_, d)| *d,
-        )
+        // Every era here is a known one, so the table always answers.
+        let (year, month, day) = self.to_cert().first_day().unwrap_or((1868, 10, 23));
+        Date { year, month, day }
     }
 
     /// The era code digit (1 明治 … 5 令和).
@@ -283,11 +244,10 @@ impl Era {
         }
     }
 
-    /// The year within this era of a date in it (元年 = 1), e.g. 1980 → 昭和55.
+    /// The year within this era of a date in it (元年 = 1), e.g. 1980 → 昭和55; 1 for a date
+    /// before the era.
     pub fn year_of(self, date: Date) -> u16 {
-        date.year
-            .saturating_sub(self.first_day().year)
-            .saturating_add(1)
+        self.to_cert().year_in_era(date.year).unwrap_or(1)
     }
 }
 
