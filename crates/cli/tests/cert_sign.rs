@@ -788,3 +788,61 @@ fn a_wrong_pin_is_reported_with_its_exit_code_and_nothing_is_written() {
     );
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// The certificate and signature recorded from a real card (see the cert crate's
+/// `tests/fixtures/real-card/README.md`).
+fn real_card_file(dir: &Path, name: &str) -> String {
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../cert/tests/fixtures/real-card")
+            .join(name),
+    )
+    .unwrap();
+    write(dir, name, &bytes)
+}
+
+#[test]
+fn a_real_cards_certificate_and_signature_verify_with_production_roots_only() {
+    let dir = scratch();
+    let cert = real_card_file(&dir, "auth-2019-authca01.cer");
+    let message = real_card_file(&dir, "message1.bin");
+    let sig = real_card_file(&dir, "message1.auth-sha256-pkcs1.sig");
+    assert_inspect_agrees_with_openssl(&std::fs::read(&cert).unwrap(), "real auth");
+    let doc = json(&mynacard(&["cert", "inspect", &cert, "--json"], None));
+    assert_eq!(doc["matched_root"]["label"], "authca01");
+
+    let inside = ["--at", "2020-01-01T00:00:00Z"];
+    let ok = mynacard(&[&["cert", "verify", &cert][..], &inside].concat(), None);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let expired = mynacard(
+        &["cert", "verify", &cert, "--at", "2025-01-01T00:00:00Z"],
+        None,
+    );
+    assert_eq!(expired.status.code(), Some(VERIFICATION_FAILED));
+
+    // The card's own PKCS#1 v1.5 signature over SHA-256 of the message.
+    let verify = |content: &str| {
+        mynacard(
+            &[
+                &["verify", "--in", content, "--sig", &sig, "--cert", &cert][..],
+                &inside,
+            ]
+            .concat(),
+            None,
+        )
+    };
+    let good = verify(&message);
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let other = write(&dir, "message2.bin", b"message2");
+    assert_eq!(verify(&other).status.code(), Some(VERIFICATION_FAILED));
+}
