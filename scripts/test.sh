@@ -202,10 +202,20 @@ stage_fuzz() {
     fi
     RUSTC_BOOTSTRAP=1 cargo fuzz build
     local target out runs secs
+    local -a corpora
     for target in "${targets[@]}"; do
         log "fuzz $target for ${FUZZ_SECONDS}s"
+        # The first directory is the working corpus; the others are read-only seeds: inputs that
+        # are known to parse (committed seeds, the J-LIS roots, a real card's certificate), so
+        # a short run starts deep inside the format instead of at the first byte.
+        corpora=("$ROOT/fuzz/corpus/$target")
+        mkdir -p "${corpora[0]}"
+        [[ -d "$ROOT/fuzz/seeds/$target" ]] && corpora+=("$ROOT/fuzz/seeds/$target")
+        if [[ "$target" == cert_parse ]]; then
+            corpora+=("$ROOT/crates/cert/roots" "$ROOT/crates/cert/tests/fixtures/real-card")
+        fi
         out="$(mktemp)"
-        if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" >"$out" 2>&1; then
+        if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${corpora[@]}" -- -max_total_time="$FUZZ_SECONDS" >"$out" 2>&1; then
             tail -n 60 "$out" >&2
             rm -f "$out"
             return 1
