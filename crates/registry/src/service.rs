@@ -746,20 +746,33 @@ impl Registry {
                     .map_err(|e| store_failure(&e))?;
                 // Old-serial search only when this certificate is not registered itself.
                 let (relink_from, linked) = match registered {
+                    // Its own registration, nothing to cancel: a pure read, settled by claiming
+                    // the challenge alone.
+                    Some(registration) if !lapse => {
+                        return Ok(Plan::Apply(Effect::Read(Applied::Found {
+                            registration,
+                            relinked: false,
+                        })));
+                    }
                     Some(_) => (Vec::new(), Vec::new()),
                     None => {
                         let upstream =
                             |_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable");
-                        (
-                            self.identity
-                                .previous_certificates(&cert.card)
-                                .await
-                                .map_err(upstream)?,
-                            self.identity
-                                .linked_certificates(&cert.card)
-                                .await
-                                .map_err(upstream)?,
-                        )
+                        let relink_from = self
+                            .identity
+                            .previous_certificates(&cert.card)
+                            .await
+                            .map_err(upstream)?;
+                        let linked = self
+                            .identity
+                            .linked_certificates(&cert.card)
+                            .await
+                            .map_err(upstream)?;
+                        if relink_from.is_empty() && linked.is_empty() {
+                            // No earlier or sibling certificate that could hold the registration.
+                            return Ok(Plan::Apply(Effect::Read(Applied::NotRegistered)));
+                        }
+                        (relink_from, linked)
                     }
                 };
                 Ok(Plan::Apply(Effect::Eligibility {

@@ -149,6 +149,10 @@ pub enum Effect {
         /// The presented card.
         card: CardKey,
     },
+    /// An answer established by reads before settling, that writes nothing but the claim: a
+    /// point-of-use check that found the card's own registration (no relink, no lapse), or found
+    /// nothing with nothing to relink. The check counts as made at the moment of those reads.
+    Read(Applied),
 }
 
 /// What the effect did.
@@ -359,6 +363,28 @@ impl Store {
         F: FnOnce(&Applied) -> String + Send,
     {
         let writing = self.write_turn().await;
+        let effect = match effect {
+            // Nothing to write beside the claim: one statement claims the challenge and stores
+            // the answer, with no explicit transaction (a third of the round trips).
+            Effect::None => {
+                return self
+                    .claim_with_answer(
+                        writing,
+                        session_id,
+                        proof_sha256,
+                        now,
+                        Applied::Nothing,
+                        answer,
+                    )
+                    .await;
+            }
+            Effect::Read(applied) => {
+                return self
+                    .claim_with_answer(writing, session_id, proof_sha256, now, applied, answer)
+                    .await;
+            }
+            other => other,
+        };
         let mut tx = self.pool.begin().await?;
         // The first statement writes, so SQLite takes its write lock at once (no read-to-write
         // upgrade that could fail with SQLITE_BUSY under concurrency).
@@ -406,6 +432,8 @@ impl Store {
                 )
                 .await?
             }
+            // Settled above without a transaction; kept correct here as well.
+            Effect::Read(applied) => applied,
             Effect::Deregister { card } => match select_registration(&mut tx, &card).await? {
                 Some(found) => {
                     delete_registration(&mut tx, &found.registration_id).await?;
@@ -422,6 +450,44 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Settled::Fresh { applied, outcome })
+    }
+}
+
+impl Store {
+    /// Claims the challenge and stores the answer in one statement; if another submission
+    /// claimed it first, nothing changes and that earlier record is returned.
+    async fn claim_with_answer<F>(
+        &self,
+        writing: Option<tokio::sync::OwnedMutexGuard<()>>,
+        session_id: &str,
+        proof_sha256: &str,
+        now: i64,
+        applied: Applied,
+        answer: F,
+    ) -> Result<Settled, StoreError>
+    where
+        F: FnOnce(&Applied) -> String + Send,
+    {
+        let outcome = answer(&applied);
+        let claimed = sqlx::query(
+            "UPDATE challenges SET used_at = $1, proof_sha256 = $2, outcome = $3 \
+             WHERE session_id = $4 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(proof_sha256)
+        .bind(&outcome)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        drop(writing);
+        if claimed == 1 {
+            return Ok(Settled::Fresh { applied, outcome });
+        }
+        match self.challenge(session_id).await? {
+            Some(earlier) => Ok(Settled::Earlier(earlier)),
+            None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
+        }
     }
 }
 

@@ -50,3 +50,9 @@ async fn linked_certificates_share_the_registration() {
     let db = db::sqlite();
     s::linked_certificates_share_the_registration(&db.url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_only_answer_claims_the_challenge_once() {
+    let db = db::sqlite();
+    s::a_read_only_answer_claims_the_challenge_once(&db.url).await;
+}

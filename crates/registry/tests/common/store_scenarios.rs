@@ -374,3 +374,66 @@ pub(crate) async fn linked_certificates_share_the_registration(url: &str) {
     assert_eq!(store.registration_count().await.expect("count"), 1);
     store.close().await;
 }
+
+/// A read-only answer (point-of-use check of a registered card) claims the challenge once: of two
+/// concurrent submissions one is fresh and the other gets its stored answer; nothing else changes.
+pub(crate) async fn a_read_only_answer_claims_the_challenge_once(url: &str) {
+    let store = Arc::new(Store::connect(url, 8).await.expect("connect"));
+    store
+        .insert_challenge(&challenge("reg", 1_000_000))
+        .await
+        .expect("challenge");
+    register(&store, "reg", "reg-read", "0e01", Vec::new()).await;
+    store
+        .insert_challenge(&challenge("check", 1_000_000))
+        .await
+        .expect("challenge");
+    let found = store
+        .registration(&card("0e01"))
+        .await
+        .expect("read")
+        .expect("registered");
+    let submit = |store: Arc<Store>, proof: &'static str, found: RegistrationRecord| async move {
+        store
+            .settle(
+                "check",
+                proof,
+                2_000_000,
+                Effect::Read(Applied::Found {
+                    registration: found,
+                    relinked: false,
+                }),
+                label,
+            )
+            .await
+            .expect("settle")
+    };
+    let a = tokio::spawn(submit(Arc::clone(&store), "proof-a", found.clone()));
+    let b = tokio::spawn(submit(Arc::clone(&store), "proof-b", found.clone()));
+    let (a, b) = (a.await.expect("a"), b.await.expect("b"));
+    let fresh: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter_map(|s| match s {
+            Settled::Fresh { applied, outcome } => Some((applied.clone(), outcome.clone())),
+            Settled::Earlier(_) => None,
+        })
+        .collect();
+    assert_eq!(fresh.len(), 1, "{a:?} {b:?}");
+    assert_eq!(fresh[0].1, "found:reg-read:false");
+    let stored = store
+        .challenge("check")
+        .await
+        .expect("read")
+        .expect("challenge");
+    assert_eq!(stored.used_at, Some(2_000_000));
+    assert_eq!(stored.outcome.as_deref(), Some("found:reg-read:false"));
+    let winner = stored.proof_sha256.clone().expect("proof recorded");
+    assert!(winner == "proof-a" || winner == "proof-b", "{winner}");
+    // A later retry of either proof is answered from the record, unchanged.
+    match submit(Arc::clone(&store), "proof-c", found).await {
+        Settled::Earlier(c) => assert_eq!(c.outcome.as_deref(), Some("found:reg-read:false")),
+        other => panic!("expected the earlier record, got {other:?}"),
+    }
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}
