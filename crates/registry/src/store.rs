@@ -401,11 +401,7 @@ impl Store {
         if claimed != 1 {
             tx.rollback().await?;
             drop(writing);
-            return match self.challenge(session_id).await? {
-                Some(earlier) => Ok(Settled::Earlier(earlier)),
-                // Purged between the caller's read and now: treat as unknown upstream.
-                None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
-            };
+            return self.earlier(session_id).await;
         }
         let applied = match effect {
             Effect::None => Applied::Nothing,
@@ -484,8 +480,14 @@ impl Store {
         if claimed == 1 {
             return Ok(Settled::Fresh { applied, outcome });
         }
+        self.earlier(session_id).await
+    }
+
+    /// The record of the submission that claimed the session first.
+    async fn earlier(&self, session_id: &str) -> Result<Settled, StoreError> {
         match self.challenge(session_id).await? {
             Some(earlier) => Ok(Settled::Earlier(earlier)),
+            // Purged between the caller's read and now: treat as unknown upstream.
             None => Err(StoreError::Database(sqlx::Error::RowNotFound)),
         }
     }
