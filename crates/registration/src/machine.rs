@@ -27,6 +27,14 @@
 //! link lost during VERIFY ends in [`Outcome::CardRemoved`] with
 //! `attempt_may_have_been_counted`; the PIN is held zeroized and dropped right after VERIFY.
 //!
+//! Files and keys are addressed by short EF identifier (card facts B.3–B.5): READ BINARY
+//! `00 B0 (80|SFI)`, VERIFY `00 20 00 (80|SFI)` and COMPUTE DIGITAL SIGNATURE `80 2A 00 97` need
+//! no SELECT EF before them, so the PIN registration's card side is five APDUs on a link with
+//! extended length. A card that refuses one of these forms with `6A86` (bad P1-P2, refused
+//! before any PIN is checked) gets SELECT EF and the current-EF form instead, for the rest of the
+//! run. Only the first 256 bytes of a file can be read by identifier: a longer file on a short
+//! link is selected after its first chunk and read on by offset.
+//!
 //! The auth certificate is read first, as a card gives it without the PIN. A smartphone token
 //! (`JPKIAPGPSETOKEN`) answers that read with `6982` until the PIN is verified: the PIN flows
 //! then go on to the consent, the tries left, the PIN and VERIFY as usual, read the certificate
@@ -309,24 +317,28 @@ enum Http {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Card {
     SelectJpki,
-    SelectAuthCert,
     ReadAuthCert,
-    SelectAuthCertAfterPin,
+    /// SELECT EF before reading by offset (the SFI read was refused, or the file is longer
+    /// than one SFI read reaches); likewise for the other `Select*` steps of files.
+    SelectAuthCert,
     ReadAuthCertAfterPin,
-    SelectPinForStatus,
+    SelectAuthCertAfterPin,
     PinStatus,
+    /// SELECT EF of a key or PIN: only after the card refused its SFI form.
+    SelectPinForStatus,
     SelectPinForVerify,
     VerifyPin,
     SelectAuthKey,
     SignIntent,
     SelectVisual,
-    SelectBForStatus,
     BStatus,
+    SelectBForStatus,
     VerifyB,
-    SelectFace,
+    SelectBForVerify,
     ReadFace,
-    SelectCvc,
+    SelectFace,
     ReadCvc,
+    SelectCvc,
     PresenceSign,
 }
 
@@ -342,7 +354,7 @@ impl Card {
             Card::SelectAuthKey => "select auth key",
             Card::SignIntent => "sign intent",
             Card::SelectVisual => "select visual application",
-            Card::SelectBForStatus => "select collation number B",
+            Card::SelectBForStatus | Card::SelectBForVerify => "select collation number B",
             Card::BStatus => "read collation number tries left",
             Card::VerifyB => "verify collation number B",
             Card::SelectFace => "select card face",
@@ -352,6 +364,62 @@ impl Card {
             Card::PresenceSign => "card presence signature",
         }
     }
+
+    /// For a file read: the file and the step that selects it.
+    fn file(self) -> Option<(u16, Card)> {
+        match self {
+            Card::ReadAuthCert => Some((commands::jpki::AUTH_CERT, Card::SelectAuthCert)),
+            Card::ReadAuthCertAfterPin => {
+                Some((commands::jpki::AUTH_CERT, Card::SelectAuthCertAfterPin))
+            }
+            Card::ReadFace => Some((commands::visual::FACE, Card::SelectFace)),
+            Card::ReadCvc => Some((commands::visual::CVC, Card::SelectCvc)),
+            _ => None,
+        }
+    }
+
+    /// For a SELECT EF before reading by offset: the read it precedes.
+    fn read_after_select(self) -> Option<Card> {
+        match self {
+            Card::SelectAuthCert => Some(Card::ReadAuthCert),
+            Card::SelectAuthCertAfterPin => Some(Card::ReadAuthCertAfterPin),
+            Card::SelectFace => Some(Card::ReadFace),
+            Card::SelectCvc => Some(Card::ReadCvc),
+            _ => None,
+        }
+    }
+}
+
+/// Which short-EF-identifier forms the machine still uses. Each is given up for the rest of the
+/// run the first time the card refuses it with `6A86`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SfiForms {
+    /// READ BINARY `00 B0 (80|SFI) 00`.
+    read: bool,
+    /// VERIFY (with and without data) `00 20 00 (80|SFI)`.
+    key: bool,
+    /// COMPUTE DIGITAL SIGNATURE `80 2A 00 (80|SFI)`.
+    sign: bool,
+}
+
+impl Default for SfiForms {
+    fn default() -> Self {
+        SfiForms {
+            read: true,
+            key: true,
+            sign: true,
+        }
+    }
+}
+
+/// Whether `command` addresses its file or key by short EF identifier (and so may be answered
+/// `6A86` by a card without that addressing).
+fn addressed_by_sfi(command: &Command) -> bool {
+    match command.ins {
+        0xB0 => command.p1 & 0x80 != 0,
+        0x20 | 0x2A => (0x81..=0x9E).contains(&command.p2),
+        _ => false,
+    }
 }
 
 /// Reads one TLV file in chunks; its length comes from the header of the first chunk.
@@ -359,6 +427,8 @@ impl Card {
 struct FileRead {
     data: Vec<u8>,
     total: Option<usize>,
+    /// The file was selected with SELECT EF, so it can be read at any offset.
+    selected: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -397,6 +467,7 @@ pub struct Machine {
     way: Way,
     state: State,
     read: FileRead,
+    sfi: SfiForms,
     auth_cert: Vec<u8>,
     /// The token keeps its auth certificate behind the PIN: read it after VERIFY.
     cert_after_pin: bool,
@@ -420,6 +491,7 @@ impl Machine {
             way,
             state: State::Consent,
             read: FileRead::default(),
+            sfi: SfiForms::default(),
             auth_cert: Vec::new(),
             cert_after_pin: false,
             consent: None,
@@ -598,13 +670,36 @@ impl Machine {
         };
     }
 
+    /// Starts reading the file of `step` (one of the `Read*` steps).
+    fn start_read(&mut self, step: Card) {
+        self.read = FileRead::default();
+        self.read_next(step);
+    }
+
+    /// The next command of a file read: READ BINARY by SFI for the first chunk; SELECT EF and
+    /// READ BINARY by offset for the rest, or for all of it once the card refused the SFI form.
     fn read_next(&mut self, step: Card) {
+        let Some((fid, select)) = step.file() else {
+            return self.card_error(step.purpose(), None);
+        };
         let offset = self.read.data.len();
         let want = match self.read.total {
             Some(total) => total.saturating_sub(offset),
             None => self.config.read_chunk as usize,
         };
         let ne = want.clamp(1, self.config.read_chunk as usize) as u32;
+        if !self.read.selected {
+            if offset == 0 && self.sfi.read {
+                match commands::read_binary_sfi((fid & 0x1F) as u8, 0, ne) {
+                    Ok(cmd) => self.card(step, cmd),
+                    Err(_) => self.card_error(step.purpose(), None),
+                }
+            } else {
+                // An SFI read only carries an 8-bit offset: the rest by SELECT and offset.
+                self.card(select, commands::select_ef(fid));
+            }
+            return;
+        }
         let Ok(offset) = u16::try_from(offset) else {
             return self.card_error(step.purpose(), None);
         };
@@ -620,18 +715,21 @@ impl Machine {
     /// [`MachineError::Unexpected`] when no card command is outstanding.
     pub fn feed_card_response(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
         let State::Card {
-            step, assembler, ..
+            step,
+            current,
+            assembler,
         } = &mut self.state
         else {
             return Err(self.unexpected("a card response"));
         };
         let step = *step;
+        let by_sfi = addressed_by_sfi(&current.command);
         let Ok(response) = Response::parse(bytes) else {
             self.card_error(step.purpose(), None);
             return Ok(());
         };
         match assembler.feed(response) {
-            Ok(Step::Done(response)) => self.on_card(step, response),
+            Ok(Step::Done(response)) => self.on_card(step, response, by_sfi),
             Ok(Step::GetResponse(cmd) | Step::Resend(cmd)) => {
                 let assembler = match &self.state {
                     State::Card { assembler, .. } => assembler.clone(),
@@ -682,19 +780,13 @@ impl Machine {
         Ok(())
     }
 
-    fn on_card(&mut self, step: Card, r: Response) {
+    fn on_card(&mut self, step: Card, r: Response, by_sfi: bool) {
         let ok = r.sw.is_success();
+        // 6A86 to a command addressed by SFI: the card rejected P1-P2 before doing anything
+        // (no PIN was checked, nothing signed), so the SELECT form may follow.
+        let sfi_refused = by_sfi && r.sw == StatusWord::IncorrectP1P2;
         match step {
-            Card::SelectJpki if ok => {
-                self.card(
-                    Card::SelectAuthCert,
-                    commands::select_ef(commands::jpki::AUTH_CERT),
-                );
-            }
-            Card::SelectAuthCert if ok => {
-                self.read = FileRead::default();
-                self.read_next(Card::ReadAuthCert);
-            }
+            Card::SelectJpki if ok => self.start_read(Card::ReadAuthCert),
             Card::ReadAuthCert
                 if r.sw == StatusWord::SecurityStatusNotSatisfied
                     && self.way == Way::Pin
@@ -706,12 +798,37 @@ impl Machine {
                 self.after_auth_cert();
             }
             Card::ReadAuthCert | Card::ReadAuthCertAfterPin | Card::ReadFace | Card::ReadCvc => {
-                self.on_read(step, r);
+                self.on_read(step, r, sfi_refused);
+            }
+            Card::SelectAuthCert
+            | Card::SelectAuthCertAfterPin
+            | Card::SelectFace
+            | Card::SelectCvc
+                if ok =>
+            {
+                self.read.selected = true;
+                match step.read_after_select() {
+                    Some(read) => self.read_next(read),
+                    None => self.card_error(step.purpose(), None),
+                }
+            }
+            Card::PinStatus if sfi_refused => {
+                self.sfi.key = false;
+                self.ask_pin_status();
             }
             Card::SelectPinForStatus if ok => {
                 self.card(Card::PinStatus, commands::verify_status(KeyRef::Current));
             }
             Card::SelectPinForStatus if r.sw == StatusWord::FileNotFound => {
+                self.finish(Outcome::NoAuthPin);
+            }
+            // No auth PIN on the card (a face-authentication card): by SFI the key is not found.
+            Card::PinStatus
+                if matches!(
+                    r.sw,
+                    StatusWord::FileNotFound | StatusWord::ReferencedDataNotFound
+                ) =>
+            {
                 self.finish(Outcome::NoAuthPin);
             }
             Card::PinStatus => match retries(r.sw) {
@@ -726,16 +843,19 @@ impl Machine {
                 Some(pin) => self.card(Card::VerifyPin, commands::verify(KeyRef::Current, pin)),
                 None => self.card_error(step.purpose(), None),
             },
+            // Refused for its P2 before the PIN was looked at: no attempt was counted, so the
+            // same PIN goes once more with SELECT EF. A VERIFY by current EF is never resent.
+            Card::VerifyPin if sfi_refused => {
+                self.sfi.key = false;
+                self.verify_pin();
+            }
             Card::VerifyPin => {
                 self.pin = None;
                 match r.sw {
                     StatusWord::Success if self.cert_after_pin => {
-                        self.card(
-                            Card::SelectAuthCertAfterPin,
-                            commands::select_ef(commands::jpki::AUTH_CERT),
-                        );
+                        self.start_read(Card::ReadAuthCertAfterPin);
                     }
-                    StatusWord::Success => self.select_auth_key(),
+                    StatusWord::Success => self.sign_intent(),
                     StatusWord::RetriesRemaining(0)
                     | StatusWord::ReferenceDataBlocked
                     | StatusWord::AuthenticationMethodBlocked => self.finish(Outcome::PinBlocked),
@@ -744,10 +864,6 @@ impl Machine {
                     }
                     sw => self.card_error(step.purpose(), Some(sw)),
                 }
-            }
-            Card::SelectAuthCertAfterPin if ok => {
-                self.read = FileRead::default();
-                self.read_next(Card::ReadAuthCertAfterPin);
             }
             Card::SelectAuthKey if ok => match self.digest_info() {
                 Some(di) => self.card(
@@ -760,12 +876,16 @@ impl Machine {
                 ),
                 None => self.card_error(step.purpose(), None),
             },
+            // Refused before computing anything: sign by the selected key instead.
+            Card::SignIntent if sfi_refused => {
+                self.sfi.sign = false;
+                self.sign_intent();
+            }
             Card::SignIntent if ok && r.data.len() == RSA_2048_LEN => self.submit_pin_proof(r.data),
-            Card::SelectVisual if ok => {
-                self.card(
-                    Card::SelectBForStatus,
-                    commands::select_ef(commands::visual::PIN_B),
-                );
+            Card::SelectVisual if ok => self.ask_b_status(),
+            Card::BStatus if sfi_refused => {
+                self.sfi.key = false;
+                self.ask_b_status();
             }
             Card::SelectBForStatus if ok => {
                 self.card(Card::BStatus, commands::verify_status(KeyRef::Current));
@@ -778,15 +898,22 @@ impl Machine {
                 Ok(n) => self.state = State::AskB(n),
                 Err(false) => self.card_error(step.purpose(), Some(r.sw)),
             },
+            Card::SelectBForVerify if ok => match self.collation_b.clone() {
+                Some(b) => self.card(Card::VerifyB, commands::verify(KeyRef::Current, b)),
+                None => self.card_error(step.purpose(), None),
+            },
+            // As for the PIN: refused for its P2, counted nothing; once more with SELECT EF.
+            Card::VerifyB if sfi_refused => {
+                self.sfi.key = false;
+                self.card(
+                    Card::SelectBForVerify,
+                    commands::select_ef(commands::visual::PIN_B),
+                );
+            }
             Card::VerifyB => {
                 self.collation_b = None;
                 match r.sw {
-                    StatusWord::Success => {
-                        self.card(
-                            Card::SelectFace,
-                            commands::select_ef(commands::visual::FACE),
-                        );
-                    }
+                    StatusWord::Success => self.start_read(Card::ReadFace),
                     StatusWord::RetriesRemaining(0)
                     | StatusWord::ReferenceDataBlocked
                     | StatusWord::AuthenticationMethodBlocked => {
@@ -798,23 +925,20 @@ impl Machine {
                     sw => self.card_error(step.purpose(), Some(sw)),
                 }
             }
-            Card::SelectFace if ok => {
-                self.read = FileRead::default();
-                self.read_next(Card::ReadFace);
-            }
-            Card::SelectCvc if ok => {
-                self.read = FileRead::default();
-                self.read_next(Card::ReadCvc);
-            }
             Card::PresenceSign if ok && !r.data.is_empty() => self.attest(r.data),
             _ => self.card_error(step.purpose(), Some(r.sw)),
         }
     }
 
-    fn on_read(&mut self, step: Card, r: Response) {
+    fn on_read(&mut self, step: Card, r: Response, sfi_refused: bool) {
         if r.sw == StatusWord::WrongLength && self.config.read_chunk > 256 {
             // The card (or reader) does not take extended length: short reads from now on.
             self.config.read_chunk = 256;
+            return self.read_next(step);
+        }
+        if sfi_refused && self.read.data.is_empty() {
+            // No reading by short EF identifier on this card: SELECT EF and offsets from now on.
+            self.sfi.read = false;
             return self.read_next(step);
         }
         let end_of_file = matches!(r.sw, StatusWord::EndOfFileWarning) || r.sw.to_u16() == 0x6B00;
@@ -857,7 +981,7 @@ impl Machine {
             Card::ReadAuthCertAfterPin => {
                 self.auth_cert = data;
                 self.make_intent();
-                self.select_auth_key();
+                self.sign_intent();
             }
             Card::ReadFace => match parse_face_record(&data) {
                 Some(record) => {
@@ -888,11 +1012,44 @@ impl Machine {
         }
     }
 
-    fn select_auth_key(&mut self) {
-        self.card(
-            Card::SelectAuthKey,
-            commands::select_ef(commands::jpki::AUTH_KEY),
-        );
+    /// COMPUTE DIGITAL SIGNATURE of the intent with the auth key: by SFI (`P2 = 97`), or after
+    /// SELECT EF once the card refused that.
+    fn sign_intent(&mut self) {
+        if !self.sfi.sign {
+            return self.card(
+                Card::SelectAuthKey,
+                commands::select_ef(commands::jpki::AUTH_KEY),
+            );
+        }
+        match self.digest_info() {
+            Some(di) => self.card(
+                Card::SignIntent,
+                commands::compute_signature(
+                    SignScheme::Pkcs1DigestInfo,
+                    KeyRef::for_file(commands::jpki::AUTH_KEY),
+                    di.to_vec(),
+                ),
+            ),
+            None => self.card_error(Card::SignIntent.purpose(), None),
+        }
+    }
+
+    /// VERIFY of the auth PIN held: by SFI (`P2 = 98`), or SELECT EF and the current-EF form
+    /// once the card refused that. Called once per PIN, and once more only after a `6A86`.
+    fn verify_pin(&mut self) {
+        if !self.sfi.key {
+            return self.card(
+                Card::SelectPinForVerify,
+                commands::select_ef(commands::jpki::AUTH_PIN),
+            );
+        }
+        match self.pin.clone() {
+            Some(pin) => self.card(
+                Card::VerifyPin,
+                commands::verify(KeyRef::for_file(commands::jpki::AUTH_PIN), pin),
+            ),
+            None => self.card_error(Card::VerifyPin.purpose(), None),
+        }
     }
 
     /// The intent for the challenge received and the auth certificate read.
@@ -907,11 +1064,34 @@ impl Machine {
         }
     }
 
+    /// The auth PIN's tries left (an empty VERIFY, which spends nothing).
     fn ask_pin_status(&mut self) {
-        self.card(
-            Card::SelectPinForStatus,
-            commands::select_ef(commands::jpki::AUTH_PIN),
-        );
+        if self.sfi.key {
+            self.card(
+                Card::PinStatus,
+                commands::verify_status(KeyRef::for_file(commands::jpki::AUTH_PIN)),
+            );
+        } else {
+            self.card(
+                Card::SelectPinForStatus,
+                commands::select_ef(commands::jpki::AUTH_PIN),
+            );
+        }
+    }
+
+    /// 照合番号B's tries left (an empty VERIFY, which spends nothing).
+    fn ask_b_status(&mut self) {
+        if self.sfi.key {
+            self.card(
+                Card::BStatus,
+                commands::verify_status(KeyRef::for_file(commands::visual::PIN_B)),
+            );
+        } else {
+            self.card(
+                Card::SelectBForStatus,
+                commands::select_ef(commands::visual::PIN_B),
+            );
+        }
     }
 
     /// Feeds the person's answer to the consent.
@@ -966,8 +1146,13 @@ impl Machine {
         }
         let value = Zeroizing::new(b.as_bytes().to_vec());
         self.collation_b = Some(value.clone());
-        // EF 0012 is still the current EF after the status query.
-        self.card(Card::VerifyB, commands::verify(KeyRef::Current, value));
+        let key = if self.sfi.key {
+            KeyRef::for_file(commands::visual::PIN_B)
+        } else {
+            // The status query selected EF 0012, which is still the current EF.
+            KeyRef::Current
+        };
+        self.card(Card::VerifyB, commands::verify(key, value));
         Ok(())
     }
 
@@ -993,7 +1178,7 @@ impl Machine {
             self.finish(Outcome::FaceNotMatched);
         } else {
             self.face_match = Some(result);
-            self.card(Card::SelectCvc, commands::select_ef(commands::visual::CVC));
+            self.start_read(Card::ReadCvc);
         }
         Ok(())
     }
@@ -1252,10 +1437,7 @@ impl Machine {
             self.make_intent();
         }
         match self.way {
-            Way::Pin => self.card(
-                Card::SelectPinForVerify,
-                commands::select_ef(commands::jpki::AUTH_PIN),
-            ),
+            Way::Pin => self.verify_pin(),
             Way::Face => match self.digest_info() {
                 // The visual AP is still selected: its key signs the intent (card presence).
                 Some(di) => self.card(Card::PresenceSign, presence_signature(di.to_vec())),

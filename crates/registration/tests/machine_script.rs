@@ -11,8 +11,8 @@ use mynacard_registration::machine::{
     Action, CardFailure, FlowConfig, HttpFailure, HttpMethod, HttpResponse, Machine, MachineError,
 };
 use mynacard_registration::messages::{
-    Challenge, ConsentResponse, Method, Operation, Proof, RegistrationResult, RegistrationStatus,
-    TerminalKind,
+    Challenge, ConsentResponse, FaceDecision, FaceMatch, Method, Operation, Proof,
+    RegistrationResult, RegistrationStatus, TerminalKind,
 };
 use mynacard_registration::{
     ErrorBody, ErrorCode, Outcome, RevocationReason, Sha256Digest, UtcTime, V1,
@@ -117,8 +117,8 @@ fn done(m: &Machine) -> Outcome {
 fn up_to_pin(m: &mut Machine, tries: &[u8]) {
     let cert = fake_cert();
     expect_card(m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(m, "00B08A0000", &ok(&cert[..256]));
     expect_card(m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(m, "00B0000000", &ok(&cert[..256]));
     expect_card(m, "00B0010030", &ok(&cert[256..]));
     if m.operation() != Operation::DeregisterInsuranceUse {
         expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
@@ -130,8 +130,8 @@ fn up_to_pin(m: &mut Machine, tries: &[u8]) {
             other => panic!("expected consent, got {other:?}"),
         }
     }
-    expect_card(m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(m, "00200080", tries);
+    // The tries left by short EF identifier: P2 = 80|18, no SELECT EF.
+    expect_card(m, "00200098", tries);
 }
 
 #[test]
@@ -165,9 +165,7 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
         start["methods_supported"],
         serde_json::json!(["pin_signature"])
     );
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
+    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
 
     let intent = mynacard_registration::Intent::for_challenge(
         &challenge(Operation::RegisterInsuranceUse),
@@ -176,7 +174,8 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
         UtcTime::from_unix(SIGNED_AT),
     );
     let di = sha256_digest_info(&intent.sha256().unwrap());
-    let sign_cmd = format!("802A008033{}00", hex::encode_upper(di));
+    // The auth key by short EF identifier: P2 = 80|17.
+    let sign_cmd = format!("802A009733{}00", hex::encode_upper(di));
     let signature = vec![0x5A; 256];
     // The card hands the signature out in two parts (61xx, GET RESPONSE).
     expect_card(
@@ -260,14 +259,13 @@ fn up_to_verify(m: &mut Machine) {
         "/v1/registrations",
         json(201, &challenge(Operation::RegisterInsuranceUse)),
     );
-    expect_card(m, "00A4020C020018", &[0x90, 0x00]);
 }
 
 #[test]
 fn wrong_pin_ends_the_flow_after_one_verify() {
     let mut m = Machine::register_with_pin(config());
     up_to_verify(&mut m);
-    expect_card(&mut m, "002000800439393939", &[0x63, 0xC2]);
+    expect_card(&mut m, "002000980439393939", &[0x63, 0xC2]);
     assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
 }
 
@@ -299,12 +297,23 @@ fn face_card_without_auth_pin_is_sent_to_a_face_terminal() {
     let mut m = Machine::register_with_pin(config());
     let cert = fake_cert();
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
     expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
     expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
     m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00A4020C020018", &[0x6A, 0x82]);
+    // No PIN behind identifier 18 (6A88 referenced data not found; 6A82 from some cards).
+    expect_card(&mut m, "00200098", &[0x6A, 0x88]);
+    assert_eq!(done(&m), Outcome::NoAuthPin);
+
+    let mut m = Machine::register_with_pin(config());
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(true).unwrap();
+    expect_card(&mut m, "00200098", &[0x6A, 0x82]);
     assert_eq!(done(&m), Outcome::NoAuthPin);
 }
 
@@ -313,8 +322,8 @@ fn declined_consent_asks_no_pin() {
     let mut m = Machine::register_with_pin(config());
     let cert = fake_cert();
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
     expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
     expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
     m.feed_consent(false).unwrap();
@@ -327,8 +336,8 @@ fn a_tampered_consent_document_is_refused() {
     let mut m = Machine::register_with_pin(config());
     let cert = fake_cert();
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
     expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
     let mut doc = consent::current();
     let reference = doc.reference().unwrap();
@@ -351,8 +360,7 @@ fn a_tampered_consent_document_is_refused() {
 
 fn to_proof(m: &mut Machine) {
     up_to_verify(m);
-    expect_card(m, "002000800439393939", &[0x90, 0x00]);
-    expect_card(m, "00A4020C020017", &[0x90, 0x00]);
+    expect_card(m, "002000980439393939", &[0x90, 0x00]);
     match m.next_action() {
         Action::SendCard(_) => m.feed_card_response(&ok(&[1; 256])).unwrap(),
         other => panic!("{other:?}"),
@@ -483,7 +491,7 @@ fn deregistration_shows_no_consent_and_binds_the_challenge_hash() {
         "/v1/deregistrations",
         json(201, &challenge(Operation::DeregisterInsuranceUse)),
     );
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
 }
 
 #[test]
@@ -516,8 +524,7 @@ fn face_method_refused_by_the_challenge_means_terminal_not_accepted() {
 fn smartphone_up_to_pin(m: &mut Machine, tries: &[u8]) -> u32 {
     let mut consents = 0;
     expect_card(m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(m, "00B0000000", &[0x69, 0x82]);
+    expect_card(m, "00B08A0000", &[0x69, 0x82]);
     expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
     match m.next_action() {
         Action::ShowConsent(_) => {
@@ -526,8 +533,7 @@ fn smartphone_up_to_pin(m: &mut Machine, tries: &[u8]) -> u32 {
         }
         other => panic!("expected the consent before any PIN, got {other:?}"),
     }
-    expect_card(m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(m, "00200080", tries);
+    expect_card(m, "00200098", tries);
     consents
 }
 
@@ -555,14 +561,12 @@ fn smartphone_token_reads_its_certificate_after_verify_then_signs() {
             start_path,
             json(201, &challenge(op)),
         );
-        expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-        expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
-        // Now the certificate opens: SELECT and read it, then the key and the signature.
+        expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+        // Now the certificate opens: read it, then the signature.
         let cert = fake_cert();
+        expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
         expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-        expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
         expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-        expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
         let intent = mynacard_registration::Intent::for_challenge(
             &challenge(op),
             "atm-0001",
@@ -573,7 +577,7 @@ fn smartphone_token_reads_its_certificate_after_verify_then_signs() {
         let signature = vec![0x3C; 256];
         expect_card(
             &mut m,
-            &format!("802A008033{}00", hex::encode_upper(di)),
+            &format!("802A009733{}00", hex::encode_upper(di)),
             &ok(&signature),
         );
         let proof = match m.next_action() {
@@ -611,8 +615,7 @@ fn smartphone_token_wrong_pin_reads_no_certificate_and_verifies_once() {
         "/v1/registrations",
         json(201, &challenge(Operation::RegisterInsuranceUse)),
     );
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "002000800439393939", &[0x63, 0xC2]);
+    expect_card(&mut m, "002000980439393939", &[0x63, 0xC2]);
     assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
 }
 
@@ -625,8 +628,7 @@ fn smartphone_token_keeps_pin_safety() {
     // Declined consent: no PIN, no card command after the refused read.
     let mut m = Machine::check_eligibility_with_pin(config());
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
     expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
     m.feed_consent(false).unwrap();
     assert_eq!(done(&m), Outcome::ConsentDeclined);
@@ -640,10 +642,8 @@ fn smartphone_token_keeps_pin_safety() {
         "/v1/registrations",
         json(201, &challenge(Operation::RegisterInsuranceUse)),
     );
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
     assert_eq!(
         done(&m),
         Outcome::CardError {
@@ -655,15 +655,14 @@ fn smartphone_token_keeps_pin_safety() {
     let mut m = Machine::register_with_pin(config());
     let cert = fake_cert();
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
     expect_card(&mut m, "00B0010030", &[0x69, 0x82]);
     assert!(matches!(done(&m), Outcome::CardError { .. }));
     // The face method cannot open the certificate without a PIN.
     let mut m = Machine::register_with_face(config());
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
+    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
     assert!(matches!(done(&m), Outcome::CardError { .. }));
 }
 
@@ -671,10 +670,8 @@ fn smartphone_token_keeps_pin_safety() {
 fn smartphone_token_withdrawal_asks_no_consent() {
     let mut m = Machine::deregister(config());
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &[0x69, 0x82]);
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "00200080", &[0x63, 0xC3]);
+    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
+    expect_card(&mut m, "00200098", &[0x63, 0xC3]);
     assert!(matches!(m.next_action(), Action::AskPin { .. }));
 }
 
@@ -686,13 +683,25 @@ enum Input {
     HttpFailure,
     Consent(bool),
     Pin(String),
+    CollationB(String),
+    Face(u16),
+}
+
+/// A VERIFY with reference data the machine sent, and what came back.
+#[derive(Debug)]
+struct SentVerify {
+    p2: u8,
+    /// SW1-SW2 of the answer; `None` for a link failure or an answer too short to carry one.
+    sw: Option<[u8; 2]>,
 }
 
 proptest! {
-    // Whatever the card and the service answer, the machine never panics, never sends a second
-    // VERIFY with the PIN, and ends.
+    // Whatever the card and the service answer, no machine panics, and none sends the PIN or
+    // 照合番号B a second time unless the card refused the first VERIFY, sent by short EF
+    // identifier, with 6A86 (a P1-P2 rejection, before any check of the value).
     #[test]
     fn arbitrary_answers_never_panic_nor_repeat_verify(
+        flow in 0u8..4,
         inputs in proptest::collection::vec(
             prop_oneof![
                 proptest::collection::vec(any::<u8>(), 0..300).prop_map(Input::Card),
@@ -700,35 +709,67 @@ proptest! {
                 Just(Input::Card(vec![0x63, 0xC3])),
                 // A smartphone token's auth certificate before VERIFY.
                 Just(Input::Card(vec![0x69, 0x82])),
+                // A card without short-EF-identifier addressing.
+                Just(Input::Card(vec![0x6A, 0x86])),
                 Just(Input::CardFailure),
                 (any::<u16>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(s, b)| Input::Http(s, b)),
                 Just(Input::HttpFailure),
                 any::<bool>().prop_map(Input::Consent),
                 "[0-9]{4}".prop_map(Input::Pin),
+                "[0-9]{14}".prop_map(Input::CollationB),
+                (0u16..1001).prop_map(Input::Face),
             ],
-            0..60,
+            0..80,
         ),
     ) {
-        let mut m = Machine::register_with_pin(config());
+        let mut m = match flow {
+            0 => Machine::register_with_pin(config()),
+            1 => Machine::check_eligibility_with_pin(config()),
+            2 => Machine::deregister(config()),
+            _ => Machine::register_with_face(config()),
+        };
         let mut queue: VecDeque<Input> = inputs.into();
-        let mut verifies = 0;
+        let mut verifies: Vec<SentVerify> = Vec::new();
         while let Some(input) = queue.pop_front() {
-            if let Action::SendCard(c) = m.next_action()
-                && c.command.ins == 0x20
-                && !c.command.data_bytes().is_empty()
-            {
-                verifies += 1;
-            }
-            let _ = match input {
+            let verify_p2 = match m.next_action() {
+                Action::SendCard(c)
+                    if c.command.ins == 0x20 && !c.command.data_bytes().is_empty() =>
+                {
+                    prop_assert!(c.spends_attempt);
+                    Some(c.command.p2)
+                }
+                _ => None,
+            };
+            let sw = match &input {
+                Input::Card(b) if b.len() >= 2 => Some([b[b.len() - 2], b[b.len() - 1]]),
+                _ => None,
+            };
+            let fed = match input {
                 Input::Card(b) => m.feed_card_response(&b),
                 Input::CardFailure => m.feed_card_failure(CardFailure::Transport),
                 Input::Http(s, b) => m.feed_http_response(HttpResponse { status: s, retry_after: None, body: b }),
                 Input::HttpFailure => m.feed_http_failure(HttpFailure::Interrupted),
                 Input::Consent(a) => m.feed_consent(a),
                 Input::Pin(p) => m.feed_pin(Zeroizing::new(p)),
+                Input::CollationB(b) => m.feed_collation_number_b(Zeroizing::new(b)),
+                Input::Face(score) => m.feed_face_match(FaceMatch {
+                    decision: FaceDecision::Match,
+                    score_permille: score,
+                    threshold_permille: 500,
+                }),
             };
+            if let Some(p2) = verify_p2 {
+                // Only a card answer or failure reaches the outstanding VERIFY.
+                if fed.is_ok() {
+                    verifies.push(SentVerify { p2, sw });
+                }
+            }
         }
-        prop_assert!(verifies <= 1);
+        prop_assert!(verifies.len() <= 2, "{verifies:?}");
+        if let [first, _second] = verifies.as_slice() {
+            prop_assert!((0x81..=0x9E).contains(&first.p2), "{verifies:?}");
+            prop_assert_eq!(first.sw, Some([0x6A, 0x86]), "{:?}", verifies);
+        }
     }
 }
 
@@ -738,23 +779,444 @@ fn extended_reads_fall_back_to_short_ones_when_refused() {
     m.set_read_chunk(65_536);
     let cert = fake_cert();
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    // One extended READ BINARY by SFI (Le = 00 00: as much as there is) …
+    expect_card(&mut m, "00B08A00000000", &[0x67, 0x00]);
+    // … refused, so the file is read in short chunks: the first by SFI, the rest by offset.
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
     expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    // One extended READ BINARY (Le = 00 00: as much as there is) …
-    expect_card(&mut m, "00B00000000000", &[0x67, 0x00]);
-    // … refused, so the file is read in short chunks.
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
     expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
     assert!(matches!(m.next_action(), Action::SendHttp(_)));
 
     let mut m = Machine::register_with_pin(config());
     m.set_read_chunk(65_536);
     expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    // The whole certificate in one command; the card says it hit the end of the file.
+    // The whole certificate in one command, no SELECT EF; the card says it hit the end of the
+    // file.
     expect_card(
         &mut m,
-        "00B00000000000",
+        "00B08A00000000",
         &[&cert[..], &[0x62, 0x82][..]].concat(),
     );
     assert!(matches!(m.next_action(), Action::SendHttp(_)));
+}
+
+/// A card that answers `6A86` to every short-EF-identifier form: the machine falls back to
+/// SELECT EF and the current-EF forms, once per form, and the PIN goes to the card once.
+#[test]
+fn a_card_refusing_short_ef_identifiers_is_driven_by_select() {
+    let refused = [0x6A, 0x86];
+    let mut m = Machine::register_with_pin(config());
+    let cert = fake_cert();
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &refused);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(true).unwrap();
+    expect_card(&mut m, "00200098", &refused);
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "00200080", &[0x63, 0xC3]);
+    assert!(matches!(
+        m.next_action(),
+        Action::AskPin {
+            retries_left: Some(3)
+        }
+    ));
+    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
+    expect_http(
+        &mut m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
+    // The card already refused the SFI form of VERIFY: SELECT EF, then the one VERIFY.
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    let verify = match m.next_action() {
+        Action::SendCard(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert!(verify.spends_attempt);
+    expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
+    let intent = mynacard_registration::Intent::for_challenge(
+        &challenge(Operation::RegisterInsuranceUse),
+        "atm-0001",
+        &cert,
+        UtcTime::from_unix(SIGNED_AT),
+    );
+    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
+    expect_card(&mut m, &format!("802A009733{di}00"), &refused);
+    expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
+    let signature = vec![0x77; 256];
+    expect_card(&mut m, &format!("802A008033{di}00"), &ok(&signature));
+    let proof = match m.next_action() {
+        Action::SendHttp(r) => r.body.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    match serde_json::from_slice::<Proof>(&proof).unwrap() {
+        Proof::PinSignature {
+            intent: sent,
+            auth_cert,
+            signature: sig,
+            ..
+        } => {
+            assert_eq!(sent, intent);
+            assert_eq!(auth_cert.0, cert);
+            assert_eq!(sig.0, signature);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Up to the VERIFY by SFI of a PIN registration whose tries were read by SFI.
+fn up_to_sfi_verify(m: &mut Machine, pin: &str) {
+    up_to_pin(m, &[0x63, 0xC3]);
+    m.feed_pin(Zeroizing::new(pin.into())).unwrap();
+    expect_http(
+        m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &challenge(Operation::RegisterInsuranceUse)),
+    );
+}
+
+#[test]
+fn a_verify_refused_for_its_p2_is_sent_once_more_by_select_and_never_again() {
+    // 6A86 before any PIN check: SELECT EF, then VERIFY by current EF, whose answer stands.
+    let mut m = Machine::register_with_pin(config());
+    up_to_sfi_verify(&mut m, "9999");
+    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "002000800439393939", &[0x63, 0xC2]);
+    assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
+
+    // The current-EF form refused as well: that is the end, no third VERIFY.
+    let mut m = Machine::register_with_pin(config());
+    up_to_sfi_verify(&mut m, "9999");
+    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    expect_card(&mut m, "002000800439393939", &[0x6A, 0x86]);
+    assert_eq!(
+        done(&m),
+        Outcome::CardError {
+            what: "verify auth PIN",
+            sw: Some(0x6A86)
+        }
+    );
+
+    // The link lost during the second VERIFY: the attempt may have been counted.
+    let mut m = Machine::register_with_pin(config());
+    up_to_sfi_verify(&mut m, "9999");
+    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
+    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    match m.next_action() {
+        Action::SendCard(c) => {
+            assert!(c.spends_attempt);
+            assert!(format!("{:?}", c.bytes).contains("redacted"));
+        }
+        other => panic!("{other:?}"),
+    }
+    m.feed_card_failure(CardFailure::Removed).unwrap();
+    assert_eq!(
+        done(&m),
+        Outcome::CardRemoved {
+            attempt_may_have_been_counted: true
+        }
+    );
+}
+
+#[test]
+fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
+    for sw in [
+        [0x6B, 0x00],
+        [0x6A, 0x88],
+        [0x69, 0x82],
+        [0x69, 0x85],
+        [0x67, 0x00],
+        [0x6F, 0x00],
+        [0x6D, 0x00],
+    ] {
+        let mut m = Machine::register_with_pin(config());
+        up_to_sfi_verify(&mut m, "1234");
+        expect_card(&mut m, "002000980431323334", &sw);
+        assert_eq!(
+            done(&m),
+            Outcome::CardError {
+                what: "verify auth PIN",
+                sw: Some(u16::from_be_bytes(sw))
+            },
+            "{sw:02X?}"
+        );
+    }
+    // Lost during the VERIFY by SFI: counted or not, it is not sent again.
+    let mut m = Machine::register_with_pin(config());
+    up_to_sfi_verify(&mut m, "1234");
+    m.feed_card_failure(CardFailure::Transport).unwrap();
+    assert_eq!(
+        done(&m),
+        Outcome::CardRemoved {
+            attempt_may_have_been_counted: true
+        }
+    );
+}
+
+#[test]
+fn a_signature_refused_after_a_6a86_fallback_is_not_retried_again() {
+    let mut m = Machine::register_with_pin(config());
+    up_to_sfi_verify(&mut m, "1234");
+    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+    let intent = mynacard_registration::Intent::for_challenge(
+        &challenge(Operation::RegisterInsuranceUse),
+        "atm-0001",
+        &fake_cert(),
+        UtcTime::from_unix(SIGNED_AT),
+    );
+    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
+    expect_card(&mut m, &format!("802A009733{di}00"), &[0x6A, 0x86]);
+    expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
+    expect_card(&mut m, &format!("802A008033{di}00"), &[0x6A, 0x86]);
+    assert_eq!(
+        done(&m),
+        Outcome::CardError {
+            what: "sign intent",
+            sw: Some(0x6A86)
+        }
+    );
+}
+
+// ---- The accredited face flow -------------------------------------------------------------
+
+const COLLATION_B: &str = "55021720352285";
+
+fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
+    mynacard_apdu::tlv::ber::to_vec(tag, value).unwrap()
+}
+
+/// A card-face record `FF20 { DF21 … DF29 }` of 400-odd bytes (two short reads) and its three
+/// signed segments.
+fn face_record() -> (Vec<u8>, [Vec<u8>; 3]) {
+    let seg1 = [
+        tlv(0xDF22, b"19800217"),
+        tlv(0xDF23, b"2"),
+        tlv(0xDF24, &[0x90, 0x03, 1, 0, 1]),
+    ]
+    .concat();
+    let seg2 = [tlv(0xDF25, &[0x11; 40]), tlv(0xDF26, &[0x22; 40])].concat();
+    let seg3 = tlv(0xDF27, &[0x33; 100]);
+    let inner = [
+        tlv(0xDF21, &[0; 8]),
+        seg1.clone(),
+        seg2.clone(),
+        seg3.clone(),
+        tlv(0xDF28, &[0x44; 256]),
+        tlv(0xDF29, b"20350217"),
+    ]
+    .concat();
+    (tlv(0xFF20, &inner), [seg1, seg2, seg3])
+}
+
+/// A stand-in CVC `7F21 { … }` that fits one short read.
+fn cvc() -> Vec<u8> {
+    tlv(0x7F21, &[0x5E; 120])
+}
+
+fn face_challenge() -> Challenge {
+    Challenge {
+        accepted_methods: vec![Method::AccreditedFace],
+        ..challenge(Operation::RegisterInsuranceUse)
+    }
+}
+
+fn face_match() -> FaceMatch {
+    FaceMatch {
+        decision: FaceDecision::Match,
+        score_permille: 950,
+        threshold_permille: 900,
+    }
+}
+
+/// The face registration from the matched face to the proof: CVC, start, presence signature,
+/// attestation. `cvc_commands` are the CVC read's commands and answers.
+fn face_to_proof(m: &mut Machine, cvc_commands: &[(&str, Vec<u8>)]) -> Proof {
+    m.feed_face_match(face_match()).unwrap();
+    for (command, answer) in cvc_commands {
+        expect_card(m, command, answer);
+    }
+    expect_http(
+        m,
+        HttpMethod::Post,
+        "/v1/registrations",
+        json(201, &face_challenge()),
+    );
+    let intent = mynacard_registration::Intent::for_challenge(
+        &face_challenge(),
+        "atm-0001",
+        &fake_cert(),
+        UtcTime::from_unix(SIGNED_AT),
+    );
+    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
+    // The visual AP's own key (P2 00): there is no key file to name, and no SFI form.
+    expect_card(m, &format!("802A000033{di}00"), &ok(&[0x66; 256]));
+    match m.next_action() {
+        Action::SignAttestation { .. } => m.feed_attestation(vec![9; 64]).unwrap(),
+        other => panic!("{other:?}"),
+    }
+    let proof = match m.next_action() {
+        Action::SendHttp(r) => r.body.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let proof: Proof = serde_json::from_slice(&proof).unwrap();
+    match &proof {
+        Proof::AccreditedFace { face_evidence, .. } => assert_eq!(face_evidence.intent, intent),
+        other => panic!("{other:?}"),
+    }
+    proof
+}
+
+fn check_face_evidence(proof: &Proof) {
+    let (_, segments) = face_record();
+    match proof {
+        Proof::AccreditedFace {
+            auth_cert,
+            face_evidence,
+            ..
+        } => {
+            assert_eq!(auth_cert.0, fake_cert());
+            assert_eq!(
+                face_evidence.card_face_digests,
+                segments
+                    .iter()
+                    .map(|s| Sha256Digest::of(s))
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(face_evidence.card_face_signature.0, vec![0x44; 256]);
+            assert_eq!(face_evidence.cvc.0, cvc());
+            assert_eq!(face_evidence.presence_signature.0, vec![0x66; 256]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn face_registration_addresses_every_file_and_key_by_short_identifier() {
+    let mut m = Machine::register_with_face(config());
+    let cert = fake_cert();
+    let (face, _) = face_record();
+    assert!(face.len() > 256 && face.len() < 512, "{}", face.len());
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(true).unwrap();
+    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
+    // 照合番号B (EF 0012) by identifier: P2 = 80|12.
+    expect_card(&mut m, "00200092", &[0x63, 0xCA]);
+    assert!(matches!(
+        m.next_action(),
+        Action::AskCollationNumberB {
+            retries_left: Some(10)
+        }
+    ));
+    m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
+        .unwrap();
+    match m.next_action() {
+        Action::SendCard(c) => {
+            assert!(c.spends_attempt);
+            assert!(format!("{:?}", c.bytes).contains("redacted"));
+        }
+        other => panic!("{other:?}"),
+    }
+    expect_card(
+        &mut m,
+        &format!("002000920E{}", hex::encode_upper(COLLATION_B)),
+        &[0x90, 0x00],
+    );
+    // The card face: the first 256 bytes by identifier 02, the rest after SELECT EF.
+    expect_card(&mut m, "00B0820000", &ok(&face[..256]));
+    expect_card(&mut m, "00A4020C020002", &[0x90, 0x00]);
+    expect_card(
+        &mut m,
+        &format!("00B00100{:02X}", face.len() - 256),
+        &ok(&face[256..]),
+    );
+    assert!(matches!(m.next_action(), Action::MatchFace { .. }));
+    // The CVC (EF 0004) fits one read by identifier; the card says it hit the end.
+    let proof = face_to_proof(
+        &mut m,
+        &[("00B0840000", [&cvc()[..], &[0x62, 0x82][..]].concat())],
+    );
+    check_face_evidence(&proof);
+}
+
+#[test]
+fn face_registration_on_a_card_refusing_short_identifiers_selects_each_file() {
+    let refused = vec![0x6A, 0x86];
+    let mut m = Machine::register_with_face(config());
+    let cert = fake_cert();
+    let (face, _) = face_record();
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &refused);
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(true).unwrap();
+    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
+    expect_card(&mut m, "00200092", &refused);
+    expect_card(&mut m, "00A4020C020012", &[0x90, 0x00]);
+    expect_card(&mut m, "00200080", &[0x63, 0xCA]);
+    m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
+        .unwrap();
+    // EF 0012 is current from the status query: one VERIFY by current EF.
+    expect_card(
+        &mut m,
+        &format!("002000800E{}", hex::encode_upper(COLLATION_B)),
+        &[0x90, 0x00],
+    );
+    // READ BINARY by SFI is not tried again in this run.
+    expect_card(&mut m, "00A4020C020002", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0000000", &ok(&face[..256]));
+    expect_card(
+        &mut m,
+        &format!("00B00100{:02X}", face.len() - 256),
+        &ok(&face[256..]),
+    );
+    assert!(matches!(m.next_action(), Action::MatchFace { .. }));
+    let proof = face_to_proof(
+        &mut m,
+        &[
+            ("00A4020C020004", vec![0x90, 0x00]),
+            ("00B0000000", ok(&cvc())),
+        ],
+    );
+    check_face_evidence(&proof);
+}
+
+#[test]
+fn a_collation_verify_refused_for_its_p2_is_sent_once_more_by_select() {
+    let mut m = Machine::register_with_face(config());
+    let cert = fake_cert();
+    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
+    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
+    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
+    m.feed_consent(true).unwrap();
+    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
+    expect_card(&mut m, "00200092", &[0x63, 0xCA]);
+    m.feed_collation_number_b(Zeroizing::new("11111111111111".into()))
+        .unwrap();
+    expect_card(
+        &mut m,
+        "002000920E3131313131313131313131313131",
+        &[0x6A, 0x86],
+    );
+    expect_card(&mut m, "00A4020C020012", &[0x90, 0x00]);
+    expect_card(
+        &mut m,
+        "002000800E3131313131313131313131313131",
+        &[0x63, 0xC9],
+    );
+    assert_eq!(done(&m), Outcome::CollationNumberWrong { retries_left: 9 });
 }

@@ -121,9 +121,9 @@ pub async fn smartphone_and_atm_registration(db: String) {
         vec![Some(3)],
         "tries left read before the PIN was asked"
     );
-    // SELECT AP, SELECT EF, one extended READ, SELECT PIN, tries left, SELECT PIN, VERIFY,
-    // SELECT key, SIGN.
-    assert_eq!(report.apdus, 9, "{report:?}");
+    // SELECT AP, one extended READ by short EF identifier, tries left, VERIFY, SIGN: files
+    // and keys by identifier, no SELECT EF.
+    assert_eq!(report.apdus, 5, "{report:?}");
 
     let mut again = SimTerminal::with_pin("1234");
     let report = run(
@@ -177,10 +177,11 @@ pub async fn smartphone_token_registration(db: String) {
         "consent shown once, before the PIN"
     );
     assert_eq!(phone.pins_asked, vec![Some(3)], "tries left read first");
-    // SELECT AP, SELECT EF, READ (6982), SELECT PIN, tries left, SELECT PIN, VERIFY, SELECT EF,
-    // the certificate in 256-byte READs (no extended length), SELECT key, SIGN.
+    // SELECT AP, READ by identifier (6982), tries left, VERIFY, the certificate in 256-byte
+    // READs (no extended length: the first by identifier, then SELECT EF and the rest by
+    // offset), SIGN.
     let cert_reads = u32::try_from(phone_image.auth.cert_der.len().div_ceil(256)).unwrap();
-    assert_eq!(report.apdus, 10 + cert_reads, "{report:?}");
+    assert_eq!(report.apdus, 6 + cert_reads, "{report:?}");
 
     // The card of the same person finds the registration.
     let (adult, _) = card("adult");
@@ -225,7 +226,8 @@ pub async fn smartphone_token_registration(db: String) {
     )
     .await;
     assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
-    assert_eq!(report.apdus, 7, "{report:?}");
+    // SELECT AP, READ (6982), tries left, VERIFY.
+    assert_eq!(report.apdus, 4, "{report:?}");
     assert_eq!(service.registration_count().await.expect("count"), 1);
     service.shutdown().await;
 }
