@@ -60,6 +60,10 @@ pub mod text {
     pub const CVC: u16 = 0x0004;
     /// AP basic information.
     pub const BASIC_INFO: u16 = 0x0005;
+    /// Public key a terminal delivers a secure-messaging session key to (`A1 { 90 · 91 }`).
+    pub const SM_KEY: u16 = 0x0006;
+    /// The AP's signing key with a signature over it (`FF50 { DF51 · DF52 }`).
+    pub const SIGNED_KEY: u16 = 0x0007;
     /// 4-digit PIN (3 tries).
     pub const PIN: u16 = 0x0011;
     /// 照合番号A (the My Number).
@@ -94,6 +98,32 @@ pub mod common {
     pub const SERIAL_RECORD: u16 = 0x0001;
     /// Internal-authentication key.
     pub const INTERNAL_AUTH_KEY: u16 = 0x0019;
+    /// The 4-digit PIN, changed with [`change_key`](super::change_key). The 住基AP holds a
+    /// separate key under the same id.
+    pub const PIN: u16 = 0x001C;
+}
+
+/// Data objects GET DATA answers at the MF level: in the power-on state or after selecting the
+/// GP issuer security domain (B.8). The card answers the value without the tag.
+pub mod mf {
+    /// Issuer identification: a 16-byte key identifier.
+    pub const ISSUER_ID: u16 = 0x0042;
+    /// Card identification number (ASCII).
+    pub const CARD_ID: u16 = 0x0045;
+    /// GlobalPlatform card recognition data.
+    pub const CARD_RECOGNITION: u16 = 0x0066;
+    /// Issuing municipality code (5 ASCII digits).
+    pub const MUNICIPALITY_CODE: u16 = 0x00F0;
+    /// Card expiry (`YYYYMMDD`).
+    pub const EXPIRY: u16 = 0x00F2;
+    /// Key identifier of the intermediate CVC key.
+    pub const INTERMEDIATE_KEY_ID: u16 = 0x00F7;
+    /// CVC from the root to the intermediate key (large: needs extended Le).
+    pub const UPPER_CVC: u16 = 0x00F8;
+    /// CVC from the intermediate to the lower key (large; absent on older cards).
+    pub const LOWER_CVC: u16 = 0x7F21;
+    /// The contact-interface ATR without its initial `TS`.
+    pub const CONTACT_ATR: u16 = 0x5F51;
 }
 
 /// P2 of VERIFY / CHANGE REFERENCE DATA / COMPUTE DIGITAL SIGNATURE: the current EF (`80`), or a
@@ -248,6 +278,12 @@ pub fn compute_signature(scheme: SignScheme, key: KeyRef, data: impl Into<Vec<u8
     Command::new(0x80, 0x2A, scheme.p1(), key.p2())
         .with_data(data)
         .with_ne(256)
+}
+
+/// JICSAP CHANGE KEY, the PIN change of the common AP and the 住基AP: `80 32 00 P2 Lc NEW`
+/// after VERIFY of the old value (B.3). Secret data.
+pub fn change_key(key: KeyRef, new: Zeroizing<Vec<u8>>) -> Command {
+    Command::new(0x80, 0x32, 0x00, key.p2()).with_sensitive_data(new)
 }
 
 /// INTERNAL AUTHENTICATE: `00 88 00 P2 Lc CHALLENGE 00` (B.5; 7816-4 §11.5.2).

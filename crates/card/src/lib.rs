@@ -8,9 +8,11 @@
 //!   possible on a verified handle ([`jpki::VerifiedAuth`], [`jpki::VerifiedSign`]).
 //! - [`text`]: the four attributes and their integrity record; the individual number only
 //!   through a method named after it.
-//! - [`visual`]: the card-face record opened with 照合番号B, its signature, and the
-//!   card-presence challenge.
-//! - [`common`]: the card serial, municipality code and expiry.
+//! - [`visual`]: the card-face record opened with 照合番号B, its signature, the
+//!   card-presence challenge; the picture of the individual number only through a method named
+//!   after it, after 照合番号A.
+//! - [`common`]: the card serial, municipality code and expiry; the common AP PIN and its change
+//!   (JICSAP CHANGE KEY); the card-level identification and certificates (MF GET DATA).
 //!
 //! PIN safety is part of the API: [`Pin`] and [`SignPassword`] are validated before anything is
 //! sent, zeroized and redacted; every VERIFY is preceded by a retry-counter read and refused when

@@ -75,8 +75,8 @@ macro_rules! secret_debug {
     };
 }
 
-/// A 4-digit PIN: the JPKI authentication PIN (利用者証明用) or the text AP PIN
-/// (券面事項入力補助用).
+/// A 4-digit PIN: the JPKI authentication PIN (利用者証明用), the text AP PIN
+/// (券面事項入力補助用) or the common AP PIN (個人番号カード用).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Pin(Zeroizing<Vec<u8>>);
 secret_debug!(Pin, "Pin");
@@ -279,12 +279,14 @@ pub enum PinKind {
     VisualCollationB,
     /// Visual AP 照合番号A (`0013`).
     VisualCollationA,
+    /// Common AP PIN (`001C`, 4 digits, 3 tries; part of the 個人番号カード用 PIN).
+    CommonPin,
 }
 
 impl PinKind {
     /// The key's file id within its application.
     pub const fn file_id(self) -> u16 {
-        use mynacard_apdu::commands::{jpki, text, visual};
+        use mynacard_apdu::commands::{common, jpki, text, visual};
         match self {
             PinKind::JpkiAuth => jpki::AUTH_PIN,
             PinKind::JpkiSign => jpki::SIGN_PIN,
@@ -294,6 +296,7 @@ impl PinKind {
             PinKind::VisualBirthDate => visual::BIRTH_DATE_KEY,
             PinKind::VisualCollationB => visual::PIN_B,
             PinKind::VisualCollationA => visual::PIN_A,
+            PinKind::CommonPin => common::PIN,
         }
     }
 
@@ -308,6 +311,7 @@ impl PinKind {
             PinKind::VisualBirthDate => "visual-birth-date",
             PinKind::VisualCollationB => "visual-collation-b",
             PinKind::VisualCollationA => "visual-collation-a",
+            PinKind::CommonPin => "common",
         }
     }
 }
@@ -323,6 +327,7 @@ impl fmt::Display for PinKind {
             PinKind::VisualBirthDate => "visual AP birth-date key",
             PinKind::VisualCollationB => "visual AP collation number B",
             PinKind::VisualCollationA => "visual AP collation number A",
+            PinKind::CommonPin => "common AP PIN",
         })
     }
 }

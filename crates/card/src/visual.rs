@@ -1,11 +1,13 @@
-//! 券面事項確認AP (visual AP): the card-face record opened with 照合番号B, its signature, and the
-//! card-presence challenge.
+//! 券面事項確認AP (visual AP): the card-face record opened with 照合番号B, its signature, the
+//! card-presence challenge, and — only through [`VerifiedVisual::read_my_number_image`], after
+//! 照合番号A — the picture of the individual number.
 
 use core::fmt;
 
 use mynacard_apdu::commands::{self, KeyRef, SignScheme, visual};
 use mynacard_apdu::tlv::Tlv;
 use mynacard_transport::CardChannel;
+use zeroize::Zeroizing;
 
 use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
 use crate::cvc::CvCertificate;
@@ -135,6 +137,76 @@ impl CardFace {
             &self.signature,
             "card-face record",
         )
+    }
+}
+
+/// EF `0005`: the individual number (個人番号) rendered as printed on the card, a 1-bit PNG (72×12
+/// on the cards examined), with the card key and a signature. **The picture shows the My
+/// Number**: treat it as the number itself. The PNG is zeroized on drop and `Debug` is redacted;
+/// the session never keeps it.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MyNumberImage {
+    /// The PNG (`DF41`).
+    pub png: Zeroizing<Vec<u8>>,
+    /// The card's own key (`DF42`).
+    pub card_key: CardPublicKey,
+    /// Signature over `DF41` and `DF42` as written (`DF43`).
+    pub signature: Vec<u8>,
+    signed: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for MyNumberImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MyNumberImage")
+            .field("png", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The eight bytes every PNG starts with.
+const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1A, b'\n'];
+
+impl MyNumberImage {
+    /// Parses EF `0005` (`FF40 { DF41 PNG · DF42 key · DF43 signature }`) by tag.
+    ///
+    /// # Errors
+    /// [`Error::MalformedTlv`], [`Error::Malformed`] (also for a `DF41` that is not a PNG) or
+    /// [`Error::PublicKey`].
+    pub fn parse(bytes: &[u8]) -> Result<MyNumberImage> {
+        const WHAT: &str = "rendered individual number";
+        let value = record(bytes, 0xFF40, WHAT)?;
+        let objs = objects(value, WHAT)?;
+        let png = field(&objs, 0xDF41)?;
+        if !png.starts_with(&PNG_SIGNATURE) {
+            return Err(Error::Malformed {
+                what: "rendered individual number is not a PNG",
+            });
+        }
+        let mut signed = Zeroizing::new(Vec::new());
+        for (t, enc) in &objs {
+            if t.tag == 0xDF43 {
+                break;
+            }
+            signed.extend_from_slice(enc);
+        }
+        Ok(MyNumberImage {
+            png: Zeroizing::new(png.to_vec()),
+            card_key: CardPublicKey::from_card_objects(field(&objs, 0xDF42)?)?,
+            signature: field(&objs, 0xDF43)?.to_vec(),
+            signed,
+        })
+    }
+
+    /// Checks the signature with the key of the application's certificate: PKCS#1 v1.5 with
+    /// SHA-256 over the `DF41` and `DF42` objects as written, the form of the age record.
+    ///
+    /// # Errors
+    /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
+    pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
+        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        cvc.public_key
+            .verify_pkcs1(&info, &self.signature, "rendered individual number")
     }
 }
 
@@ -273,6 +345,7 @@ impl<C: CardChannel> VisualAp<'_, C> {
         Ok(VerifiedVisual {
             session: &mut *self.session,
             epoch: self.epoch,
+            key,
         })
     }
 
@@ -322,6 +395,7 @@ impl<C: CardChannel> VisualAp<'_, C> {
 pub struct VerifiedVisual<'v, C> {
     session: &'v mut Session<C>,
     epoch: u64,
+    key: VisualKey,
 }
 
 impl<C> Drop for VerifiedVisual<'_, C> {
@@ -359,6 +433,37 @@ impl<C: CardChannel> VerifiedVisual<'_, C> {
         let cvc = read_cvc(self.session).await?;
         face.verify_signature(&cvc)?;
         Ok(face)
+    }
+
+    /// Reads EF `0005`, the picture of the **individual number (My Number)** as printed on the
+    /// card, and checks its signature with the key of the application's certificate. Only after
+    /// [`VisualAp::verify_collation_a`]; nothing else in this crate reads EF `0005`, and the
+    /// session keeps nothing of it. 2 APDUs after the VERIFY with extended length (EF `0005` and
+    /// the certificate, one read each), 8 on a link of short APDUs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (nothing sent) when the handle was opened with another key;
+    /// [`Error::SignatureInvalid`], card, transport and parse errors.
+    pub async fn read_my_number_image(&mut self) -> Result<MyNumberImage> {
+        self.check()?;
+        if self.key != VisualKey::CollationA {
+            return Err(Error::InvalidInput {
+                what: "the rendered individual number opens only with collation number A",
+            });
+        }
+        let bytes = Zeroizing::new(
+            self.session
+                .read_file(
+                    visual::MY_NUMBER_IMAGE,
+                    Extent::Tlv,
+                    "rendered individual number",
+                )
+                .await?,
+        );
+        let image = MyNumberImage::parse(&bytes)?;
+        let cvc = read_cvc(self.session).await?;
+        image.verify_signature(&cvc)?;
+        Ok(image)
     }
 
     /// As [`VisualAp::prove_presence`].

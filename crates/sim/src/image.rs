@@ -171,6 +171,71 @@ pub struct CardImage {
     pub visual_ap_key: RsaPrivateKey,
     /// Internal-authentication key of the common AP (`0019`).
     pub common_ap_key: RsaPrivateKey,
+    /// Key a terminal delivers a secure-messaging session key to (text AP EF `0006`; the
+    /// simulator publishes its public half but does not run secure messaging).
+    pub text_sm_key: RsaPrivateKey,
     /// Link properties.
     pub link: LinkProfile,
+}
+
+/// Width and height of the rendered individual number (visual AP EF `0005`, B.7).
+pub const MY_NUMBER_IMAGE_SIZE: (u32, u32) = (72, 12);
+
+/// The contact ATR a contactless image answers in MF GET DATA `5F51` (a contactless reader
+/// shows an ATR of its own, so the image's link ATR is not the chip's).
+pub const DEFAULT_CONTACT_ATR: [u8; 13] = [
+    0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00,
+];
+
+/// 5×7 digit glyphs, one row per byte, the five low bits left to right.
+const DIGIT_GLYPHS: [[u8; 7]; 10] = [
+    [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E], // 0
+    [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E], // 1
+    [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F], // 2
+    [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E], // 3
+    [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02], // 4
+    [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E], // 5
+    [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E], // 6
+    [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08], // 7
+    [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E], // 8
+    [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C], // 9
+];
+
+/// Whether pixel (`x`, `y`) of a 72×12 rendering of `digits` is ink: one 6×12 cell per digit,
+/// the 5×7 glyph at column 0 and row 2 of its cell. Non-digits leave their cell blank.
+pub fn digit_ink(digits: &[u8], x: u32, y: u32) -> bool {
+    let (cell, col) = ((x / 6) as usize, x % 6);
+    let Some(row) = y.checked_sub(2).filter(|r| *r < 7) else {
+        return false;
+    };
+    if col >= 5 {
+        return false;
+    }
+    match digits.get(cell) {
+        Some(d) if d.is_ascii_digit() => {
+            let glyph = DIGIT_GLYPHS[usize::from(d - b'0')];
+            glyph[row as usize] & (0x10 >> col) != 0
+        }
+        _ => false,
+    }
+}
+
+impl CardImage {
+    /// The individual number as the visual AP renders it in EF `0005`: a 1-bit greyscale PNG of
+    /// 72×12 pixels, the twelve digits in a 5×7 font (see [`digit_ink`]). Deterministic.
+    pub fn my_number_image(&self) -> Vec<u8> {
+        let digits = self.person.my_number.as_bytes();
+        let (width, height) = MY_NUMBER_IMAGE_SIZE;
+        crate::profile::png::bilevel(width, height, |x, y| digit_ink(digits, x, y))
+    }
+
+    /// The chip's contact ATR: the link ATR on a contact link, [`DEFAULT_CONTACT_ATR`] behind a
+    /// contactless reader.
+    pub fn contact_atr(&self) -> &[u8] {
+        if self.link.contactless || self.link.atr.first() != Some(&0x3B) {
+            &DEFAULT_CONTACT_ATR
+        } else {
+            &self.link.atr
+        }
+    }
 }

@@ -798,6 +798,7 @@ impl Profile {
             text_ap_key: ap_key("text-ap")?,
             visual_ap_key: ap_key("visual-ap")?,
             common_ap_key: ap_key("common-ap")?,
+            text_sm_key: ap_key("text-sm")?,
             link: LinkProfile {
                 atr: self.atr()?,
                 contactless: self.link.contactless,

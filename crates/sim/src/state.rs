@@ -2,7 +2,7 @@
 //! file so that a simulated card keeps its counters across restarts (as a real card does).
 //!
 //! Only what a real card keeps in EEPROM is here. Selections and verified flags are volatile and
-//! never saved. A PIN changed with CHANGE REFERENCE DATA is saved (it is the card's reference
+//! never saved. A PIN changed with CHANGE REFERENCE DATA or CHANGE KEY is saved (it is the card's reference
 //! data); the file is created readable by its owner only.
 
 use std::collections::BTreeMap;
@@ -35,11 +35,15 @@ pub enum SecretId {
     VisualCollationB,
     /// Visual AP `0013`: 照合番号A.
     VisualCollationA,
+    /// Common AP `001C`: 4-digit PIN (3 tries), changed with JICSAP CHANGE KEY.
+    CommonPin,
+    /// 住基AP `001C`: 4-digit PIN (3 tries), a key separate from the common AP's.
+    JukiPin,
 }
 
 impl SecretId {
     /// All secrets, in a fixed order.
-    pub const ALL: [SecretId; 9] = [
+    pub const ALL: [SecretId; 11] = [
         SecretId::JpkiAuthPin,
         SecretId::JpkiSignPassword,
         SecretId::TextPin,
@@ -49,6 +53,8 @@ impl SecretId {
         SecretId::VisualBirthDate,
         SecretId::VisualCollationB,
         SecretId::VisualCollationA,
+        SecretId::CommonPin,
+        SecretId::JukiPin,
     ];
 
     /// The stable name used in state files.
@@ -63,6 +69,8 @@ impl SecretId {
             SecretId::VisualBirthDate => "visual-birth-date",
             SecretId::VisualCollationB => "visual-collation-b",
             SecretId::VisualCollationA => "visual-collation-a",
+            SecretId::CommonPin => "common-pin",
+            SecretId::JukiPin => "juki-pin",
         }
     }
 

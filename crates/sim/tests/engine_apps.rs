@@ -63,7 +63,10 @@ fn text_ap_files_are_closed_until_the_pin() {
     assert_eq!(value(&body, 0x5F4E).len(), 297);
     assert_eq!(value(&body, 0x5F37).len(), 256);
     let (info, _) = read(&mut card, 0x0005);
-    assert_eq!(value(&info, 0xFF40).len(), 2 + 1 + 4 + 2 + 1 + 16);
+    assert_eq!(
+        value(&info, 0xFF40).len(),
+        (2 + 1 + 4) + (2 + 1 + 16) + (2 + 2 + 128)
+    );
 }
 
 #[test]
@@ -239,12 +242,13 @@ fn collation_a_opens_the_face_and_the_birth_date_key_the_age_record() {
     assert_eq!(value(&inner, 0xDF11), b"19800217");
     let signed_end = inner.len() - ber::find(&inner, 0xDF13).unwrap().unwrap().total_len();
     verify_sha256(visual_key(), &inner[..signed_end], &value(&inner, 0xDF13));
-    // Basic data and the CVC are free; EF 0005 is not simulated.
+    // Basic data and the CVC are free; EF 0005 exists but is closed.
     let mut fresh = open(SELECT_VISUAL);
     let (basic, _) = read(&mut fresh, 0x0003);
     assert_eq!(value(&value(&basic, 0xFF30), 0xDF34), b"13101");
     assert_eq!(read(&mut fresh, 0x0004).1, 0x9000);
-    assert_eq!(tx(&mut fresh, &select_ef(0x0005)).1, 0x6A82);
+    assert_eq!(tx(&mut fresh, &select_ef(0x0005)).1, 0x9000);
+    assert_eq!(tx(&mut fresh, &h("00B0000004")).1, 0x6982);
 }
 
 #[test]

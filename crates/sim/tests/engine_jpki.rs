@@ -498,7 +498,8 @@ fn class_and_instruction_errors() {
     assert_eq!(sw(&mut card, "08200080"), 0x69FC);
     assert_eq!(sw(&mut card, "10A4020C02000A"), 0x6884);
     assert_eq!(sw(&mut card, "01A4020C02000A"), 0x6881);
-    assert_eq!(sw(&mut card, "00CA010000"), 0x6D00);
+    // GET DATA exists, but the MF-level objects do not answer with an AP selected.
+    assert_eq!(sw(&mut card, "00CA010000"), 0x6A88);
     assert_eq!(sw(&mut card, "00CB3FFF00"), 0x6D00);
     assert_eq!(sw(&mut card, "00B1000004"), 0x6D00);
     assert_eq!(sw(&mut card, "80AE000000"), 0x6D00);

@@ -1,13 +1,14 @@
-//! 共通カードAP (common AP): the record with the card serial, municipality code and expiry, and
-//! the internal-authentication key `0019` (B.8).
-//!
-//! The AP's own PIN (`001C`, changed with the JICSAP `80 32`) is not simulated.
+//! 共通カードAP (common AP): the record with the card serial, municipality code and expiry, the
+//! internal-authentication key `0019` and the 4-digit PIN `001C` (B.8), which changes with JICSAP
+//! CHANGE KEY `80 32` rather than CHANGE REFERENCE DATA (B.3).
 
 use mynacard_apdu::commands::common as fid;
 
 use super::files::{Body, Ef, Files, KeySlot};
 use super::records::yyyymmdd;
+use super::secrets::card_pin_source;
 use crate::image::CardImage;
+use crate::state::SecretId;
 
 /// Record 1 of EF `0001`: simple-TLV `01 1C` + serial (15) ‖ municipality code (5) ‖ expiry
 /// `YYYYMMDD` (8), all ASCII digits.
@@ -25,7 +26,7 @@ pub(super) fn serial_record(image: &CardImage) -> Vec<u8> {
 
 /// The files of the common AP for an image.
 pub(super) fn files(image: &CardImage) -> Files {
-    Files(vec![
+    let mut efs = vec![
         Ef::free(
             fid::SERIAL_RECORD,
             Body::Records(vec![serial_record(image)]),
@@ -34,5 +35,9 @@ pub(super) fn files(image: &CardImage) -> Files {
             fid::INTERNAL_AUTH_KEY,
             Body::Key(KeySlot::CommonInternalAuth),
         ),
-    ])
+    ];
+    if card_pin_source(image).is_some() {
+        efs.push(Ef::free(fid::PIN, Body::Secret(SecretId::CommonPin)));
+    }
+    Files(efs)
 }

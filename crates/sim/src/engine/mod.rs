@@ -7,12 +7,15 @@
 //!
 //! What lives where: this module routes SELECT and the ISO commands and keeps the volatile state
 //! (current application, current EF, verified secrets, pending `61xx` data); one module per card
-//! application builds that application's files (`jpki`, `text`, `visual`, `common`);
-//! the retry counters are the non-volatile part ([`crate::state`]).
+//! application builds that application's files (`jpki`, `text`, `visual`, `common`, `juki`),
+//! `mf` the data objects GET DATA answers at the MF level; the retry counters are the
+//! non-volatile part ([`crate::state`]).
 
 mod common;
 mod files;
 mod jpki;
+mod juki;
+mod mf;
 mod records;
 mod secrets;
 mod text;
@@ -43,7 +46,7 @@ pub enum Application {
     Visual,
     /// 共通カードAP.
     Common,
-    /// 住基AP: selectable, no files simulated.
+    /// 住基AP: selectable; only its PIN `001C` is simulated.
     Juki,
 }
 
@@ -133,6 +136,7 @@ struct Pending {
 pub struct Card {
     image: CardImage,
     apps: [Files; 5],
+    mf_objects: Vec<(u16, Vec<u8>)>,
     secrets: Secrets,
     powered: bool,
     current: Option<Application>,
@@ -164,8 +168,9 @@ impl Card {
             text::files(&image),
             visual::files(&image),
             common::files(&image),
-            Files(Vec::new()),
+            juki::files(&image),
         ];
+        let mf_objects = mf::objects(&image);
         let secrets = Secrets::from_image(&image);
         // Deterministic: the same image gives the same challenges and PSS salts.
         let seed = Sha256::new()
@@ -175,6 +180,7 @@ impl Card {
             .finalize();
         Card {
             apps,
+            mf_objects,
             secrets,
             powered: false,
             current: None,
@@ -376,7 +382,9 @@ impl Card {
             (false, 0x84) => self.get_challenge(&cmd, extended),
             (false, 0x88) => self.internal_authenticate(&cmd),
             (false, 0xC0) => self.get_response(&cmd, pending),
+            (false, 0xCA) => self.get_data(&cmd, extended),
             (true, 0x2A) => self.compute_signature(&cmd),
+            (true, 0x32) => self.change_key(&cmd),
             _ => StatusWord::InsNotSupported.into(),
         }
     }
@@ -594,7 +602,8 @@ impl Card {
         }
     }
 
-    /// CHANGE REFERENCE DATA, replacement only: `00 24 01 P2 Lc new` after VERIFY (B.3).
+    /// CHANGE REFERENCE DATA, replacement only: `00 24 01 P2 Lc new` after VERIFY (B.3). The
+    /// `001C` PINs of the common AP and the 住基AP change with CHANGE KEY instead (`6985`).
     fn change_reference_data(&mut self, cmd: &Command) -> Reply {
         if cmd.p1 != 0x01 {
             return StatusWord::IncorrectP1P2.into();
@@ -603,7 +612,30 @@ impl Card {
             Ok(id) => id,
             Err(sw) => return sw.into(),
         };
-        let new = cmd.data_bytes();
+        if changes_with_change_key(id) {
+            return StatusWord::ConditionsNotSatisfied.into();
+        }
+        self.replace_secret(id, cmd.data_bytes())
+    }
+
+    /// JICSAP CHANGE KEY `80 32 00 P2 Lc new` after VERIFY (B.3): the PIN change of the common
+    /// AP and the 住基AP; every other key answers `6985`.
+    fn change_key(&mut self, cmd: &Command) -> Reply {
+        if cmd.p1 != 0x00 {
+            return StatusWord::IncorrectP1P2.into();
+        }
+        let id = match self.secret_for(cmd.p2) {
+            Ok(id) => id,
+            Err(sw) => return sw.into(),
+        };
+        if !changes_with_change_key(id) {
+            return StatusWord::ConditionsNotSatisfied.into();
+        }
+        self.replace_secret(id, cmd.data_bytes())
+    }
+
+    /// The common part of both PIN changes: blocked, then verified, then the new value's form.
+    fn replace_secret(&mut self, id: SecretId, new: &[u8]) -> Reply {
         if new.is_empty() {
             return StatusWord::WrongLength.into();
         }
@@ -726,6 +758,37 @@ impl Card {
         }
     }
 
+    /// GET DATA `00 CA P1 P2 Le` (B.8): the MF-level objects, in the power-on state or after the
+    /// GP ISD (`6A88` with an AP selected, except the contact ATR, which some cards answer only
+    /// then); objects over 256 bytes need extended Le (`6700` otherwise, B.4).
+    fn get_data(&mut self, cmd: &Command, extended: bool) -> Reply {
+        if !cmd.data_bytes().is_empty() {
+            return StatusWord::WrongLength.into();
+        }
+        let Some(ne) = cmd.ne() else {
+            return StatusWord::WrongLength.into();
+        };
+        let tag = u16::from_be_bytes([cmd.p1, cmd.p2]);
+        if self.current.is_some() && tag != mynacard_apdu::commands::mf::CONTACT_ATR {
+            return StatusWord::ReferencedDataNotFound.into();
+        }
+        let Some((_, value)) = self.mf_objects.iter().find(|(t, _)| *t == tag) else {
+            return StatusWord::ReferencedDataNotFound.into();
+        };
+        let (ne, len) = (ne as usize, value.len());
+        if !extended && len > 256 {
+            return StatusWord::WrongLength.into();
+        }
+        if len > ne && !is_max_ne(ne, extended) {
+            return if len <= 256 {
+                StatusWord::WrongLe((len % 256) as u8).into()
+            } else {
+                StatusWord::WrongLength.into()
+            };
+        }
+        Reply::ok(value.clone())
+    }
+
     /// GET CHALLENGE `00 84 00 00 Le` (B.5): 1–256 random bytes; extended Le refused with 6985.
     fn get_challenge(&mut self, cmd: &Command, extended: bool) -> Reply {
         if extended {
@@ -780,6 +843,12 @@ fn private_key(image: &CardImage, slot: KeySlot) -> Option<&PrivateKey> {
         KeySlot::JpkiSign => image.sign.as_ref().map(|c| &c.key),
         KeySlot::CommonInternalAuth => Some(&image.common_ap_key),
     }
+}
+
+/// Whether a secret changes with JICSAP CHANGE KEY (the `001C` PINs) rather than CHANGE
+/// REFERENCE DATA.
+fn changes_with_change_key(id: SecretId) -> bool {
+    matches!(id, SecretId::CommonPin | SecretId::JukiPin)
 }
 
 /// `61xx` for `remaining` bytes (`61 00`: 256 or more).

@@ -127,6 +127,17 @@ pub(crate) fn cvc(
     key: &PrivateKey,
     signer: &PrivateKey,
 ) -> Vec<u8> {
+    tlv(&[0x7F, 0x21], &cvc_contents(issuer, subject, key, signer))
+}
+
+/// The contents of a CVC's `7F21` template, `5F4E body · 5F37 signature`: the form MF-level
+/// GET DATA answers (B.8).
+pub(crate) fn cvc_contents(
+    issuer: &[u8; 16],
+    subject: &[u8; 16],
+    key: &PrivateKey,
+    signer: &PrivateKey,
+) -> Vec<u8> {
     let mut body = Vec::with_capacity(300);
     body.extend_from_slice(issuer);
     body.extend_from_slice(subject);
@@ -135,7 +146,7 @@ pub(crate) fn cvc(
     let signature = sign_sha256(signer, &body_do);
     let mut inner = body_do;
     inner.extend_from_slice(&tlv(&[0x5F, 0x37], &signature));
-    tlv(&[0x7F, 0x21], &inner)
+    inner
 }
 
 #[cfg(test)]

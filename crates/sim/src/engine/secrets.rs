@@ -32,6 +32,15 @@ impl Format {
     }
 }
 
+/// The secret whose value the common AP and 住基AP PINs start with: the text AP PIN, else the
+/// auth PIN; `None` on a card without PINs (face authentication only).
+pub(crate) fn card_pin_source(image: &CardImage) -> Option<&Secret> {
+    image.text_pin.as_ref().or(image.auth_pin.as_ref())
+}
+
+/// Retry limit of the common AP and 住基AP PINs (`001C`).
+pub(crate) const CARD_PIN_LIMIT: u8 = 3;
+
 struct Slot {
     value: Zeroizing<Vec<u8>>,
     limit: u8,
@@ -104,6 +113,17 @@ impl Secrets {
         }
         if let Some(pin) = &image.text_pin {
             slots.insert(SecretId::TextPin, slot_from(pin, Format::FourDigits));
+        }
+        // B.3: the common AP and the 住基AP each hold a 4-digit PIN `001C` (3 tries) that user
+        // interfaces present as one 個人番号カード用 PIN. A profile has no field for it, so both
+        // start with the value of the text AP PIN (else the auth PIN) and a fresh counter.
+        if let Some(pin) = card_pin_source(image) {
+            for id in [SecretId::CommonPin, SecretId::JukiPin] {
+                let mut slot = slot_from(pin, Format::FourDigits);
+                slot.limit = CARD_PIN_LIMIT;
+                slot.remaining = CARD_PIN_LIMIT;
+                slots.insert(id, slot);
+            }
         }
         // B.6: key 0012 of the text AP answers 63C0 on every card examined.
         slots.insert(

@@ -1,12 +1,15 @@
 //! 券面事項入力補助AP (text AP): the My Number, the four attributes with their offset table,
-//! the integrity record, the CVC and AP basic information (B.6).
+//! the integrity record, the CVC, AP basic information, the secure-messaging key-delivery key
+//! and the signed AP key (B.6).
 //!
-//! Secure messaging is not simulated: `08`/`0C` class bytes are refused as on the other APs.
+//! Secure messaging is not simulated: `08`/`0C` class bytes are refused as on the other APs and
+//! SET SESSION KEY `80 AE` answers `6D00`, although EF `0006` publishes the key a session key
+//! would be delivered to.
 
 use mynacard_apdu::commands::text as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{cvc, key_id, sha256, sign_sha256, tlv, yyyymmdd};
+use super::records::{cvc, key_id, public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
 use crate::image::CardImage;
 use crate::state::SecretId;
 
@@ -73,10 +76,20 @@ pub(super) fn files(image: &CardImage) -> Files {
     // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key itself.
     let cvc = cvc(&issuer, &subject, &image.text_ap_key, &image.text_ap_key);
 
-    let mut basic = tlv(&[0xDF, 0x41], &[0x06, 0x03, 0x0E, 0x02]);
-    basic.extend_from_slice(&tlv(&[0xDF, 0x42], &subject));
-    let mut basic_info = tlv(&[0xFF, 0x40], &basic);
-    basic_info.extend_from_slice(&[0xFF; 128]);
+    let basic_info = basic_info(image, &subject);
+    // EF 0006: the bare public key a terminal encrypts an SM session key to, under tag A1.
+    let sm_key = tlv(&[0xA1], &public_key_do(&image.text_sm_key));
+    // EF 0007: the AP key (the one answering 80 2A) and a signature over its DF51 object by the
+    // key the CVC certifies — the same key here, as the CVC is self-issued.
+    let mut signed_key = tlv(&[0xDF, 0x51], &public_key_do(&image.text_ap_key));
+    let signature = sign_sha256(&image.text_ap_key, &signed_key);
+    signed_key.extend_from_slice(&tlv(&[0xDF, 0x52], &signature));
+    let signed_key = tlv(&[0xFF, 0x50], &signed_key);
+    const PIN_OR_COLLATION: &[SecretId] = &[
+        SecretId::TextPin,
+        SecretId::TextCollationA,
+        SecretId::TextCollationB,
+    ];
 
     let mut efs = vec![
         Ef::gated(
@@ -90,17 +103,11 @@ pub(super) fn files(image: &CardImage) -> Files {
             &[SecretId::TextPin, SecretId::TextCollationB],
             Body::Binary(attributes_file),
         ),
-        Ef::gated(
-            fid::INTEGRITY,
-            &[
-                SecretId::TextPin,
-                SecretId::TextCollationA,
-                SecretId::TextCollationB,
-            ],
-            Body::Binary(integrity),
-        ),
+        Ef::gated(fid::INTEGRITY, PIN_OR_COLLATION, Body::Binary(integrity)),
         Ef::free(fid::CVC, Body::Binary(cvc)),
         Ef::free(fid::BASIC_INFO, Body::Binary(basic_info)),
+        Ef::gated(fid::SM_KEY, PIN_OR_COLLATION, Body::Binary(sm_key)),
+        Ef::gated(fid::SIGNED_KEY, PIN_OR_COLLATION, Body::Binary(signed_key)),
         Ef::free(0x0008, Body::Binary(vec![0xFF; 16])),
         Ef::free(0x0012, Body::Secret(SecretId::TextBlockedKey)),
         Ef::free(fid::PIN_A, Body::Secret(SecretId::TextCollationA)),
@@ -110,6 +117,17 @@ pub(super) fn files(image: &CardImage) -> Files {
         efs.push(Ef::free(fid::PIN, Body::Secret(SecretId::TextPin)));
     }
     Files(efs)
+}
+
+/// EF `0005`, AP basic information: `FF40 { DF41 AP id · DF42 key id · DF43 128 bytes }`, the
+/// 128 bytes being 32 opaque bytes then 96 × `FF` as on real cards (nothing signs them).
+fn basic_info(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
+    let mut body = tlv(&[0xDF, 0x41], &[0x06, 0x03, 0x0E, 0x02]);
+    body.extend_from_slice(&tlv(&[0xDF, 0x42], subject));
+    let mut trailing = sha256(&public_key_do(&image.text_ap_key)).to_vec();
+    trailing.resize(128, 0xFF);
+    body.extend_from_slice(&tlv(&[0xDF, 0x43], &trailing));
+    tlv(&[0xFF, 0x40], &body)
 }
 
 /// The subject key id of the 券面 AP keys: `6` (test), six digits from the card serial, `08 05`,

@@ -1,9 +1,7 @@
 //! 券面事項確認AP (visual AP): the age record, the card-face record with its signature, AP basic
 //! data and the CVC (B.7). Opened by 照合番号B or A; the birth-date key opens the age record.
-//! Its key also answers `80 2A 00 00` without a PIN (card presence).
-//!
-//! EF `0005` (the My Number rendered as an image) is not simulated: a card image carries no such
-//! picture, and SELECT answers `6A82`.
+//! Its key also answers `80 2A 00 00` without a PIN (card presence). EF `0005`, the My Number
+//! rendered as a 72×12 1-bit PNG with the AP key and a signature, opens with 照合番号A only.
 
 use mynacard_apdu::commands::visual as fid;
 
@@ -78,6 +76,17 @@ fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
     tlv(&[0xFF, 0x30], &body)
 }
 
+/// The rendered My Number `FF40 { DF41 PNG · DF42 public key · DF43 signature }` (B.7 `0005`);
+/// the signature covers the `DF41` and `DF42` objects, as the age record's does.
+fn my_number_image_record(image: &CardImage) -> Vec<u8> {
+    let key = &image.visual_ap_key;
+    let mut signed = tlv(&[0xDF, 0x41], &image.my_number_image());
+    signed.extend_from_slice(&tlv(&[0xDF, 0x42], &public_key_do(key)));
+    let signature = sign_sha256(key, &signed);
+    signed.extend_from_slice(&tlv(&[0xDF, 0x43], &signature));
+    tlv(&[0xFF, 0x40], &signed)
+}
+
 /// The files of the visual AP for an image.
 pub(super) fn files(image: &CardImage) -> Files {
     let subject = subject_key_id(image);
@@ -97,6 +106,12 @@ pub(super) fn files(image: &CardImage) -> Files {
         Ef::free(fid::BASIC_DATA, Body::Binary(basic_data(image, &subject))),
         // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key.
         Ef::free(fid::CVC, Body::Binary(cvc(&issuer, &subject, key, key))),
+        // B.7: 照合番号A only; B opens the face but not this.
+        Ef::gated(
+            fid::MY_NUMBER_IMAGE,
+            &[SecretId::VisualCollationA],
+            Body::Binary(my_number_image_record(image)),
+        ),
         Ef::free(0x0006, Body::Binary(vec![0xFF; 16])),
         Ef::free(fid::BIRTH_DATE_KEY, Body::Secret(SecretId::VisualBirthDate)),
         Ef::free(fid::PIN_B, Body::Secret(SecretId::VisualCollationB)),

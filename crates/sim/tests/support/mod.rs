@@ -29,9 +29,9 @@ pub const COLLATION_B: &str = "55021720304321";
 
 pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
 
-/// Five RSA-2048 keys: auth, sign, text AP, visual AP, common AP.
-pub fn keys() -> &'static [PrivateKey; 5] {
-    static KEYS: OnceLock<[PrivateKey; 5]> = OnceLock::new();
+/// Six RSA-2048 keys: auth, sign, text AP, visual AP, common AP, text AP SM key delivery.
+pub fn keys() -> &'static [PrivateKey; 6] {
+    static KEYS: OnceLock<[PrivateKey; 6]> = OnceLock::new();
     KEYS.get_or_init(|| {
         let mut rng = ChaCha20Rng::from_seed([7; 32]);
         std::array::from_fn(|_| PrivateKey::new(&mut rng, 2048).unwrap())
@@ -55,7 +55,7 @@ fn secret(value: &str, limit: u8) -> Option<Secret> {
 
 /// A standard card: both certificates, all PINs, extended length, large responses.
 pub fn image() -> CardImage {
-    let [auth, sign, text, visual, common] = keys().clone();
+    let [auth, sign, text, visual, common, text_sm] = keys().clone();
     CardImage {
         profile: "test-standard".into(),
         token: TokenKind::Card,
@@ -101,6 +101,7 @@ pub fn image() -> CardImage {
         text_ap_key: text,
         visual_ap_key: visual,
         common_ap_key: common,
+        text_sm_key: text_sm,
         link: LinkProfile {
             atr: ATR.to_vec(),
             contactless: false,
