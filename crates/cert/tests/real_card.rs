@@ -103,3 +103,51 @@ fn one_changed_byte_of_the_signed_part_breaks_the_chain() {
         "{err:?}"
     );
 }
+
+/// (extension id, critical) in certificate order.
+fn extension_profile(cert: &JpkiCertificate) -> Vec<(String, bool)> {
+    cert.x509()
+        .tbs_certificate()
+        .extensions()
+        .into_iter()
+        .flatten()
+        .map(|e| (e.extn_id.to_string(), e.critical))
+        .collect()
+}
+
+#[test]
+fn the_simulators_auth_certificate_follows_the_real_profile() {
+    let image = mynacard_sim::image::CardImage::from_profile_name("adult").unwrap();
+    let simulated = JpkiCertificate::from_der(&image.auth.cert_der).unwrap();
+    let real = real_auth();
+    // Same extensions, same order, same criticality.
+    assert_eq!(extension_profile(&simulated), extension_profile(&real));
+    // The same policy, and the kind is told apart by the same signals.
+    assert_eq!(simulated.kind_evidence(), real.kind_evidence());
+    let policy = |c: &JpkiCertificate| {
+        c.x509()
+            .tbs_certificate()
+            .get_extension::<x509_cert::ext::pkix::CertificatePolicies>()
+            .unwrap()
+            .unwrap()
+            .1
+            .0[0]
+            .policy_identifier
+            .to_string()
+    };
+    assert_eq!(policy(&simulated), "1.2.392.200149.8.5.1.3.30");
+    assert_eq!(policy(&simulated), policy(&real));
+    // Subject: C and an opaque 23-character CN, nothing else.
+    let cn = |c: &JpkiCertificate| {
+        let text = c.subject_text();
+        text.strip_prefix("C=JP, CN=").map(str::len)
+    };
+    assert_eq!(cn(&simulated), Some(23));
+    assert_eq!(cn(&real), Some(23));
+    // Within a few percent of the real size, so short-link read counts are realistic.
+    let (sim_len, real_len) = (image.auth.cert_der.len(), AUTH_2019.len());
+    assert!(
+        sim_len * 100 >= real_len * 90 && sim_len <= real_len,
+        "{sim_len} vs {real_len}"
+    );
+}

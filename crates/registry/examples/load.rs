@@ -198,6 +198,7 @@ fn make_pool(pki: &TestPki, n: usize) -> Result<Pool, Error> {
                             serial: pki.serial(&label),
                             common_name: pki.opaque_common_name(&label, "13221"),
                             locality: None,
+                            crl_partition: Some("Kiyose-shi".to_owned()),
                             not_before,
                             not_after,
                             holder: None,

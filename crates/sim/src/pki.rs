@@ -17,10 +17,16 @@
 //!   (`C=JP, L=<locality>, CN=<opaque id>`), and its subject alternative name carries the six
 //!   `1.2.392.200149.8.5.5.x` otherNames (name, name substitute positions, sex, birth date
 //!   `EYYYYMMDD`, address, address substitute positions) followed by a directory name with the
-//!   holder's name. Key usage digitalSignature (auth) or digitalSignature + nonRepudiation (sign),
-//!   critical; certificate policy `1.2.392.200149.8.5.1.3` (auth) or `1.2.392.200149.8.5.1.1`
-//!   (sign); issuer alternative name; CRL distribution point; authority and subject key
-//!   identifiers;
+//!   holder's name. The extensions follow a real card's authentication certificate (the cert
+//!   crate's `tests/fixtures/real-card`, whose test checks order and criticality): key usage
+//!   digitalSignature (auth) or digitalSignature + nonRepudiation (sign), critical; extended key
+//!   usage clientAuth (auth only); certificate policy `1.2.392.200149.8.5.1.3.30` (auth) or
+//!   `1.2.392.200149.8.5.1.1.20` (sign), critical, with J-LIS's CPS address as qualifier; issuer
+//!   alternative name (a directory name); a CRL distribution point naming the municipality's
+//!   partition (`…, OU=CRL Distribution Points, CN=<municipality> CRLDP`); an OCSP address (auth
+//!   only, under `.invalid`); authority key identifier with key id, issuer name and serial;
+//!   subject key identifier. The signing certificate's own profile is not public, so it follows
+//!   the same pattern;
 //! - CRLs (v2) signed by the root of the kind, with a CRL number, the authority key identifier,
 //!   and a reason code on every entry.
 //!
@@ -67,9 +73,10 @@ use x509_cert::crl::RevokedCert;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, CrlDistributionPoints,
-    CrlNumber, CrlReason, IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
-    certpolicy::PolicyInformation,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
+    IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    certpolicy::{PolicyInformation, PolicyQualifierInfo},
 };
 use x509_cert::ext::{Extension, ToExtension as _};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
@@ -91,6 +98,18 @@ pub const TEST_ORGANIZATION: &str = "JPKI-TEST";
 const OPERATOR_OU: &str = "Japan Agency for Local Authority Information Systems";
 /// The operator in Japanese, for the roots' subject alternative name.
 const OPERATOR_OU_JA: &str = "地方公共団体情報システム機構";
+
+/// The service's name in a leaf's issuer alternative name. Real certificates carry
+/// `C=JP, O=公的個人認証サービス`; here it is an `OU` under `O=JPKI-TEST`, so that no `O`
+/// anywhere in the test hierarchy could be read as a production one.
+const SERVICE_NAME_JA: &str = "公的個人認証サービス";
+
+/// The certification practice statement named by the policy qualifier (J-LIS's published one).
+const CPS_URI: &str = "http://www.jpki.go.jp/cps.html";
+
+/// The OCSP responder of authentication certificates. Real certificates name J-LIS's responder;
+/// a test hierarchy must not send anyone there, so this host is under `.invalid` (RFC 2606).
+const OCSP_AUTH_URI: &str = "http://ocspauthnorm.jpki-test.invalid";
 
 // Attribute types (RFC 4519).
 const OID_C: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
@@ -118,12 +137,20 @@ pub mod oid {
     /// `1.2.392.200149.8.5.5.6`: substitute-character positions of the address.
     pub const ADDRESS_SUBSTITUTES: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
-    /// `1.2.392.200149.8.5.1.1`: certificate policy of signing certificates.
+    /// `1.2.392.200149.8.5.1.1.20`: certificate policy of signing certificates ("class 20").
     pub const POLICY_SIGN: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1");
-    /// `1.2.392.200149.8.5.1.3`: certificate policy of authentication certificates.
+        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
+    /// `1.2.392.200149.8.5.1.3.30`: certificate policy of authentication certificates ("class
+    /// 30"), as on a real card's certificate.
     pub const POLICY_AUTH: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.3");
+        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.3.30");
+    /// `id-qt-cps`: the policy qualifier naming the certification practice statement.
+    pub const QT_CPS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.2.1");
+    /// `id-ad-ocsp`: an OCSP responder in the authority information access.
+    pub const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+    /// `id-kp-clientAuth`: the extended key usage of authentication certificates.
+    pub const KP_CLIENT_AUTH: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
 }
 
 /// Which of the two JPKI hierarchies.
@@ -346,6 +373,10 @@ pub struct LeafSpec {
     pub common_name: String,
     /// The holder's locality, romanised (sign certificates only, e.g. `Kiyose-shi`).
     pub locality: Option<String>,
+    /// The municipality, romanised, whose CRL partition lists this certificate: the CRL
+    /// distribution point becomes `…, OU=CRL Distribution Points, CN=<it> CRLDP`, as on real
+    /// certificates. `None` names the CA itself.
+    pub crl_partition: Option<String>,
     /// notBefore.
     pub not_before: DateTime,
     /// notAfter.
@@ -665,10 +696,11 @@ impl TestPki {
 
         let spki = SubjectPublicKeyInfoOwned::from_key(&spec.public_key)?;
         let ski = SubjectKeyIdentifier::try_from(spki.owned_to_ref())?;
+        // Key id, issuer name and serial, as on real certificates.
         let aki = AuthorityKeyIdentifier {
             key_identifier: Some(root.key_id.clone()),
-            authority_cert_issuer: None,
-            authority_cert_serial_number: None,
+            authority_cert_issuer: Some(vec![GeneralName::DirectoryName(root.name.clone())]),
+            authority_cert_serial_number: Some(root.cert.tbs_certificate().serial_number().clone()),
         };
         let key_usage = match spec.kind {
             CaKind::Auth => KeyUsage(KeyUsages::DigitalSignature.into()),
@@ -676,10 +708,18 @@ impl TestPki {
         };
         let policies = CertificatePolicies(vec![PolicyInformation {
             policy_identifier: spec.kind.policy(),
-            policy_qualifiers: None,
+            policy_qualifiers: Some(vec![PolicyQualifierInfo {
+                policy_qualifier_id: oid::QT_CPS,
+                qualifier: Some(ia5(CPS_URI)?),
+            }]),
         }]);
 
-        let mut extensions = vec![ext(true, &key_usage)?, ext(false, &policies)?];
+        // The order and criticality of a real authentication certificate's extensions.
+        let mut extensions = vec![ext(true, &key_usage)?];
+        if spec.kind == CaKind::Auth {
+            extensions.push(ext(false, &ExtendedKeyUsage(vec![oid::KP_CLIENT_AUTH]))?);
+        }
+        extensions.push(ext(true, &policies)?);
         if let Some(holder) = &spec.holder {
             let mut names = holder
                 .fields()
@@ -699,9 +739,26 @@ impl TestPki {
         }
         extensions.push(ext(
             false,
-            &IssuerAltName(vec![GeneralName::DirectoryName(ca_name_ja(spec.kind)?)]),
+            &IssuerAltName(vec![GeneralName::DirectoryName(name(vec![
+                (OID_C, printable("JP")?),
+                (OID_O, utf8(TEST_ORGANIZATION)?),
+                (OID_OU, utf8(SERVICE_NAME_JA)?),
+            ])?)]),
         )?);
-        extensions.push(ext(false, &crl_distribution_point(&root.name))?);
+        let crl_dp = match &spec.crl_partition {
+            Some(municipality) => crl_partition_name(spec.kind, municipality)?,
+            None => root.name.clone(),
+        };
+        extensions.push(ext(false, &crl_distribution_point(&crl_dp))?);
+        if spec.kind == CaKind::Auth {
+            let ocsp = AuthorityInfoAccessSyntax(vec![AccessDescription {
+                access_method: oid::AD_OCSP,
+                access_location: GeneralName::UniformResourceIdentifier(
+                    der::asn1::Ia5String::new(OCSP_AUTH_URI)?,
+                ),
+            }]);
+            extensions.push(ext(false, &ocsp)?);
+        }
         extensions.push(ext(false, &aki)?);
         extensions.push(ext(false, &ski)?);
 
@@ -826,6 +883,22 @@ fn ca_name_ja(kind: CaKind) -> Result<Name, PkiError> {
         (OID_OU, utf8(kind.purpose_ou_ja())?),
         (OID_OU, utf8(OPERATOR_OU_JA)?),
     ])
+}
+
+/// `C=JP, O=JPKI-TEST, OU=<purpose>, OU=CRL Distribution Points, CN=<municipality> CRLDP`: the
+/// CRL partition of one municipality (real certificates add the prefecture as another `OU`).
+fn crl_partition_name(kind: CaKind, municipality: &str) -> Result<Name, PkiError> {
+    name(vec![
+        (OID_C, printable("JP")?),
+        (OID_O, utf8(TEST_ORGANIZATION)?),
+        (OID_OU, utf8(kind.purpose_ou())?),
+        (OID_OU, utf8("CRL Distribution Points")?),
+        (OID_CN, utf8(&format!("{municipality} CRLDP"))?),
+    ])
+}
+
+fn ia5(s: &str) -> Result<Any, PkiError> {
+    Ok(Any::encode_from(&der::asn1::Ia5StringRef::new(s)?)?)
 }
 
 fn crl_distribution_point(ca: &Name) -> CrlDistributionPoints {

@@ -736,6 +736,7 @@ impl Profile {
             serial,
             common_name: pki.opaque_common_name(&label, &self.face.municipality_code),
             locality,
+            crl_partition: Some(self.person.locality.clone()),
             not_before: utc(from, 0, 0, 0).map_err(|e| self.pki_error(e))?,
             not_after: utc(to, 14, 59, 59).map_err(|e| self.pki_error(e))?,
             holder,

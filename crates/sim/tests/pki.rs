@@ -52,6 +52,7 @@ fn leaf(pki: &TestPki, kind: CaKind, label: &str) -> LeafSpec {
         serial: pki.serial(label),
         common_name: pki.opaque_common_name(label, "13221"),
         locality: (kind == CaKind::Sign).then(|| "Kiyose-shi".to_owned()),
+        crl_partition: Some("Kiyose-shi".to_owned()),
         not_before: utc(d(2025, 10, 27), 0, 0, 0).unwrap(),
         not_after: utc(d(2030, 2, 17), 14, 59, 59).unwrap(),
         holder: (kind == CaKind::Sign).then(holder),
@@ -251,16 +252,33 @@ fn auth_leaf_carries_no_personal_data() {
     check_chain_extensions(pki, CaKind::Auth, &cert);
 }
 
-/// AKI = root SKI, SKI present, CRL DP = root DN, IAN a directory name.
+/// AKI = root SKI + root name + root serial, SKI present, CRL DP = the municipality's partition
+/// under the root's purpose, IAN a directory name.
 fn check_chain_extensions(pki: &TestPki, kind: CaKind, cert: &Certificate) {
     let root = parse(pki.root_der(kind));
     let (_, root_ski) = ext::<SubjectKeyIdentifier>(&root).unwrap();
     let (_, aki) = ext::<AuthorityKeyIdentifier>(cert).unwrap();
     assert_eq!(aki.key_identifier.as_ref(), Some(&root_ski.0));
+    assert_eq!(
+        aki.authority_cert_issuer,
+        Some(vec![GeneralName::DirectoryName(
+            root.tbs_certificate().subject().clone()
+        )])
+    );
+    assert_eq!(
+        aki.authority_cert_serial_number.as_ref(),
+        Some(root.tbs_certificate().serial_number())
+    );
     let (_, ski) = ext::<SubjectKeyIdentifier>(cert).unwrap();
     assert_ne!(ski.0, root_ski.0);
     let (_, dp) = ext::<CrlDistributionPoints>(cert).unwrap();
-    assert_eq!(crl_dp_name(&dp), root.tbs_certificate().subject());
+    assert_eq!(
+        crl_dp_name(&dp).to_string(),
+        format!(
+            "CN=Kiyose-shi CRLDP,OU=CRL Distribution Points,OU={},O=JPKI-TEST,C=JP",
+            kind.purpose_ou()
+        )
+    );
     let (_, IssuerAltName(ian)) = ext::<IssuerAltName>(cert).unwrap();
     assert!(matches!(ian.as_slice(), [GeneralName::DirectoryName(_)]));
     assert_eq!(
