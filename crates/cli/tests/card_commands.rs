@@ -4,31 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
-fn mynacard(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynacard"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mynacard");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+mod support;
 
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+use support::{assert_exit, json, mynacard};
 
 fn state_file(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("mynacard-cli-test-{}", std::process::id()));
@@ -46,7 +26,7 @@ fn retries(doc: &serde_json::Value) -> (i64, i64, i64) {
 #[test]
 fn fresh_card_pin_status() {
     let out = mynacard(&["--card", "sim", "pin", "status", "--json"], "");
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert_eq!(retries(&json(&out)), (3, 5, 3));
 }
 
@@ -95,7 +75,7 @@ fn the_last_try_needs_allow_last_attempt() {
         assert_eq!(change(&[], "0000\n1111\n").status.code(), Some(4));
     }
     let refused = change(&["--json"], "1234\n1111\n");
-    assert_eq!(refused.status.code(), Some(1));
+    assert_exit(&refused, 1);
     assert!(
         json(&refused)["error"]["message"]
             .as_str()
@@ -136,13 +116,13 @@ fn a_blocked_pin_has_its_exit_code() {
         ],
         "1234\n1111\n",
     );
-    assert_eq!(out.status.code(), Some(5));
+    assert_exit(&out, 5);
 }
 
 #[test]
 fn info_reports_kind_certificates_and_pins() {
     let out = mynacard(&["--card", "sim:under15", "info", "--json"], "");
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["card_kind"], "my-number-card");
     assert_eq!(doc["certificates"]["auth"], true);
@@ -159,7 +139,7 @@ fn info_reports_kind_certificates_and_pins() {
 #[test]
 fn cert_read_pem_der_and_sign() {
     let out = mynacard(&["--card", "sim", "cert", "read", "--kind", "auth-ca"], "");
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("-----BEGIN CERTIFICATE-----"));
     let der = mynacard(
         &[
@@ -167,7 +147,7 @@ fn cert_read_pem_der_and_sign() {
         ],
         "",
     );
-    assert_eq!(der.status.code(), Some(0));
+    assert_exit(&der, 0);
     assert_eq!(der.stdout[0], 0x30);
     let path = state_file("sign-cert").with_extension("der");
     let sign = mynacard(
@@ -222,7 +202,7 @@ fn pins_never_come_from_the_command_line_and_a_card_must_be_chosen() {
         ],
         "",
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     let out = mynacard(&["pin", "status"], "");
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
 }

@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod support;
+
+use support::{assert_exit, json, mynacard, scratch, write};
 
 use mynacard_cert::roots::JLIS_ROOTS;
 use mynacard_cert::x509_cert::der::DateTime;
@@ -19,55 +22,11 @@ const VERIFICATION_FAILED: i32 = 6;
 const REFERENCE: &str = "2026-06-01T00:00:00Z";
 const REFERENCE_UNIX: &str = "1780272000";
 
-fn mynacard(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynacard"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run mynacard");
-    let mut pipe = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        pipe.write_all(text.as_bytes()).unwrap();
-    }
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
 fn openssl(args: &[&str]) -> Output {
     Command::new("openssl")
         .args(args)
         .output()
         .expect("openssl must be installed for these tests")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn scratch() -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "mynacard-cli-cert-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 fn month(name: &str) -> u32 {
@@ -264,7 +223,7 @@ fn verify_needs_the_opt_in_for_the_test_hierarchy() {
     let image = CardImage::from_profile_name("adult").unwrap();
     let cert = write(&dir, "auth.der", &image.auth.cert_der);
     let out = mynacard(&["cert", "verify", &cert, "--at", REFERENCE], None);
-    assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&out, VERIFICATION_FAILED);
     assert!(String::from_utf8_lossy(&out.stderr).contains("test hierarchy was not allowed"));
 
     let out = mynacard(
@@ -281,7 +240,7 @@ fn verify_needs_the_opt_in_for_the_test_hierarchy() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["trusted"], true);
     assert_eq!(doc["root"]["hierarchy"], "test");
@@ -289,7 +248,7 @@ fn verify_needs_the_opt_in_for_the_test_hierarchy() {
 
     // --test-root without the opt-in is a usage error.
     let out = mynacard(&["cert", "verify", &cert, "--test-root", &auth_root], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
 }
 
 #[test]
@@ -307,18 +266,13 @@ fn an_expired_certificate_is_refused_after_expiry_and_accepted_inside_validity()
         &[&["cert", "verify", &cert, "--at", REFERENCE][..], &trust].concat(),
         None,
     );
-    assert_eq!(after.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&after, VERIFICATION_FAILED);
     assert!(String::from_utf8_lossy(&after.stderr).contains(&format!("expired at {not_after}")));
     let inside = mynacard(
         &[&["cert", "verify", &cert, "--at", &not_after][..], &trust].concat(),
         None,
     );
-    assert_eq!(
-        inside.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&inside.stderr)
-    );
+    assert_exit(&inside, 0);
 }
 
 #[test]
@@ -359,7 +313,7 @@ fn a_revoked_certificate_is_refused_with_its_reason() {
         .concat(),
         None,
     );
-    assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&out, VERIFICATION_FAILED);
     let doc = json(&out);
     assert_eq!(doc["error"]["kind"], "verification_failed");
     assert_eq!(
@@ -384,7 +338,7 @@ fn a_revoked_certificate_is_refused_with_its_reason() {
         .concat(),
         None,
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert_eq!(json(&out)["revocation"]["status"], "good");
 }
 
@@ -438,7 +392,7 @@ fn a_certificate_signed_by_another_key_under_a_jlis_name_is_refused() {
     assert!(forged["matched_root"].is_null());
     // …but not their key.
     let out = mynacard(&["cert", "verify", root.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&out, VERIFICATION_FAILED);
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("does not verify with any of the 3 trusted roots")
@@ -488,7 +442,7 @@ fn a_certificate_signed_by_another_key_under_a_jlis_name_is_refused() {
         .success()
     );
     let out = mynacard(&["cert", "verify", leaf.to_str().unwrap(), "--json"], None);
-    assert_eq!(out.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&out, VERIFICATION_FAILED);
     assert_eq!(
         json(&out)["error"]["causes"][0].as_str().unwrap(),
         "signature does not verify with any of the 3 trusted roots named C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information Systems"
@@ -550,12 +504,7 @@ fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_cha
         ],
         Some("ABC123\n"),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(json(&out)["format"], "cms");
 
     assert!(openssl_cms_verify(&dir, &sig, &content, &root_pem));
@@ -574,12 +523,7 @@ fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_cha
         .concat(),
         None,
     );
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_exit(&ok, 0);
     let report = json(&ok);
     assert_eq!(report["signature"], "valid");
     assert_eq!(report["signer_kind"], "signing");
@@ -593,12 +537,12 @@ fn a_detached_cms_from_the_simulated_card_verifies_in_openssl_and_here_and_a_cha
         &[&["verify", "--in", &changed, "--sig", &sig][..], &trust].concat(),
         None,
     );
-    assert_eq!(bad.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&bad, VERIFICATION_FAILED);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("message digest does not match"));
 
     // Without the opt-in the same good signature is not trusted.
     let untrusted = mynacard(&["verify", "--in", &content, "--sig", &sig], None);
-    assert_eq!(untrusted.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&untrusted, VERIFICATION_FAILED);
 }
 
 #[test]
@@ -626,12 +570,7 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
         ],
         Some("1234\n"),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert_eq!(std::fs::read(&sig).unwrap().len(), 256);
     let trust = [
         "--allow-test-roots",
@@ -644,7 +583,7 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
         &[&["verify", "--in", &content, "--sig", &sig][..], &trust].concat(),
         None,
     );
-    assert_eq!(needs_cert.status.code(), Some(2));
+    assert_exit(&needs_cert, 2);
     let ok = mynacard(
         &[
             &[
@@ -655,12 +594,7 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
         .concat(),
         None,
     );
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_exit(&ok, 0);
     // OpenSSL agrees on the raw signature.
     let pubkey = dir.join("auth.pub");
     assert!(
@@ -711,12 +645,7 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
         ],
         Some("abc123\n"),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     let ok = mynacard(
         &[
             "verify",
@@ -733,12 +662,7 @@ fn raw_signatures_with_the_auth_key_and_an_attached_cms() {
         ],
         None,
     );
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_exit(&ok, 0);
     assert_eq!(json(&ok)["hash"], "sha512");
 }
 
@@ -762,12 +686,7 @@ fn a_wrong_pin_is_reported_with_its_exit_code_and_nothing_is_written() {
         ],
         Some("9999\n"),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 4);
     assert!(!sig.exists());
     let usage = mynacard(
         &[
@@ -786,7 +705,7 @@ fn a_wrong_pin_is_reported_with_its_exit_code_and_nothing_is_written() {
         ],
         None,
     );
-    assert_eq!(usage.status.code(), Some(2));
+    assert_exit(&usage, 2);
 }
 
 /// The certificate and signature recorded from a real card (see the cert crate's
@@ -813,17 +732,12 @@ fn a_real_cards_certificate_and_signature_verify_with_production_roots_only() {
 
     let inside = ["--at", "2020-01-01T00:00:00Z"];
     let ok = mynacard(&[&["cert", "verify", &cert][..], &inside].concat(), None);
-    assert_eq!(
-        ok.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert_exit(&ok, 0);
     let expired = mynacard(
         &["cert", "verify", &cert, "--at", "2025-01-01T00:00:00Z"],
         None,
     );
-    assert_eq!(expired.status.code(), Some(VERIFICATION_FAILED));
+    assert_exit(&expired, VERIFICATION_FAILED);
 
     // The card's own PKCS#1 v1.5 signature over SHA-256 of the message.
     let verify = |content: &str| {
@@ -837,12 +751,7 @@ fn a_real_cards_certificate_and_signature_verify_with_production_roots_only() {
         )
     };
     let good = verify(&message);
-    assert_eq!(
-        good.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
-    );
+    assert_exit(&good, 0);
     let other = write(&dir, "message2.bin", b"message2");
     assert_eq!(verify(&other).status.code(), Some(VERIFICATION_FAILED));
 }
