@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use mynacard_transport::{Capabilities, CardChannel, Transport, TransportError};
-use pcsc::{Card, Context, Disposition, Protocols, ReaderState, ShareMode, State};
+use pcsc::{Card, Context, Disposition, Protocols, ReaderState, ShareMode, State, Transaction};
 use zeroize::Zeroizing;
 
 use crate::detect;
@@ -17,6 +17,7 @@ use crate::error::{Operation, PcscError, Phase, backend, map};
 use crate::options::{CloseAction, ExtendedLength, PcscOptions, Share};
 use crate::readers::{CardPresence, CardWait, establish, snapshot};
 use crate::reply::{Responder, pair};
+use crate::transaction::{PcscTransaction, TransactionEnd};
 
 /// A PC/SC reader as a [`Transport`]: a named reader, or whichever reader holds a card.
 #[derive(Debug, Clone)]
@@ -88,10 +89,20 @@ impl Transport for PcscTransport {
     }
 }
 
-enum Request {
+/// What the card thread is asked to do; served strictly in order.
+pub(crate) enum Request {
     Transmit {
         command: Zeroizing<Vec<u8>>,
         reply: Responder<Vec<u8>>,
+    },
+    /// Begin an explicit transaction.
+    Begin {
+        reply: Responder<()>,
+    },
+    /// End the explicit transaction; no reply when its guard was dropped.
+    End {
+        how: TransactionEnd,
+        reply: Option<Responder<()>>,
     },
     Close {
         reply: Responder<()>,
@@ -108,12 +119,22 @@ struct Opened {
 /// Dropping the channel closes it in the background ([`PcscOptions::on_close`]); call
 /// [`PcscChannel::close`] to wait until the card is released (needed before opening the same
 /// card again in [`Share::Exclusive`] mode).
+///
+/// # Transactions
+///
+/// By default ([`PcscOptions::hold_transaction`]) the channel holds one PC/SC transaction from
+/// open to close: other programs' commands (with pcsc-lite even their connects, in
+/// [`Share::Shared`] mode) wait until this channel closes. To let other programs (a reader vendor's middleware, say) use the
+/// card between groups of commands, open with `hold_transaction(false)` and group commands with
+/// [`PcscChannel::transaction`]; commands sent outside a group are each atomic on their own, and
+/// another program may reset the card between them (reported as after any reset).
 pub struct PcscChannel {
     requests: mpsc::Sender<Request>,
     capabilities: Capabilities,
     reader: String,
     was_reset: Arc<AtomicBool>,
     command_timeout: Option<Duration>,
+    open_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PcscChannel {
@@ -148,7 +169,75 @@ impl PcscChannel {
             reader: opened.reader,
             was_reset,
             command_timeout: options.command_timeout,
+            open_timeout: options.open_timeout,
         })
+    }
+
+    /// Queues a request for the card thread.
+    pub(crate) fn request(&self, request: Request) -> Result<(), TransportError> {
+        self.requests
+            .send(request)
+            .map_err(|_| backend(PcscError::WorkerStopped))
+    }
+
+    /// [`PcscOptions::command_timeout`] of this channel.
+    pub(crate) fn command_timeout(&self) -> Option<Duration> {
+        self.command_timeout
+    }
+
+    /// Begins an explicit PC/SC transaction (`SCardBeginTransaction`): until the returned guard
+    /// is ended or dropped, no other program's commands reach the card, so a group such as
+    /// VERIFY then COMPUTE DIGITAL SIGNATURE runs without anything in between. Send the group's
+    /// commands through the guard.
+    ///
+    /// - With `hold_transaction(false)` this begins a transaction, waiting while another program
+    ///   holds one, for up to [`PcscOptions::open_timeout`]; ending it lets other programs in.
+    /// - With [`PcscOptions::hold_transaction`] on (the default) the channel already holds one
+    ///   for its whole life, so the guard only marks the group, and its end
+    ///   ([`TransactionEnd::Reset`], [`TransactionEnd::Unpower`]) disposes of the card while
+    ///   the channel keeps holding its transaction.
+    ///
+    /// If the card was reset by another program since the last command, the transaction begins
+    /// after the channel reconnected and selected the application again, and
+    /// [`CardChannel::was_reset`] reports it. Inside a transaction, a removed card gives
+    /// [`TransportError::CardRemoved`], a reset (a power glitch)
+    /// [`TransportError::CardReset`], a card that stops answering [`TransportError::Timeout`],
+    /// as outside one.
+    ///
+    /// ```no_run
+    /// use mynacard_pcsc::{PcscOptions, PcscTransport, TransactionEnd};
+    /// use mynacard_transport::{blocking::block_on, CardChannel};
+    ///
+    /// # fn main() -> Result<(), mynacard_transport::TransportError> {
+    /// let transport = PcscTransport::new("Reader 00 00")
+    ///     .with_options(PcscOptions::default().hold_transaction(false));
+    /// let mut channel = block_on(transport.open_channel())?;
+    /// block_on(async {
+    ///     let mut tx = channel.transaction().await?;
+    ///     let _selected = tx.transmit(&[0x00, 0xA4, 0x04, 0x0C, 0x0A,
+    ///         0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]).await?;
+    ///     // ... VERIFY, COMPUTE DIGITAL SIGNATURE ...
+    ///     tx.end(TransactionEnd::Reset).await // the verified PIN does not outlive the group
+    /// })?;
+    /// // Other programs may use the card here.
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`TransportError::Timeout`] after [`PcscOptions::open_timeout`] while another program
+    /// keeps its transaction (the begin is abandoned: if it succeeds later the channel ends it
+    /// at once); [`TransportError::CardRemoved`]; `Backend` with `Operation::BeginTransaction`
+    /// for other PC/SC failures.
+    pub async fn transaction(&mut self) -> Result<PcscTransaction<'_>, TransportError> {
+        let (responder, reply) = pair();
+        self.request(Request::Begin { reply: responder })?;
+        let open_timeout = self.open_timeout;
+        // The guard exists before the wait: if beginning fails, times out or this future is
+        // dropped, its drop queues the end, so a transaction begun late is ended at once.
+        let guard = PcscTransaction::new(self);
+        reply.deadline(open_timeout)?.await?;
+        Ok(guard)
     }
 
     /// The PC/SC name of the reader holding the card.
@@ -200,24 +289,25 @@ impl CardChannel for PcscChannel {
 /// A card handle with or without a transaction around it.
 trait Handle {
     fn card(&self) -> &Card;
-    fn reconnect(&mut self, share: ShareMode) -> Result<(), pcsc::Error>;
+    fn reconnect(&mut self, share: ShareMode, how: Disposition) -> Result<(), pcsc::Error>;
 }
 
 impl Handle for Card {
     fn card(&self) -> &Card {
         self
     }
-    fn reconnect(&mut self, share: ShareMode) -> Result<(), pcsc::Error> {
-        Card::reconnect(self, share, Protocols::ANY, Disposition::LeaveCard)
+    fn reconnect(&mut self, share: ShareMode, how: Disposition) -> Result<(), pcsc::Error> {
+        Card::reconnect(self, share, Protocols::ANY, how)
     }
 }
 
-impl Handle for pcsc::Transaction<'_> {
+impl Handle for Transaction<'_> {
     fn card(&self) -> &Card {
         self
     }
-    fn reconnect(&mut self, share: ShareMode) -> Result<(), pcsc::Error> {
-        pcsc::Transaction::reconnect(self, share, Protocols::ANY, Disposition::LeaveCard)
+    fn reconnect(&mut self, share: ShareMode, how: Disposition) -> Result<(), pcsc::Error> {
+        // pcsc-lite keeps the transaction across a reconnect by its holder (measured).
+        Transaction::reconnect(self, share, Protocols::ANY, how)
     }
 }
 
@@ -245,6 +335,9 @@ struct Session<'a> {
     was_reset: &'a AtomicBool,
     /// The last successful SELECT by DF name, replayed after a reset by someone else.
     last_select: Option<Vec<u8>>,
+    /// The card was seen gone: closing then leaves the reader alone, since a reset would hit
+    /// the next card inserted (pcscd then shows that card present even after it leaves).
+    removed: bool,
     buffer: Zeroizing<Vec<u8>>,
 }
 
@@ -282,6 +375,12 @@ fn worker(
             )));
         }
     };
+    // An opener that gave up while the connect waited (pcsc-lite makes it wait for another
+    // program's transaction) must not have the card reset under whoever uses it now.
+    if opened.is_abandoned() {
+        let _ = card.disconnect(Disposition::LeaveCard);
+        return;
+    }
     let capabilities = probe_capabilities(&card, &reader, &options);
     let mut session = Session {
         ctx: &ctx,
@@ -290,36 +389,42 @@ fn worker(
         options: &options,
         was_reset: &was_reset,
         last_select: None,
+        removed: false,
         buffer: Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]),
     };
     let mut opened = Some(opened);
-    let mut announce = |capabilities: Capabilities| {
-        if let Some(opened) = opened.take() {
+    // Whether the opener still waits (it may have given up while the transaction was awaited).
+    let mut announce = |capabilities: Capabilities| match opened.take() {
+        Some(opened) if opened.is_abandoned() => false,
+        Some(opened) => {
             opened.send(Ok(Opened {
                 reader: reader.clone(),
                 capabilities,
             }));
+            true
         }
+        None => true,
     };
     let served = if options.hold_transaction {
         match begin_transaction(&mut card, share) {
-            Ok(mut tx) => {
-                announce(capabilities);
-                let close_reply = session.serve(&mut tx, &inbox);
+            Ok(mut tx) if announce(capabilities) => {
+                let close_reply = session.serve_held(&mut tx, &inbox);
                 // Ending may fail when the card left; the disconnect below cleans up either way.
                 let _ = tx.end(Disposition::LeaveCard);
                 Ok(close_reply)
             }
-            Err(e) => Err(e),
+            Ok(_unused) => Err(None),
+            Err(e) => Err(Some(e)),
         }
+    } else if announce(capabilities) {
+        Ok(session.serve_plain(&mut card, &inbox))
     } else {
-        announce(capabilities);
-        Ok(session.serve(&mut card, &inbox))
+        Err(None)
     };
     let close_reply = match served {
         Ok(close_reply) => close_reply,
         Err(e) => {
-            if let Some(opened) = opened.take() {
+            if let (Some(opened), Some(e)) = (opened.take(), e) {
                 opened.send(Err(map(
                     Operation::BeginTransaction,
                     e,
@@ -332,13 +437,16 @@ fn worker(
             return;
         }
     };
-    let outcome = card
-        .disconnect(disposition(options.on_close))
-        .map_err(|(card, e)| {
-            // Leaving is the one disposition that cannot fail for a card that is still there.
-            let _ = card.disconnect(Disposition::LeaveCard);
-            e
-        });
+    let on_close = if session.removed {
+        Disposition::LeaveCard
+    } else {
+        disposition(options.on_close)
+    };
+    let outcome = card.disconnect(on_close).map_err(|(card, e)| {
+        // Leaving is the one disposition that cannot fail for a card that is still there.
+        let _ = card.disconnect(Disposition::LeaveCard);
+        e
+    });
     if let Some(reply) = close_reply {
         reply.send(match outcome {
             Ok(()) | Err(pcsc::Error::RemovedCard | pcsc::Error::NoSmartcard) => Ok(()),
@@ -403,14 +511,28 @@ fn is_success(response: &[u8]) -> bool {
     matches!(response, [.., 0x90, 0x00] | [.., 0x61, _])
 }
 
+/// Why [`Session::next`] stopped serving commands.
+enum Exit {
+    Begin(Responder<()>),
+    End {
+        how: TransactionEnd,
+        reply: Option<Responder<()>>,
+    },
+    Close(Responder<()>),
+    /// The channel was dropped.
+    Dropped,
+}
+
 impl Session<'_> {
-    /// Serves requests until the channel is dropped or closed; returns the close request's
-    /// responder, answered once the card is released.
-    fn serve<H: Handle>(
-        &mut self,
-        handle: &mut H,
-        inbox: &mpsc::Receiver<Request>,
-    ) -> Option<Responder<()>> {
+    /// Remembers that the card left.
+    fn note<T>(&mut self, outcome: &Result<T, TransportError>) {
+        if matches!(outcome, Err(TransportError::CardRemoved)) {
+            self.removed = true;
+        }
+    }
+
+    /// Serves commands until a request that is not a command arrives.
+    fn next<H: Handle>(&mut self, handle: &mut H, inbox: &mpsc::Receiver<Request>) -> Exit {
         while let Ok(request) = inbox.recv() {
             match request {
                 Request::Transmit { command, reply } => {
@@ -419,12 +541,187 @@ impl Session<'_> {
                         continue;
                     }
                     let outcome = self.transmit(handle, &command);
+                    self.note(&outcome);
                     reply.send(outcome);
                 }
-                Request::Close { reply } => return Some(reply),
+                Request::Begin { reply } => return Exit::Begin(reply),
+                Request::End { how, reply } => return Exit::End { how, reply },
+                Request::Close { reply } => return Exit::Close(reply),
             }
         }
-        None
+        Exit::Dropped
+    }
+
+    /// Serves a channel that holds its transaction for its whole life, until it is dropped or
+    /// closed; returns the close request's responder, answered once the card is released.
+    /// Explicit transactions only mark groups here; their end disposes of the card in place.
+    fn serve_held(
+        &mut self,
+        tx: &mut Transaction<'_>,
+        inbox: &mpsc::Receiver<Request>,
+    ) -> Option<Responder<()>> {
+        loop {
+            match self.next(tx, inbox) {
+                Exit::Begin(reply) => reply.send(Ok(())),
+                Exit::End { how, reply } => {
+                    let outcome = self.dispose(tx, how);
+                    self.note(&outcome);
+                    if let Some(reply) = reply {
+                        reply.send(outcome);
+                    }
+                }
+                Exit::Close(reply) => return Some(reply),
+                Exit::Dropped => return None,
+            }
+        }
+    }
+
+    /// Serves a channel without a transaction of its own, beginning and ending explicit ones
+    /// as asked, until it is dropped or closed.
+    fn serve_plain(
+        &mut self,
+        card: &mut Card,
+        inbox: &mpsc::Receiver<Request>,
+    ) -> Option<Responder<()>> {
+        loop {
+            match self.next(card, inbox) {
+                Exit::Begin(reply) => {
+                    // The guard's end follows in the queue and finds no transaction.
+                    if reply.is_abandoned() {
+                        continue;
+                    }
+                    let mut tx = match self.begin(card) {
+                        Ok(tx) => tx,
+                        Err(e) => {
+                            let failed = Err(e);
+                            self.note::<()>(&failed);
+                            reply.send(failed);
+                            continue;
+                        }
+                    };
+                    reply.send(Ok(()));
+                    loop {
+                        match self.next(&mut tx, inbox) {
+                            // Already inside one (the guard borrows the channel, so the API
+                            // cannot ask): nothing to begin.
+                            Exit::Begin(reply) => reply.send(Ok(())),
+                            Exit::End { how, reply } => {
+                                let outcome = self.finish(tx, how);
+                                self.note(&outcome);
+                                if let Some(reply) = reply {
+                                    reply.send(outcome);
+                                }
+                                break;
+                            }
+                            Exit::Close(reply) => {
+                                let _ = tx.end(Disposition::LeaveCard);
+                                return Some(reply);
+                            }
+                            Exit::Dropped => {
+                                let _ = tx.end(Disposition::LeaveCard);
+                                return None;
+                            }
+                        }
+                    }
+                }
+                // Its begin failed or was abandoned: no transaction to end.
+                Exit::End { reply, .. } => {
+                    if let Some(reply) = reply {
+                        reply.send(Ok(()));
+                    }
+                }
+                Exit::Close(reply) => return Some(reply),
+                Exit::Dropped => return None,
+            }
+        }
+    }
+
+    /// `SCardBeginTransaction`, after reconnecting when another program reset the card since
+    /// the last command (then the reset is reported and the application selected again).
+    fn begin<'c>(&mut self, card: &'c mut Card) -> Result<Transaction<'c>, TransportError> {
+        let share = share_mode(self.options.share);
+        let fail = |operation, e| map(operation, e, Phase::InChannel, Some(self.reader));
+        let (mut tx, reset) = match card.transaction2() {
+            Ok(tx) => (tx, false),
+            Err((card, pcsc::Error::ResetCard | pcsc::Error::UnpoweredCard)) => {
+                card.reconnect(share, Protocols::ANY, Disposition::LeaveCard)
+                    .map_err(|e| fail(Operation::Reconnect, e))?;
+                let tx = card
+                    .transaction()
+                    .map_err(|e| fail(Operation::BeginTransaction, e))?;
+                (tx, true)
+            }
+            Err((_, e)) => return Err(fail(Operation::BeginTransaction, e)),
+        };
+        if reset {
+            self.was_reset.store(true, Ordering::SeqCst);
+            self.restore_selection(&mut tx);
+        }
+        Ok(tx)
+    }
+
+    /// Resets or powers the card down and up as asked, keeping the transaction held; the reset
+    /// is reported and the application selected again, as after any reset.
+    fn dispose<H: Handle>(
+        &mut self,
+        handle: &mut H,
+        how: TransactionEnd,
+    ) -> Result<(), TransportError> {
+        let disposition = match how {
+            TransactionEnd::Leave => return Ok(()),
+            TransactionEnd::Reset => Disposition::ResetCard,
+            TransactionEnd::Unpower => Disposition::UnpowerCard,
+        };
+        let share = share_mode(self.options.share);
+        let mut done = handle.reconnect(share, disposition);
+        // A reset by someone else still pending on our handle fails the first attempt.
+        if let Err(pcsc::Error::ResetCard) = done {
+            done = handle.reconnect(share, disposition);
+        }
+        done.map_err(|e| map(Operation::Reconnect, e, Phase::InChannel, Some(self.reader)))?;
+        self.was_reset.store(true, Ordering::SeqCst);
+        self.restore_selection(handle);
+        Ok(())
+    }
+
+    /// Ends an explicit transaction: disposes of the card while still holding it, then
+    /// releases it. The card is reset through a reconnect rather than
+    /// `SCardEndTransaction(SCARD_RESET_CARD)`, after which pcsc-lite reports our own handle
+    /// reset until it reconnects (measured).
+    fn finish(
+        &mut self,
+        mut tx: Transaction<'_>,
+        how: TransactionEnd,
+    ) -> Result<(), TransportError> {
+        let disposed = self.dispose(&mut tx, how);
+        let ended = match tx.end(Disposition::LeaveCard) {
+            Ok(()) => Ok(()),
+            // Reset since the last command (a power glitch): pcsc-lite refuses to end until the
+            // handle reconnected.
+            Err((mut tx, pcsc::Error::ResetCard | pcsc::Error::UnpoweredCard)) => {
+                let share = share_mode(self.options.share);
+                if tx
+                    .reconnect(share, Protocols::ANY, Disposition::LeaveCard)
+                    .is_ok()
+                {
+                    self.was_reset.store(true, Ordering::SeqCst);
+                    self.restore_selection(&mut tx);
+                }
+                tx.end(Disposition::LeaveCard).map_err(|(_, e)| e)
+            }
+            // A card that left: the transaction went with it (and the handle's drop or
+            // disconnect releases whatever is left).
+            Err((_, e)) => Err(e),
+        };
+        disposed?;
+        ended.map_err(|e| {
+            map(
+                Operation::EndTransaction,
+                e,
+                Phase::InChannel,
+                Some(self.reader),
+            )
+        })
     }
 
     fn transmit<H: Handle>(
@@ -484,9 +781,9 @@ impl Session<'_> {
     /// The failed command is not resent: it may depend on state the reset erased.
     fn recover<H: Handle>(&mut self, handle: &mut H) -> Result<Vec<u8>, TransportError> {
         let share = share_mode(self.options.share);
-        let mut reconnected = handle.reconnect(share);
+        let mut reconnected = handle.reconnect(share, Disposition::LeaveCard);
         if let Err(pcsc::Error::ResetCard) = reconnected {
-            reconnected = handle.reconnect(share);
+            reconnected = handle.reconnect(share, Disposition::LeaveCard);
         }
         if let Err(e) = reconnected {
             return Err(map(
@@ -497,6 +794,12 @@ impl Session<'_> {
             ));
         }
         self.was_reset.store(true, Ordering::SeqCst);
+        self.restore_selection(handle);
+        Err(TransportError::CardReset)
+    }
+
+    /// Selects again the application that was selected before a reset, when configured.
+    fn restore_selection<H: Handle>(&mut self, handle: &mut H) {
         if self.options.restore_selection
             && let Some(select) = self.last_select.take()
         {
@@ -505,7 +808,6 @@ impl Session<'_> {
                 self.last_select = Some(select);
             }
         }
-        Err(TransportError::CardReset)
     }
 
     /// Whether the card left the reader, watching it for up to [`PcscOptions::removal_settle`]:

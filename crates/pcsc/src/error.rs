@@ -18,6 +18,8 @@ pub enum Operation {
     Reconnect,
     /// `SCardBeginTransaction`.
     BeginTransaction,
+    /// `SCardEndTransaction`.
+    EndTransaction,
     /// `SCardTransmit`.
     Transmit,
     /// `SCardStatus`.

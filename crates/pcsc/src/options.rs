@@ -10,7 +10,8 @@ use mynacard_transport::Interface;
 pub enum Share {
     /// Other programs may connect too (`SCARD_SHARE_SHARED`). With
     /// [`PcscOptions::hold_transaction`] (the default) they still cannot interleave commands with
-    /// ours while the channel is open.
+    /// ours while the channel is open: their commands, and with pcsc-lite even their connects,
+    /// wait until it closes (measured with pcscd 1.9.9).
     #[default]
     Shared,
     /// Nobody else may connect while the channel is open (`SCARD_SHARE_EXCLUSIVE`); opening fails
@@ -59,18 +60,29 @@ pub struct PcscOptions {
     pub share: Share,
     /// Hold one PC/SC transaction for the whole life of a channel, so no other program's
     /// commands land between ours (another program selecting an application would drop our
-    /// verified PIN). Default `true`.
+    /// verified PIN). Default `true`. Set it to `false` to share the card between groups of
+    /// commands made with [`crate::PcscChannel::transaction`].
     pub hold_transaction: bool,
     /// Extended-length detection; default [`ExtendedLength::Auto`].
     pub extended_length: ExtendedLength,
     /// Contact or contactless, when known better than the built-in detection (ATR shape and
     /// reader name). Default `None` (detect).
     pub interface: Option<Interface>,
-    /// How long one command may take before the channel reports a timeout. On-card RSA signing
-    /// takes up to a few seconds on slow readers. Default 30 s; `None` waits forever.
+    /// How long one command may take before the channel reports
+    /// [`mynacard_transport::TransportError::Timeout`]. On-card RSA signing takes up to a few
+    /// seconds on slow readers. Default 30 s; `None` waits forever.
+    ///
+    /// PC/SC cannot abort a command: when a card or reader stops answering, the caller is
+    /// released at the deadline, while the call stays blocked on the channel's thread until the
+    /// card answers or leaves. Whether the card processed the command is then unknown.
+    /// Commands sent on the same channel meanwhile wait behind it, each with its own deadline,
+    /// and commands whose caller gave up are never sent. A new channel to the same reader
+    /// opens once the stuck command returns (pcscd makes connects to that reader wait,
+    /// measured), so close or drop the stuck channel and open a new one.
     pub command_timeout: Option<Duration>,
-    /// How long opening (connect, and the transaction when another program holds one) may take.
-    /// Default 30 s.
+    /// How long opening (connect, and the transaction when another program holds one) may take,
+    /// and how long [`crate::PcscChannel::transaction`] may wait for another program's
+    /// transaction. Default 30 s.
     pub open_timeout: Option<Duration>,
     /// After an ambiguous failure (an empty response, `NotTransacted`), how long to watch the
     /// reader for the card leaving before calling it an I/O error. pcscd notices removal within

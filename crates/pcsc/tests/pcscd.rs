@@ -9,18 +9,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is the report
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use mynacard_card::jpki::{JpkiKey, PublicCertificate};
 use mynacard_card::{AttemptPolicy, HashAlgorithm, Pin, PinStatus, Session, SignPassword};
 use mynacard_pcsc::{
     CardPresence, CardWait, ExtendedLength, PcscChannel, PcscOptions, PcscTransport, Share,
-    list_readers,
+    TransactionEnd, list_readers,
 };
+use mynacard_sim::engine::Application;
 use mynacard_sim::fault::Faults;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
+use mynacard_sim::state::SecretId;
 use mynacard_sim::vpcd::{self, Ended, VpcdHandle, VpcdOptions};
 use mynacard_transport::blocking::block_on;
 use mynacard_transport::{CardChannel, Interface, TransportError};
@@ -416,4 +421,382 @@ fn exclusive_mode_keeps_other_programs_out_and_waiting_times_out() {
     let again = open(READER_0, PcscOptions::default().share(Share::Exclusive));
     block_on(again.close()).expect("close");
     detach(bridge, READER_0);
+}
+
+const SELECT_JPKI: [u8; 15] = [
+    0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+];
+const SELECT_AUTH_PIN: [u8; 7] = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
+const VERIFY_AUTH_1234: [u8; 9] = [0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'];
+/// READ BINARY of the authentication certificate by short file identifier: works only while
+/// the JPKI AP is selected.
+const READ_AUTH_BY_SFI: [u8; 5] = [0x00, 0xB0, 0x8A, 0x00, 0x04];
+const OK: [u8; 2] = [0x90, 0x00];
+
+fn explicit() -> PcscOptions {
+    PcscOptions::default().hold_transaction(false)
+}
+
+/// What the other program's thread reports, with whether our transaction had been released
+/// (the flag is raised just before we end it) when its call returned.
+#[derive(Debug)]
+enum Theirs {
+    Connected,
+    Transmitted { response: Vec<u8>, released: bool },
+    Began { released: bool },
+    Done,
+}
+
+#[test]
+fn explicit_transaction_holds_off_another_connection_until_it_ends() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let mut ours = open(READER_0, explicit());
+
+    let first_released = Arc::new(AtomicBool::new(false));
+    let second_released = Arc::new(AtomicBool::new(false));
+    let (report, reports) = mpsc::channel::<Theirs>();
+    let (go, go_rx) = mpsc::channel::<()>();
+
+    // Another program: a shared connection of its own, on its own thread. It connects before
+    // our transaction: pcsc-lite makes SCardConnect wait for a held transaction too.
+    let theirs = {
+        let (first, second) = (Arc::clone(&first_released), Arc::clone(&second_released));
+        std::thread::spawn(move || {
+            let mut channel = open(READER_0, explicit());
+            report.send(Theirs::Connected).unwrap();
+            go_rx.recv().unwrap();
+            let response = block_on(channel.transmit(&SELECT_JPKI)).expect("their select");
+            let released = first.load(Ordering::SeqCst);
+            report
+                .send(Theirs::Transmitted { response, released })
+                .unwrap();
+            go_rx.recv().unwrap();
+            let mut tx = block_on(channel.transaction()).expect("their begin");
+            let released = second.load(Ordering::SeqCst);
+            report.send(Theirs::Began { released }).unwrap();
+            assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("select"), OK);
+            block_on(tx.end(TransactionEnd::Leave)).expect("their end");
+            block_on(channel.close()).expect("their close");
+            report.send(Theirs::Done).unwrap();
+        })
+    };
+
+    assert!(matches!(reports.recv_timeout(WAIT), Ok(Theirs::Connected)));
+    let mut tx = block_on(ours.transaction()).expect("begin");
+    assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("select"), OK);
+    go.send(()).unwrap();
+    // A third program cannot even connect while the transaction is held.
+    let third = PcscTransport::new(READER_0)
+        .with_options(explicit().open_timeout(Some(Duration::from_millis(500))));
+    assert!(matches!(
+        block_on(third.open_channel()),
+        Err(TransportError::Timeout(_))
+    ));
+    // Their command does not reach the card while ours keep going.
+    for _ in 0..5 {
+        assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("ours"), OK);
+        assert!(matches!(reports.try_recv(), Err(TryRecvError::Empty)));
+    }
+    assert!(matches!(
+        reports.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Timeout)
+    ));
+    // Dropping the guard ends the transaction; their command then runs, and only then.
+    first_released.store(true, Ordering::SeqCst);
+    drop(tx);
+    match reports
+        .recv_timeout(WAIT)
+        .expect("their command after ours")
+    {
+        Theirs::Transmitted { response, released } => {
+            assert_eq!(response, OK);
+            assert!(released, "their command ran before our transaction ended");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // The same for their begin: it returns only after our second transaction ended.
+    let mut tx = block_on(ours.transaction()).expect("begin again");
+    go.send(()).unwrap();
+    assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("ours"), OK);
+    assert!(matches!(
+        reports.recv_timeout(Duration::from_secs(1)),
+        Err(RecvTimeoutError::Timeout)
+    ));
+    second_released.store(true, Ordering::SeqCst);
+    block_on(tx.end(TransactionEnd::Leave)).expect("end");
+    assert!(matches!(
+        reports.recv_timeout(WAIT),
+        Ok(Theirs::Began { released: true })
+    ));
+    assert!(matches!(reports.recv_timeout(WAIT), Ok(Theirs::Done)));
+    theirs.join().expect("their thread");
+
+    // Their channel reset the card when it closed (the default `on_close`), between our
+    // groups: our next transaction begins all the same, reports the reset, and has selected
+    // the JPKI AP again (a read by short file identifier works at once).
+    let mut tx = block_on(ours.transaction()).expect("begin after their reset");
+    assert!(tx.was_reset());
+    let response = block_on(tx.transmit(&READ_AUTH_BY_SFI)).expect("read");
+    assert_eq!(response[response.len() - 2..], OK);
+    block_on(tx.end(TransactionEnd::Leave)).expect("end");
+    block_on(ours.close()).expect("close");
+    detach(bridge, READER_0);
+}
+
+/// SELECT AP, SELECT PIN EF, VERIFY with the right PIN, through any channel.
+fn verify_auth_pin<C: CardChannel>(channel: &mut C) {
+    for command in [&SELECT_JPKI[..], &SELECT_AUTH_PIN, &VERIFY_AUTH_1234] {
+        assert_eq!(block_on(channel.transmit(command)).expect("command"), OK);
+    }
+}
+
+#[test]
+fn ending_a_transaction_with_reset_clears_the_card_and_reports_the_reset() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let verified = || card.with_card(|c| c.is_verified(SecretId::JpkiAuthPin));
+    let resets = || card.with_card(|c| c.reset_count());
+
+    let mut channel = open(READER_0, explicit());
+    // Leave: the verified PIN outlives the transaction, nothing is reported.
+    let mut tx = block_on(channel.transaction()).expect("begin");
+    verify_auth_pin(&mut tx);
+    assert!(verified());
+    let before = resets();
+    block_on(tx.end(TransactionEnd::default())).expect("end");
+    assert!(verified());
+    assert_eq!(resets(), before);
+    assert!(!channel.was_reset());
+
+    // Reset: cleared before anyone else could use the card; the channel reports the reset and
+    // selected the JPKI AP again, so a read by short file identifier works at once.
+    let mut tx = block_on(channel.transaction()).expect("begin");
+    verify_auth_pin(&mut tx);
+    block_on(tx.end(TransactionEnd::Reset)).expect("end with reset");
+    assert!(!verified(), "the reset cleared the verified PIN");
+    assert_eq!(resets(), before + 1);
+    assert_eq!(
+        card.with_card(|c| c.current_application()),
+        Some(Application::Jpki)
+    );
+    assert!(channel.was_reset());
+    assert!(!channel.was_reset(), "reading the flag clears it");
+    let response = block_on(channel.transmit(&READ_AUTH_BY_SFI)).expect("read after reset");
+    assert_eq!(response[0], 0x30);
+    assert_eq!(response[response.len() - 2..], OK);
+    block_on(channel.close()).expect("close");
+
+    // With the channel's own transaction (the default) the guard only groups, and its end
+    // powers the card down and up while the channel keeps the card.
+    let mut channel = open(READER_0, PcscOptions::default());
+    let mut tx = block_on(channel.transaction()).expect("group");
+    verify_auth_pin(&mut tx);
+    let before = resets();
+    block_on(tx.end(TransactionEnd::Unpower)).expect("end with unpower");
+    assert!(!verified());
+    assert!(resets() > before);
+    assert!(channel.was_reset());
+    let response = block_on(channel.transmit(&READ_AUTH_BY_SFI)).expect("read after unpower");
+    assert_eq!(response[response.len() - 2..], OK);
+    block_on(channel.close()).expect("close");
+    detach(bridge, READER_0);
+}
+
+#[test]
+fn card_pulled_inside_a_transaction_is_card_removed_and_the_guard_drops_cleanly() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let mut channel = open(READER_0, explicit());
+    let mut tx = block_on(channel.transaction()).expect("begin");
+    assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("select"), OK);
+
+    bridge.pull();
+    assert_eq!(bridge.join().expect("bridge"), Ended::CardPulled);
+    assert!(matches!(
+        block_on(tx.transmit(&SELECT_JPKI)),
+        Err(TransportError::CardRemoved)
+    ));
+    drop(tx);
+    // The channel's thread is alive and says why: the card is gone.
+    assert!(matches!(
+        block_on(channel.transmit(&SELECT_JPKI)),
+        Err(TransportError::CardRemoved)
+    ));
+    assert!(matches!(
+        block_on(channel.transaction()),
+        Err(TransportError::CardRemoved)
+    ));
+    block_on(channel.close()).expect("close after removal");
+    block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
+
+    // Re-inserted: a new channel's transaction works, and ending it after a removal says so.
+    card.insert();
+    let bridge = attach(&card, READER_0);
+    let mut channel = open(READER_0, explicit());
+    let mut tx = block_on(channel.transaction()).expect("begin");
+    assert_eq!(block_on(tx.transmit(&SELECT_JPKI)).expect("select"), OK);
+    bridge.pull();
+    assert_eq!(bridge.join().expect("bridge"), Ended::CardPulled);
+    block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
+    assert!(matches!(
+        block_on(tx.end(TransactionEnd::Reset)),
+        Err(TransportError::CardRemoved)
+    ));
+    block_on(channel.close()).expect("close after removal");
+}
+
+/// Arms the card to stop answering for `stall` on the next APDU (it processes the APDU, then
+/// answers late), as a frozen card or reader would.
+fn stall_next_apdu(card: &SimCard, stall: Duration) {
+    card.set_faults(Faults {
+        latency_per_apdu: stall,
+        ..Faults::none()
+    });
+}
+
+#[test]
+fn frozen_card_gives_timeout_at_the_deadline_spends_no_pin_attempt_and_recovers() {
+    let _slots = slots();
+    let card = sim("adult");
+    let bridge = attach(&card, READER_0);
+    let deadline = Duration::from_secs(1);
+    let stall = Duration::from_secs(3);
+    // Scheduling slack on a busy 2-core machine; the deadline thread itself is not late.
+    let margin = Duration::from_millis(750);
+    let options = PcscOptions::default().command_timeout(Some(deadline));
+
+    let channel = open(READER_0, options.clone());
+    let before = card.with_card(|c| c.persistent_state());
+    let (outcome, elapsed) = block_on(async {
+        let mut session = Session::new(channel);
+        let mut ap = session.jpki().await.expect("JPKI AP");
+        assert_eq!(
+            ap.pin_status(JpkiKey::Auth).await.expect("status"),
+            PinStatus::Remaining(3)
+        );
+        // The card freezes on the first command of the VERIFY sequence (reading the tries left).
+        stall_next_apdu(&card, stall);
+        let started = Instant::now();
+        let pin = Pin::new("9999").expect("pin");
+        let outcome = ap
+            .verify_auth(&pin, AttemptPolicy::KeepLastAttempt)
+            .await
+            .map(|_| ());
+        (outcome, started.elapsed())
+    });
+    card.set_faults(Faults::none());
+    let err = outcome.expect_err("a frozen card cannot verify");
+    assert!(
+        matches!(transport_error(&err), Some(TransportError::Timeout(d)) if *d == deadline),
+        "expected Timeout({deadline:?}), got {err:?}"
+    );
+    assert!(
+        elapsed >= deadline && elapsed < deadline + margin,
+        "released after {elapsed:?}"
+    );
+    eprintln!("frozen card: Timeout after {elapsed:?} (deadline {deadline:?}, stall {stall:?})");
+
+    // Once the card answers again a new session works; the wrong PIN was never sent.
+    let started = Instant::now();
+    let channel = open(READER_0, options.clone());
+    eprintln!(
+        "new channel opened {:?} after the timeout (the old one held the card until the late answer)",
+        started.elapsed()
+    );
+    let status = block_on(async {
+        let mut session = Session::new(channel);
+        let mut ap = session.jpki().await.expect("JPKI AP");
+        ap.pin_status(JpkiKey::Auth).await.expect("status")
+    });
+    assert_eq!(status, PinStatus::Remaining(3));
+    assert_eq!(card.with_card(|c| c.persistent_state()), before);
+
+    // Frozen, then pulled while frozen: the caller is released at the deadline, the channel
+    // then reports the removal, and a new channel to the re-inserted card works.
+    let mut channel = open(READER_0, options.clone());
+    assert_eq!(
+        block_on(channel.transmit(&SELECT_JPKI)).expect("select"),
+        OK
+    );
+    stall_next_apdu(&card, stall);
+    let started = Instant::now();
+    let err = block_on(channel.transmit(&READ_AUTH_BY_SFI)).expect_err("frozen");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(err, TransportError::Timeout(d) if d == deadline),
+        "{err:?}"
+    );
+    assert!(
+        elapsed >= deadline && elapsed < deadline + margin,
+        "released after {elapsed:?}"
+    );
+    bridge.pull();
+    // The bridge ends once its stalled answer fails to go out.
+    assert_eq!(bridge.join().expect("bridge"), Ended::CardPulled);
+    block_on(CardWait::removal(READER_0, Some(WAIT))).expect("reader empty");
+    assert!(matches!(
+        block_on(channel.transmit(&SELECT_JPKI)),
+        Err(TransportError::CardRemoved)
+    ));
+    block_on(channel.close()).expect("close after removal");
+    card.insert();
+    card.set_faults(Faults::none());
+    let bridge = attach(&card, READER_0);
+    let mut channel = open(READER_0, options);
+    assert_eq!(
+        block_on(channel.transmit(&SELECT_JPKI)).expect("select"),
+        OK
+    );
+    let response = block_on(channel.transmit(&READ_AUTH_BY_SFI)).expect("read");
+    assert_eq!(response[0], 0x30);
+    assert_eq!(card.with_card(|c| c.persistent_state()), before);
+    block_on(channel.close()).expect("close");
+    detach(bridge, READER_0);
+}
+
+#[test]
+fn card_arriving_while_waiting_is_seen_and_opened_through_any_reader() {
+    let _slots = slots();
+    // Both readers are empty (checked by `slots`): nothing to open yet.
+    assert!(matches!(
+        block_on(PcscTransport::any().open_channel()),
+        Err(TransportError::NoCard)
+    ));
+    // Waiting starts before the card exists; it must not resolve until it arrives.
+    let mut wait = Box::pin(PcscTransport::any().wait_for_card(Some(WAIT)));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(wait.as_mut().poll(&mut cx).is_pending());
+
+    let card = sim("under15");
+    let addr = ([127, 0, 0, 1], port(READER_1)).into();
+    let bridge = vpcd::spawn(addr, card.clone(), VpcdOptions::default()).expect("bridge");
+    let arrived = block_on(wait).expect("arrival");
+    assert_eq!(arrived.name, READER_1);
+    assert_eq!(arrived.card, CardPresence::Present);
+    assert_eq!(arrived.atr, card.with_card(|c| c.atr().to_vec()));
+
+    let mut channel = block_on(PcscTransport::any().open_channel()).expect("open any");
+    assert_eq!(channel.reader_name(), READER_1);
+    assert_eq!(
+        block_on(channel.transmit(&SELECT_JPKI)).expect("select"),
+        OK
+    );
+
+    // Leaving: a removal wait started while the card is in resolves when it goes, and the
+    // open channel reports it.
+    let removal = CardWait::removal(READER_1, Some(WAIT));
+    bridge.pull();
+    let left = block_on(removal).expect("removal");
+    assert_eq!(left.card, CardPresence::Empty);
+    assert!(matches!(
+        block_on(channel.transmit(&SELECT_JPKI)),
+        Err(TransportError::CardRemoved)
+    ));
+    let _ = bridge.join();
 }
