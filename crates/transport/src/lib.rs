@@ -80,3 +80,18 @@ impl<C: CardChannel + ?Sized> CardChannel for Box<C> {
         (**self).was_reset()
     }
 }
+
+/// A borrowed channel is a channel: a card-layer session can run over a channel (or a PC/SC
+/// transaction guard) that the caller keeps and uses again afterwards.
+#[async_trait]
+impl<C: CardChannel + ?Sized> CardChannel for &mut C {
+    async fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(command).await
+    }
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    fn was_reset(&mut self) -> bool {
+        (**self).was_reset()
+    }
+}

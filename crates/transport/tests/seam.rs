@@ -213,3 +213,33 @@ fn channels_and_transports_are_send() {
     assert_send_sync::<Box<dyn Transport>>();
     assert_send::<BlockingChannel<Box<dyn CardChannel>>>();
 }
+
+/// Something that takes its channel by value, as a card-layer session does.
+async fn exchange_twice<C: CardChannel>(mut channel: C) -> Vec<u8> {
+    channel.transmit(&[0x00, 0xA4, 0x04, 0x0C]).await.unwrap();
+    channel.transmit(&[0x00, 0xB0, 0x8A, 0x00]).await.unwrap()
+}
+
+#[test]
+fn a_borrowed_channel_serves_a_session_and_is_usable_afterwards() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut card = EchoCard {
+        seen: Arc::clone(&seen),
+        reset: true,
+    };
+    assert_eq!(block_on(exchange_twice(&mut card)), [0x90, 0x00]);
+    // The borrow forwards the reset flag and capabilities of the channel it borrows.
+    fn reset_flag<C: CardChannel>(mut channel: C) -> bool {
+        channel.was_reset()
+    }
+    fn capabilities_of<C: CardChannel>(channel: C) -> Capabilities {
+        channel.capabilities()
+    }
+    assert!(reset_flag(&mut card));
+    assert!(!card.was_reset());
+    let expected = card.capabilities();
+    assert_eq!(capabilities_of(&mut card), expected);
+    // The caller still owns the channel and goes on with it.
+    block_on(card.transmit(&[0x00, 0x20, 0x00, 0x98])).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
