@@ -54,9 +54,9 @@ pub enum TransactionEnd {
 
 /// An explicit PC/SC transaction on a [`PcscChannel`]; see [`PcscChannel::transaction`].
 ///
-/// Send commands through the guard (it is a [`CardChannel`], so a card-layer session can own
-/// it and give it back with its `into_channel`), then [`end`](PcscTransaction::end) it or drop
-/// it. It is `Send`, like the channel.
+/// Send commands through the guard (it is a [`CardChannel`], and so is `&mut` the guard: a
+/// card-layer session can run over a borrow of it), then [`end`](PcscTransaction::end) it or
+/// drop it. It is `Send`, like the channel.
 #[must_use = "dropping the guard ends the transaction at once"]
 pub struct PcscTransaction<'a> {
     channel: &'a mut PcscChannel,
