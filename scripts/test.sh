@@ -11,6 +11,7 @@
 # Environment:
 #   FUZZ_SECONDS      seconds each fuzz target runs (default 20)
 #   CARGO_TARGET_DIR  the one target directory shared by all cargo steps (default ./target)
+#   CARGO_INCREMENTAL incremental compilation (default 0: one build per run)
 
 set -Eeuo pipefail
 
@@ -19,11 +20,12 @@ cd "$ROOT"
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# One build per run: incremental caches only cost disk (tens of GB over all test binaries) and time.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
 # ---------------------------------------------------------------------------------------------
 # Debian packages the tests need. Extend this one list; nothing else installs system packages.
-# (Later: pcscd libpcsclite-dev vsmartcard-vpcd opensc, and a database server.)
 DEBIAN_PACKAGES=(
     pkg-config
     pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
