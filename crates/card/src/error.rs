@@ -132,6 +132,9 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// Secure messaging of the text AP failed (see [`crate::sm`]).
+    #[error("secure messaging")]
+    SecureMessaging(#[from] crate::sm::SmError),
     /// A file is larger than a READ BINARY offset can address.
     #[error("{what}: file of {len} bytes is too large to read")]
     FileTooLarge {

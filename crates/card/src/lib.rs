@@ -8,6 +8,8 @@
 //!   possible on a verified handle ([`jpki::VerifiedAuth`], [`jpki::VerifiedSign`]).
 //! - [`text`]: the four attributes and their integrity record; the individual number only
 //!   through a method named after it.
+//!   [`text::SecureText`] reads them under secure messaging ([`sm`]), the recommended path on
+//!   contactless links.
 //! - [`visual`]: the card-face record opened with 照合番号B, its signature, the
 //!   card-presence challenge; the picture of the individual number only through a method named
 //!   after it, after 照合番号A.
@@ -41,6 +43,7 @@ mod session;
 
 pub mod common;
 pub mod jpki;
+pub mod sm;
 pub mod text;
 pub mod visual;
 

@@ -1,21 +1,45 @@
 //! 券面事項入力補助AP (text AP): the four attributes (name, address, birth date, sex), their
 //! integrity record, and the individual number.
 //!
-//! The individual number is read only by [`VerifiedText::read_my_number`]; nothing else in this
-//! crate reads EF `0001`.
+//! The individual number is read only by [`VerifiedText::read_my_number`] and
+//! [`SecureText::read_my_number`]; nothing else in this crate reads EF `0001`.
+//!
+//! # Reading over secure messaging (recommended on contactless links)
+//!
+//! Read in clear, the card answers the name, address, birth date and sex as plain UTF-8 that any
+//! receiver in radio range can record. [`VerifiedText::secure_session`] opens a secure-messaging
+//! session (after the PIN) and returns a [`SecureText`] whose reads travel AES-encrypted; see
+//! [`crate::sm`] for what that protects and what it does not (the PIN itself is sent in clear
+//! before, as the card demands).
+//!
+//! ```no_run
+//! # async fn demo<C: mynacard_transport::CardChannel>(channel: C) -> Result<(), mynacard_card::Error> {
+//! use mynacard_card::{AttemptPolicy, Pin, Session};
+//! let mut session = Session::new(channel);
+//! let mut text = session.text().await?;
+//! let pin = Pin::new("1234").map_err(|_| mynacard_card::Error::InvalidInput { what: "PIN" })?;
+//! let mut verified = text.verify_pin(&pin, AttemptPolicy::KeepLastAttempt).await?;
+//! let mut secure = verified.secure_session().await?;
+//! let attributes = secure.read_attributes_checked().await?;
+//! # let _ = attributes;
+//! # Ok(())
+//! # }
+//! ```
 
 use core::fmt;
 
 use mynacard_apdu::commands::text;
 use mynacard_apdu::tlv::{Tlv, ber};
+use mynacard_apdu::{LengthEncoding, StatusWord};
 use mynacard_transport::CardChannel;
 
 use crate::crypto::{HashAlgorithm, sha256};
 use crate::cvc::CvCertificate;
 use crate::date::Date;
 use crate::pin::{AttemptPolicy, CollationB, MyNumber, Pin, PinKind, PinStatus};
-use crate::session::{Application, Extent, Session};
-use crate::{Error, Result};
+use crate::session::{Application, Extent, How, Session};
+use crate::sm::{self, Seed, SmChannel, SmError};
+use crate::{CardPublicKey, Error, Result};
 
 /// The text AP's keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -418,13 +442,7 @@ impl<C: CardChannel> VerifiedText<'_, C> {
                 .read_file(text::MY_NUMBER, Extent::Physical, "individual number")
                 .await?,
         );
-        let value = record(&physical, 0xFF10, "individual number")?;
-        let digits = core::str::from_utf8(value).map_err(|_| Error::Malformed {
-            what: "individual number is not ASCII digits",
-        })?;
-        let number = MyNumber::new(digits).map_err(|_| Error::Malformed {
-            what: "individual number is not 12 digits with a valid check digit",
-        })?;
+        let number = parse_my_number_file(&physical)?;
         let integrity = self.read_integrity().await?;
         let bytes = self
             .session
@@ -451,6 +469,261 @@ impl<C: CardChannel> VerifiedText<'_, C> {
             .change_reference_data(PinKind::TextPin, new.bytes())
             .await
     }
+}
+
+/// What EF `0006` holds: `A1 { 90 exponent · 91 modulus }`.
+fn parse_key_delivery_key(bytes: &[u8]) -> Result<CardPublicKey> {
+    CardPublicKey::from_card_objects(record(bytes, 0xA1, "SM key-delivery key")?)
+}
+
+const SET_SESSION_KEY: &str = "SET SESSION KEY";
+
+impl<C: CardChannel> VerifiedText<'_, C> {
+    /// Opens a secure-messaging session and returns the handle that reads over it.
+    ///
+    /// Reads EF `0006` (the card's RSA key for key delivery), draws a 32-byte seed from the
+    /// operating system's generator, sends it RSA-OAEP-SHA256 encrypted with SET SESSION KEY, and
+    /// keeps the first 16 bytes as the AES-128 session key (zeroized when the handle is dropped).
+    /// Costs two APDUs on an extended-length link (one READ BINARY, one SET SESSION KEY) and one
+    /// RSA operation on the card. No PIN attempt is spent.
+    ///
+    /// The card opens a session only after the 4-digit PIN ([`TextAp::verify_pin`]); after
+    /// 照合番号A it refuses (`6982`), so this method refuses without sending anything. After
+    /// 照合番号B the card decides (the simulator refuses with `6982`).
+    ///
+    /// The key of EF `0006` is not signed by anything on the card (EF `0007` signs the AP's
+    /// signing key, not this one), so it is used unchecked: secure messaging protects against a
+    /// listener, not against an attacker who rewrites the link.
+    ///
+    /// # Errors
+    /// [`SmError::ExtendedLengthRequired`] (inside [`Error::SecureMessaging`]) on a link without
+    /// extended length, before anything is sent; [`Error::InvalidInput`] after 照合番号A;
+    /// [`Error::Card`] when the card refuses the key (`6982`, `6A80`); parse, transport and
+    /// [`SmError::Random`] errors.
+    pub async fn secure_session(&mut self) -> Result<SecureText<'_, C>> {
+        self.check()?;
+        if self.key == TextKey::CollationA {
+            return Err(Error::InvalidInput {
+                what: "secure messaging opens only after the PIN; the card refuses it after 照合番号A",
+            });
+        }
+        if !self.session.uses_extended_length() {
+            return Err(SmError::ExtendedLengthRequired.into());
+        }
+        let bytes = self
+            .session
+            .read_file(text::SM_KEY, Extent::Tlv, "SM key-delivery key")
+            .await?;
+        let key = parse_key_delivery_key(&bytes)?;
+        let seed = Seed::random()?;
+        let delivery = sm::encrypt_key_delivery(key.rsa(), &seed, &mut getrandom::SysRng)?;
+        let how = How {
+            encoding: Some(LengthEncoding::Extended),
+            ..How::once(SET_SESSION_KEY)
+        };
+        let r = self
+            .session
+            .exchange(&sm::set_session_key_command(delivery), how)
+            .await?;
+        if !r.is_success() {
+            return Err(Error::card(r.sw, SET_SESSION_KEY));
+        }
+        Ok(SecureText {
+            session: &mut *self.session,
+            epoch: self.epoch,
+            channel: SmChannel::new(seed.session_key()),
+        })
+    }
+}
+
+/// The text AP with a secure-messaging session: every read of personal data travels encrypted.
+///
+/// Made by [`VerifiedText::secure_session`]. Each file read costs two APDUs: a SELECT EF in
+/// clear (the file identifier is no secret, and plain commands leave the message counter alone)
+/// and one SM READ BINARY of the whole file with extended Le. So, from power-on, the four
+/// attributes cost 7 APDUs over SM (SELECT AP, PIN status, VERIFY, READ EF `0006`, SET SESSION
+/// KEY, SELECT EF, SM READ) against 4 in clear; [`SecureText::read_attributes_checked`] adds the
+/// integrity record (2 APDUs) and the certificate (1, in clear: it is public).
+///
+/// The card's session ends when the application is re-selected, the card is reset or loses the
+/// field, or after a secure-messaging error; the handle then answers [`SmError::SessionBroken`]
+/// or [`Error::CardReset`]. After a link failure during an SM command the handle stops too, as
+/// it cannot know whether the card counted the command. `Debug` shows the message counter and
+/// the state only; the session key is zeroized on drop.
+pub struct SecureText<'v, C> {
+    session: &'v mut Session<C>,
+    epoch: u64,
+    channel: SmChannel,
+}
+
+impl<C> fmt::Debug for SecureText<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecureText")
+            .field("next_counter", &self.channel.next_counter())
+            .field("broken", &self.channel.is_broken())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: CardChannel> SecureText<'_, C> {
+    /// The message counter the next SM command will use (1 right after opening).
+    pub fn next_counter(&self) -> u32 {
+        self.channel.next_counter()
+    }
+
+    /// Whether the session has ended (the card reported a secure-messaging error, or a link
+    /// failure left the counter unknown).
+    pub fn is_broken(&self) -> bool {
+        self.channel.is_broken()
+    }
+
+    /// Reads a whole EF over SM: SELECT EF in clear, then `08 B0 00 00` with `96 03 00 00 00`
+    /// (the whole file) and extended Le `00 00`. The decrypted file must start with the record
+    /// tag `tag`: in CBC only the first block depends on the IV, so that is where a counter out
+    /// of step shows.
+    async fn read_secure(
+        &mut self,
+        fid: u16,
+        tag: u32,
+        extent: Extent,
+        what: &'static str,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.session
+            .ensure_verified(Application::Text, self.epoch)?;
+        if self.channel.is_broken() {
+            return Err(SmError::SessionBroken.into());
+        }
+        let r = self
+            .session
+            .exchange(&mynacard_apdu::commands::select_ef(fid), How::plain(what))
+            .await?;
+        if !r.is_success() {
+            return Err(Error::card(r.sw, what));
+        }
+        let wrapped = self.channel.read_binary(0x00, 0x00, 0)?;
+        let how = How {
+            encoding: Some(LengthEncoding::Extended),
+            ..How::once(what)
+        };
+        let r = match self.session.exchange(&wrapped.command, how).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.channel.mark_broken();
+                return Err(e);
+            }
+        };
+        if r.sw == StatusWord::WrongLength {
+            // The link or card refused the extended APDU; whether the card counted it is unknown.
+            self.channel.mark_broken();
+            return Err(SmError::ExtendedLengthRequired.into());
+        }
+        let unwrapped = self.channel.unwrap(wrapped.counter, &r.data, r.sw)?;
+        if !matches!(
+            unwrapped.sw,
+            StatusWord::Success | StatusWord::EndOfFileWarning
+        ) {
+            return Err(Error::card(unwrapped.sw, what));
+        }
+        let mut data = unwrapped.data;
+        if data.is_empty() {
+            return Err(SmError::MissingCryptogram.into());
+        }
+        let (header_len, value_len) = match ber::parse_header(&data) {
+            Ok((found, header_len, value_len)) if found == tag => (header_len, value_len),
+            _ => {
+                self.channel.mark_broken();
+                return Err(SmError::Garbled.into());
+            }
+        };
+        if extent == Extent::Tlv {
+            let total = header_len.saturating_add(value_len);
+            if total > data.len() {
+                return Err(Error::Malformed {
+                    what: "file ends before its announced length",
+                });
+            }
+            data.truncate(total);
+        }
+        Ok(data)
+    }
+
+    async fn read_cvc(&mut self) -> Result<CvCertificate> {
+        // The certificate is public: read in clear.
+        let bytes = self
+            .session
+            .read_file(text::CVC, Extent::Tlv, "text AP certificate")
+            .await?;
+        CvCertificate::parse(&bytes)
+    }
+
+    /// Reads the four attributes over SM without checking them (2 APDUs).
+    ///
+    /// # Errors
+    /// [`Error::SecureMessaging`], card (`6982` after 照合番号A), transport and parse errors.
+    pub async fn read_attributes(&mut self) -> Result<Attributes> {
+        let bytes = self
+            .read_secure(text::ATTRIBUTES, 0xFF20, Extent::Tlv, "attributes")
+            .await?;
+        Attributes::parse(&bytes)
+    }
+
+    /// Reads the integrity record over SM (2 APDUs).
+    ///
+    /// # Errors
+    /// As [`SecureText::read_attributes`].
+    pub async fn read_integrity(&mut self) -> Result<IntegrityRecord> {
+        let bytes = self
+            .read_secure(text::INTEGRITY, 0xFF30, Extent::Tlv, "integrity record")
+            .await?;
+        IntegrityRecord::parse(&bytes)
+    }
+
+    /// Reads the four attributes and the integrity record over SM, the certificate in clear, and
+    /// checks the digest and the record's signature (5 APDUs).
+    ///
+    /// # Errors
+    /// [`Error::DigestMismatch`], [`Error::SignatureInvalid`] and the errors of
+    /// [`SecureText::read_attributes`].
+    pub async fn read_attributes_checked(&mut self) -> Result<Attributes> {
+        let attributes = self.read_attributes().await?;
+        let integrity = self.read_integrity().await?;
+        integrity.verify_signature(&self.read_cvc().await?)?;
+        integrity.check_attributes(&attributes)?;
+        Ok(attributes)
+    }
+
+    /// Reads the 12-digit individual number over SM and checks it against the integrity record
+    /// and its signature. Only on explicit request; the value is never kept.
+    ///
+    /// # Errors
+    /// As [`VerifiedText::read_my_number`], and [`Error::SecureMessaging`].
+    pub async fn read_my_number(&mut self) -> Result<MyNumber> {
+        // The digest covers the file as stored, padding included.
+        let physical = self
+            .read_secure(
+                text::MY_NUMBER,
+                0xFF10,
+                Extent::Physical,
+                "individual number",
+            )
+            .await?;
+        let number = parse_my_number_file(&physical)?;
+        let integrity = self.read_integrity().await?;
+        integrity.verify_signature(&self.read_cvc().await?)?;
+        integrity.check_my_number_file(&physical)?;
+        Ok(number)
+    }
+}
+
+/// The individual number in EF `0001` (`FF 10 0C <12 digits>`, padding after it ignored).
+fn parse_my_number_file(physical: &[u8]) -> Result<MyNumber> {
+    let value = record(physical, 0xFF10, "individual number")?;
+    let digits = core::str::from_utf8(value).map_err(|_| Error::Malformed {
+        what: "individual number is not ASCII digits",
+    })?;
+    MyNumber::new(digits).map_err(|_| Error::Malformed {
+        what: "individual number is not 12 digits with a valid check digit",
+    })
 }
 
 #[cfg(test)]

@@ -171,8 +171,8 @@ pub struct CardImage {
     pub visual_ap_key: RsaPrivateKey,
     /// Internal-authentication key of the common AP (`0019`).
     pub common_ap_key: RsaPrivateKey,
-    /// Key a terminal delivers a secure-messaging session key to (text AP EF `0006`; the
-    /// simulator publishes its public half but does not run secure messaging).
+    /// Key a terminal delivers a secure-messaging session key to (text AP EF `0006` publishes
+    /// its public half; SET SESSION KEY decrypts with it).
     pub text_sm_key: RsaPrivateKey,
     /// Link properties.
     pub link: LinkProfile,

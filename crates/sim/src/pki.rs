@@ -149,8 +149,7 @@ pub mod oid {
     /// `id-ad-ocsp`: an OCSP responder in the authority information access.
     pub const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
     /// `id-kp-clientAuth`: the extended key usage of authentication certificates.
-    pub const KP_CLIENT_AUTH: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
+    pub const KP_CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
 }
 
 /// Which of the two JPKI hierarchies.
@@ -753,9 +752,9 @@ impl TestPki {
         if spec.kind == CaKind::Auth {
             let ocsp = AuthorityInfoAccessSyntax(vec![AccessDescription {
                 access_method: oid::AD_OCSP,
-                access_location: GeneralName::UniformResourceIdentifier(
-                    der::asn1::Ia5String::new(OCSP_AUTH_URI)?,
-                ),
+                access_location: GeneralName::UniformResourceIdentifier(der::asn1::Ia5String::new(
+                    OCSP_AUTH_URI,
+                )?),
             }]);
             extensions.push(ext(false, &ocsp)?);
         }

@@ -448,7 +448,8 @@ fn secure_messaging_class_bytes_are_refused_everywhere_without_spending_tries() 
         assert_eq!(card.secret_status(SecretId::CommonPin).unwrap(), before);
         assert!(card.current_application().is_some(), "{select}");
     }
-    // The text AP's own secure messaging is not simulated: SET SESSION KEY is unknown.
+    // The text AP's own secure messaging needs the PIN before anything else is looked at
+    // (tests/secure_messaging.rs covers the rest).
     let mut card = open(SELECT_TEXT);
-    assert_eq!(sw(&mut card, "80AE000000"), 0x6D00);
+    assert_eq!(sw(&mut card, "80AE000000"), 0x6982);
 }

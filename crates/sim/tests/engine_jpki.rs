@@ -502,7 +502,8 @@ fn class_and_instruction_errors() {
     assert_eq!(sw(&mut card, "00CA010000"), 0x6A88);
     assert_eq!(sw(&mut card, "00CB3FFF00"), 0x6D00);
     assert_eq!(sw(&mut card, "00B1000004"), 0x6D00);
-    assert_eq!(sw(&mut card, "80AE000000"), 0x6D00);
+    // SET SESSION KEY exists card-wide; the JPKI AP refuses it for want of a credential (B.6).
+    assert_eq!(sw(&mut card, "80AE000000"), 0x6982);
     assert_eq!(sw(&mut card, "00"), 0x6700);
 }
 

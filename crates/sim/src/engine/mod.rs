@@ -6,7 +6,8 @@
 //! [`crate::vpcd`] carry its APDUs.
 //!
 //! What lives where: this module routes SELECT and the ISO commands and keeps the volatile state
-//! (current application, current EF, verified secrets, pending `61xx` data); one module per card
+//! (current application, current EF, verified secrets, pending `61xx` data, the text AP's
+//! secure-messaging session, whose commands live in `sm`); one module per card
 //! application builds that application's files (`jpki`, `text`, `visual`, `common`, `juki`),
 //! `mf` the data objects GET DATA answers at the MF level; the retry counters are the
 //! non-volatile part ([`crate::state`]).
@@ -18,6 +19,7 @@ mod juki;
 mod mf;
 mod records;
 mod secrets;
+mod sm;
 mod text;
 mod visual;
 
@@ -143,6 +145,8 @@ pub struct Card {
     current_ef: Option<u16>,
     verified: Vec<SecretId>,
     pending: Option<Pending>,
+    /// The text AP's secure-messaging session (volatile, like the security status).
+    sm: sm::SmState,
     rng: ChaCha20Rng,
     rsa_operations: u64,
     resets: u64,
@@ -156,6 +160,10 @@ impl core::fmt::Debug for Card {
             .field("current", &self.current)
             .field("current_ef", &self.current_ef)
             .field("verified", &self.verified)
+            .field(
+                "secure_messaging",
+                &self.secure_messaging_counter().is_some(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -187,6 +195,7 @@ impl Card {
             current_ef: None,
             verified: Vec::new(),
             pending: None,
+            sm: sm::SmState::Idle,
             rng: ChaCha20Rng::from_seed(seed.into()),
             rsa_operations: 0,
             resets: 0,
@@ -304,6 +313,7 @@ impl Card {
         self.current_ef = None;
         self.verified.clear();
         self.pending = None;
+        self.sm = sm::SmState::Idle;
     }
 
     /// Processes one command APDU and returns the response APDU (data, SW1, SW2). An unpowered
@@ -367,7 +377,11 @@ impl Card {
         }
         let proprietary = cla & 0x80 != 0;
         if cla & 0x0C != 0 {
-            // B.8: secure messaging outside the text AP session.
+            let sm_opened = !matches!(self.sm, sm::SmState::Idle);
+            if !proprietary && self.current == Some(Application::Text) && sm_opened {
+                return self.secure_command(&cmd, extended);
+            }
+            // B.8: secure messaging outside the text AP.
             return match (proprietary, cmd.ins) {
                 (false, 0xB0 | 0x20) => StatusWord::SmSessionError.into(),
                 _ => StatusWord::SecureMessagingNotSupported.into(),
@@ -385,6 +399,7 @@ impl Card {
             (false, 0xCA) => self.get_data(&cmd, extended),
             (true, 0x2A) => self.compute_signature(&cmd),
             (true, 0x32) => self.change_key(&cmd),
+            (true, 0xAE) => self.set_session_key(&cmd),
             _ => StatusWord::InsNotSupported.into(),
         }
     }

@@ -2,9 +2,8 @@
 //! the integrity record, the CVC, AP basic information, the secure-messaging key-delivery key
 //! and the signed AP key (B.6).
 //!
-//! Secure messaging is not simulated: `08`/`0C` class bytes are refused as on the other APs and
-//! SET SESSION KEY `80 AE` answers `6D00`, although EF `0006` publishes the key a session key
-//! would be delivered to.
+//! Secure messaging (SET SESSION KEY under the EF `0006` key, then `08` class SELECT, VERIFY
+//! and READ BINARY) lives in the `sm` module.
 
 use mynacard_apdu::commands::text as fid;
 
