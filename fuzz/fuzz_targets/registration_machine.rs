@@ -1,5 +1,6 @@
 //! The registration state machines fed arbitrary card responses, service answers and person
-//! inputs: no panic, at most one VERIFY carrying a PIN, and every action well formed.
+//! inputs (polls of a pending registration included): no panic, at most one VERIFY carrying a
+//! PIN, and every action well formed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,6 +51,13 @@ fuzz_target!(|data: &[u8]| {
                 threshold_permille: 900,
             }),
             (Action::SignAttestation { .. }, _) => m.feed_attestation(chunk.to_vec()),
+            (Action::Poll(_), 0) => m.feed_http_failure(HttpFailure::Connect),
+            (Action::Poll(_), 1) => m.stop_waiting(),
+            (Action::Poll(_), _) => m.feed_http_response(HttpResponse {
+                status: 200 + u16::from(len % 4) * 100,
+                retry_after: Some(u32::from(len)),
+                body: chunk.to_vec(),
+            }),
             (Action::Done(_), _) => break,
             _ => break,
         };

@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mynacard_registration::messages::{Challenge, Proof, StartSession};
+use mynacard_registration::messages::{
+    Challenge, Proof, RegistrationStatusDocument, StartSession,
+};
 use mynacard_registration::{ErrorBody, jcs};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,8 +18,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<Challenge>(data);
     let _ = serde_json::from_slice::<StartSession>(data);
     let _ = serde_json::from_slice::<ErrorBody>(data);
+    if let Ok(status) = serde_json::from_slice::<RegistrationStatusDocument>(data) {
+        let canonical = jcs::to_vec(&status).expect("a parsed status canonicalises");
+        let again: RegistrationStatusDocument =
+            serde_json::from_slice(&canonical).expect("canonical form parses");
+        assert_eq!(again, status);
+    }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = jcs::canonicalize_text(text);
         let _ = mynacard_registration::UtcTime::parse(text);
+        let _ = mynacard_registration::PollToken::from_bearer(text);
     }
 });

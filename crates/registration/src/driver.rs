@@ -3,6 +3,13 @@
 //! own: every APDU comes from the machine.
 //!
 //! It needs no particular async runtime; the HTTP binding ([`crate::http`]) runs on tokio.
+//!
+//! A registration the service finishes in the background (protocol §16) is polled with the
+//! pause the service asks for, through [`ServiceClient::send`] and the request's `delay_ms`,
+//! for as long as [`Wait`] allows; [`poll`] takes up a registration a terminal stopped waiting
+//! for.
+
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use mynacard_transport::{CardChannel, TransportError};
@@ -10,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::machine::{
     Action, CardFailure, ConsentPrompt, HttpFailure, HttpRequest, HttpResponse, Machine,
-    MachineError,
+    MachineError, PollStep,
 };
 use crate::messages::FaceMatch;
 use crate::outcome::Outcome;
@@ -86,7 +93,73 @@ fn card_failure(e: &TransportError) -> CardFailure {
     }
 }
 
-/// Runs `machine` to its end.
+/// How long a run waits for a registration the service accepted with `202` and finishes in the
+/// background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wait {
+    /// Not at all: the run ends with [`Outcome::Pending`] at the `202`.
+    No,
+    /// Until this instant: a poll that would be sent later is not sent, and the run ends with
+    /// [`Outcome::Pending`].
+    Until(Instant),
+    /// For as long as the service may take: until its deadline for the registration, plus a
+    /// margin for its last attempt.
+    ForService,
+}
+
+impl Wait {
+    /// Waiting for at most `limit` from now.
+    pub fn at_most(limit: Duration) -> Wait {
+        match Instant::now().checked_add(limit) {
+            Some(until) => Wait::Until(until),
+            None => Wait::ForService,
+        }
+    }
+}
+
+fn empty_report() -> RunReport {
+    RunReport {
+        outcome: Outcome::Cancelled,
+        apdus: 0,
+        bytes_sent: 0,
+        bytes_received: 0,
+        http_requests: 0,
+    }
+}
+
+/// Sends one poll, or stops waiting when `wait` does not reach the time the poll is due.
+async fn poll_once<S>(
+    machine: &mut Machine,
+    step: PollStep,
+    service: &S,
+    wait: Wait,
+    report: &mut RunReport,
+) -> Result<(), DriverError>
+where
+    S: ServiceClient + ?Sized,
+{
+    let due = Instant::now().checked_add(Duration::from_millis(u64::from(step.request.delay_ms)));
+    let in_time = match (wait, due) {
+        (Wait::No, _) => false,
+        (Wait::ForService, _) => true,
+        (Wait::Until(until), Some(due)) => due <= until,
+        (Wait::Until(_), None) => false,
+    };
+    if !in_time {
+        machine.stop_waiting()?;
+        return Ok(());
+    }
+    report.http_requests += 1;
+    match service.send(&step.request).await {
+        Ok(response) => machine.feed_http_response(response)?,
+        Err(failure) => machine.feed_http_failure(failure)?,
+    }
+    Ok(())
+}
+
+/// Runs `machine` to its end, waiting for a pending registration for as long as the service
+/// may take ([`Wait::ForService`]).
 ///
 /// A PIN or 照合番号B of the wrong form is asked again (nothing reached the card). Every other
 /// refusal by the machine is a programming error and ends the run with [`DriverError`].
@@ -94,7 +167,7 @@ fn card_failure(e: &TransportError) -> CardFailure {
 /// # Errors
 /// [`DriverError`].
 pub async fn run<C, S, T>(
-    mut machine: Machine,
+    machine: Machine,
     channel: &mut C,
     service: &S,
     terminal: &mut T,
@@ -104,13 +177,64 @@ where
     S: ServiceClient + ?Sized,
     T: Terminal + ?Sized,
 {
-    let mut report = RunReport {
-        outcome: Outcome::Cancelled,
-        apdus: 0,
-        bytes_sent: 0,
-        bytes_received: 0,
-        http_requests: 0,
-    };
+    run_waiting(machine, channel, service, terminal, Wait::ForService).await
+}
+
+/// Takes up a registration the terminal stopped waiting for (a machine from
+/// [`Machine::poll_registration`]) and polls it as `wait` allows. No card and no person are
+/// needed.
+///
+/// # Errors
+/// [`DriverError`].
+pub async fn poll<S>(
+    mut machine: Machine,
+    service: &S,
+    wait: Wait,
+) -> Result<RunReport, DriverError>
+where
+    S: ServiceClient + ?Sized,
+{
+    let mut report = empty_report();
+    loop {
+        match machine.next_action() {
+            Action::Poll(step) => {
+                poll_once(&mut machine, step, service, wait, &mut report).await?;
+            }
+            Action::SendHttp(request) => {
+                report.http_requests += 1;
+                match service.send(&request).await {
+                    Ok(response) => machine.feed_http_response(response)?,
+                    Err(failure) => machine.feed_http_failure(failure)?,
+                }
+            }
+            Action::Done(outcome) => {
+                report.outcome = outcome;
+                return Ok(report);
+            }
+            // A poll-only flow never asks for the card or the person.
+            _ => machine.cancel()?,
+        }
+    }
+}
+
+/// Runs `machine` to its end like [`run`], waiting for a pending registration as `wait`
+/// allows.
+///
+/// # Errors
+/// [`DriverError`].
+pub async fn run_waiting<C, S, T>(
+    mut machine: Machine,
+    channel: &mut C,
+    service: &S,
+    terminal: &mut T,
+    wait: Wait,
+) -> Result<RunReport, DriverError>
+where
+    C: CardChannel + ?Sized,
+    S: ServiceClient + ?Sized,
+    T: Terminal + ?Sized,
+{
+    let mut report = empty_report();
     // A reset before the flow starts is of no concern; one during it is.
     let _ = channel.was_reset();
     let caps = channel.capabilities();
@@ -171,6 +295,9 @@ where
                     Ok(response) => machine.feed_http_response(response)?,
                     Err(failure) => machine.feed_http_failure(failure)?,
                 }
+            }
+            Action::Poll(step) => {
+                poll_once(&mut machine, step, service, wait, &mut report).await?;
             }
             Action::Done(outcome) => {
                 report.outcome = outcome;

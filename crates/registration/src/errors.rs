@@ -132,6 +132,9 @@ error_codes! {
     UpstreamJlis = "E_UPSTREAM_JLIS", 503, Backoff;
     /// The insurance upstream is unavailable.
     UpstreamSsk = "E_UPSTREAM_SSK", 503, Backoff;
+    /// A pending registration's upstreams did not answer before its deadline; nothing was
+    /// registered (protocol §16.6).
+    UpstreamTimeout = "E_UPSTREAM_TIMEOUT", 504, Later;
     /// Too many requests; wait for `Retry-After`.
     RateLimited = "E_RATE_LIMITED", 429, After;
     /// The service is in maintenance; wait for `Retry-After`.

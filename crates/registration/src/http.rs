@@ -81,6 +81,9 @@ impl ServiceClient for HttpClient {
             HttpMethod::Post => self.client.post(&url),
         };
         builder = builder.header("accept", "application/json");
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
         if let Some(body) = &request.body {
             builder = builder
                 .header("content-type", "application/json")

@@ -44,7 +44,8 @@ pub use errors::{ErrorBody, ErrorCode, RetryAdvice, RevocationReason};
 pub use machine::{Action, FlowConfig, Machine, MachineError};
 pub use messages::{
     Challenge, ConsentRef, DeregistrationResult, EligibilityResult, FaceEvidence, Intent, Method,
-    Operation, Proof, RegistrationResult, StartSession, TerminalAttestation, TerminalKind,
+    Operation, PollToken, Proof, RegistrationPending, RegistrationResult,
+    RegistrationStatusDocument, StartSession, TerminalAttestation, TerminalKind,
 };
 pub use outcome::Outcome;
 pub use wire::{Bytes, Sha256Digest, UtcTime, V1};

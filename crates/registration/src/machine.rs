@@ -55,8 +55,9 @@ use crate::errors::ErrorBody;
 use crate::intent::sha256_digest_info;
 use crate::messages::{
     ATTESTATION_ALG_ES256, Challenge, ConsentResponse, DeregistrationResult, EligibilityResult,
-    FaceDecision, FaceEvidence, FaceMatch, Intent, Method, Operation, Proof, RegistrationResult,
-    RegistrationStatus, StartSession, TerminalAttestation, TerminalKind,
+    FaceDecision, FaceEvidence, FaceMatch, Intent, Method, Operation, Proof, RegistrationPending,
+    RegistrationResult, RegistrationStatus, RegistrationStatusDocument, StartSession,
+    TerminalAttestation, TerminalKind, is_valid_identifier, paths,
 };
 use crate::outcome::Outcome;
 use crate::wire::{Bytes, Sha256Digest, UtcTime, V1};
@@ -65,6 +66,11 @@ use crate::wire::{Bytes, Sha256Digest, UtcTime, V1};
 const MAX_FILE_LEN: usize = 0x7FFF;
 /// The length of an RSA-2048 signature.
 const RSA_2048_LEN: usize = 256;
+/// How long after the service's deadline for a pending registration the machine still polls:
+/// the service fails the registration at its deadline, and its worker may need a moment.
+const POLL_AFTER_DEADLINE_SECS: i64 = 60;
+/// The shortest pause between two polls, whatever the service says.
+const MIN_POLL_SECS: u32 = 1;
 
 /// A clock: the machine needs the time for the intent's `signed_at`.
 pub type Clock = Arc<dyn Fn() -> UtcTime + Send + Sync>;
@@ -88,6 +94,10 @@ pub struct FlowConfig {
     pub proof_retries: u8,
     /// Delay before the first resend of a proof, doubled for each further one.
     pub proof_retry_delay_ms: u32,
+    /// Whether a registration proof asks the service to answer `202` and finish in the
+    /// background when an upstream is slow (`Prefer: respond-async`, protocol §16). On by
+    /// default; off, a slow upstream is answered `E_UPSTREAM_*` as in protocol 1.0.
+    pub accept_pending: bool,
     /// The time source.
     pub clock: Clock,
 }
@@ -103,6 +113,7 @@ impl FlowConfig {
             read_chunk: 256,
             proof_retries: 4,
             proof_retry_delay_ms: 500,
+            accept_pending: true,
             clock: Arc::new(UtcTime::now),
         }
     }
@@ -135,6 +146,13 @@ impl FlowConfig {
         self
     }
 
+    /// The same settings accepting (or not) a pending answer to a registration proof.
+    #[must_use]
+    pub fn with_accept_pending(mut self, accept: bool) -> Self {
+        self.accept_pending = accept;
+        self
+    }
+
     /// The same settings with another proof-resend policy.
     #[must_use]
     pub fn with_proof_retries(mut self, retries: u8, first_delay_ms: u32) -> Self {
@@ -153,6 +171,7 @@ impl fmt::Debug for FlowConfig {
             .field("allow_last_attempt", &self.allow_last_attempt)
             .field("read_chunk", &self.read_chunk)
             .field("proof_retries", &self.proof_retries)
+            .field("accept_pending", &self.accept_pending)
             .finish_non_exhaustive()
     }
 }
@@ -180,18 +199,73 @@ pub enum HttpMethod {
 }
 
 /// A request for the service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// Method.
     pub method: HttpMethod,
     /// Path and query, starting with `/v1/`.
     pub path: String,
+    /// Request headers beside `Content-Type` and `Accept` (which a client sets for JSON):
+    /// `Prefer` on a registration proof, `Authorization` on a poll. Names are lower case.
+    pub headers: Vec<(&'static str, String)>,
     /// JSON body.
     pub body: Option<Vec<u8>>,
-    /// Wait this long before sending (resends of a proof).
+    /// Wait this long before sending (resends of a proof, polls).
     pub delay_ms: u32,
     /// Which attempt this is (1 for the first send).
     pub attempt: u8,
+}
+
+impl HttpRequest {
+    /// The value of header `name` (lower case), if the request has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A poll token is a credential: never in traces.
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                if n.eq_ignore_ascii_case("authorization") {
+                    (*n, "<redacted>")
+                } else {
+                    (*n, v.as_str())
+                }
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("headers", &headers)
+            .field("body", &self.body.as_ref().map(Vec::len))
+            .field("delay_ms", &self.delay_ms)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+/// The `Prefer` header of a registration proof that accepts a pending answer (RFC 7240).
+pub const PREFER_RESPOND_ASYNC: &str = "respond-async";
+
+/// A poll of a pending registration: send `request` at `at` (or later) and feed the answer
+/// with [`Machine::feed_http_response`] (or [`Machine::feed_http_failure`]), or end the flow
+/// with [`Machine::stop_waiting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollStep {
+    /// `GET /v1/registrations/{session_id}` with the poll token; its `delay_ms` is the time
+    /// from now to `at`.
+    pub request: HttpRequest,
+    /// When to send it, by the flow's clock (the service's `Retry-After` from now).
+    pub at: UtcTime,
+    /// The service's last word on the registration.
+    pub pending: RegistrationPending,
 }
 
 /// The service's answer.
@@ -273,6 +347,10 @@ pub enum Action {
     /// Send this request to the service and feed the answer with
     /// [`Machine::feed_http_response`] (or [`Machine::feed_http_failure`]).
     SendHttp(HttpRequest),
+    /// The service accepted the registration and finishes it in the background: poll it at
+    /// the time given, or stop waiting ([`Machine::stop_waiting`]) and keep the
+    /// [`Outcome::Pending`] to poll later. The card is no longer needed.
+    Poll(PollStep),
     /// The flow has ended.
     Done(Outcome),
 }
@@ -447,6 +525,11 @@ enum State {
         kind: Http,
         request: HttpRequest,
     },
+    Poll {
+        pending: Box<RegistrationPending>,
+        request: HttpRequest,
+        at: UtcTime,
+    },
     Done(Outcome),
 }
 
@@ -590,6 +673,15 @@ impl Machine {
                 message: message.clone(),
             },
             State::Http { request, .. } => Action::SendHttp(request.clone()),
+            State::Poll {
+                pending,
+                request,
+                at,
+            } => Action::Poll(PollStep {
+                request: request.clone(),
+                at: *at,
+                pending: (**pending).clone(),
+            }),
             State::Done(outcome) => Action::Done(outcome.clone()),
         }
     }
@@ -611,6 +703,7 @@ impl Machine {
             State::MatchFace => "the face match",
             State::Attest(_) => "the attestation signature",
             State::Http { .. } => "an HTTP response",
+            State::Poll { .. } => "a poll answer",
             State::Done(_) => "nothing (the flow has ended)",
         }
     }
@@ -663,6 +756,7 @@ impl Machine {
             request: HttpRequest {
                 method,
                 path,
+                headers: Vec::new(),
                 body,
                 delay_ms: 0,
                 attempt: 1,
@@ -1220,6 +1314,8 @@ impl Machine {
             | State::Http {
                 kind: Http::Proof, ..
             } => Err(self.unexpected("a cancellation")),
+            // The service has the registration; cancelling only stops the waiting.
+            State::Poll { .. } => self.stop_waiting(),
             _ => {
                 self.finish(Outcome::Cancelled);
                 Ok(())
@@ -1306,6 +1402,16 @@ impl Machine {
                 let path = self.op.proof_path(&challenge.session_id);
                 self.proof_body = Some(body.clone());
                 self.http(Http::Proof, HttpMethod::Post, path, Some(body));
+                // Only a registration may wait for its upstreams; a check at the point of use
+                // is answered at once (protocol §16.1).
+                if self.op == Operation::RegisterInsuranceUse
+                    && self.config.accept_pending
+                    && let State::Http { request, .. } = &mut self.state
+                {
+                    request
+                        .headers
+                        .push(("prefer", PREFER_RESPOND_ASYNC.to_owned()));
+                }
             }
             Err(e) => self.finish(Outcome::ProtocolError {
                 what: e.to_string(),
@@ -1318,10 +1424,18 @@ impl Machine {
     /// # Errors
     /// [`MachineError::Unexpected`] when no request is outstanding.
     pub fn feed_http_response(&mut self, response: HttpResponse) -> Result<(), MachineError> {
+        if let State::Poll { .. } = self.state {
+            self.on_poll_answer(response);
+            return Ok(());
+        }
         let State::Http { kind, request } = &self.state else {
             return Err(self.unexpected("an HTTP response"));
         };
         let (kind, request) = (*kind, request.clone());
+        if kind == Http::Proof && response.status == 202 && request.header("prefer").is_some() {
+            self.on_pending(&response);
+            return Ok(());
+        }
         if !(200..300).contains(&response.status) {
             let body: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
             match body {
@@ -1362,6 +1476,13 @@ impl Machine {
     /// # Errors
     /// [`MachineError::Unexpected`] when no request is outstanding.
     pub fn feed_http_failure(&mut self, failure: HttpFailure) -> Result<(), MachineError> {
+        if let State::Poll { pending, .. } = &self.state {
+            // A poll changes nothing at the service: ask again after the same pause.
+            let pending = (**pending).clone();
+            let delay = pending.poll.retry_after;
+            self.schedule_poll(pending, delay);
+            return Ok(());
+        }
         let State::Http { kind, request } = &self.state else {
             return Err(self.unexpected("an HTTP failure"));
         };
@@ -1448,24 +1569,9 @@ impl Machine {
 
     fn on_result(&mut self, body: &[u8]) {
         let outcome = match self.op {
-            Operation::RegisterInsuranceUse => serde_json::from_slice::<RegistrationResult>(body)
-                .map(|r| {
-                    let (registration_id, insurer_name) = (r.registration_id, r.insurer_name);
-                    match r.status {
-                        RegistrationStatus::Registered => Outcome::Registered {
-                            registration_id,
-                            insurer_name,
-                        },
-                        RegistrationStatus::AlreadyRegistered => Outcome::AlreadyRegistered {
-                            registration_id,
-                            insurer_name,
-                        },
-                        RegistrationStatus::Relinked => Outcome::RelinkedAfterReissue {
-                            registration_id,
-                            insurer_name,
-                        },
-                    }
-                }),
+            Operation::RegisterInsuranceUse => {
+                serde_json::from_slice::<RegistrationResult>(body).map(registration_outcome)
+            }
             Operation::CheckEligibility => serde_json::from_slice::<EligibilityResult>(body)
                 .map(|r| Outcome::Eligible(Box::new(r))),
             Operation::DeregisterInsuranceUse => {
@@ -1482,11 +1588,192 @@ impl Machine {
         }
     }
 
+    /// The `202` answer to a registration proof: the service finishes the registration in the
+    /// background.
+    fn on_pending(&mut self, response: &HttpResponse) {
+        let pending: RegistrationPending = match serde_json::from_slice(&response.body) {
+            Ok(p) => p,
+            Err(e) => return self.protocol_error(format!("pending status: {e}")),
+        };
+        let ours = self
+            .challenge
+            .as_ref()
+            .is_some_and(|c| c.session_id == pending.session_id);
+        if !ours {
+            return self.protocol_error("pending status is for another session");
+        }
+        if let Err(what) = check_poll_target(&pending) {
+            return self.protocol_error(what);
+        }
+        // The secrets are of no further use: the card's part is over.
+        self.pin = None;
+        self.collation_b = None;
+        self.face = None;
+        let delay = response.retry_after.unwrap_or(pending.poll.retry_after);
+        self.schedule_poll(pending, delay);
+    }
+
+    /// Waits `delay_secs` (at least a second), then polls; or, once past the service's
+    /// deadline with a margin, ends with [`Outcome::Pending`].
+    fn schedule_poll(&mut self, pending: RegistrationPending, delay_secs: u32) {
+        let delay = delay_secs.max(MIN_POLL_SECS);
+        let at = (self.config.clock)().plus(i64::from(delay));
+        if at.unix() > pending.deadline.unix() + POLL_AFTER_DEADLINE_SECS {
+            return self.finish(Outcome::Pending(Box::new(pending)));
+        }
+        let attempt = match &self.state {
+            State::Poll { request, .. } => request.attempt.saturating_add(1),
+            _ => 1,
+        };
+        let request = HttpRequest {
+            method: HttpMethod::Get,
+            path: pending.poll.url.clone(),
+            headers: vec![("authorization", pending.poll.token.bearer())],
+            body: None,
+            delay_ms: delay.saturating_mul(1000),
+            attempt,
+        };
+        self.state = State::Poll {
+            pending: Box::new(pending),
+            request,
+            at,
+        };
+    }
+
+    fn on_poll_answer(&mut self, response: HttpResponse) {
+        let State::Poll { pending, .. } = &self.state else {
+            return;
+        };
+        let pending = (**pending).clone();
+        if response.status == 200 {
+            let document: RegistrationStatusDocument = match serde_json::from_slice(&response.body)
+            {
+                Ok(d) => d,
+                Err(e) => return self.protocol_error(format!("registration status: {e}")),
+            };
+            return match document {
+                RegistrationStatusDocument::Pending(now) => {
+                    if now.session_id != pending.session_id {
+                        return self.protocol_error("registration status is for another session");
+                    }
+                    let delay = response.retry_after.unwrap_or(now.poll.retry_after);
+                    // The token and the path stay the ones first given; the pause is the
+                    // latest.
+                    let next = RegistrationPending {
+                        poll: crate::messages::PollInfo {
+                            retry_after: now.poll.retry_after,
+                            ..pending.poll.clone()
+                        },
+                        ..now
+                    };
+                    self.schedule_poll(next, delay)
+                }
+                RegistrationStatusDocument::Finished(result) => {
+                    if result.session_id != pending.session_id {
+                        return self.protocol_error("registration status is for another session");
+                    }
+                    self.finish(registration_outcome(result))
+                }
+                RegistrationStatusDocument::Failed(failed) => {
+                    self.finish(Outcome::from_error(failed.error, None))
+                }
+            };
+        }
+        let body: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
+        let transient = match &body {
+            Some(b) => matches!(
+                b.retry,
+                crate::errors::RetryAdvice::After | crate::errors::RetryAdvice::Backoff
+            ),
+            None => matches!(response.status, 429 | 502 | 503 | 504),
+        };
+        if transient {
+            // Rate limit, maintenance, a failure of the service: the registration goes on.
+            let delay = response
+                .retry_after
+                .or(body.as_ref().and_then(|b| b.retry_after))
+                .unwrap_or(pending.poll.retry_after);
+            return self.schedule_poll(pending, delay);
+        }
+        match body {
+            Some(b) => self.finish(Outcome::from_error(b, response.retry_after)),
+            None => self.protocol_error(format!("HTTP {} without an error body", response.status)),
+        }
+    }
+
+    /// Ends a flow that waits for a pending registration with [`Outcome::Pending`], which holds
+    /// what is needed to poll later ([`Machine::poll_registration`]).
+    ///
+    /// # Errors
+    /// [`MachineError::Unexpected`] when the flow is not waiting for a pending registration.
+    pub fn stop_waiting(&mut self) -> Result<(), MachineError> {
+        let State::Poll { pending, .. } = &self.state else {
+            return Err(self.unexpected("a stop of the waiting"));
+        };
+        let pending = pending.clone();
+        self.finish(Outcome::Pending(pending));
+        Ok(())
+    }
+
+    /// A flow that only polls a registration the service accepted earlier (the
+    /// [`Outcome::Pending`] of a flow that stopped waiting, kept by the terminal). Its first
+    /// action is the poll, after the pause the status asks for.
+    ///
+    /// # Errors
+    /// [`MachineError::Unexpected`] when the status does not name a poll target of this protocol
+    /// (the token is never sent anywhere else).
+    pub fn poll_registration(
+        config: FlowConfig,
+        pending: RegistrationPending,
+    ) -> Result<Machine, MachineError> {
+        let mut m = Machine::new(config, Operation::RegisterInsuranceUse, Way::Pin);
+        if check_poll_target(&pending).is_err() {
+            return Err(MachineError::Unexpected {
+                expected: "a pending registration of this protocol",
+                got: "a status with another poll target",
+            });
+        }
+        let delay = pending.poll.retry_after;
+        m.schedule_poll(pending, delay);
+        Ok(m)
+    }
+
     /// The proof as sent (JSON), once built: a terminal may keep it to resend after a crash of
     /// its own.
     pub fn proof_body(&self) -> Option<&[u8]> {
         self.proof_body.as_deref()
     }
+}
+
+/// The outcome a registration result stands for.
+fn registration_outcome(r: RegistrationResult) -> Outcome {
+    let (registration_id, insurer_name) = (r.registration_id, r.insurer_name);
+    match r.status {
+        RegistrationStatus::Registered => Outcome::Registered {
+            registration_id,
+            insurer_name,
+        },
+        RegistrationStatus::AlreadyRegistered => Outcome::AlreadyRegistered {
+            registration_id,
+            insurer_name,
+        },
+        RegistrationStatus::Relinked => Outcome::RelinkedAfterReissue {
+            registration_id,
+            insurer_name,
+        },
+    }
+}
+
+/// A pending status may only send the poll token to this session's status path on the same
+/// service (protocol §16.2).
+fn check_poll_target(pending: &RegistrationPending) -> Result<(), &'static str> {
+    if !is_valid_identifier(&pending.session_id) {
+        return Err("pending status has an invalid session id");
+    }
+    if pending.poll.url != paths::registration_status(&pending.session_id) {
+        return Err("pending status names another poll target");
+    }
+    Ok(())
 }
 
 /// COMPUTE DIGITAL SIGNATURE with the current 券面 AP's own key, no credential: `80 2A 00 00 Lc

@@ -13,13 +13,19 @@
 //! | `POST /v1/deregistrations` | [`StartSession`] | `201` [`Challenge`] |
 //! | `POST /v1/deregistrations/{session_id}/proof` | [`Proof`] | `200` [`DeregistrationResult`] |
 //! | `GET /v1/consent` | — | `200` [`ConsentResponse`] |
+//! | `GET /v1/registrations/{session_id}` | — | `200` [`RegistrationStatusDocument`] |
 //!
-//! Every non-2xx answer carries an [`ErrorBody`](crate::ErrorBody).
+//! Since protocol 1.1 a registration proof sent with `Prefer: respond-async` may be answered
+//! `202` [`RegistrationPending`] when an upstream is slow; the terminal then polls the status
+//! with the [`PollToken`] (protocol §16).
+//!
+//! Every non-2xx answer carries an [`ErrorBody`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::consent::ConsentDocument;
-use crate::wire::{Bytes, Nonce, Sha256Digest, UtcTime, V1};
+use crate::errors::ErrorBody;
+use crate::wire::{Bytes, Nonce, Sha256Digest, UtcTime, V1, WireError};
 
 /// The operation a session is for; it names the endpoint family and is part of the signed
 /// intent, so a proof for one operation can never be used for another.
@@ -70,6 +76,11 @@ pub mod paths {
     pub const DEREGISTRATIONS: &str = "/v1/deregistrations";
     /// The current consent document.
     pub const CONSENT: &str = "/v1/consent";
+
+    /// The status of the registration submitted in `session_id` (protocol §16).
+    pub fn registration_status(session_id: &str) -> String {
+        format!("{REGISTRATIONS}/{session_id}")
+    }
 }
 
 /// The kind of terminal a session runs on.
@@ -423,6 +434,155 @@ pub struct DeregistrationResult {
     pub registration_id: String,
     /// When.
     pub deregistered_at: UtcTime,
+}
+
+/// The `status` of a [`RegistrationPending`]: always `"pending"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingState {
+    /// The proof was accepted; an upstream has not answered yet.
+    #[default]
+    Pending,
+}
+
+/// The `status` of a [`RegistrationFailed`]: always `"failed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedState {
+    /// The registration ended without registering.
+    #[default]
+    Failed,
+}
+
+/// The terminal's credential for polling a pending registration (protocol §16.3): 32 bytes,
+/// base64url on the wire, sent as `Authorization: Bearer <token>`. Only its holder can read the
+/// status, so `Debug` does not show it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PollToken(pub [u8; 32]);
+
+/// The domain separator of [`PollToken::for_proof`].
+const POLL_TOKEN_DOMAIN: &[u8] = b"mynacard-poll-token-v1\0";
+
+impl PollToken {
+    /// The token the reference service gives for a proof: `SHA-256("mynacard-poll-token-v1"
+    /// ‖ 0x00 ‖ JCS(proof))`. It depends on the proof's signatures, which only the submitting
+    /// terminal and the service have seen, and it is the same for a resubmission of the same
+    /// proof, so the service need not keep it (it keeps only its hash).
+    pub fn for_proof(proof_jcs: &[u8]) -> PollToken {
+        let mut input = Vec::with_capacity(POLL_TOKEN_DOMAIN.len() + proof_jcs.len());
+        input.extend_from_slice(POLL_TOKEN_DOMAIN);
+        input.extend_from_slice(proof_jcs);
+        PollToken(Sha256Digest::of(&input).0)
+    }
+
+    /// The base64url text (43 characters).
+    pub fn to_base64url(&self) -> String {
+        Sha256Digest(self.0).to_base64url()
+    }
+
+    /// Parses base64url text of exactly 32 bytes.
+    ///
+    /// # Errors
+    /// [`WireError`] for anything else.
+    pub fn from_base64url(text: &str) -> Result<Self, WireError> {
+        Sha256Digest::from_base64url(text).map(|d| PollToken(d.0))
+    }
+
+    /// SHA-256 of the token, what a service keeps to check a poll.
+    pub fn sha256(&self) -> Sha256Digest {
+        Sha256Digest::of(&self.0)
+    }
+
+    /// The `Authorization` header value: `Bearer <token>`.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.to_base64url())
+    }
+
+    /// The token of an `Authorization` header value (`Bearer <token>`, scheme case-insensitive).
+    pub fn from_bearer(header: &str) -> Option<PollToken> {
+        let (scheme, token) = header.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        PollToken::from_base64url(token.trim()).ok()
+    }
+}
+
+impl core::fmt::Debug for PollToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PollToken(<redacted>)")
+    }
+}
+
+impl Serialize for PollToken {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_base64url())
+    }
+}
+
+impl<'de> Deserialize<'de> for PollToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        PollToken::from_base64url(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where and how to poll a pending registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollInfo {
+    /// The status path relative to the service's base URL: `/v1/registrations/{session_id}`.
+    pub url: String,
+    /// The credential for the poll.
+    pub token: PollToken,
+    /// Seconds to wait before the next poll (also the `Retry-After` header).
+    pub retry_after: u32,
+}
+
+/// `202` answer to a registration proof sent with `Prefer: respond-async` when an upstream did
+/// not answer in time, and `200` answer to a poll while the service still works on it
+/// (protocol §16.2). The proof was valid and its session is used: resend the same proof or
+/// poll, never a new proof for this session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationPending {
+    /// Protocol version.
+    pub v: V1,
+    /// The session.
+    pub session_id: String,
+    /// `"pending"`.
+    pub status: PendingState,
+    /// When the service accepted the proof.
+    pub accepted_at: UtcTime,
+    /// When the service gives up: after it, the registration ends `E_UPSTREAM_TIMEOUT`.
+    pub deadline: UtcTime,
+    /// How to poll.
+    pub poll: PollInfo,
+}
+
+/// The status of a registration that ended without registering (protocol §16.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationFailed {
+    /// Protocol version.
+    pub v: V1,
+    /// The session.
+    pub session_id: String,
+    /// `"failed"`.
+    pub status: FailedState,
+    /// Why, exactly as the synchronous answer's error body.
+    pub error: ErrorBody,
+}
+
+/// `200` answer to `GET /v1/registrations/{session_id}` (protocol §16.4): still pending,
+/// finished (the same members as the synchronous [`RegistrationResult`]), or failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum RegistrationStatusDocument {
+    /// The service still waits for an upstream.
+    Pending(RegistrationPending),
+    /// Registered, already registered or relinked.
+    Finished(RegistrationResult),
+    /// Ended without registering.
+    Failed(RegistrationFailed),
 }
 
 /// Whether a session id or terminal id is of the allowed alphabet and length (protocol §4.1).

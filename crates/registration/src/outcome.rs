@@ -1,7 +1,7 @@
 //! How a flow ended, typed for a terminal to show (protocol §15).
 
 use crate::errors::{ErrorBody, ErrorCode, RevocationReason};
-use crate::messages::EligibilityResult;
+use crate::messages::{EligibilityResult, RegistrationPending};
 
 /// How a registration, eligibility check or deregistration ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,14 @@ pub enum Outcome {
         /// The withdrawn registration.
         registration_id: String,
     },
+    /// The service accepted the registration but an upstream has not answered yet; it finishes
+    /// in the background (protocol §16). The terminal chose not to wait, or stopped waiting:
+    /// poll later with [`crate::Machine::poll_registration`]. Nothing more is needed from the
+    /// person or the card.
+    Pending(Box<RegistrationPending>),
+    /// The service could not finish a pending registration before its deadline
+    /// (`E_UPSTREAM_TIMEOUT`); nothing was registered. Try again later in a new session.
+    UpstreamTimedOut,
     /// The card is not registered (nor an earlier certificate of the person).
     NotRegistered,
     /// The certificate expired and the grace period is over: register again with a new one.
@@ -155,6 +163,7 @@ impl Outcome {
                 Outcome::ServiceBusy { retry_after }
             }
             ErrorCode::Maintenance => Outcome::Maintenance { retry_after },
+            ErrorCode::UpstreamTimeout => Outcome::UpstreamTimedOut,
             ErrorCode::CertExpired => Outcome::CertificateExpired,
             ErrorCode::CertRevoked => Outcome::CertificateRevoked {
                 reason: body.reason,
@@ -220,6 +229,21 @@ impl Outcome {
                 )
             }
             Outcome::Deregistered { .. } => pick("登録を解除しました。", "Registration withdrawn."),
+            Outcome::Pending(p) => pick(
+                &format!(
+                    "登録を受け付けました。確認に時間がかかっています（{}まで）。カードはもう必要ありません。",
+                    p.deadline
+                ),
+                &format!(
+                    "Registration accepted; the check takes longer than usual (until {}). The card \
+                     is no longer needed.",
+                    p.deadline
+                ),
+            ),
+            Outcome::UpstreamTimedOut => pick(
+                "確認が期限内に終わらず、登録されませんでした。時間をおいて最初からやり直してください。",
+                "The check did not finish in time and nothing was registered. Please start again later.",
+            ),
             Outcome::NotRegistered => pick(
                 "このカードは健康保険証として登録されていません。",
                 "This card is not registered as a health-insurance card.",

@@ -9,13 +9,15 @@ use mynacard_registration::consent;
 use mynacard_registration::intent::sha256_digest_info;
 use mynacard_registration::machine::{
     Action, CardFailure, FlowConfig, HttpFailure, HttpMethod, HttpResponse, Machine, MachineError,
+    PollStep,
 };
 use mynacard_registration::messages::{
-    Challenge, ConsentResponse, FaceDecision, FaceMatch, Method, Operation, Proof,
-    RegistrationResult, RegistrationStatus, TerminalKind,
+    Challenge, ConsentResponse, FaceDecision, FaceMatch, FailedState, Method, Operation,
+    PendingState, PollInfo, Proof, RegistrationFailed, RegistrationPending, RegistrationResult,
+    RegistrationStatus, TerminalKind,
 };
 use mynacard_registration::{
-    ErrorBody, ErrorCode, Outcome, RevocationReason, Sha256Digest, UtcTime, V1,
+    ErrorBody, ErrorCode, Outcome, PollToken, RevocationReason, Sha256Digest, UtcTime, V1,
 };
 use proptest::prelude::*;
 use zeroize::Zeroizing;
@@ -1219,4 +1221,305 @@ fn a_collation_verify_refused_for_its_p2_is_sent_once_more_by_select() {
         &[0x63, 0xC9],
     );
     assert_eq!(done(&m), Outcome::CollationNumberWrong { retries_left: 9 });
+}
+
+// ---- Registrations that wait for an upstream (protocol §16) ----
+
+const SESSION: &str = "ses_01HZX5T7Q9M3";
+
+/// Runs a PIN flow of `op` up to the proof and returns the proof request.
+fn up_to_proof(m: &mut Machine, op: Operation) -> mynacard_registration::machine::HttpRequest {
+    up_to_pin(m, &[0x63, 0xC3]);
+    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
+    expect_http(
+        m,
+        HttpMethod::Post,
+        op.start_path(),
+        json(201, &challenge(op)),
+    );
+    expect_card(m, "002000980431323334", &[0x90, 0x00]);
+    match m.next_action() {
+        Action::SendCard(c) => {
+            assert_eq!(c.command.ins, 0x2A);
+            m.feed_card_response(&ok(&[0x5A; 256])).unwrap();
+        }
+        other => panic!("expected the signature, got {other:?}"),
+    }
+    match m.next_action() {
+        Action::SendHttp(r) => {
+            assert_eq!(r.path, op.proof_path(SESSION));
+            r
+        }
+        other => panic!("expected the proof, got {other:?}"),
+    }
+}
+
+fn token() -> PollToken {
+    PollToken(core::array::from_fn(|i| 0xA0 ^ i as u8))
+}
+
+fn pending_doc(retry_after: u32) -> RegistrationPending {
+    RegistrationPending {
+        v: V1,
+        session_id: SESSION.into(),
+        status: PendingState::Pending,
+        accepted_at: UtcTime::from_unix(SIGNED_AT + 1),
+        deadline: UtcTime::from_unix(SIGNED_AT + 601),
+        poll: PollInfo {
+            url: format!("/v1/registrations/{SESSION}"),
+            token: token(),
+            retry_after,
+        },
+    }
+}
+
+fn with_retry_after(mut r: HttpResponse, secs: u32) -> HttpResponse {
+    r.retry_after = Some(secs);
+    r
+}
+
+/// The poll step: its exact request, when it is due, and what was fed so far.
+fn expect_poll(m: &Machine, delay_secs: u32, attempt: u8) -> PollStep {
+    match m.next_action() {
+        Action::Poll(step) => {
+            assert_eq!(step.request.method, HttpMethod::Get);
+            assert_eq!(step.request.path, "/v1/registrations/ses_01HZX5T7Q9M3");
+            assert_eq!(
+                step.request.headers,
+                vec![(
+                    "authorization",
+                    format!("Bearer {}", token().to_base64url())
+                )],
+                "the token, and nothing else"
+            );
+            assert_eq!(step.request.body, None);
+            assert_eq!(step.request.delay_ms, delay_secs * 1000);
+            assert_eq!(step.request.attempt, attempt);
+            assert_eq!(
+                step.at,
+                UtcTime::from_unix(SIGNED_AT + i64::from(delay_secs))
+            );
+            step
+        }
+        other => panic!("expected a poll, got {other:?}"),
+    }
+}
+
+fn registered_result() -> RegistrationResult {
+    RegistrationResult {
+        v: V1,
+        session_id: SESSION.into(),
+        status: RegistrationStatus::Registered,
+        registration_id: "reg_9".into(),
+        insurer_name: Some("みらい健康保険組合".into()),
+        consent_version: "1.0".into(),
+        registered_at: UtcTime::from_unix(SIGNED_AT + 30),
+    }
+}
+
+#[test]
+fn a_pending_registration_is_polled_until_it_is_registered() {
+    let mut m = Machine::register_with_pin(config());
+    let proof = up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    assert_eq!(
+        proof.headers,
+        vec![("prefer", "respond-async".to_owned())],
+        "a registration proof accepts a pending answer"
+    );
+    // 202 with Retry-After 3: the header wins over the body's 5.
+    m.feed_http_response(with_retry_after(json(202, &pending_doc(5)), 3))
+        .unwrap();
+    expect_poll(&m, 3, 1);
+    // Still pending, no header: the body's pause.
+    m.feed_http_response(json(200, &pending_doc(2))).unwrap();
+    expect_poll(&m, 2, 2);
+    // Maintenance and a broken connection do not end the waiting.
+    let maintenance = ErrorBody::new(ErrorCode::Maintenance, "maintenance").with_retry_after(7);
+    m.feed_http_response(with_retry_after(json(503, &maintenance), 7))
+        .unwrap();
+    expect_poll(&m, 7, 3);
+    m.feed_http_failure(HttpFailure::Connect).unwrap();
+    expect_poll(&m, 2, 4);
+    let busy = ErrorBody::new(ErrorCode::RateLimited, "slow down").with_retry_after(4);
+    m.feed_http_response(json(429, &busy)).unwrap();
+    expect_poll(&m, 4, 5);
+    // Feeding a card answer now is misuse; the machine waits for the poll.
+    assert!(matches!(
+        m.feed_card_response(&[0x90, 0x00]),
+        Err(MachineError::Unexpected { .. })
+    ));
+    m.feed_http_response(json(200, &registered_result()))
+        .unwrap();
+    assert_eq!(
+        done(&m),
+        Outcome::Registered {
+            registration_id: "reg_9".into(),
+            insurer_name: Some("みらい健康保険組合".into())
+        }
+    );
+}
+
+#[test]
+fn a_terminal_may_stop_waiting_and_poll_later() {
+    let mut m = Machine::register_with_pin(config());
+    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    m.feed_http_response(json(202, &pending_doc(5))).unwrap();
+    expect_poll(&m, 5, 1);
+    m.stop_waiting().unwrap();
+    let Outcome::Pending(kept) = done(&m) else {
+        panic!("pending")
+    };
+    assert_eq!(*kept, pending_doc(5));
+    assert!(!done(&m).is_success());
+    assert!(m.stop_waiting().is_err(), "nothing to stop any more");
+
+    // Later, maybe after a restart of the terminal: a machine that only polls.
+    let mut later = Machine::poll_registration(config(), *kept.clone()).unwrap();
+    expect_poll(&later, 5, 1);
+    let failed = RegistrationFailed {
+        v: V1,
+        session_id: SESSION.into(),
+        status: FailedState::Failed,
+        error: ErrorBody::new(ErrorCode::UpstreamTimeout, "deadline passed"),
+    };
+    later.feed_http_response(json(200, &failed)).unwrap();
+    assert_eq!(done(&later), Outcome::UpstreamTimedOut);
+
+    // Cancelling while polling only stops the waiting: the service has the registration.
+    let mut cancelled = Machine::poll_registration(config(), *kept).unwrap();
+    cancelled.cancel().unwrap();
+    assert!(matches!(done(&cancelled), Outcome::Pending(_)));
+}
+
+#[test]
+fn failures_and_unknown_status_end_the_polling() {
+    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+    let failed = RegistrationFailed {
+        v: V1,
+        session_id: SESSION.into(),
+        status: FailedState::Failed,
+        error: ErrorBody::new(ErrorCode::NoInsuranceRecord, "not yet"),
+    };
+    m.feed_http_response(json(200, &failed)).unwrap();
+    assert_eq!(done(&m), Outcome::NoInsuranceRecord);
+
+    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+    let gone = ErrorBody::new(ErrorCode::SessionNotFound, "no status");
+    m.feed_http_response(json(404, &gone)).unwrap();
+    assert!(matches!(
+        done(&m),
+        Outcome::Rejected {
+            code: ErrorCode::SessionNotFound,
+            ..
+        }
+    ));
+
+    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+    let mut other = registered_result();
+    other.session_id = "ses_other".into();
+    m.feed_http_response(json(200, &other)).unwrap();
+    assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
+}
+
+#[test]
+fn the_token_goes_only_to_the_sessions_status_path() {
+    for url in [
+        "https://elsewhere.example/v1/registrations/ses_01HZX5T7Q9M3",
+        "/v1/registrations/ses_other",
+        "//elsewhere.example/v1/registrations/ses_01HZX5T7Q9M3",
+    ] {
+        let mut doc = pending_doc(5);
+        doc.poll.url = url.into();
+        assert!(
+            Machine::poll_registration(config(), doc.clone()).is_err(),
+            "{url}"
+        );
+        let mut m = Machine::register_with_pin(config());
+        up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+        m.feed_http_response(json(202, &doc)).unwrap();
+        assert!(matches!(done(&m), Outcome::ProtocolError { .. }), "{url}");
+    }
+    // A pending status for another session.
+    let mut doc = pending_doc(5);
+    doc.session_id = "ses_other".into();
+    doc.poll.url = "/v1/registrations/ses_other".into();
+    let mut m = Machine::register_with_pin(config());
+    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    m.feed_http_response(json(202, &doc)).unwrap();
+    assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
+}
+
+#[test]
+fn polling_ends_a_minute_after_the_services_deadline() {
+    // The clock reads 40 s before the deadline's last minute runs out: a 5 s pause still fits,
+    // a 45 s one does not.
+    let late = SIGNED_AT + 601 + 60 - 40;
+    let clock = FlowConfig::new("atm-0001", TerminalKind::Atm)
+        .with_clock(Arc::new(move || UtcTime::from_unix(late)));
+    let m = Machine::poll_registration(clock.clone(), pending_doc(5)).unwrap();
+    assert!(matches!(m.next_action(), Action::Poll(_)));
+    let mut m = Machine::poll_registration(clock, pending_doc(5)).unwrap();
+    m.feed_http_response(json(200, &pending_doc(45))).unwrap();
+    assert!(matches!(done(&m), Outcome::Pending(_)));
+}
+
+#[test]
+fn only_registration_asks_for_a_pending_answer() {
+    let mut m = Machine::register_with_pin(config().with_accept_pending(false));
+    let proof = up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    assert!(proof.headers.is_empty(), "protocol 1.0 behaviour");
+    // A 202 nobody asked for is not this protocol.
+    m.feed_http_response(json(202, &pending_doc(5))).unwrap();
+    assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
+
+    let mut m = Machine::check_eligibility_with_pin(config());
+    let proof = up_to_proof(&mut m, Operation::CheckEligibility);
+    assert!(proof.headers.is_empty(), "the point of use never waits");
+
+    // A resent proof keeps its header.
+    let mut m = Machine::register_with_pin(config());
+    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    m.feed_http_failure(HttpFailure::Interrupted).unwrap();
+    match m.next_action() {
+        Action::SendHttp(r) => {
+            assert_eq!(r.attempt, 2);
+            assert_eq!(r.header("prefer"), Some("respond-async"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+proptest! {
+    // Whatever the service answers to polls, the machine never panics, keeps polling only the
+    // session's status path with the token, and either polls or ends.
+    #[test]
+    fn arbitrary_poll_answers_never_panic_nor_move_the_token(
+        answers in proptest::collection::vec(
+            prop_oneof![
+                (prop_oneof![Just(200u16), Just(202), Just(404), Just(429), Just(503), any::<u16>()],
+                 proptest::collection::vec(any::<u8>(), 0..200),
+                 proptest::option::of(any::<u32>()))
+                    .prop_map(|(s, b, r)| Some(HttpResponse { status: s, retry_after: r, body: b })),
+                (any::<u32>()).prop_map(|r| Some(json(200, &pending_doc(r)))),
+                Just(None),
+            ],
+            0..40,
+        ),
+    ) {
+        let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+        for answer in answers {
+            match m.next_action() {
+                Action::Poll(step) => {
+                    prop_assert_eq!(step.request.path.as_str(), "/v1/registrations/ses_01HZX5T7Q9M3");
+                    prop_assert!(step.request.delay_ms >= 1000);
+                    match answer {
+                        Some(r) => m.feed_http_response(r).unwrap(),
+                        None => m.feed_http_failure(HttpFailure::Interrupted).unwrap(),
+                    }
+                }
+                Action::Done(_) => break,
+                other => prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
 }

@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
+use mynacard_registration::machine::{Action, FlowConfig, HttpMethod, Machine};
 use mynacard_registration::messages::{
-    Challenge, EligibilityResult, Intent, RegistrationResult, StartSession,
+    Challenge, EligibilityResult, Intent, PendingState, RegistrationFailed, RegistrationPending,
+    RegistrationResult, RegistrationStatusDocument, StartSession, TerminalKind, paths,
 };
-use mynacard_registration::{ErrorBody, consent, jcs};
+use mynacard_registration::{ErrorBody, ErrorCode, PollToken, UtcTime, consent, jcs};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -73,6 +77,9 @@ fn every_example_is_checked() {
             "intent.digestinfo",
             "intent.jcs",
             "intent.sha256",
+            "poll-request",
+            "registration-failed",
+            "registration-pending",
             "registration-result",
             "start-session",
         ]
@@ -123,4 +130,97 @@ fn message_examples_parse_and_round_trip() {
     assert_eq!(eligibility.insurance.branch.len(), 2);
     let registration: RegistrationResult = round_trip("registration-result");
     assert!(registration.insurer_name.is_some());
+}
+
+#[test]
+fn pending_and_failed_status_documents_round_trip() {
+    let pending: RegistrationPending = round_trip("registration-pending");
+    assert_eq!(pending.status, PendingState::Pending);
+    assert_eq!(
+        pending.poll.url,
+        paths::registration_status(&pending.session_id)
+    );
+    assert_eq!(pending.deadline.unix() - pending.accepted_at.unix(), 600);
+    let as_status: RegistrationStatusDocument = round_trip("registration-pending");
+    assert_eq!(as_status, RegistrationStatusDocument::Pending(pending));
+
+    let failed: RegistrationFailed = round_trip("registration-failed");
+    assert_eq!(failed.error.code, ErrorCode::UpstreamTimeout);
+    assert_eq!(failed.error.retry, ErrorCode::UpstreamTimeout.retry());
+    assert_eq!(ErrorCode::UpstreamTimeout.http_status(), 504);
+    assert!(matches!(
+        round_trip::<RegistrationStatusDocument>("registration-failed"),
+        RegistrationStatusDocument::Failed(_)
+    ));
+    // A finished registration's status is the synchronous result, member for member.
+    let result: RegistrationResult = round_trip("registration-result");
+    assert_eq!(
+        round_trip::<RegistrationStatusDocument>("registration-result"),
+        RegistrationStatusDocument::Finished(result)
+    );
+}
+
+/// The poll the reference client sends for the example's pending registration, as an HTTP/1.1
+/// request head (`Accept` is what every JSON client adds), is the example's.
+#[test]
+fn poll_request_is_what_the_client_sends() {
+    let pending: RegistrationPending = round_trip("registration-pending");
+    let now = pending.accepted_at;
+    let config = FlowConfig::new("atm-0001", TerminalKind::Atm).with_clock(Arc::new(move || now));
+    let machine = Machine::poll_registration(config, pending.clone()).unwrap();
+    let Action::Poll(step) = machine.next_action() else {
+        panic!("a poll first");
+    };
+    assert_eq!(step.at, UtcTime::from_unix(now.unix() + 5));
+    assert_eq!(step.request.delay_ms, 5000);
+    assert_eq!(step.request.method, HttpMethod::Get);
+    assert!(step.request.body.is_none());
+    let capitalised = |name: &str| {
+        name.split('-')
+            .map(|part| {
+                let mut c = part.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    let mut head = format!(
+        "GET {} HTTP/1.1\nAccept: application/json\n",
+        step.request.path
+    );
+    for (name, value) in &step.request.headers {
+        head.push_str(&format!("{}: {value}\n", capitalised(name)));
+    }
+    assert_eq!(head, example("poll-request"));
+    assert_eq!(
+        PollToken::from_bearer(step.request.header("authorization").unwrap()),
+        Some(pending.poll.token)
+    );
+    assert!(
+        !format!("{:?}", step.request).contains(&pending.poll.token.to_base64url()),
+        "the token never shows in Debug"
+    );
+}
+
+#[test]
+fn poll_token_is_derived_from_the_proof_and_only_its_hash_is_kept() {
+    let a = PollToken::for_proof(br#"{"method":"pin_signature"}"#);
+    let b = PollToken::for_proof(br#"{"method":"pin_signature"}"#);
+    let c = PollToken::for_proof(br#"{"method":"accredited_face"}"#);
+    assert_eq!(a, b, "the same proof, the same token");
+    assert_ne!(a, c);
+    assert_ne!(a.sha256().0, a.0, "what is kept is not the token");
+    assert_eq!(PollToken::from_bearer(&a.bearer()), Some(a));
+    assert_eq!(
+        PollToken::from_bearer(&format!("bearer  {}", a.to_base64url())),
+        Some(a)
+    );
+    assert_eq!(
+        PollToken::from_bearer(&format!("Basic {}", a.to_base64url())),
+        None
+    );
+    assert_eq!(PollToken::from_bearer("Bearer short"), None);
+    assert_eq!(format!("{a:?}"), "PollToken(<redacted>)");
 }

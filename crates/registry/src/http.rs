@@ -6,11 +6,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mynacard_registration::errors::{ErrorBody, ErrorCode};
+use mynacard_registration::machine::PREFER_RESPOND_ASYNC;
 use mynacard_registration::messages::{Operation, Proof, StartSession, paths};
 use serde::de::DeserializeOwned;
 
@@ -31,6 +32,13 @@ impl IntoResponse for Answer {
         );
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        // A 202 is only ever the pending answer a proof asked for (protocol §16.1).
+        if self.status == 202 {
+            headers.insert(
+                "preference-applied",
+                HeaderValue::from_static(PREFER_RESPOND_ASYNC),
+            );
         }
         response
     }
@@ -81,10 +89,35 @@ async fn start(registry: &Registry, op: Operation, body: Body) -> Answer {
     }
 }
 
-async fn proof(registry: &Registry, op: Operation, session_id: &str, body: Body) -> Answer {
+/// Whether the request's `Prefer` headers ask for `respond-async` (RFC 7240: a list of
+/// preferences, each possibly with parameters, names case-insensitive).
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| {
+            p.split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case(PREFER_RESPOND_ASYNC))
+        })
+}
+
+async fn proof(
+    registry: &Registry,
+    op: Operation,
+    session_id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
     let parsed = body_bytes(body).and_then(|b| parse::<Proof>(&b));
     match parsed {
-        Ok(proof) => registry.proof(op, session_id, proof).await,
+        Ok(proof) => {
+            registry
+                .proof(op, session_id, proof, prefers_async(headers))
+                .await
+        }
         Err(answer) => answer,
     }
 }
@@ -127,8 +160,22 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route(
             "/v1/registrations/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
-                    proof(&r, Operation::RegisterInsuranceUse, &id, body).await
+                |State(r): State<Arc<Registry>>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    proof(&r, Operation::RegisterInsuranceUse, &id, &headers, body).await
+                },
+            ),
+        )
+        .route(
+            "/v1/registrations/{session_id}",
+            get(
+                |State(r): State<Arc<Registry>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                    let authorization = headers
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok());
+                    r.registration_status(&id, authorization).await
                 },
             ),
         )
@@ -141,8 +188,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route(
             "/v1/eligibility/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
-                    proof(&r, Operation::CheckEligibility, &id, body).await
+                |State(r): State<Arc<Registry>>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    proof(&r, Operation::CheckEligibility, &id, &headers, body).await
                 },
             ),
         )
@@ -155,8 +205,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route(
             "/v1/deregistrations/{session_id}/proof",
             post(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, body: Body| async move {
-                    proof(&r, Operation::DeregisterInsuranceUse, &id, body).await
+                |State(r): State<Arc<Registry>>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 body: Body| async move {
+                    proof(&r, Operation::DeregisterInsuranceUse, &id, &headers, body).await
                 },
             ),
         )

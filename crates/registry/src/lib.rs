@@ -11,6 +11,9 @@
 //!   configured roots, validity, revocation, the card's signature over the canonical intent,
 //!   the terminal attestation for face registration.
 //! - Rate limiting per terminal and a maintenance switch ([`limits`]).
+//! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
+//!   `202`, finished by a background worker that resumes from the database after a restart,
+//!   polled by the terminal with its token.
 //!
 //! Stored per registration: issuer root, serial, certificate hash, linkage code, terminal,
 //! method, consent version and times. Never the My Number, a PIN, a raw certificate, a photo or
@@ -30,6 +33,7 @@
 pub mod http;
 pub mod limits;
 pub mod options;
+pub mod pending;
 pub mod seed;
 pub mod service;
 pub mod store;
@@ -45,10 +49,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use limits::RateLimit;
+pub use pending::PendingPolicy;
 pub use seed::Seed;
 pub use service::{Fault, Registry};
 pub use store::{Backend, Store};
@@ -56,6 +61,9 @@ pub use upstream::{IdentityProvider, InsuranceProvider};
 
 /// The most a challenge may live (protocol: at most 120 s).
 pub const MAX_CHALLENGE_TTL: Duration = Duration::from_secs(120);
+
+/// How long an upstream call may take by default.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the service is set up.
 #[derive(Clone)]
@@ -91,6 +99,10 @@ pub struct Config {
     /// Start the service's clock at this time instead of the system clock's (it then runs
     /// on); for tests and demonstrations at a fixed date.
     pub start_time: Option<std::time::SystemTime>,
+    /// How long one upstream call may take before it counts as unavailable.
+    pub upstream_timeout: Duration,
+    /// How registrations that wait for an upstream are finished (protocol §16).
+    pub pending: PendingPolicy,
 }
 
 impl core::fmt::Debug for Config {
@@ -103,13 +115,16 @@ impl core::fmt::Debug for Config {
             .field("challenge_ttl", &self.challenge_ttl)
             .field("rate_limit", &self.rate_limit)
             .field("fault", &self.fault)
+            .field("upstream_timeout", &self.upstream_timeout)
+            .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }
 
 impl Config {
     /// Defaults for a database URL: loopback on a free port, the built-in seed, production
-    /// roots only, 120 s challenges, the default rate limit.
+    /// roots only, 120 s challenges, the default rate limit, 5 s upstream timeout, the default
+    /// [`PendingPolicy`].
     pub fn new(database_url: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
@@ -127,6 +142,8 @@ impl Config {
             insurance: None,
             fault: None,
             start_time: None,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            pending: PendingPolicy::default(),
         }
     }
 }
@@ -153,6 +170,9 @@ pub enum ServiceError {
     /// The challenge lifetime is over 120 s or zero.
     #[error("challenge lifetime must be 1 to 120 seconds")]
     ChallengeTtl,
+    /// The upstream timeout or the pending deadline is zero.
+    #[error("the upstream timeout and the pending deadline must be more than zero")]
+    Timeouts,
     /// The listening socket could not be opened.
     #[error("cannot listen")]
     Listen(#[source] std::io::Error),
@@ -198,6 +218,9 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
     if config.challenge_ttl.is_zero() || config.challenge_ttl > MAX_CHALLENGE_TTL {
         return Err(ServiceError::ChallengeTtl);
     }
+    if config.upstream_timeout.is_zero() || config.pending.deadline.is_zero() {
+        return Err(ServiceError::Timeouts);
+    }
     let policy = verify::Verifier::policy(&config.test_roots)?;
     let verifier = verify::Verifier::new(policy, &config.crls, config.require_revocation)?;
     let store = Store::connect(&config.database_url, config.max_connections).await?;
@@ -230,6 +253,8 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
         },
         challenge_ttl_secs: i64::try_from(config.challenge_ttl.as_secs()).unwrap_or(120),
         fault: config.fault,
+        upstream_timeout: config.upstream_timeout,
+        pending: config.pending,
     })
 }
 
@@ -241,6 +266,8 @@ pub struct RunningService {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     janitor: JoinHandle<()>,
+    stop_worker: watch::Sender<bool>,
+    worker: JoinHandle<()>,
 }
 
 impl RunningService {
@@ -276,12 +303,20 @@ impl RunningService {
         self.registry.store.registration_count().await
     }
 
-    /// Stops accepting, finishes requests in flight, closes the database.
+    /// Numbers of registrations still pending and of those that ended after pending.
+    pub async fn pending_counts(&self) -> Result<(i64, i64), store::StoreError> {
+        self.registry.store.pending_counts().await
+    }
+
+    /// Stops accepting, finishes requests in flight and the pending registration in hand
+    /// (the others stay pending in the database), closes the database.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let _ = self.stop_worker.send(true);
         let _ = (&mut self.task).await;
+        let _ = (&mut self.worker).await;
         self.janitor.abort();
         self.registry.store.close().await;
     }
@@ -307,6 +342,9 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
         }
     });
     let janitor = tokio::spawn(janitor(Arc::clone(&registry)));
+    // Takes up whatever is pending in the database, also what a previous run left.
+    let (stop_worker, stop) = watch::channel(false);
+    let worker = tokio::spawn(pending::worker(Arc::clone(&registry), stop));
     tracing::info!(%addr, backend = ?registry.store.backend(), "registry listening");
     Ok(RunningService {
         addr,
@@ -314,6 +352,8 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
         shutdown: Some(tx),
         task,
         janitor,
+        stop_worker,
+        worker,
     })
 }
 

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use crate::{Config, RateLimit, Seed};
 
-/// Environment variable naming a test-only fault point (`exit-after-commit`).
+/// Environment variable naming test-only faults, comma-separated: `exit-after-commit` (exit
+/// right after a proof's transaction commits), `identity-down`, `insurance-down` (the seeded
+/// upstream answers every call as unavailable), `identity-slow`, `insurance-slow` (it never
+/// answers within the upstream timeout).
 pub const FAULT_ENV: &str = "MYNACARD_REGISTRY_FAULT";
 
 /// Test roots and CRLs (DER), as [`simulator_trust`] returns them.
@@ -64,6 +67,20 @@ pub struct ServeArgs {
     /// Write logs as JSON lines (default: readable text). Logs go to stderr.
     #[arg(long)]
     pub log_json: bool,
+
+    /// How long one call to the identity or insurance upstream may take, in milliseconds;
+    /// a registration whose upstream takes longer waits in the background (protocol §16).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub upstream_timeout_ms: u64,
+
+    /// Seconds after which a registration waiting for an upstream fails (E_UPSTREAM_TIMEOUT).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub pending_deadline: u64,
+
+    /// Milliseconds before the first background attempt of a waiting registration (doubled
+    /// for each further one, up to 60 s).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub pending_retry_ms: u64,
 }
 
 /// Options that cannot be turned into a configuration.
@@ -126,11 +143,46 @@ impl ServeArgs {
         });
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
-        config.fault = match std::env::var(FAULT_ENV).ok().as_deref() {
-            None | Some("") => None,
-            Some("exit-after-commit") => Some(crate::Fault::ExitAfterCommit),
-            Some(_) => return Err(OptionsError::Fault),
-        };
+        config.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
+        let first_retry = Duration::from_millis(self.pending_retry_ms.max(1));
+        config.pending = config
+            .pending
+            .with_deadline(Duration::from_secs(self.pending_deadline))
+            .with_retry(first_retry, Duration::from_secs(60).max(first_retry));
+        let faults = std::env::var(FAULT_ENV).unwrap_or_default();
+        for fault in faults.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            use crate::upstream::{
+                SeededIdentity, SeededInsurance, SwitchedIdentity, SwitchedInsurance, UpstreamMode,
+                UpstreamSwitch,
+            };
+            let switch = |mode| UpstreamSwitch::new(mode);
+            match fault {
+                "exit-after-commit" => config.fault = Some(crate::Fault::ExitAfterCommit),
+                "identity-down" | "identity-slow" => {
+                    let mode = if fault.ends_with("down") {
+                        UpstreamMode::Down
+                    } else {
+                        UpstreamMode::Slow
+                    };
+                    config.identity = Some(std::sync::Arc::new(SwitchedIdentity::new(
+                        std::sync::Arc::new(SeededIdentity::from_seed(&config.seed)),
+                        switch(mode),
+                    )));
+                }
+                "insurance-down" | "insurance-slow" => {
+                    let mode = if fault.ends_with("down") {
+                        UpstreamMode::Down
+                    } else {
+                        UpstreamMode::Slow
+                    };
+                    config.insurance = Some(std::sync::Arc::new(SwitchedInsurance::new(
+                        std::sync::Arc::new(SeededInsurance::from_seed(&config.seed)),
+                        switch(mode),
+                    )));
+                }
+                _ => return Err(OptionsError::Fault),
+            }
+        }
         Ok(config)
     }
 }

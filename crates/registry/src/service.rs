@@ -8,20 +8,23 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use mynacard_registration::errors::{ErrorBody, ErrorCode};
 use mynacard_registration::messages::{
     Challenge, ConsentRef, DeregistrationResult, DeregistrationStatus, EligibilityResult,
-    EligibilityStatus, InsuranceRecord as WireInsurance, Method, Operation, Proof,
-    RegistrationResult, RegistrationStatus, StartSession, is_valid_identifier,
+    EligibilityStatus, FailedState, InsuranceRecord as WireInsurance, Method, Operation,
+    PendingState, PollInfo, PollToken, Proof, RegistrationFailed, RegistrationPending,
+    RegistrationResult, RegistrationStatus, StartSession, is_valid_identifier, paths,
 };
 use mynacard_registration::wire::{Sha256Digest, UtcTime, V1};
 use mynacard_registration::{ConsentDocument, jcs};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{Maintenance, RateLimiter};
+use crate::pending::PendingPolicy;
 use crate::store::{
-    Applied, ChallengeRecord, Effect, RegistrationRecord, Settled, Store, StoreError,
+    Applied, CardKey, ChallengeRecord, Effect, PendingRecord, PendingStatus, RegistrationRecord,
+    Settled, Store, StoreError,
 };
 use crate::upstream::{
     CertificateForm, IdentityProvider, InsuranceLookup, InsuranceProvider, InsuranceRecord,
-    LinkageCode, PersonLookup,
+    LinkageCode, PersonLookup, UpstreamError,
 };
 use crate::verify::{CertFailure, CheckedCert, Terminal, Verifier};
 
@@ -116,6 +119,9 @@ enum StoredOutcome {
     },
     Deregistration(DeregistrationResult),
     Error(ErrorBody),
+    /// A registration waiting for an upstream (protocol §16); its row in
+    /// `pending_registrations` says more, and a worker replaces this with the result.
+    Pending,
 }
 
 /// Test-only fault points.
@@ -140,6 +146,8 @@ pub struct Registry {
     pub(crate) clock: Clock,
     pub(crate) challenge_ttl_secs: i64,
     pub(crate) fault: Option<Fault>,
+    pub(crate) upstream_timeout: std::time::Duration,
+    pub(crate) pending: PendingPolicy,
 }
 
 impl core::fmt::Debug for Registry {
@@ -172,6 +180,11 @@ fn random_b64(len: usize) -> Result<String, ErrorBody> {
     let mut buf = vec![0u8; len];
     getrandom::fill(&mut buf).map_err(|_| err(ErrorCode::Internal, "no randomness"))?;
     Ok(mynacard_registration::wire::Bytes(buf).to_base64url())
+}
+
+/// A random identifier (16 bytes, base64url), or `None` without randomness.
+pub(crate) fn random_id() -> Option<String> {
+    random_b64(16).ok()
 }
 
 fn store_failure(e: &StoreError) -> ErrorBody {
@@ -314,10 +327,21 @@ impl Registry {
         )
     }
 
-    /// `POST /v1/{…}/{session_id}/proof`.
-    pub async fn proof(&self, op: Operation, session_id: &str, proof: Proof) -> Answer {
+    /// `POST /v1/{…}/{session_id}/proof`. With `respond_async` (the request's
+    /// `Prefer: respond-async`), a registration whose upstreams do not answer in time is
+    /// accepted and answered `202` (protocol §16).
+    pub async fn proof(
+        &self,
+        op: Operation,
+        session_id: &str,
+        proof: Proof,
+        respond_async: bool,
+    ) -> Answer {
         let started = Instant::now();
-        let answer = match self.proof_inner(op, session_id, &proof).await {
+        let answer = match self
+            .proof_inner(op, session_id, &proof, respond_async)
+            .await
+        {
             Ok(answer) => answer,
             Err(e) => Answer::error(e),
         };
@@ -338,12 +362,21 @@ impl Registry {
         op: Operation,
         session_id: &str,
         proof: &Proof,
+        respond_async: bool,
     ) -> Result<Answer, ErrorBody> {
         let intent = proof.intent();
         self.rate_limit(&intent.terminal_id)?;
-        let proof_hash = jcs::to_vec(proof)
-            .map(|b| Sha256Digest::of(&b).to_base64url())
+        let proof_jcs = jcs::to_vec(proof)
             .map_err(|_| err(ErrorCode::BadRequest, "proof cannot be canonicalised"))?;
+        let proof_hash = Sha256Digest::of(&proof_jcs).to_base64url();
+        // Only a registration waits for its upstreams (protocol §16.1).
+        let respond_async = respond_async && op == Operation::RegisterInsuranceUse;
+        let token = PollToken::for_proof(&proof_jcs);
+        let replay = Replay {
+            proof_hash: &proof_hash,
+            token: &token,
+            respond_async,
+        };
         // Protocol §9, in order; the first failure answers.
         let challenge = self
             .store
@@ -358,7 +391,7 @@ impl Registry {
                 )
             })?;
         if challenge.used_at.is_some() {
-            return self.earlier_answer(&challenge, &proof_hash).await;
+            return self.earlier_answer(&challenge, &replay).await;
         }
         if intent.session_id != challenge.session_id
             || intent.nonce.to_base64url() != challenge.nonce
@@ -480,6 +513,26 @@ impl Registry {
             (Ok(cert), None) => match self.plan(op, cert, &challenge, method, now).await? {
                 Plan::Apply(effect) => (effect, None),
                 Plan::Fail(body) => (Effect::None, Some(body)),
+                Plan::Wait(upstream) if respond_async => (
+                    Effect::Pending(PendingRecord {
+                        session_id: challenge.session_id.clone(),
+                        token_sha256: token.sha256().to_base64url(),
+                        waiting_on: upstream.as_str().to_owned(),
+                        card: cert.card.clone(),
+                        cert_sha256: cert.cert_sha256.to_base64url(),
+                        not_after: cert.not_after,
+                        terminal_id: challenge.terminal_id.clone(),
+                        method: method_name(method).to_owned(),
+                        consent_version: challenge.consent_version.clone(),
+                        attempts: 0,
+                        accepted_at: now,
+                        next_attempt_at: now.saturating_add(self.pending.first_retry_ms()),
+                        deadline: now.saturating_add(self.pending.deadline_ms()),
+                    }),
+                    None,
+                ),
+                // Protocol 1.0: nothing committed, the terminal resends later.
+                Plan::Wait(upstream) => return Err(upstream.unavailable()),
             },
             (_, failure) => (Effect::None, failure),
         };
@@ -499,6 +552,28 @@ impl Registry {
             .await
             .map_err(|e| store_failure(&e))?;
         match settled {
+            Settled::Fresh {
+                applied: Applied::Pending,
+                ..
+            } => {
+                tracing::info!(
+                    session_id = %session,
+                    terminal_id = %challenge.terminal_id,
+                    "registration pending: an upstream did not answer in time"
+                );
+                if self.fault == Some(Fault::ExitAfterCommit) {
+                    tracing::warn!("fault injection: exiting after commit, before answering");
+                    std::process::exit(86);
+                }
+                let status = PendingStatus {
+                    token_sha256: token.sha256().to_base64url(),
+                    done: false,
+                    waiting_on: String::new(),
+                    accepted_at: now,
+                    deadline: now.saturating_add(self.pending.deadline_ms()),
+                };
+                Ok(self.pending_answer(202, &session, &token, &status))
+            }
             Settled::Fresh { outcome, applied } => {
                 if self.fault == Some(Fault::ExitAfterCommit) {
                     tracing::warn!("fault injection: exiting after commit, before answering");
@@ -517,17 +592,18 @@ impl Registry {
                 };
                 self.render(stored, linkage).await
             }
-            Settled::Earlier(earlier) => self.earlier_answer(&earlier, &proof_hash).await,
+            Settled::Earlier(earlier) => self.earlier_answer(&earlier, &replay).await,
         }
     }
 
-    /// The answer to a proof for a challenge that is already used.
+    /// The answer to a proof for a challenge that is already used (or, for a registration that
+    /// just went pending, the `202`).
     async fn earlier_answer(
         &self,
         challenge: &ChallengeRecord,
-        proof_hash: &str,
+        replay: &Replay<'_>,
     ) -> Result<Answer, ErrorBody> {
-        if challenge.proof_sha256.as_deref() != Some(proof_hash) {
+        if challenge.proof_sha256.as_deref() != Some(replay.proof_hash) {
             return Err(err(
                 ErrorCode::NonceReplay,
                 "the session was already used by another proof",
@@ -539,7 +615,128 @@ impl Registry {
         };
         let stored: StoredOutcome = serde_json::from_str(outcome)
             .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
+        if let StoredOutcome::Pending = stored {
+            let status = self
+                .store
+                .pending_status(&challenge.session_id)
+                .await
+                .map_err(|e| store_failure(&e))?
+                .ok_or_else(|| err(ErrorCode::Internal, "pending registration not found"))?;
+            return Ok(if replay.respond_async {
+                self.pending_answer(202, &challenge.session_id, replay.token, &status)
+            } else {
+                // A terminal of protocol 1.0: it backs off and resends, and gets the result
+                // once there is one (protocol §16.5).
+                Answer::error(
+                    Upstream::from_name(&status.waiting_on)
+                        .unavailable()
+                        .with_retry_after(self.pending.poll_after_secs()),
+                )
+            });
+        }
         self.render(stored, None).await
+    }
+
+    /// The status document of a pending registration.
+    fn pending_answer(
+        &self,
+        status_code: u16,
+        session_id: &str,
+        token: &PollToken,
+        status: &PendingStatus,
+    ) -> Answer {
+        let retry_after = self.pending.poll_after_secs();
+        let document = RegistrationPending {
+            v: V1,
+            session_id: session_id.to_owned(),
+            status: PendingState::Pending,
+            accepted_at: utc_ms(status.accepted_at),
+            deadline: utc_ms(status.deadline),
+            poll: PollInfo {
+                url: paths::registration_status(session_id),
+                token: *token,
+                retry_after,
+            },
+        };
+        let mut answer = Answer::json(status_code, &document);
+        answer.retry_after = Some(retry_after);
+        answer
+    }
+
+    /// `GET /v1/registrations/{session_id}` with `Authorization: Bearer <poll token>`
+    /// (protocol §16.4). Every way of not finding the status (unknown session, never pending,
+    /// another operation, no or a wrong token) gets the same 404.
+    pub async fn registration_status(
+        &self,
+        session_id: &str,
+        authorization: Option<&str>,
+    ) -> Answer {
+        match self
+            .registration_status_inner(session_id, authorization)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => Answer::error(e),
+        }
+    }
+
+    async fn registration_status_inner(
+        &self,
+        session_id: &str,
+        authorization: Option<&str>,
+    ) -> Result<Answer, ErrorBody> {
+        let not_found = || {
+            err(
+                ErrorCode::SessionNotFound,
+                "no registration status for this session and token",
+            )
+        };
+        if !is_valid_identifier(session_id) {
+            return Err(not_found());
+        }
+        let token = authorization
+            .and_then(PollToken::from_bearer)
+            .ok_or_else(not_found)?;
+        let status = self
+            .store
+            .pending_status(session_id)
+            .await
+            .map_err(|e| store_failure(&e))?
+            .ok_or_else(not_found)?;
+        if !same_bytes(
+            token.sha256().to_base64url().as_bytes(),
+            status.token_sha256.as_bytes(),
+        ) {
+            return Err(not_found());
+        }
+        let challenge = self
+            .store
+            .challenge(session_id)
+            .await
+            .map_err(|e| store_failure(&e))?
+            .filter(|c| op_of(&c.purpose) == Some(Operation::RegisterInsuranceUse))
+            .ok_or_else(not_found)?;
+        self.rate_limit(&challenge.terminal_id)?;
+        let stored: StoredOutcome = challenge
+            .outcome
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+            .ok_or_else(|| err(ErrorCode::Internal, "stored answer unreadable"))?;
+        match stored {
+            StoredOutcome::Pending => Ok(self.pending_answer(200, session_id, &token, &status)),
+            StoredOutcome::Error(error) => Ok(Answer::json(
+                200,
+                &RegistrationFailed {
+                    v: V1,
+                    session_id: session_id.to_owned(),
+                    status: FailedState::Failed,
+                    error,
+                },
+            )),
+            // A failure here is the service's own (E_INTERNAL): the poller tries again.
+            finished @ StoredOutcome::Registration(_) => self.render(finished, None).await,
+            _ => Err(not_found()),
+        }
     }
 
     /// Turns a stored outcome into the HTTP answer, looking the personal fields up again.
@@ -563,11 +760,15 @@ impl Registry {
         };
         match stored {
             StoredOutcome::Error(body) => Ok(Answer::error(body)),
+            StoredOutcome::Pending => Err(err(
+                ErrorCode::Internal,
+                "a pending registration has no answer yet",
+            )),
             StoredOutcome::Deregistration(result) => Ok(Answer::json(200, &result)),
             StoredOutcome::Registration(mut result) => {
                 if let Some(code) = linkage_of(result.registration_id.clone()).await?
                     && let Ok(InsuranceLookup::Found(record)) =
-                        self.insurance.lookup(&LinkageCode(code)).await
+                        self.ask(self.insurance.lookup(&LinkageCode(code))).await
                 {
                     result.insurer_name = Some(record.insurer_name);
                 }
@@ -583,7 +784,7 @@ impl Registry {
                 let code = linkage_of(registration_id.clone()).await?.ok_or_else(|| {
                     err(ErrorCode::NotRegistered, "the registration was withdrawn")
                 })?;
-                let record = match self.insurance.lookup(&LinkageCode(code)).await {
+                let record = match self.ask(self.insurance.lookup(&LinkageCode(code))).await {
                     Ok(InsuranceLookup::Found(record)) => record,
                     Ok(InsuranceLookup::NoRecord) => {
                         return Err(err(ErrorCode::NoInsuranceRecord, "no insurance record"));
@@ -619,6 +820,93 @@ impl Registry {
         }
     }
 
+    /// Decides what registering a card means, from the upstreams: a new registration, an
+    /// existing one, a relink, a definite refusal, or [`Plan::Wait`] when an upstream does not
+    /// answer within the upstream timeout. Used for a proof and again by the pending worker.
+    pub(crate) async fn plan_registration(
+        &self,
+        card: &CardKey,
+        cert_sha256: &str,
+        terminal_id: &str,
+        consent_version: &str,
+        method: &str,
+        now: i64,
+    ) -> Result<Plan, ErrorBody> {
+        let existing = self
+            .store
+            .registration(card)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        let linkage = match existing {
+            Some(row) => LinkageCode(row.linkage_code),
+            None => match self.ask(self.identity.resolve(card)).await {
+                Ok(PersonLookup::Found(code)) => code,
+                Ok(PersonLookup::NotFound) => {
+                    return Ok(Plan::Fail(err(
+                        ErrorCode::PersonNotFound,
+                        "the identity upstream does not know this certificate",
+                    )));
+                }
+                Ok(PersonLookup::Restricted) => {
+                    return Ok(Plan::Fail(err(
+                        ErrorCode::RegistrationRestricted,
+                        "registration is restricted for this person",
+                    )));
+                }
+                Err(Unanswered) => return Ok(Plan::Wait(Upstream::Identity)),
+            },
+        };
+        match self.ask(self.insurance.lookup(&linkage)).await {
+            Ok(InsuranceLookup::Found(_)) => {}
+            Ok(InsuranceLookup::NoRecord) => {
+                return Ok(Plan::Fail(err(
+                    ErrorCode::NoInsuranceRecord,
+                    "the insurer has not registered the person yet",
+                )));
+            }
+            Ok(InsuranceLookup::Multiple) => {
+                return Ok(Plan::Fail(err(
+                    ErrorCode::MultipleMatch,
+                    "more than one insurance record matched",
+                )));
+            }
+            Err(Unanswered) => return Ok(Plan::Wait(Upstream::Insurance)),
+        }
+        let Ok(relink_from) = self.ask(self.identity.previous_certificates(card)).await else {
+            return Ok(Plan::Wait(Upstream::Identity));
+        };
+        let Ok(linked) = self.ask(self.identity.linked_certificates(card)).await else {
+            return Ok(Plan::Wait(Upstream::Identity));
+        };
+        Ok(Plan::Apply(Effect::Register {
+            linked,
+            registration: RegistrationRecord {
+                registration_id: format!("reg_{}", random_b64(12)?),
+                card: card.clone(),
+                cert_sha256: cert_sha256.to_owned(),
+                linkage_code: linkage.0,
+                terminal_id: terminal_id.to_owned(),
+                method: method.to_owned(),
+                consent_version: consent_version.to_owned(),
+                registered_at: now,
+                relinked_at: None,
+            },
+            relink_from,
+        }))
+    }
+
+    /// One upstream call, cut short after the upstream timeout: a call that does not answer in
+    /// time is treated as the upstream being unavailable.
+    pub(crate) async fn ask<T>(
+        &self,
+        call: impl core::future::Future<Output = Result<T, UpstreamError>>,
+    ) -> Result<T, Unanswered> {
+        match tokio::time::timeout(self.upstream_timeout, call).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) | Err(_) => Err(Unanswered),
+        }
+    }
+
     /// Decides the effect of a verified proof: upstream lookups happen here, outside the
     /// transaction.
     async fn plan(
@@ -638,81 +926,15 @@ impl Registry {
                         "the certificate has expired; renew it before registering",
                     )));
                 }
-                let existing = self
-                    .store
-                    .registration(&cert.card)
-                    .await
-                    .map_err(|e| store_failure(&e))?;
-                let linkage = match existing {
-                    Some(row) => LinkageCode(row.linkage_code),
-                    None => match self.identity.resolve(&cert.card).await {
-                        Ok(PersonLookup::Found(code)) => code,
-                        Ok(PersonLookup::NotFound) => {
-                            return Ok(Plan::Fail(err(
-                                ErrorCode::PersonNotFound,
-                                "the identity upstream does not know this certificate",
-                            )));
-                        }
-                        Ok(PersonLookup::Restricted) => {
-                            return Ok(Plan::Fail(err(
-                                ErrorCode::RegistrationRestricted,
-                                "registration is restricted for this person",
-                            )));
-                        }
-                        Err(_) => {
-                            return Err(err(
-                                ErrorCode::UpstreamJlis,
-                                "identity upstream unavailable",
-                            ));
-                        }
-                    },
-                };
-                match self.insurance.lookup(&linkage).await {
-                    Ok(InsuranceLookup::Found(_)) => {}
-                    Ok(InsuranceLookup::NoRecord) => {
-                        return Ok(Plan::Fail(err(
-                            ErrorCode::NoInsuranceRecord,
-                            "the insurer has not registered the person yet",
-                        )));
-                    }
-                    Ok(InsuranceLookup::Multiple) => {
-                        return Ok(Plan::Fail(err(
-                            ErrorCode::MultipleMatch,
-                            "more than one insurance record matched",
-                        )));
-                    }
-                    Err(_) => {
-                        return Err(err(
-                            ErrorCode::UpstreamSsk,
-                            "insurance upstream unavailable",
-                        ));
-                    }
-                }
-                let relink_from = self
-                    .identity
-                    .previous_certificates(&cert.card)
-                    .await
-                    .map_err(|_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable"))?;
-                let linked = self
-                    .identity
-                    .linked_certificates(&cert.card)
-                    .await
-                    .map_err(|_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable"))?;
-                Ok(Plan::Apply(Effect::Register {
-                    linked,
-                    registration: RegistrationRecord {
-                        registration_id: format!("reg_{}", random_b64(12)?),
-                        card: cert.card.clone(),
-                        cert_sha256: cert.cert_sha256.to_base64url(),
-                        linkage_code: linkage.0,
-                        terminal_id: challenge.terminal_id.clone(),
-                        method: method_name(method).to_owned(),
-                        consent_version: challenge.consent_version.clone(),
-                        registered_at: now,
-                        relinked_at: None,
-                    },
-                    relink_from,
-                }))
+                self.plan_registration(
+                    &cert.card,
+                    &cert.cert_sha256.to_base64url(),
+                    &challenge.terminal_id,
+                    &challenge.consent_version,
+                    method_name(method),
+                    now,
+                )
+                .await
             }
             Operation::CheckEligibility => {
                 let expired = cert.not_after < now_s;
@@ -721,7 +943,7 @@ impl Registry {
                 // once the certificate has expired. The person's registration is left alone:
                 // their card still reaches it.
                 if expired {
-                    match self.identity.certificate_form(&cert.card).await {
+                    match self.ask(self.identity.certificate_form(&cert.card)).await {
                         Ok(CertificateForm::Smartphone) => {
                             return Ok(Plan::Fail(err(
                                 ErrorCode::CertExpired,
@@ -756,16 +978,13 @@ impl Registry {
                     }
                     Some(_) => (Vec::new(), Vec::new()),
                     None => {
-                        let upstream =
-                            |_| err(ErrorCode::UpstreamJlis, "identity upstream unavailable");
+                        let upstream = |_| Upstream::Identity.unavailable();
                         let relink_from = self
-                            .identity
-                            .previous_certificates(&cert.card)
+                            .ask(self.identity.previous_certificates(&cert.card))
                             .await
                             .map_err(upstream)?;
                         let linked = self
-                            .identity
-                            .linked_certificates(&cert.card)
+                            .ask(self.identity.linked_certificates(&cert.card))
                             .await
                             .map_err(upstream)?;
                         if relink_from.is_empty() && linked.is_empty() {
@@ -802,9 +1021,53 @@ impl Registry {
     }
 }
 
-enum Plan {
+/// What a verified proof leads to.
+pub(crate) enum Plan {
+    /// Apply this effect.
     Apply(Effect),
+    /// Refuse with this answer (stored with the session).
     Fail(ErrorBody),
+    /// An upstream did not answer: a registration may wait for it (protocol §16).
+    Wait(Upstream),
+}
+
+/// An upstream call that failed or did not answer in time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unanswered;
+
+/// Which upstream a registration waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upstream {
+    /// The identity upstream (J-LIS role).
+    Identity,
+    /// The insurance upstream (fee-fund role).
+    Insurance,
+}
+
+impl Upstream {
+    /// The name kept in the database and logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Upstream::Identity => "identity",
+            Upstream::Insurance => "insurance",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Upstream {
+        if name == "insurance" {
+            Upstream::Insurance
+        } else {
+            Upstream::Identity
+        }
+    }
+
+    /// The protocol 1.0 answer: unavailable, retry with backoff.
+    pub(crate) fn unavailable(self) -> ErrorBody {
+        match self {
+            Upstream::Identity => err(ErrorCode::UpstreamJlis, "identity upstream unavailable"),
+            Upstream::Insurance => err(ErrorCode::UpstreamSsk, "insurance upstream unavailable"),
+        }
+    }
 }
 
 fn method_name(method: Method) -> &'static str {
@@ -888,7 +1151,38 @@ fn stored_outcome(
         (_, Applied::Nothing) => {
             StoredOutcome::Error(err(ErrorCode::Internal, "no effect was applied"))
         }
+        (_, Applied::Pending) => StoredOutcome::Pending,
     }
+}
+
+/// What an earlier or a fresh submission of a proof needs for the answer.
+struct Replay<'a> {
+    proof_hash: &'a str,
+    token: &'a PollToken,
+    respond_async: bool,
+}
+
+/// Compares without stopping at the first difference (a poll token's hash).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The answer stored when a pending registration ends: the result, or `failure`.
+pub(crate) fn pending_outcome(
+    session_id: &str,
+    failure: Option<ErrorBody>,
+    applied: &Applied,
+    at: i64,
+) -> String {
+    let stored = stored_outcome(
+        Operation::RegisterInsuranceUse,
+        session_id,
+        failure,
+        applied,
+        utc_ms(at),
+        false,
+    );
+    serde_json::to_string(&stored).unwrap_or_default()
 }
 
 #[cfg(test)]

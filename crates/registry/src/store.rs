@@ -6,6 +6,12 @@
 //! nothing; after it, a retried submission finds the stored answer. The `(root_id, serial)`
 //! unique constraint makes "concurrent registrations of one card end as one registration" a fact
 //! of the database, not of this process.
+//!
+//! A registration that waits for an upstream (protocol §16) is a row of
+//! `pending_registrations`, written in the transaction that claims its challenge. Workers claim a
+//! due row with a lease in one `UPDATE … RETURNING` ([`Store::claim_pending`]) and commit its end
+//! only while they hold the lease ([`Store::finish_pending`]), so one item is applied once
+//! however many service instances share the database.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -153,6 +159,55 @@ pub enum Effect {
     /// point-of-use check that found the card's own registration (no relink, no lapse), or found
     /// nothing with nothing to relink. The check counts as made at the moment of those reads.
     Read(Applied),
+    /// A valid registration proof whose upstreams did not answer: consume the nonce and keep
+    /// the work for the background (protocol §16).
+    Pending(PendingRecord),
+}
+
+/// A registration that waits for an upstream, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRecord {
+    /// The session.
+    pub session_id: String,
+    /// SHA-256 of the poll token, base64url.
+    pub token_sha256: String,
+    /// `identity` or `insurance`: what the last attempt waited for.
+    pub waiting_on: String,
+    /// The card (cleared when the registration ends).
+    pub card: CardKey,
+    /// SHA-256 of the certificate DER, base64url.
+    pub cert_sha256: String,
+    /// End of the certificate's validity, Unix seconds.
+    pub not_after: i64,
+    /// The terminal that submitted.
+    pub terminal_id: String,
+    /// `pin_signature` or `accredited_face`.
+    pub method: String,
+    /// Consent version of the session.
+    pub consent_version: String,
+    /// Attempts made by workers so far.
+    pub attempts: i64,
+    /// When the proof was accepted, Unix ms.
+    pub accepted_at: i64,
+    /// When the next attempt is due, Unix ms.
+    pub next_attempt_at: i64,
+    /// When the service gives up, Unix ms.
+    pub deadline: i64,
+}
+
+/// What a poll or a resubmission needs to know about a pending registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingStatus {
+    /// SHA-256 of the poll token, base64url.
+    pub token_sha256: String,
+    /// Whether it has ended.
+    pub done: bool,
+    /// `identity` or `insurance`.
+    pub waiting_on: String,
+    /// When the proof was accepted, Unix ms.
+    pub accepted_at: i64,
+    /// When the service gives up, Unix ms.
+    pub deadline: i64,
 }
 
 /// What the effect did.
@@ -179,6 +234,8 @@ pub enum Applied {
     Deregistered(RegistrationRecord),
     /// No registration for this card or an earlier one.
     NotRegistered,
+    /// The registration waits for an upstream; a worker finishes it.
+    Pending,
 }
 
 /// The result of settling a proof.
@@ -204,6 +261,10 @@ pub struct Store {
     // which polls with sleeps of up to 100 ms. PostgreSQL needs no such lock.
     writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
+
+const PENDING_COLUMNS: &str = "session_id, token_sha256, waiting_on, root_id, serial, cert_sha256, \
+     not_after, terminal_id, method, consent_version, attempts, accepted_at, next_attempt_at, \
+     deadline";
 
 const REGISTRATION_COLUMNS: &str = "registration_id, root_id, serial, cert_sha256, linkage_code, \
      terminal_id, method, consent_version, registered_at, relinked_at";
@@ -338,14 +399,167 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)?)
     }
 
-    /// Deletes challenges that expired before `before` (Unix ms); returns how many.
+    /// Deletes challenges that expired before `before` (Unix ms), except those of registrations
+    /// still pending, and the ended pending rows of deleted challenges; returns how many
+    /// challenges.
     pub async fn purge_challenges(&self, before: i64) -> Result<u64, StoreError> {
         let _writing = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM challenges WHERE expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM challenges WHERE expires_at < $1 AND session_id NOT IN \
+             (SELECT session_id FROM pending_registrations WHERE state = 'pending')",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM pending_registrations WHERE state <> 'pending' AND session_id NOT IN \
+             (SELECT session_id FROM challenges)",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
+    }
+
+    /// A pending registration's status, if the session ever went pending.
+    pub async fn pending_status(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<PendingStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_sha256, state, waiting_on, accepted_at, deadline \
+             FROM pending_registrations WHERE session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<PendingStatus, StoreError> {
+            Ok(PendingStatus {
+                token_sha256: r.try_get(0)?,
+                done: r.try_get::<String, _>(1)? != "pending",
+                waiting_on: r.try_get(2)?,
+                accepted_at: r.try_get(3)?,
+                deadline: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Numbers of pending registrations still pending and ended (for operators and tests).
+    pub async fn pending_counts(&self) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN state = 'pending' THEN 0 ELSE 1 END), 0) \
+             FROM pending_registrations",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
+    }
+
+    /// Claims the pending registration due first (its next attempt and any earlier lease over
+    /// at `now`) for `owner` until `lease_until`, counting the attempt. One statement: of two
+    /// workers racing for a row, one gets it and the other gets nothing (PostgreSQL re-checks
+    /// the lease on the locked row; SQLite runs one writer at a time).
+    pub async fn claim_pending(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_until: i64,
+    ) -> Result<Option<PendingRecord>, StoreError> {
+        let _writing = self.write_turn().await;
+        let sql = format!(
+            "UPDATE pending_registrations \
+             SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE session_id = (SELECT session_id FROM pending_registrations \
+                 WHERE state = 'pending' AND next_attempt_at <= $3 AND lease_until <= $3 \
+                 ORDER BY next_attempt_at LIMIT 1) \
+               AND state = 'pending' AND lease_until <= $3 \
+             RETURNING {PENDING_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(owner)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| pending_from_row(&r)).transpose()
+    }
+
+    /// Gives a claimed item back for another attempt at `next_attempt_at`; `false` when `owner`
+    /// no longer holds it.
+    pub async fn reschedule_pending(
+        &self,
+        session_id: &str,
+        owner: &str,
+        next_attempt_at: i64,
+        waiting_on: &str,
+    ) -> Result<bool, StoreError> {
+        let _writing = self.write_turn().await;
+        let done = sqlx::query(
+            "UPDATE pending_registrations SET next_attempt_at = $1, waiting_on = $2, \
+             lease_owner = NULL, lease_until = 0 \
+             WHERE session_id = $3 AND lease_owner = $4 AND state = 'pending'",
+        )
+        .bind(next_attempt_at)
+        .bind(waiting_on)
+        .bind(session_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Ends a claimed pending registration: in one transaction, marks it done (clearing the
+    /// card), applies `effect` and stores the answer with the session. `None`, with nothing
+    /// changed, when `owner` no longer holds the item (its lease ran out and another worker
+    /// took it).
+    pub async fn finish_pending<F>(
+        &self,
+        session_id: &str,
+        owner: &str,
+        now: i64,
+        effect: Effect,
+        answer: F,
+    ) -> Result<Option<Applied>, StoreError>
+    where
+        F: FnOnce(&Applied) -> String + Send,
+    {
+        let _writing = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        let held = sqlx::query(
+            "UPDATE pending_registrations SET state = 'done', finished_at = $1, root_id = NULL, \
+             serial = NULL, cert_sha256 = NULL, not_after = NULL, lease_owner = NULL, \
+             lease_until = 0 \
+             WHERE session_id = $2 AND lease_owner = $3 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(session_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if held != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let applied = match effect {
+            Effect::Register {
+                registration,
+                relink_from,
+                linked,
+            } => register(&mut tx, registration, &relink_from, &linked, now).await?,
+            Effect::Read(applied) => applied,
+            // A registration ends registered or with an answer; nothing else applies here.
+            _ => Applied::Nothing,
+        };
+        let outcome = answer(&applied);
+        sqlx::query("UPDATE challenges SET outcome = $1 WHERE session_id = $2")
+            .bind(&outcome)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(applied))
     }
 
     /// Claims the challenge for this proof, applies the effect and stores the answer, all in one
@@ -430,6 +644,10 @@ impl Store {
             }
             // Settled above without a transaction; kept correct here as well.
             Effect::Read(applied) => applied,
+            Effect::Pending(record) => {
+                insert_pending(&mut tx, &record).await?;
+                Applied::Pending
+            }
             Effect::Deregister { card } => match select_registration(&mut tx, &card).await? {
                 Some(found) => {
                     delete_registration(&mut tx, &found.registration_id).await?;
@@ -629,6 +847,53 @@ async fn select_registration(
         .fetch_optional(&mut **tx)
         .await?;
     row.map(|r| registration_from_row(&r)).transpose()
+}
+
+async fn insert_pending(tx: &mut Tx<'_>, p: &PendingRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO pending_registrations (session_id, token_sha256, state, waiting_on, root_id, \
+         serial, cert_sha256, not_after, terminal_id, method, consent_version, attempts, \
+         accepted_at, next_attempt_at, deadline, lease_until) \
+         VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
+    )
+    .bind(&p.session_id)
+    .bind(&p.token_sha256)
+    .bind(&p.waiting_on)
+    .bind(&p.card.root_id)
+    .bind(&p.card.serial)
+    .bind(&p.cert_sha256)
+    .bind(p.not_after)
+    .bind(&p.terminal_id)
+    .bind(&p.method)
+    .bind(&p.consent_version)
+    .bind(p.attempts)
+    .bind(p.accepted_at)
+    .bind(p.next_attempt_at)
+    .bind(p.deadline)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn pending_from_row(r: &sqlx::any::AnyRow) -> Result<PendingRecord, StoreError> {
+    Ok(PendingRecord {
+        session_id: r.try_get(0)?,
+        token_sha256: r.try_get(1)?,
+        waiting_on: r.try_get(2)?,
+        card: CardKey {
+            root_id: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+            serial: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+        },
+        cert_sha256: r.try_get::<Option<String>, _>(5)?.unwrap_or_default(),
+        not_after: r.try_get::<Option<i64>, _>(6)?.unwrap_or_default(),
+        terminal_id: r.try_get(7)?,
+        method: r.try_get(8)?,
+        consent_version: r.try_get(9)?,
+        attempts: r.try_get(10)?,
+        accepted_at: r.try_get(11)?,
+        next_attempt_at: r.try_get(12)?,
+        deadline: r.try_get(13)?,
+    })
 }
 
 async fn delete_registration(tx: &mut Tx<'_>, registration_id: &str) -> Result<(), StoreError> {

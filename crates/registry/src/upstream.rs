@@ -5,6 +5,9 @@
 //! slow and fallible and maps failures to `E_UPSTREAM_JLIS` / `E_UPSTREAM_SSK`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -228,6 +231,142 @@ impl InsuranceProvider for SeededInsurance {
             Some([one]) => InsuranceLookup::Found(one.clone()),
             Some(_) => InsuranceLookup::Multiple,
         })
+    }
+}
+
+/// How a [`UpstreamSwitch`] lets calls through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpstreamMode {
+    /// Calls reach the upstream.
+    Up,
+    /// Every call fails at once as unavailable.
+    Down,
+    /// Every call waits [`UpstreamSwitch::SLOW`] before it reaches the upstream (the service's
+    /// upstream timeout cuts it short).
+    Slow,
+}
+
+/// A switch in front of an upstream, for tests and demonstrations: up, down or slow, turned
+/// while the service runs, and a count of the calls that reached the upstream. Clones share the
+/// switch.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamSwitch {
+    mode: Arc<AtomicU8>,
+    reached: Arc<AtomicU64>,
+}
+
+impl UpstreamSwitch {
+    /// How long a call waits in [`UpstreamMode::Slow`].
+    pub const SLOW: Duration = Duration::from_secs(3600);
+
+    /// A switch in `mode`.
+    pub fn new(mode: UpstreamMode) -> Self {
+        let switch = UpstreamSwitch::default();
+        switch.set(mode);
+        switch
+    }
+
+    /// Turns the switch.
+    pub fn set(&self, mode: UpstreamMode) {
+        let value = match mode {
+            UpstreamMode::Up => 0,
+            UpstreamMode::Down => 1,
+            UpstreamMode::Slow => 2,
+        };
+        self.mode.store(value, Ordering::SeqCst);
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> UpstreamMode {
+        match self.mode.load(Ordering::SeqCst) {
+            1 => UpstreamMode::Down,
+            2 => UpstreamMode::Slow,
+            _ => UpstreamMode::Up,
+        }
+    }
+
+    /// How many calls reached the upstream.
+    pub fn reached(&self) -> u64 {
+        self.reached.load(Ordering::SeqCst)
+    }
+
+    async fn pass(&self) -> Result<(), UpstreamError> {
+        match self.mode() {
+            UpstreamMode::Up => {}
+            UpstreamMode::Down => return Err(UpstreamError::Unavailable(Box::new(SwitchedOff))),
+            UpstreamMode::Slow => {
+                tokio::time::sleep(Self::SLOW).await;
+                // Still switched? The call goes through only if the switch says so now.
+                if self.mode() == UpstreamMode::Down {
+                    return Err(UpstreamError::Unavailable(Box::new(SwitchedOff)));
+                }
+            }
+        }
+        self.reached.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The error of a switched-off upstream.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream switched off")]
+struct SwitchedOff;
+
+/// An identity upstream behind an [`UpstreamSwitch`].
+pub struct SwitchedIdentity {
+    inner: Arc<dyn IdentityProvider>,
+    switch: UpstreamSwitch,
+}
+
+impl SwitchedIdentity {
+    /// `inner` behind `switch`.
+    pub fn new(inner: Arc<dyn IdentityProvider>, switch: UpstreamSwitch) -> Self {
+        SwitchedIdentity { inner, switch }
+    }
+}
+
+#[async_trait]
+impl IdentityProvider for SwitchedIdentity {
+    async fn resolve(&self, card: &CardKey) -> Result<PersonLookup, UpstreamError> {
+        self.switch.pass().await?;
+        self.inner.resolve(card).await
+    }
+
+    async fn previous_certificates(&self, card: &CardKey) -> Result<Vec<CardKey>, UpstreamError> {
+        self.switch.pass().await?;
+        self.inner.previous_certificates(card).await
+    }
+
+    async fn linked_certificates(&self, card: &CardKey) -> Result<Vec<CardKey>, UpstreamError> {
+        self.switch.pass().await?;
+        self.inner.linked_certificates(card).await
+    }
+
+    async fn certificate_form(&self, card: &CardKey) -> Result<CertificateForm, UpstreamError> {
+        self.switch.pass().await?;
+        self.inner.certificate_form(card).await
+    }
+}
+
+/// An insurance upstream behind an [`UpstreamSwitch`].
+pub struct SwitchedInsurance {
+    inner: Arc<dyn InsuranceProvider>,
+    switch: UpstreamSwitch,
+}
+
+impl SwitchedInsurance {
+    /// `inner` behind `switch`.
+    pub fn new(inner: Arc<dyn InsuranceProvider>, switch: UpstreamSwitch) -> Self {
+        SwitchedInsurance { inner, switch }
+    }
+}
+
+#[async_trait]
+impl InsuranceProvider for SwitchedInsurance {
+    async fn lookup(&self, person: &LinkageCode) -> Result<InsuranceLookup, UpstreamError> {
+        self.switch.pass().await?;
+        self.inner.lookup(person).await
     }
 }
 

@@ -56,3 +56,21 @@ async fn a_read_only_answer_claims_the_challenge_once() {
     let db = db::sqlite();
     s::a_read_only_answer_claims_the_challenge_once(&db.url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_claim_each_pending_item_once() {
+    let db = db::sqlite();
+    s::two_workers_claim_each_pending_item_once(&db.url).await;
+}
+
+#[tokio::test]
+async fn a_lease_holds_until_it_runs_out() {
+    let db = db::sqlite();
+    s::a_lease_holds_until_it_runs_out(&db.url).await;
+}
+
+#[tokio::test]
+async fn pending_ends_once_and_is_not_purged_while_waiting() {
+    let db = db::sqlite();
+    s::pending_ends_once_and_is_not_purged_while_waiting(&db.url).await;
+}

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use clap::{Args, ValueEnum};
 use mynacard_registration::Outcome;
 use mynacard_registration::attestation::SoftwareAttestationKey;
-use mynacard_registration::driver::{self, RunReport, Terminal};
+use mynacard_registration::driver::{self, RunReport, Terminal, Wait};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
@@ -96,6 +96,18 @@ pub(crate) struct RegisterArgs {
 
     #[command(flatten)]
     service: ServiceArgs,
+
+    /// Do not wait when the service accepts the registration but finishes it later (an
+    /// upstream is slow): print the pending status (outcome `pending`, with the poll URL and,
+    /// in --json, the poll token and deadline) and exit 0. Without it the command polls until
+    /// the registration ends; if it is still pending when --max-wait runs out it exits 7.
+    #[arg(long)]
+    no_wait: bool,
+
+    /// Wait at most this many seconds for a registration the service finishes later
+    /// (default: until the service's own deadline).
+    #[arg(long, value_name = "SECS", conflicts_with = "no_wait")]
+    max_wait: Option<u64>,
 }
 
 /// Runs `mynacard register`.
@@ -113,7 +125,12 @@ pub(crate) fn run(card: &CardOptions, args: RegisterArgs, out: &Output) -> Resul
         Channel::Kiosk => Machine::register_with_face(config),
         Channel::App | Channel::Atm => Machine::register_with_pin(config),
     };
-    run_and_print(card, &args.service, &terminal_id, machine, out)
+    let wait = match (args.no_wait, args.max_wait) {
+        (true, _) => Wait::No,
+        (false, Some(secs)) => Wait::at_most(std::time::Duration::from_secs(secs)),
+        (false, None) => Wait::ForService,
+    };
+    run_and_print_waiting(card, &args.service, &terminal_id, machine, out, wait)
 }
 
 pub(crate) fn flow_config(args: &ServiceArgs, terminal_id: &str, kind: TerminalKind) -> FlowConfig {
@@ -132,6 +149,22 @@ pub(crate) fn run_and_print(
     terminal_id: &str,
     machine: Machine,
     out: &Output,
+) -> Result<(), CliError> {
+    run_and_print_waiting(card, args, terminal_id, machine, out, Wait::ForService)
+}
+
+/// As [`run_and_print`], waiting for a pending registration as `wait` allows; with
+/// [`Wait::No`] a pending registration is printed as the result (exit 0).
+///
+/// # Errors
+/// As [`run`].
+pub(crate) fn run_and_print_waiting(
+    card: &CardOptions,
+    args: &ServiceArgs,
+    terminal_id: &str,
+    machine: Machine,
+    out: &Output,
+    wait: Wait,
 ) -> Result<(), CliError> {
     let face = machine.method() == mynacard_registration::Method::AccreditedFace;
     let image = match card.sim_profile() {
@@ -182,13 +215,27 @@ pub(crate) fn run_and_print(
     };
     let runtime = runtime()?;
     let report = runtime
-        .block_on(driver::run(machine, &mut channel, &client, &mut terminal))
+        .block_on(driver::run_waiting(
+            machine,
+            &mut channel,
+            &client,
+            &mut terminal,
+            wait,
+        ))
         .map_err(|e| CliError::new(ExitCode::Failure, "the flow stopped").with_source(e))?;
     if let Some(e) = terminal.error.take() {
         return Err(e);
     }
-    let result = FlowResult::new(op, terminal_id, &report, &args.locale);
-    if report.outcome.is_success() {
+    let mut result = FlowResult::new(op, terminal_id, &report, &args.locale);
+    // Asked not to wait, a pending registration is what was asked for.
+    let pending_as_asked = wait == Wait::No && matches!(report.outcome, Outcome::Pending(_));
+    if pending_as_asked {
+        result.poll_url = result
+            .pending
+            .as_ref()
+            .map(|p| format!("{}{}", client.base_url(), p.poll.url));
+    }
+    if report.outcome.is_success() || pending_as_asked {
         out.print(&result)
     } else {
         Err(outcome_error(&report.outcome, &args.locale))
@@ -236,6 +283,8 @@ pub(crate) fn outcome_kind(outcome: &Outcome) -> &'static str {
         Outcome::RelinkedAfterReissue { .. } => "relinked_after_reissue",
         Outcome::Eligible(_) => "eligible",
         Outcome::Deregistered { .. } => "deregistered",
+        Outcome::Pending(_) => "pending",
+        Outcome::UpstreamTimedOut => "upstream_timed_out",
         Outcome::NotRegistered => "not_registered",
         Outcome::RegistrationLapsed => "registration_lapsed",
         Outcome::NoInsuranceRecord => "no_insurance_record",
@@ -309,6 +358,12 @@ pub(crate) struct FlowResult {
     pub(crate) insurer_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) eligibility: Option<mynacard_registration::EligibilityResult>,
+    /// A registration the service finishes later: its status, with the poll token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pending: Option<mynacard_registration::RegistrationPending>,
+    /// Where to poll it (the service's URL and the status path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) poll_url: Option<String>,
     pub(crate) apdus: u32,
     pub(crate) http_requests: u32,
 }
@@ -346,6 +401,11 @@ impl FlowResult {
             registration_id,
             insurer_name,
             eligibility,
+            pending: match &report.outcome {
+                Outcome::Pending(p) => Some((**p).clone()),
+                _ => None,
+            },
+            poll_url: None,
             apdus: report.apdus,
             http_requests: report.http_requests,
         }
@@ -378,6 +438,16 @@ impl fmt::Display for FlowResult {
             )?;
         } else if let Some(name) = &self.insurer_name {
             writeln!(f, "  insurer:        {name}")?;
+        }
+        if let Some(p) = &self.pending {
+            writeln!(f, "  session:        {}", p.session_id)?;
+            writeln!(f, "  deadline:       {}", p.deadline)?;
+            if let Some(url) = &self.poll_url {
+                writeln!(
+                    f,
+                    "  poll:           GET {url} (token in the --json output)"
+                )?;
+            }
         }
         write!(
             f,

@@ -432,6 +432,7 @@ async fn post(client: &HttpClient, path: &str, body: Vec<u8>) -> HttpResponse {
         .send(&HttpRequest {
             method: HttpMethod::Post,
             path: path.into(),
+            headers: Vec::new(),
             body: Some(body),
             delay_ms: 0,
             attempt: 1,

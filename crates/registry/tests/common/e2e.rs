@@ -188,6 +188,16 @@ impl ServiceProcess {
     /// Starts the service on `db` (listening on `listen`), with `fault` in its environment, and
     /// waits for its address.
     pub(crate) fn start(db: &str, listen: &str, fault: Option<&str>) -> ServiceProcess {
+        ServiceProcess::start_with(db, listen, fault, &[])
+    }
+
+    /// As [`ServiceProcess::start`], with more command-line options.
+    pub(crate) fn start_with(
+        db: &str,
+        listen: &str,
+        fault: Option<&str>,
+        extra: &[&str],
+    ) -> ServiceProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
         command
             .args([
@@ -199,6 +209,7 @@ impl ServiceProcess {
                 "--rate-limit",
                 "0",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use mynacard_registry::store::{
-    Applied, CardKey, ChallengeRecord, Effect, RegistrationRecord, Settled, Store,
+    Applied, CardKey, ChallengeRecord, Effect, PendingRecord, RegistrationRecord, Settled, Store,
 };
 
 fn challenge(session: &str, now: i64) -> ChallengeRecord {
@@ -60,6 +60,7 @@ fn label(applied: &Applied) -> String {
         Applied::Lapsed(r) => format!("lapsed:{}", r.registration_id),
         Applied::Deregistered(r) => format!("deregistered:{}", r.registration_id),
         Applied::NotRegistered => "not_registered".into(),
+        Applied::Pending => "pending".into(),
     }
 }
 
@@ -435,5 +436,273 @@ pub(crate) async fn a_read_only_answer_claims_the_challenge_once(url: &str) {
         other => panic!("expected the earlier record, got {other:?}"),
     }
     assert_eq!(store.registration_count().await.expect("count"), 1);
+    store.close().await;
+}
+
+fn pending(session: &str, serial: &str, now: i64) -> PendingRecord {
+    PendingRecord {
+        session_id: session.to_owned(),
+        token_sha256: format!("token-{session}"),
+        waiting_on: "identity".to_owned(),
+        card: card(serial),
+        cert_sha256: format!("sha-{serial}"),
+        not_after: now / 1000 + 86_400,
+        terminal_id: "atm-0001".to_owned(),
+        method: "pin_signature".to_owned(),
+        consent_version: "1.0".to_owned(),
+        attempts: 0,
+        accepted_at: now,
+        next_attempt_at: now + 1000,
+        deadline: now + 600_000,
+    }
+}
+
+/// Claims the session and records it as pending, as a proof whose upstreams did not answer.
+async fn go_pending(store: &Store, session: &str, serial: &str, now: i64) {
+    store
+        .insert_challenge(&challenge(session, now))
+        .await
+        .expect("challenge");
+    let settled = store
+        .settle(
+            session,
+            &format!("proof-{session}"),
+            now,
+            Effect::Pending(pending(session, serial, now)),
+            |applied| format!("stored:{}", label(applied)),
+        )
+        .await
+        .expect("settle");
+    assert!(
+        matches!(&settled, Settled::Fresh { applied: Applied::Pending, outcome } if outcome == "stored:pending"),
+        "{settled:?}"
+    );
+}
+
+/// Two instances (two pools) drain the same pending items at once, each claiming and ending
+/// what it gets: every item is claimed by exactly one of them, and its result is that
+/// instance's.
+pub(crate) async fn two_workers_claim_each_pending_item_once(url: &str) {
+    let now = 2_000_000;
+    let setup = Store::connect(url, 2).await.expect("connect");
+    let sessions: Vec<String> = (0..24).map(|i| format!("p{i}")).collect();
+    for (i, session) in sessions.iter().enumerate() {
+        go_pending(&setup, session, &format!("{:04x}", 0x0f00 + i), now).await;
+    }
+    setup.close().await;
+    let mut tasks = Vec::new();
+    for owner in ["worker-a", "worker-b"] {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let store = Store::connect(&url, 4).await.expect("connect");
+            let later = now + 5_000;
+            let mut mine = Vec::new();
+            while let Some(item) = store
+                .claim_pending(later, owner, later + 60_000)
+                .await
+                .expect("claim")
+            {
+                assert_eq!(item.attempts, 1, "claimed once: {}", item.session_id);
+                let ended = store
+                    .finish_pending(&item.session_id, owner, later, Effect::None, |_| {
+                        format!("ended-by:{owner}")
+                    })
+                    .await
+                    .expect("finish");
+                assert_eq!(ended, Some(Applied::Nothing), "the holder ends it");
+                mine.push(item.session_id);
+                tokio::task::yield_now().await;
+            }
+            store.close().await;
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    let mut per_owner = Vec::new();
+    for task in tasks {
+        let mine = task.await.expect("worker");
+        per_owner.push(mine.len());
+        claimed.extend(mine);
+    }
+    claimed.sort();
+    let mut expected = sessions.clone();
+    expected.sort();
+    assert_eq!(claimed, expected, "every item once, none twice");
+    let store = Store::connect(url, 2).await.expect("connect");
+    assert_eq!(store.pending_counts().await.expect("counts"), (0, 24));
+    for session in &sessions {
+        let outcome = store
+            .challenge(session)
+            .await
+            .expect("read")
+            .expect("kept")
+            .outcome
+            .expect("outcome");
+        assert!(outcome.starts_with("ended-by:worker-"), "{outcome}");
+    }
+    store.close().await;
+    eprintln!("claims per worker: {per_owner:?}");
+}
+
+/// A lease keeps other workers off an item until it runs out; then another worker takes it
+/// over, and the first one can neither reschedule nor end it any more.
+pub(crate) async fn a_lease_holds_until_it_runs_out(url: &str) {
+    let now = 3_000_000;
+    let store = Store::connect(url, 2).await.expect("connect");
+    go_pending(&store, "leased", "0c01", now).await;
+    assert!(
+        store
+            .claim_pending(now, "a", now + 10_000)
+            .await
+            .expect("claim")
+            .is_none(),
+        "not due before its next attempt"
+    );
+    let due = now + 1000;
+    let first = store
+        .claim_pending(due, "a", due + 10_000)
+        .await
+        .expect("claim")
+        .expect("due");
+    assert_eq!(first.card, card("0c01"));
+    assert_eq!(first.attempts, 1);
+    assert!(
+        store
+            .claim_pending(due + 9_999, "b", due + 20_000)
+            .await
+            .expect("claim")
+            .is_none(),
+        "held by a"
+    );
+    let taken = store
+        .claim_pending(due + 10_000, "b", due + 20_000)
+        .await
+        .expect("claim")
+        .expect("lease over");
+    assert_eq!(taken.attempts, 2);
+    assert!(
+        !store
+            .reschedule_pending("leased", "a", due + 50_000, "insurance")
+            .await
+            .expect("reschedule"),
+        "a lost it"
+    );
+    assert_eq!(
+        store
+            .finish_pending("leased", "a", due + 10_001, Effect::None, |_| "by-a".into())
+            .await
+            .expect("finish"),
+        None
+    );
+    assert!(
+        store
+            .reschedule_pending("leased", "b", due + 30_000, "insurance")
+            .await
+            .expect("reschedule")
+    );
+    let status = store
+        .pending_status("leased")
+        .await
+        .expect("status")
+        .expect("row");
+    assert_eq!(
+        (status.done, status.waiting_on.as_str()),
+        (false, "insurance")
+    );
+    // Given back: no lease, due again at the new time.
+    let again = store
+        .claim_pending(due + 30_000, "a", due + 40_000)
+        .await
+        .expect("claim")
+        .expect("due again");
+    assert_eq!(again.attempts, 3);
+    store.close().await;
+}
+
+/// A pending item ends with a registration in the same transaction as its answer, its card
+/// columns are cleared, and the challenge of a pending item is not purged while it waits.
+pub(crate) async fn pending_ends_once_and_is_not_purged_while_waiting(url: &str) {
+    let now = 4_000_000;
+    let store = Store::connect(url, 2).await.expect("connect");
+    go_pending(&store, "waits", "0d01", now).await;
+    // Long after the challenge expired: still kept, it is pending.
+    assert_eq!(
+        store
+            .purge_challenges(now + 10_000_000)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert!(store.challenge("waits").await.expect("read").is_some());
+    let item = store
+        .claim_pending(now + 1000, "w", now + 60_000)
+        .await
+        .expect("claim")
+        .expect("due");
+    let ended = store
+        .finish_pending(
+            &item.session_id,
+            "w",
+            now + 2000,
+            Effect::Register {
+                registration: registration("reg-p", "0d01", now + 2000),
+                relink_from: Vec::new(),
+                linked: Vec::new(),
+            },
+            label,
+        )
+        .await
+        .expect("finish")
+        .expect("held");
+    assert_eq!(label(&ended), "registered:reg-p");
+    assert_eq!(store.registration_count().await.expect("count"), 1);
+    assert_eq!(
+        store
+            .challenge("waits")
+            .await
+            .expect("read")
+            .expect("kept")
+            .outcome
+            .as_deref(),
+        Some("registered:reg-p")
+    );
+    // Nothing can end it a second time.
+    assert_eq!(
+        store
+            .finish_pending("waits", "w", now + 3000, Effect::None, |_| "again".into())
+            .await
+            .expect("finish"),
+        None
+    );
+    assert!(
+        store
+            .claim_pending(now + 100_000, "x", now + 200_000)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    use sqlx::Row as _;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("connect");
+    let row = sqlx::query(
+        "SELECT COALESCE(root_id, ''), COALESCE(serial, ''), COALESCE(cert_sha256, ''), state \
+         FROM pending_registrations WHERE session_id = 'waits'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("row");
+    let cleared: Vec<String> = (0..4).map(|i| row.try_get(i).expect("text")).collect();
+    assert_eq!(cleared, ["", "", "", "done"], "the card is cleared");
+    pool.close().await;
+    // Ended: purged with its challenge.
+    assert_eq!(store.pending_counts().await.expect("counts"), (0, 1));
+    assert_eq!(
+        store
+            .purge_challenges(now + 10_000_000)
+            .await
+            .expect("purge"),
+        1
+    );
+    assert_eq!(store.pending_counts().await.expect("counts"), (0, 0));
     store.close().await;
 }
