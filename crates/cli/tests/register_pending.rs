@@ -1,15 +1,17 @@
 //! `mynacard register` against a service whose identity upstream is down (protocol §16): with
 //! `--no-wait` the pending status is the result (exit 0, outcome `pending`, poll URL and
 //! token); waiting with `--max-wait` that runs out is a service error (exit 7). The token the
-//! command printed then reads the status from the service.
+//! command printed then reads the status from the service, and `register --resume` finishes
+//! the registration from the printed document once the upstream is back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use support::{assert_exit, json, mynacard, scratch};
+use support::{assert_exit, json, mynacard, scratch, stdout, write};
 
 struct Service(Child);
 
@@ -22,8 +24,18 @@ impl Drop for Service {
 
 /// `mynacard registry serve` with the identity upstream down; returns it and its URL.
 fn serve_with_identity_down() -> (Service, String) {
-    let dir = scratch();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mynacard"))
+    serve(
+        &scratch().join("registry.db"),
+        "127.0.0.1:0",
+        Some("identity-down"),
+    )
+}
+
+/// `mynacard registry serve` on the SQLite database `db`, listening on `listen`, with the
+/// test fault `fault` (none: the seeded upstreams answer); returns it and its URL.
+fn serve(db: &Path, listen: &str, fault: Option<&str>) -> (Service, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard"));
+    command
         .args([
             "registry",
             "serve",
@@ -31,19 +43,23 @@ fn serve_with_identity_down() -> (Service, String) {
             "--rate-limit",
             "0",
             "--listen",
-            "127.0.0.1:0",
+            listen,
             "--upstream-timeout-ms",
             "200",
+            "--pending-retry-ms",
+            "100",
             "--pending-deadline",
             "60",
         ])
         .arg("--db")
-        .arg(format!("sqlite://{}", dir.join("registry.db").display()))
-        .env("MYNACARD_REGISTRY_FAULT", "identity-down")
+        .arg(format!("sqlite://{}", db.display()))
+        .env_remove("MYNACARD_REGISTRY_FAULT")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the service");
+        .stderr(Stdio::null());
+    if let Some(fault) = fault {
+        command.env("MYNACARD_REGISTRY_FAULT", fault);
+    }
+    let mut child = command.spawn().expect("start the service");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
@@ -153,4 +169,184 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_7() {
         None,
     );
     assert_exit(&out, 2);
+}
+
+/// `mynacard register --resume` takes up what `--no-wait` printed: refused (exit 2) for a
+/// document that is not a pending registration or names another service; still pending when
+/// the wait ends is exit 7; a wrong token is the service's `E_SESSION_NOT_FOUND` (exit 7).
+/// With the upstream back (the service restarted on the same database and address, without
+/// the fault), the resume ends registered, from a file or stdin, with no card and no PIN, and
+/// the card then finds itself already registered under the same id.
+#[test]
+fn resume_finishes_what_no_wait_left_pending() {
+    let db = scratch().join("registry.db");
+    let (service, url) = serve(&db, "127.0.0.1:0", Some("identity-down"));
+    let out = mynacard(
+        &[
+            "--json",
+            "--card",
+            "sim:adult",
+            "register",
+            "--channel",
+            "atm",
+            "--service",
+            &url,
+            "--yes",
+            "--pin-stdin",
+            "--no-wait",
+        ],
+        "1234\n",
+    );
+    assert_exit(&out, 0);
+    let pending_doc = json(&out);
+    assert_eq!(pending_doc["outcome"], "pending", "{pending_doc}");
+    let token = pending_doc["pending"]["poll"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let session = pending_doc["pending"]["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    assert!(
+        pending_doc["poll_url"]
+            .as_str()
+            .expect("poll URL")
+            .ends_with(&format!("/v1/registrations/{session}"))
+    );
+    let dir = scratch();
+    let doc_file = write(&dir, "pending.json", &out.stdout);
+    // No --card: the card's part is over.
+    let resume = |file: &str, service: &str, extra: &[&str], stdin: Option<&str>| {
+        let mut args = vec!["register", "--service", service, "--resume", file];
+        args.extend_from_slice(extra);
+        mynacard(&args, stdin)
+    };
+    let variant = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = pending_doc.clone();
+        edit(&mut doc);
+        write(&dir, name, doc.to_string().as_bytes())
+    };
+
+    // Not a pending registration, or not for this service: usage errors, nothing sent.
+    let error_doc = write(
+        &dir,
+        "error.json",
+        br#"{"error":{"kind":"service_error","exit_code":7,"message":"x","causes":[]}}"#,
+    );
+    let registered = variant("registered.json", &|d| d["outcome"] = "registered".into());
+    let eligibility = variant("eligibility.json", &|d| {
+        d["operation"] = "check_eligibility".into();
+    });
+    let no_poll_url = variant("no-poll-url.json", &|d| {
+        d.as_object_mut().expect("object").remove("poll_url");
+    });
+    let elsewhere = variant("elsewhere.json", &|d| {
+        d["pending"]["poll"]["url"] = "/v1/elsewhere".into();
+        d["poll_url"] = format!("{url}/v1/elsewhere").into();
+    });
+    let not_json = write(&dir, "readable.txt", b"pending\n  outcome: pending\n");
+    for file in [
+        &error_doc,
+        &registered,
+        &eligibility,
+        &no_poll_url,
+        &elsewhere,
+        &not_json,
+    ] {
+        let out = resume(file, &url, &["--json"], None);
+        assert_exit(&out, 2);
+        assert_eq!(json(&out)["error"]["kind"], "usage", "{file}");
+    }
+    let out = resume(&doc_file, "http://127.0.0.1:9", &[], None);
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--service"), "{stderr}");
+    assert!(!stderr.contains(&token), "the token is not shown: {stderr}");
+    let out = resume(&doc_file, &url, &["--channel", "atm"], None);
+    assert_exit(&out, 2);
+    let out = resume(&doc_file, &url, &["--no-wait"], None);
+    assert_exit(&out, 2);
+
+    // The upstream is still down: still pending when the wait ends.
+    let out = resume(&doc_file, &url, &["--json", "--max-wait", "2"], None);
+    assert_exit(&out, 7);
+    let doc = json(&out);
+    assert_eq!(doc["error"]["kind"], "service_error", "{doc}");
+    assert!(
+        doc["error"]["causes"]
+            .as_array()
+            .expect("causes")
+            .iter()
+            .any(|c| c == "pending"),
+        "{doc}"
+    );
+
+    // A wrong token: the service's 404, named, and no token shown.
+    let mut tampered = token.clone();
+    let first = if tampered.starts_with('A') { "B" } else { "A" };
+    tampered.replace_range(..1, first);
+    let wrong_token = variant("wrong-token.json", &|d| {
+        d["pending"]["poll"]["token"] = tampered.clone().into();
+    });
+    let out = resume(&wrong_token, &url, &["--max-wait", "10"], None);
+    assert_exit(&out, 7);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("E_SESSION_NOT_FOUND"), "{stderr}");
+    assert!(!stderr.contains(&token) && !stderr.contains(&tampered));
+    assert!(out.stdout.is_empty());
+
+    // The upstream is back: the same database and address, without the fault.
+    drop(service);
+    let listen = url.strip_prefix("http://").expect("http URL");
+    let (_service, again) = serve(&db, listen, None);
+    assert_eq!(again, url);
+
+    let out = resume(&doc_file, &url, &["--json", "--max-wait", "30"], None);
+    assert_exit(&out, 0);
+    let done = json(&out);
+    assert_eq!(done["outcome"], "registered", "{done}");
+    assert_eq!(done["operation"], "register_insurance_use");
+    assert_eq!(done["terminal_id"], pending_doc["terminal_id"]);
+    assert_eq!(done["apdus"], 0, "no card: {done}");
+    assert!(done["http_requests"].as_u64().expect("count") >= 1);
+    assert!(done.get("pending").is_none() && done.get("poll_url").is_none());
+    let registration = done["registration_id"]
+        .as_str()
+        .expect("registration id")
+        .to_owned();
+
+    // From stdin, readable: the same finished registration, and no token.
+    let text = std::fs::read_to_string(&doc_file).expect("document");
+    let out = resume("-", &url, &["--max-wait", "30"], Some(&text));
+    assert_exit(&out, 0);
+    let readable = stdout(&out);
+    assert!(
+        readable.contains("outcome:        registered"),
+        "{readable}"
+    );
+    assert!(readable.contains(&registration), "{readable}");
+    assert!(!readable.contains(&token), "{readable}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
+
+    // One registration: the card finds itself registered under the same id.
+    let out = mynacard(
+        &[
+            "--json",
+            "--card",
+            "sim:adult",
+            "register",
+            "--channel",
+            "atm",
+            "--service",
+            &url,
+            "--yes",
+            "--pin-stdin",
+        ],
+        "1234\n",
+    );
+    assert_exit(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["outcome"], "already_registered", "{doc}");
+    assert_eq!(doc["registration_id"], registration.as_str());
 }

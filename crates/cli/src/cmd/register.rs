@@ -4,21 +4,21 @@
 //! run over the chosen card and service, and the printed result.
 
 use std::fmt;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use clap::{Args, ValueEnum};
-use mynacard_registration::Outcome;
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registration::driver::{self, RunReport, Terminal, Wait};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
+use mynacard_registration::{Outcome, RegistrationPending};
 use mynacard_sim::image::CardImage;
 use mynacard_sim::pki::Era;
 use mynacard_transport::blocking::block_on;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::cmd::card_select::{self, CardOptions, SecretInput};
@@ -91,16 +91,17 @@ pub(crate) struct ServiceArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RegisterArgs {
     /// Where the registration happens.
-    #[arg(long, value_enum)]
-    channel: Channel,
+    #[arg(long, value_enum, required_unless_present = "resume")]
+    channel: Option<Channel>,
 
     #[command(flatten)]
     service: ServiceArgs,
 
     /// Do not wait when the service accepts the registration but finishes it later (an
     /// upstream is slow): print the pending status (outcome `pending`, with the poll URL and,
-    /// in --json, the poll token and deadline) and exit 0. Without it the command polls until
-    /// the registration ends; if it is still pending when --max-wait runs out it exits 7.
+    /// in --json, the poll token and deadline) and exit 0; --resume finishes it later from
+    /// the --json document. Without it the command polls until the registration ends; if it
+    /// is still pending when --max-wait runs out it exits 7.
     #[arg(long)]
     no_wait: bool,
 
@@ -108,6 +109,37 @@ pub(crate) struct RegisterArgs {
     /// (default: until the service's own deadline).
     #[arg(long, value_name = "SECS", conflicts_with = "no_wait")]
     max_wait: Option<u64>,
+
+    /// Finish a registration an earlier `register --no-wait --json` left pending: FILE is the
+    /// JSON document it printed (`-` reads it from stdin). No card, PIN or consent is involved
+    /// (that part is done); the status is polled at --service, which must be the service the
+    /// document's poll URL names, for as long as --max-wait allows. Exit 0 when registered
+    /// (also already registered or relinked), 7 when the registration failed or the service
+    /// refused the poll (e.g. `E_SESSION_NOT_FOUND` for a wrong token), 7 with the cause
+    /// `pending` when it is still pending as the wait ends (resume the same document again),
+    /// 2 when FILE is not such a pending status or names another service.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = [
+            "no_wait", "channel", "terminal_id", "pin_stdin", "allow_last_attempt",
+            "attestation_key",
+        ]
+    )]
+    resume: Option<PathBuf>,
+}
+
+/// The most of a pending-status document `--resume` reads (it is well under a KiB).
+const MAX_PENDING_DOCUMENT: u64 = 64 * 1024;
+
+/// The parts of a `register --no-wait --json` document a resume needs; the rest is ignored.
+#[derive(Debug, Deserialize)]
+struct PendingDocument {
+    operation: Option<String>,
+    outcome: Option<String>,
+    terminal_id: Option<String>,
+    pending: Option<RegistrationPending>,
+    poll_url: Option<String>,
 }
 
 /// Runs `mynacard register`.
@@ -115,22 +147,127 @@ pub(crate) struct RegisterArgs {
 /// # Errors
 /// Usage, card and service errors; a flow that ends without registering maps to its exit code.
 pub(crate) fn run(card: &CardOptions, args: RegisterArgs, out: &Output) -> Result<(), CliError> {
-    let terminal_id = args
-        .service
-        .terminal_id
-        .clone()
-        .unwrap_or_else(|| args.channel.default_terminal().to_owned());
-    let config = flow_config(&args.service, &terminal_id, args.channel.kind());
-    let machine = match args.channel {
-        Channel::Kiosk => Machine::register_with_face(config),
-        Channel::App | Channel::Atm => Machine::register_with_pin(config),
-    };
     let wait = match (args.no_wait, args.max_wait) {
         (true, _) => Wait::No,
         (false, Some(secs)) => Wait::at_most(std::time::Duration::from_secs(secs)),
         (false, None) => Wait::ForService,
     };
+    if let Some(path) = &args.resume {
+        return resume(path, &args.service, out, wait);
+    }
+    // clap requires --channel without --resume.
+    let Some(channel) = args.channel else {
+        return Err(CliError::usage("--channel is required"));
+    };
+    let terminal_id = args
+        .service
+        .terminal_id
+        .clone()
+        .unwrap_or_else(|| channel.default_terminal().to_owned());
+    let config = flow_config(&args.service, &terminal_id, channel.kind());
+    let machine = match channel {
+        Channel::Kiosk => Machine::register_with_face(config),
+        Channel::App | Channel::Atm => Machine::register_with_pin(config),
+    };
     run_and_print_waiting(card, &args.service, &terminal_id, machine, out, wait)
+}
+
+/// `register --resume`: polls the registration a pending-status document names until it ends
+/// or `wait` runs out, and prints the result as a registration would.
+fn resume(
+    path: &std::path::Path,
+    args: &ServiceArgs,
+    out: &Output,
+    wait: Wait,
+) -> Result<(), CliError> {
+    let doc = read_pending_document(path)?;
+    let client = service_client(args)?;
+    let not_pending = |what: &str| {
+        CliError::usage(format!(
+            "{} is not a pending registration as `register --no-wait --json` prints it: {what}",
+            source_name(path)
+        ))
+    };
+    if doc.operation.as_deref() != Some(Operation::RegisterInsuranceUse.as_str()) {
+        return Err(not_pending("not a registration"));
+    }
+    if doc.outcome.as_deref() != Some("pending") {
+        return Err(not_pending("its outcome is not `pending`"));
+    }
+    let (Some(pending), Some(poll_url), Some(terminal_id)) =
+        (doc.pending, doc.poll_url, doc.terminal_id)
+    else {
+        return Err(not_pending("no pending status, poll URL or terminal id"));
+    };
+    // The token goes only to the service named on the command line, and only if the document
+    // was printed for that service.
+    let expected = format!("{}{}", client.base_url(), pending.poll.url);
+    if poll_url != expected {
+        return Err(CliError::usage(format!(
+            "the poll URL {poll_url} is not the status of session {} at --service {}",
+            pending.session_id,
+            client.base_url()
+        )));
+    }
+    // A poll sends no terminal kind; the config's is unused.
+    let config = flow_config(args, &terminal_id, TerminalKind::App);
+    let machine = Machine::poll_registration(config, pending)
+        .map_err(|e| not_pending("its poll URL is not the session's status path").with_source(e))?;
+    let report = runtime()?
+        .block_on(driver::poll(machine, &client, wait))
+        .map_err(|e| CliError::new(ExitCode::Failure, "the flow stopped").with_source(e))?;
+    print_report(
+        out,
+        Operation::RegisterInsuranceUse,
+        &terminal_id,
+        &report,
+        &args.locale,
+        &client,
+        wait,
+    )
+}
+
+/// How errors name the `--resume` document.
+fn source_name(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".to_owned()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads and parses the document `--resume` names (`-`: stdin).
+fn read_pending_document(path: &std::path::Path) -> Result<PendingDocument, CliError> {
+    let cannot_read = |e: std::io::Error| {
+        CliError::usage(format!("cannot read {}", source_name(path))).with_source(e)
+    };
+    let mut text = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_PENDING_DOCUMENT + 1)
+            .read_to_end(&mut text)
+            .map_err(cannot_read)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_PENDING_DOCUMENT + 1).read_to_end(&mut text))
+            .map_err(cannot_read)?;
+    }
+    if text.len() as u64 > MAX_PENDING_DOCUMENT {
+        return Err(CliError::usage(format!(
+            "{} is larger than a pending status ({MAX_PENDING_DOCUMENT} bytes at most)",
+            source_name(path)
+        )));
+    }
+    // serde_json's messages quote a value only when its type is wrong, and a token of the
+    // wrong type is no token, so the cause never shows a usable one.
+    serde_json::from_slice(&text).map_err(|e| {
+        CliError::usage(format!(
+            "{} is not the JSON document `register --no-wait --json` prints",
+            source_name(path)
+        ))
+        .with_source(e)
+    })
 }
 
 pub(crate) fn flow_config(args: &ServiceArgs, terminal_id: &str, kind: TerminalKind) -> FlowConfig {
@@ -195,13 +332,7 @@ pub(crate) fn run_and_print_waiting(
     } else {
         None
     };
-    let client = HttpClient::new(&args.service).map_err(|e| {
-        CliError::usage(format!(
-            "--service {:?} is not an http(s) URL",
-            args.service
-        ))
-        .with_source(e)
-    })?;
+    let client = service_client(args)?;
     let transport = card_select::transport(card)?;
     let mut channel = block_on(transport.open())
         .map_err(|e| CliError::new(ExitCode::CardAbsent, "cannot open the card").with_source(e))?;
@@ -226,7 +357,32 @@ pub(crate) fn run_and_print_waiting(
     if let Some(e) = terminal.error.take() {
         return Err(e);
     }
-    let mut result = FlowResult::new(op, terminal_id, &report, &args.locale);
+    print_report(out, op, terminal_id, &report, &args.locale, &client, wait)
+}
+
+/// The HTTP client (reqwest over rustls) for `--service`.
+fn service_client(args: &ServiceArgs) -> Result<HttpClient, CliError> {
+    HttpClient::new(&args.service).map_err(|e| {
+        CliError::usage(format!(
+            "--service {:?} is not an http(s) URL",
+            args.service
+        ))
+        .with_source(e)
+    })
+}
+
+/// Prints a finished run, or ends the command with its outcome's error. A pending
+/// registration is a result only when `wait` was [`Wait::No`].
+fn print_report(
+    out: &Output,
+    op: Operation,
+    terminal_id: &str,
+    report: &RunReport,
+    locale: &str,
+    client: &HttpClient,
+    wait: Wait,
+) -> Result<(), CliError> {
+    let mut result = FlowResult::new(op, terminal_id, report, locale);
     // Asked not to wait, a pending registration is what was asked for.
     let pending_as_asked = wait == Wait::No && matches!(report.outcome, Outcome::Pending(_));
     if pending_as_asked {
@@ -238,7 +394,7 @@ pub(crate) fn run_and_print_waiting(
     if report.outcome.is_success() || pending_as_asked {
         out.print(&result)
     } else {
-        Err(outcome_error(&report.outcome, &args.locale))
+        Err(outcome_error(&report.outcome, locale))
     }
 }
 
