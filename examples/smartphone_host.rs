@@ -4,16 +4,15 @@
 //! This is the loop a Kotlin (Android `IsoDep`) or Swift (Core NFC) host reproduces around the
 //! machine. Here the app's "NFC" is the simulated card's engine called directly as the
 //! transceive, limited to short APDUs (261-byte commands) as on the many phones without extended
-//! length, and its HTTP client is reqwest against the reference service running in this
-//! process. APDUs, bytes and requests are counted and printed.
+//! length, and its HTTP client (OkHttp / URLSession in a real app) is the library's rustls
+//! client against the reference service running in this process. APDUs, bytes and requests are
+//! counted and printed.
 //!
 //! Run with `cargo run --example smartphone_host`.
 
-use std::time::Duration;
-
-use mynacard::registration::machine::{
-    Action, CardFailure, HttpFailure, HttpMethod, HttpRequest, HttpResponse, MachineError,
-};
+use mynacard::registration::driver::ServiceClient as _;
+use mynacard::registration::http::HttpClient;
+use mynacard::registration::machine::{Action, CardFailure, HttpMethod, MachineError};
 use mynacard::registration::{FlowConfig, Machine, Outcome, TerminalKind};
 use mynacard::sim::engine::Card;
 use mynacard::sim::image::CardImage;
@@ -91,68 +90,6 @@ impl PhoneNfc {
     }
 }
 
-/// The app's own HTTP client (OkHttp / URLSession in a real app).
-pub(crate) struct AppHttp {
-    client: reqwest::Client,
-    base_url: String,
-}
-
-impl AppHttp {
-    /// A client for the service at `base_url`.
-    pub(crate) fn new(base_url: &str) -> Result<AppHttp, BoxError> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(AppHttp {
-            client,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        })
-    }
-
-    /// Sends the machine's request as it is and hands back status, `Retry-After` and body.
-    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
-        if request.delay_ms > 0 {
-            // A resent proof waits first (the machine doubles the delay each time).
-            tokio::time::sleep(Duration::from_millis(u64::from(request.delay_ms))).await;
-        }
-        let url = format!("{}{}", self.base_url, request.path);
-        let mut builder = match request.method {
-            HttpMethod::Get => self.client.get(url),
-            HttpMethod::Post => self.client.post(url),
-        };
-        builder = builder.header("accept", "application/json");
-        if let Some(body) = &request.body {
-            builder = builder
-                .header("content-type", "application/json")
-                .body(body.clone());
-        }
-        let response = builder.send().await.map_err(|e| {
-            // Whether the request may have arrived decides whether a proof is resent.
-            if e.is_connect() {
-                HttpFailure::Connect
-            } else {
-                HttpFailure::Interrupted
-            }
-        })?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| HttpFailure::Interrupted)?
-            .to_vec();
-        Ok(HttpResponse {
-            status,
-            retry_after,
-            body,
-        })
-    }
-}
-
 /// One step of the loop, for the app's log (never a PIN or personal data).
 pub(crate) type StepLog = Vec<String>;
 
@@ -174,7 +111,7 @@ pub(crate) struct PhoneRun {
 pub(crate) async fn register_from_phone(
     mut machine: Machine,
     nfc: &mut PhoneNfc,
-    http: &AppHttp,
+    http: &HttpClient,
     pin_pad: Zeroizing<String>,
 ) -> Result<PhoneRun, MachineError> {
     let mut pin_pad = Some(pin_pad);
@@ -274,7 +211,7 @@ fn main() -> Result<(), BoxError> {
         println!("registration service: {}", service.base_url());
         println!();
         let mut nfc = phone_with_card()?;
-        let http = AppHttp::new(&service.base_url())?;
+        let http = HttpClient::new(&service.base_url())?;
         let pin = Zeroizing::new(TYPED_PIN.to_owned());
         let run = register_from_phone(app_machine(), &mut nfc, &http, pin).await?;
         for line in &run.log {

@@ -178,7 +178,7 @@ fn smartphone_host_loop_registers_over_short_apdus() -> Result<(), BoxError> {
     support::runtime()?.block_on(async {
         let service = ReferenceService::start().await?;
         let url = service.base_url();
-        let http = smartphone_host::AppHttp::new(&url)?;
+        let http = mynacard::registration::http::HttpClient::new(&url)?;
         let mut nfc = smartphone_host::phone_with_card()?;
 
         let run = smartphone_host::register_from_phone(
