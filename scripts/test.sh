@@ -251,11 +251,15 @@ main() {
         done
         selected=(packages toolchain "$@")
     fi
+    mkdir -p "$CARGO_TARGET_DIR"
+    log "disk: $(df -h --output=avail "$CARGO_TARGET_DIR" | tail -n 1 | tr -d ' ') available for $CARGO_TARGET_DIR"
     for stage in "${selected[@]}"; do
         run_stage "$stage" "stage_$stage"
     done
     CURRENT_STAGE="summary"
     echo
+    # Disk is the scarcest resource of a CI machine: say what this run used.
+    echo "  disk  target directory $(du -sh "$CARGO_TARGET_DIR" 2>/dev/null | cut -f1), $(df -h --output=avail "$CARGO_TARGET_DIR" | tail -n 1 | tr -d ' ') left"
     if ((${#FUZZ_REPORT[@]} > 0)); then
         printf '  fuzz  %s\n' "${FUZZ_REPORT[@]}"
     fi
