@@ -25,11 +25,13 @@ pub(crate) enum ExitCode {
     VerificationFailed = 6,
     /// 7: the registration or eligibility service failed or refused.
     ServiceError = 7,
+    /// 8: the service accepted the registration but had not finished it when the wait ended.
+    StillPending = 8,
 }
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [ExitCode; 8] = [
+    pub(crate) const ALL: [ExitCode; 9] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -38,6 +40,7 @@ impl ExitCode {
         ExitCode::PinBlocked,
         ExitCode::VerificationFailed,
         ExitCode::ServiceError,
+        ExitCode::StillPending,
     ];
 
     /// What the code means, as documented in `--help` and the README.
@@ -61,6 +64,10 @@ impl ExitCode {
             ExitCode::ServiceError => {
                 "service error: the registration or eligibility service failed or refused"
             }
+            ExitCode::StillPending => {
+                "still pending: the service accepted the registration and finishes it later; \
+                 `register --resume` waits for it"
+            }
         }
     }
 
@@ -80,6 +87,7 @@ impl ExitCode {
             ExitCode::PinBlocked => "pin_blocked",
             ExitCode::VerificationFailed => "verification_failed",
             ExitCode::ServiceError => "service_error",
+            ExitCode::StillPending => "still_pending",
         }
     }
 }
@@ -109,6 +117,9 @@ pub(crate) struct CliError {
     code: ExitCode,
     message: String,
     source: Option<Box<dyn Error + Send + Sync + 'static>>,
+    /// The command's result is already on stdout (it says what happened): with --json no
+    /// error document follows, so stdout still carries exactly one document.
+    result_printed: bool,
 }
 
 impl CliError {
@@ -118,6 +129,7 @@ impl CliError {
             code,
             message: message.into(),
             source: None,
+            result_printed: false,
         }
     }
 
@@ -131,6 +143,19 @@ impl CliError {
     pub(crate) fn with_source(mut self, source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
         self.source = Some(source.into());
         self
+    }
+
+    /// Marks the command's result as printed already: with --json the error adds no document
+    /// of its own (the printed result is the one), without it the message still goes to stderr.
+    #[must_use]
+    pub(crate) fn after_printed_result(mut self) -> Self {
+        self.result_printed = true;
+        self
+    }
+
+    /// Whether the command's result was printed before this error.
+    pub(crate) fn result_printed(&self) -> bool {
+        self.result_printed
     }
 
     /// The exit code this error ends the process with.

@@ -47,10 +47,12 @@ impl Output {
         write_line(&mut io::stdout().lock(), &text)
     }
 
-    /// Reports a failed command: one JSON document on stdout with `--json`, readable lines on
-    /// stderr otherwise.
+    /// Reports a failed command: one JSON document on stdout with `--json` (none when the
+    /// command's result was printed instead), readable lines on stderr otherwise.
     pub(crate) fn error(&self, err: &CliError) {
-        let _ = if self.json {
+        let _ = if self.json && err.result_printed() {
+            Ok(())
+        } else if self.json {
             write_line(&mut io::stdout().lock(), &error_document(err))
         } else {
             write_line(&mut io::stderr().lock(), &error_text(err))

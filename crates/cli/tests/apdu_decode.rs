@@ -76,6 +76,7 @@ fn help_documents_exit_codes_and_exits_0() {
         "5  PIN blocked",
         "6  verification failed",
         "7  service error",
+        "8  still pending",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }

@@ -1,8 +1,9 @@
 //! `mynacard register` against a service whose identity upstream is down (protocol §16): with
 //! `--no-wait` the pending status is the result (exit 0, outcome `pending`, poll URL and
-//! token); waiting with `--max-wait` that runs out is a service error (exit 7). The token the
-//! command printed then reads the status from the service, and `register --resume` finishes
-//! the registration from the printed document once the upstream is back.
+//! token); waiting with `--max-wait` that runs out prints the same status and exits 8 (still
+//! pending). The token the command printed then reads the status from the service, and
+//! `register --resume` finishes the registration from the printed document once the upstream
+//! is back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
 mod support;
@@ -101,7 +102,7 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
 }
 
 #[test]
-fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_7() {
+fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
     let (_service, url) = serve_with_identity_down();
     let register = |extra: &[&str]| {
         let mut args = vec![
@@ -141,16 +142,42 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_7() {
     let (code, _) = get(poll_url, None);
     assert_eq!(code, 404, "no token, no status");
 
-    // Waiting, but not long enough: still pending, a service error.
+    // Waiting, but not long enough: still pending (exit 8), and the one JSON document is the
+    // pending status of this new session, which a later --resume can take up.
     let out = register(&["--max-wait", "2"]);
-    assert_exit(&out, 7);
+    assert_exit(&out, 8);
     let doc = json(&out);
-    let error = &doc["error"];
-    assert_eq!(error["kind"], "service_error", "{doc}");
-    assert!(
-        error.to_string().contains("pending"),
-        "the cause names the outcome: {doc}"
+    assert!(doc.get("error").is_none(), "{doc}");
+    assert_eq!(doc["outcome"], "pending", "{doc}");
+    let waited = doc["pending"]["session_id"].as_str().expect("session");
+    assert_ne!(waited, session, "a new registration, a new session");
+    let poll_url = doc["poll_url"].as_str().expect("poll URL");
+    assert_eq!(poll_url, format!("{url}/v1/registrations/{waited}"));
+    let token = doc["pending"]["poll"]["token"].as_str().expect("token");
+    let (code, body) = get(poll_url, Some(token));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"pending\""), "{body}");
+    // Without --json the status goes to stdout and the reason to stderr, with the same code.
+    let out = mynacard(
+        &[
+            "--card",
+            "sim:adult",
+            "register",
+            "--channel",
+            "atm",
+            "--service",
+            &url,
+            "--yes",
+            "--pin-stdin",
+            "--max-wait",
+            "1",
+        ],
+        "1234\n",
     );
+    assert_exit(&out, 8);
+    assert!(!stdout(&out).is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("still pending"), "{stderr}");
 
     // The options exclude each other (refused before anything is read).
     let out = mynacard(
@@ -173,7 +200,8 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_7() {
 
 /// `mynacard register --resume` takes up what `--no-wait` printed: refused (exit 2) for a
 /// document that is not a pending registration or names another service; still pending when
-/// the wait ends is exit 7; a wrong token is the service's `E_SESSION_NOT_FOUND` (exit 7).
+/// the wait ends is exit 8 (with the status printed again); a wrong token is the service's
+/// `E_SESSION_NOT_FOUND` (exit 7).
 /// With the upstream back (the service restarted on the same database and address, without
 /// the fault), the resume ends registered, from a file or stdin, with no card and no PIN, and
 /// the card then finds itself already registered under the same id.
@@ -268,19 +296,20 @@ fn resume_finishes_what_no_wait_left_pending() {
     let out = resume(&doc_file, &url, &["--no-wait"], None);
     assert_exit(&out, 2);
 
-    // The upstream is still down: still pending when the wait ends.
+    // The upstream is still down: still pending when the wait ends (exit 8), and what is
+    // printed is again a document --resume takes (the same session).
     let out = resume(&doc_file, &url, &["--json", "--max-wait", "2"], None);
-    assert_exit(&out, 7);
-    let doc = json(&out);
-    assert_eq!(doc["error"]["kind"], "service_error", "{doc}");
-    assert!(
-        doc["error"]["causes"]
-            .as_array()
-            .expect("causes")
-            .iter()
-            .any(|c| c == "pending"),
-        "{doc}"
+    assert_exit(&out, 8);
+    let again = json(&out);
+    assert_eq!(again["outcome"], "pending", "{again}");
+    assert_eq!(
+        again["pending"]["session_id"],
+        pending_doc["pending"]["session_id"]
     );
+    assert_eq!(again["poll_url"], pending_doc["poll_url"]);
+    let again_file = write(&dir, "again.json", &out.stdout);
+    let out = resume(&again_file, &url, &["--json", "--max-wait", "1"], None);
+    assert_exit(&out, 8);
 
     // A wrong token: the service's 404, named, and no token shown.
     let mut tampered = token.clone();

@@ -101,7 +101,7 @@ pub(crate) struct RegisterArgs {
     /// upstream is slow): print the pending status (outcome `pending`, with the poll URL and,
     /// in --json, the poll token and deadline) and exit 0; --resume finishes it later from
     /// the --json document. Without it the command polls until the registration ends; if it
-    /// is still pending when --max-wait runs out it exits 7.
+    /// is still pending when --max-wait runs out it prints the same pending status and exits 8.
     #[arg(long)]
     no_wait: bool,
 
@@ -115,9 +115,9 @@ pub(crate) struct RegisterArgs {
     /// (that part is done); the status is polled at --service, which must be the service the
     /// document's poll URL names, for as long as --max-wait allows. Exit 0 when registered
     /// (also already registered or relinked), 7 when the registration failed or the service
-    /// refused the poll (e.g. `E_SESSION_NOT_FOUND` for a wrong token), 7 with the cause
-    /// `pending` when it is still pending as the wait ends (resume the same document again),
-    /// 2 when FILE is not such a pending status or names another service.
+    /// refused the poll (e.g. `E_SESSION_NOT_FOUND` for a wrong token), 8 when it is still
+    /// pending as the wait ends (the pending status is printed again; resume it later), 2 when
+    /// FILE is not such a pending status or names another service.
     #[arg(
         long,
         value_name = "FILE",
@@ -383,16 +383,26 @@ fn print_report(
     wait: Wait,
 ) -> Result<(), CliError> {
     let mut result = FlowResult::new(op, terminal_id, report, locale);
-    // Asked not to wait, a pending registration is what was asked for.
-    let pending_as_asked = wait == Wait::No && matches!(report.outcome, Outcome::Pending(_));
-    if pending_as_asked {
+    let pending = matches!(report.outcome, Outcome::Pending(_));
+    if pending {
         result.poll_url = result
             .pending
             .as_ref()
             .map(|p| format!("{}{}", client.base_url(), p.poll.url));
     }
-    if report.outcome.is_success() || pending_as_asked {
+    if report.outcome.is_success() || (pending && wait == Wait::No) {
+        // Asked not to wait, a pending registration is what was asked for.
         out.print(&result)
+    } else if pending {
+        // The wait ran out, but the service goes on and may still register the card: the
+        // status (with its poll token) is printed so that `--resume` can take it up.
+        out.print(&result)?;
+        Err(CliError::new(
+            ExitCode::StillPending,
+            "the registration is still pending: the service finishes it when its upstream \
+             answers; `register --resume` with the --json output waits for it",
+        )
+        .after_printed_result())
     } else {
         Err(outcome_error(&report.outcome, locale))
     }
@@ -422,6 +432,7 @@ pub(crate) fn exit_code(outcome: &Outcome) -> ExitCode {
         | Outcome::CertificateRevoked { .. }
         | Outcome::CertificateUntrusted
         | Outcome::CertificateWrongType => ExitCode::VerificationFailed,
+        Outcome::Pending(_) => ExitCode::StillPending,
         Outcome::CardError { .. }
         | Outcome::NoAuthPin
         | Outcome::FaceNotMatched
