@@ -10,7 +10,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use support::{assert_exit, json, mynacard, scratch, stdout, write};
 
@@ -73,6 +73,27 @@ fn serve(db: &Path, listen: &str, fault: Option<&str>) -> (Service, String) {
     (Service(child), url)
 }
 
+/// `mynacard [--json] --card sim:adult register --channel atm --service URL --yes --pin-stdin`
+/// with `extra` after it and the simulated card's PIN on stdin.
+fn register_at_atm(url: &str, json_output: bool, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--card",
+        "sim:adult",
+        "register",
+        "--channel",
+        "atm",
+        "--service",
+        url,
+        "--yes",
+        "--pin-stdin",
+    ];
+    if json_output {
+        args.insert(0, "--json");
+    }
+    args.extend_from_slice(extra);
+    mynacard(&args, "1234\n")
+}
+
 /// A plain HTTP/1.1 GET on loopback: status code and body.
 fn get(url: &str, token: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
@@ -104,24 +125,7 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
 #[test]
 fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
     let (_service, url) = serve_with_identity_down();
-    let register = |extra: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "--card",
-            "sim:adult",
-            "register",
-            "--channel",
-            "atm",
-            "--service",
-            &url,
-            "--yes",
-            "--pin-stdin",
-        ];
-        args.extend_from_slice(extra);
-        mynacard(&args, "1234\n")
-    };
-
-    let out = register(&["--no-wait"]);
+    let out = register_at_atm(&url, true, &["--no-wait"]);
     assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["outcome"], "pending", "{doc}");
@@ -144,7 +148,7 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
 
     // Waiting, but not long enough: still pending (exit 8), and the one JSON document is the
     // pending status of this new session, which a later --resume can take up.
-    let out = register(&["--max-wait", "2"]);
+    let out = register_at_atm(&url, true, &["--max-wait", "2"]);
     assert_exit(&out, 8);
     let doc = json(&out);
     assert!(doc.get("error").is_none(), "{doc}");
@@ -158,22 +162,7 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"pending\""), "{body}");
     // Without --json the status goes to stdout and the reason to stderr, with the same code.
-    let out = mynacard(
-        &[
-            "--card",
-            "sim:adult",
-            "register",
-            "--channel",
-            "atm",
-            "--service",
-            &url,
-            "--yes",
-            "--pin-stdin",
-            "--max-wait",
-            "1",
-        ],
-        "1234\n",
-    );
+    let out = register_at_atm(&url, false, &["--max-wait", "1"]);
     assert_exit(&out, 8);
     assert!(!stdout(&out).is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -209,22 +198,7 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
 fn resume_finishes_what_no_wait_left_pending() {
     let db = scratch().join("registry.db");
     let (service, url) = serve(&db, "127.0.0.1:0", Some("identity-down"));
-    let out = mynacard(
-        &[
-            "--json",
-            "--card",
-            "sim:adult",
-            "register",
-            "--channel",
-            "atm",
-            "--service",
-            &url,
-            "--yes",
-            "--pin-stdin",
-            "--no-wait",
-        ],
-        "1234\n",
-    );
+    let out = register_at_atm(&url, true, &["--no-wait"]);
     assert_exit(&out, 0);
     let pending_doc = json(&out);
     assert_eq!(pending_doc["outcome"], "pending", "{pending_doc}");
@@ -359,21 +333,7 @@ fn resume_finishes_what_no_wait_left_pending() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(&token));
 
     // One registration: the card finds itself registered under the same id.
-    let out = mynacard(
-        &[
-            "--json",
-            "--card",
-            "sim:adult",
-            "register",
-            "--channel",
-            "atm",
-            "--service",
-            &url,
-            "--yes",
-            "--pin-stdin",
-        ],
-        "1234\n",
-    );
+    let out = register_at_atm(&url, true, &[]);
     assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["outcome"], "already_registered", "{doc}");

@@ -1,20 +1,12 @@
 //! End-to-end over HTTP to the real service on an embedded SQLite file, with simulated cards.
 
+#[macro_use]
 mod common;
 
 use common::{db, e2e_scenarios as s};
 
-macro_rules! e2e {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let db = db::sqlite();
-            s::$name(db.url.clone()).await;
-        }
-    )*};
-}
-
-e2e!(
+scenario_tests!(
+    s, db::sqlite();
     killed_between_proof_and_answer,
     grace_then_lapse,
     smartphone_certificate_has_no_grace,

@@ -3,21 +3,13 @@
 //! must name a server (the tests fail, never skip, without it).
 #![cfg(feature = "postgres-tests")]
 
+#[macro_use]
 mod common;
 
 use common::{db, pending_scenarios as s};
 
-macro_rules! e2e {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let db = db::postgres().await;
-            s::$name(db.url.clone()).await;
-        }
-    )*};
-}
-
-e2e!(
+scenario_tests!(
+    s, db::postgres().await;
     identity_down_then_back,
     insurance_slow_beyond_the_deadline,
     killed_while_pending_resumes_after_restart,

@@ -2,21 +2,13 @@
 //! embedded SQLite file: pending and polled, past the deadline, across a killed service, and
 //! with two service instances on one database.
 
+#[macro_use]
 mod common;
 
 use common::{db, pending_scenarios as s};
 
-macro_rules! e2e {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let db = db::sqlite();
-            s::$name(db.url.clone()).await;
-        }
-    )*};
-}
-
-e2e!(
+scenario_tests!(
+    s, db::sqlite();
     identity_down_then_back,
     insurance_slow_beyond_the_deadline,
     killed_while_pending_resumes_after_restart,
