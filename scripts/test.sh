@@ -12,6 +12,8 @@
 #   FUZZ_SECONDS      seconds each fuzz target runs (default 20)
 #   CARGO_TARGET_DIR  the one target directory shared by all cargo steps (default ./target)
 #   CARGO_INCREMENTAL incremental compilation (default 0: one build per run)
+#   MYNACARD_PRUNE_TARGET=1  delete the dev build before the fuzz build (.ci/run sets it: a
+#                     CI machine's disk may not hold both)
 
 set -Eeuo pipefail
 
@@ -201,6 +203,10 @@ stage_fuzz() {
     if ((${#targets[@]} == 0)); then
         echo "no fuzz targets" >&2
         return 1
+    fi
+    if [[ "${MYNACARD_PRUNE_TARGET:-0}" == 1 && -d "$CARGO_TARGET_DIR/debug" ]]; then
+        echo "pruning the dev build ($(du -sh "$CARGO_TARGET_DIR/debug" | cut -f1)): no stage after this one uses it"
+        rm -rf "$CARGO_TARGET_DIR/debug"
     fi
     RUSTC_BOOTSTRAP=1 cargo fuzz build
     local target out runs secs
