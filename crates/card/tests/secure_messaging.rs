@@ -4,26 +4,47 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
+use std::fmt::Debug;
+
 use mynacard_apdu::StatusWord;
 use mynacard_card::sm::SmError;
-use mynacard_card::{
-    AttemptPolicy, CollationB, Date, Error, ExtendedLength, MyNumber, Pin, Session, SessionOptions,
-};
+use mynacard_card::text::SecureText;
+use mynacard_card::{Error, ExtendedLength, SessionOptions};
 use mynacard_sim::fault::{Corruption, Faults};
-use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
 use pollster::block_on;
+use support::{
+    NAME, SimSession, assert_matches, card, card_with_options, verify_text_collation_a,
+    verify_text_collation_b, with_text_pin_verified, without_sending,
+};
 
-fn card(profile: &str) -> (SimCard, Session<SimChannel>) {
-    let image = CardImage::from_profile_name(profile).expect("built-in profile");
-    let sim = SimCard::from_image(image);
-    let session = Session::new(sim.channel());
-    (sim, session)
+/// Runs `body` in a secure-messaging session opened on the text AP after the issued PIN.
+fn with_secure_session<R>(
+    session: &mut SimSession,
+    body: impl AsyncFnOnce(&mut SecureText<'_, SimChannel>) -> R,
+) -> R {
+    with_text_pin_verified(session, async move |verified| {
+        let mut secure = verified.secure_session().await.unwrap();
+        body(&mut secure).await
+    })
 }
 
-fn pin() -> Pin {
-    Pin::new("1234").unwrap()
+/// The secure-messaging error in `result`; fails the test on success or on any other error.
+fn sm_error<T: Debug>(result: Result<T, Error>) -> SmError {
+    match result {
+        Err(Error::SecureMessaging(err)) => err,
+        other => panic!("expected a secure-messaging error, got {other:?}"),
+    }
+}
+
+/// A card of `profile` whose log keeps the responses too.
+fn card_logging_responses(profile: &str) -> (SimCard, SimSession) {
+    let (sim, session) = card(profile);
+    sim.log().capturing_responses(true);
+    (sim, session)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -41,12 +62,7 @@ fn on_the_wire(sim: &SimCard, needle: &[u8]) -> bool {
 fn attributes_over_sm_equal_those_read_in_clear() {
     for profile in ["adult", "contact", "contactless"] {
         let (sim, mut session) = card(profile);
-        block_on(async {
-            let mut text = session.text().await.unwrap();
-            let mut verified = text
-                .verify_pin(&pin(), AttemptPolicy::default())
-                .await
-                .unwrap();
+        with_text_pin_verified(&mut session, async |verified| {
             let clear = verified.read_attributes_checked().await.unwrap();
             let clear_integrity = verified.read_integrity().await.unwrap();
             let clear_number = verified.read_my_number().await.unwrap();
@@ -55,7 +71,7 @@ fn attributes_over_sm_equal_those_read_in_clear() {
             assert_eq!(secure.next_counter(), 1);
             let over_sm = secure.read_attributes_checked().await.unwrap();
             assert_eq!(over_sm, clear, "{profile}");
-            assert_eq!(over_sm.name, "番号\u{3000}花子");
+            assert_eq!(over_sm.name, NAME);
             assert_eq!(secure.read_integrity().await.unwrap(), clear_integrity);
             assert_eq!(
                 secure.read_my_number().await.unwrap().expose(),
@@ -76,8 +92,7 @@ fn attributes_over_sm_equal_those_read_in_clear() {
 
 #[test]
 fn no_personal_data_crosses_the_link_in_clear() {
-    let (sim, mut session) = card("contactless");
-    sim.log().capturing_responses(true);
+    let (sim, mut session) = card_logging_responses("contactless");
     let person = sim.with_card(|c| c.image().person.clone());
     let secrets: [&[u8]; 4] = [
         person.name.as_bytes(),
@@ -85,13 +100,7 @@ fn no_personal_data_crosses_the_link_in_clear() {
         b"19800217",
         person.my_number.as_bytes(),
     ];
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        let mut secure = verified.secure_session().await.unwrap();
+    with_secure_session(&mut session, async |secure| {
         let attributes = secure.read_attributes_checked().await.unwrap();
         assert_eq!(attributes.name, person.name);
         assert_eq!(attributes.address, person.address);
@@ -106,14 +115,8 @@ fn no_personal_data_crosses_the_link_in_clear() {
         );
     }
     // The same check on a clear read sees them, so it can fail.
-    let (sim, mut session) = card("contactless");
-    sim.log().capturing_responses(true);
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
+    let (sim, mut session) = card_logging_responses("contactless");
+    with_text_pin_verified(&mut session, async |verified| {
         verified.read_attributes().await.unwrap();
     });
     assert!(on_the_wire(&sim, person.name.as_bytes()));
@@ -123,23 +126,16 @@ fn no_personal_data_crosses_the_link_in_clear() {
 /// APDUs and bytes for one way of reading the attributes, from a fresh session.
 fn cost(secure: bool, checked: bool) -> (u64, u64, u64) {
     let (sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        match (secure, checked) {
-            (false, false) => drop(verified.read_attributes().await.unwrap()),
-            (false, true) => drop(verified.read_attributes_checked().await.unwrap()),
-            (true, false) => {
-                let mut s = verified.secure_session().await.unwrap();
-                drop(s.read_attributes().await.unwrap());
-            }
-            (true, true) => {
-                let mut s = verified.secure_session().await.unwrap();
-                drop(s.read_attributes_checked().await.unwrap());
-            }
+    with_text_pin_verified(&mut session, async |verified| match (secure, checked) {
+        (false, false) => drop(verified.read_attributes().await.unwrap()),
+        (false, true) => drop(verified.read_attributes_checked().await.unwrap()),
+        (true, false) => {
+            let mut s = verified.secure_session().await.unwrap();
+            drop(s.read_attributes().await.unwrap());
+        }
+        (true, true) => {
+            let mut s = verified.secure_session().await.unwrap();
+            drop(s.read_attributes_checked().await.unwrap());
         }
     });
     let stats = session.stats();
@@ -176,39 +172,18 @@ fn apdu_cost_of_secure_messaging() {
 #[test]
 fn a_short_link_is_a_typed_error_before_anything_is_sent() {
     let (sim, mut session) = card("no-extended");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        let before = sim.log().counters().apdus;
-        let err = verified.secure_session().await.unwrap_err();
-        assert!(
-            matches!(err, Error::SecureMessaging(SmError::ExtendedLengthRequired)),
-            "{err:?}"
-        );
-        assert_eq!(sim.log().counters().apdus, before, "nothing sent");
+    with_text_pin_verified(&mut session, async |verified| {
+        let refused = without_sending(&sim, verified.secure_session()).await;
+        assert_matches!(sm_error(refused), SmError::ExtendedLengthRequired);
         // The clear path still works on that link.
-        assert_eq!(
-            verified.read_attributes().await.unwrap().name,
-            "番号\u{3000}花子"
-        );
+        assert_eq!(verified.read_attributes().await.unwrap().name, NAME);
     });
     // A session told never to use extended length says the same on an extended link.
-    let sim = SimCard::from_image(CardImage::from_profile_name("contactless").unwrap());
     let options = SessionOptions::default().with_extended_length(ExtendedLength::Never);
-    let mut session = Session::with_options(sim.channel(), options);
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        assert!(matches!(
-            verified.secure_session().await.unwrap_err(),
-            Error::SecureMessaging(SmError::ExtendedLengthRequired)
-        ));
+    let (_sim, mut session) = card_with_options("contactless", options);
+    with_text_pin_verified(&mut session, async |verified| {
+        let refused = verified.secure_session().await;
+        assert_matches!(sm_error(refused), SmError::ExtendedLengthRequired);
     });
 }
 
@@ -217,27 +192,11 @@ fn only_the_pin_opens_a_session() {
     let (sim, mut session) = card("adult");
     block_on(async {
         let mut text = session.text().await.unwrap();
-        let a = MyNumber::new("123456789018").unwrap();
-        let mut verified = text
-            .verify_collation_a(&a, AttemptPolicy::default())
-            .await
-            .unwrap();
-        let before = sim.log().counters().apdus;
-        assert!(matches!(
-            verified.secure_session().await.unwrap_err(),
-            Error::InvalidInput { .. }
-        ));
-        assert_eq!(
-            sim.log().counters().apdus,
-            before,
-            "refused without sending"
-        );
+        let mut verified = verify_text_collation_a(&mut text).await;
+        let refused = without_sending(&sim, verified.secure_session()).await;
+        assert_matches!(refused, Err(Error::InvalidInput { .. }));
         drop(verified);
-        let b = CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "2285").unwrap();
-        let mut verified = text
-            .verify_collation_b(&b, AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut verified = verify_text_collation_b(&mut text).await;
         let err = verified.secure_session().await.unwrap_err();
         assert_eq!(
             err.status_word(),
@@ -257,12 +216,7 @@ fn only_the_pin_opens_a_session() {
 #[test]
 fn a_session_the_card_ended_is_reported_and_not_used_again() {
     let (sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_text_pin_verified(&mut session, async |verified| {
         let mut secure = verified.secure_session().await.unwrap();
         secure.read_attributes().await.unwrap();
         // Another terminal (or an attacker) sends an SM command the card cannot decrypt: the
@@ -274,47 +228,27 @@ fn a_session_the_card_ended_is_reported_and_not_used_again() {
             ])
         });
         assert_eq!(answer, vec![0x69, 0x88]);
-        let err = secure.read_attributes().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::SecureMessaging(SmError::SessionEnded {
-                    sw: StatusWord::SmSessionError
-                })
-            ),
-            "{err:?}"
+        assert_matches!(
+            sm_error(secure.read_attributes().await),
+            SmError::SessionEnded {
+                sw: StatusWord::SmSessionError
+            }
         );
         assert!(secure.is_broken());
-        let before = sim.log().counters().apdus;
-        assert!(matches!(
-            secure.read_integrity().await.unwrap_err(),
-            Error::SecureMessaging(SmError::SessionBroken)
-        ));
-        assert_eq!(
-            sim.log().counters().apdus,
-            before,
-            "nothing sent once broken"
-        );
+        // Nothing is sent once broken.
+        let refused = without_sending(&sim, secure.read_integrity()).await;
+        assert_matches!(sm_error(refused), SmError::SessionBroken);
         drop(secure);
         // A new session works again on the same verified handle.
         let mut secure = verified.secure_session().await.unwrap();
-        assert_eq!(
-            secure.read_attributes().await.unwrap().name,
-            "番号\u{3000}花子"
-        );
+        assert_eq!(secure.read_attributes().await.unwrap().name, NAME);
     });
 }
 
 #[test]
 fn a_host_counter_out_of_step_fails_to_decrypt() {
     let (sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        let mut secure = verified.secure_session().await.unwrap();
+    with_secure_session(&mut session, async |secure| {
         // An SM command that reaches the card behind the handle's back (a plain SELECT would
         // not count): the card is one step ahead of the host.
         let answer = sim.with_card(|c| {
@@ -325,32 +259,20 @@ fn a_host_counter_out_of_step_fails_to_decrypt() {
         assert_eq!(&answer[answer.len() - 2..], &[0x90, 0x00]);
         // The host decrypts the next answer with the wrong IV: only the first block is garbage
         // (CBC), and that is where the record tag is.
-        let err = secure.read_attributes().await.unwrap_err();
-        assert!(
-            matches!(err, Error::SecureMessaging(SmError::Garbled)),
-            "{err:?}"
-        );
+        assert_matches!(sm_error(secure.read_attributes().await), SmError::Garbled);
         assert!(
             secure.is_broken(),
             "no further command with an unknown counter"
         );
-        assert!(matches!(
-            secure.read_attributes().await.unwrap_err(),
-            Error::SecureMessaging(SmError::SessionBroken)
-        ));
+        let refused = secure.read_attributes().await;
+        assert_matches!(sm_error(refused), SmError::SessionBroken);
     });
 }
 
 #[test]
 fn a_damaged_answer_is_a_typed_error_and_ends_the_handle() {
     let (sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        let mut secure = verified.secure_session().await.unwrap();
+    with_secure_session(&mut session, async |secure| {
         // APDU 1 is the SELECT EF, 2 the SM READ: its first byte is the cryptogram's tag.
         sim.set_faults(Faults {
             corrupt: Some(Corruption {
@@ -360,13 +282,9 @@ fn a_damaged_answer_is_a_typed_error_and_ends_the_handle() {
             }),
             ..Faults::default()
         });
-        let err = secure.read_attributes().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::SecureMessaging(SmError::UnexpectedTag { .. } | SmError::Object(_))
-            ),
-            "{err:?}"
+        assert_matches!(
+            sm_error(secure.read_attributes().await),
+            SmError::UnexpectedTag { .. } | SmError::Object(_)
         );
         assert!(secure.is_broken());
     });
@@ -375,24 +293,15 @@ fn a_damaged_answer_is_a_typed_error_and_ends_the_handle() {
 #[test]
 fn a_reset_ends_the_secure_handle() {
     let (sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
-        let mut secure = verified.secure_session().await.unwrap();
+    with_secure_session(&mut session, async |secure| {
         secure.read_attributes().await.unwrap();
         sim.set_faults(Faults {
             reset_before_apdu: Some(1),
             ..Faults::default()
         });
-        let err = secure.read_attributes().await.unwrap_err();
-        assert!(matches!(err, Error::CardReset), "{err:?}");
-        assert!(matches!(
-            secure.read_attributes().await.unwrap_err(),
-            Error::CardReset
-        ));
+        assert_matches!(secure.read_attributes().await, Err(Error::CardReset));
+        // The handle stays ended.
+        assert_matches!(secure.read_attributes().await, Err(Error::CardReset));
     });
     assert_eq!(sim.with_card(|c| c.secure_messaging_counter()), None);
 }
@@ -400,12 +309,7 @@ fn a_reset_ends_the_secure_handle() {
 #[test]
 fn debug_shows_no_key_and_dropping_keeps_the_verified_handle() {
     let (_sim, mut session) = card("contactless");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut verified = text
-            .verify_pin(&pin(), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_text_pin_verified(&mut session, async |verified| {
         let mut secure = verified.secure_session().await.unwrap();
         let attributes = secure.read_attributes().await.unwrap();
         let shown = format!("{secure:?} {attributes:?}");

@@ -2,12 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use mynacard_apdu::StatusWord;
-use mynacard_card::jpki::{JpkiKey, PublicCertificate, TokenKind};
+use mynacard_card::jpki::{JpkiAp, JpkiKey, PublicCertificate, TokenKind};
 use mynacard_card::text::{Sex, TextKey};
 use mynacard_card::visual::VisualKey;
 use mynacard_card::{
-    AttemptPolicy, CollationB, Date, Error, HashAlgorithm, MyNumber, Pin, PinKind, PinStatus,
+    AttemptPolicy, CollationB, Date, Error, ExtendedLength, HashAlgorithm, Pin, PinKind, PinStatus,
     Session, SessionOptions, SignPassword, SignScheme,
 };
 use mynacard_sim::fault::Faults;
@@ -15,31 +17,22 @@ use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
 use pollster::block_on;
+use support::{
+    MY_NUMBER, NAME, PIN, SimSession, assert_matches, card, card_with_options,
+    collation_b_with_code, password, pin, remaining, rsa_operations, verifies_with_data,
+    verify_auth_pin, verify_text_collation_a, verify_text_collation_b, verify_visual_collation_b,
+    with_text_pin_verified,
+};
 
-fn card(profile: &str) -> (SimCard, Session<SimChannel>) {
-    let image = CardImage::from_profile_name(profile).expect("built-in profile");
-    let sim = SimCard::from_image(image);
-    let session = Session::new(sim.channel());
-    (sim, session)
-}
-
-fn remaining(sim: &SimCard, id: SecretId) -> u8 {
-    sim.with_card(|c| c.secret_status(id))
-        .expect("secret exists")
-        .remaining
-}
-
-fn pin(s: &str) -> Pin {
-    Pin::new(s).unwrap()
-}
-
-/// VERIFY commands that carried a PIN, as the card saw them.
-fn verifies_with_data(sim: &SimCard) -> usize {
-    sim.log()
-        .entries()
-        .iter()
-        .filter(|e| e.command.get(1) == Some(&0x20) && e.redacted > 0)
-        .count()
+/// Runs `body` on the JPKI AP of `session`.
+fn with_jpki<R>(
+    session: &mut SimSession,
+    body: impl AsyncFnOnce(&mut JpkiAp<'_, SimChannel>) -> R,
+) -> R {
+    block_on(async {
+        let mut ap = session.jpki().await.unwrap();
+        body(&mut ap).await
+    })
 }
 
 const ALL_PROFILES: [&str; 11] = [
@@ -60,8 +53,7 @@ const ALL_PROFILES: [&str; 11] = [
 fn every_profile_answers_token_availability_and_pin_status() {
     for profile in ALL_PROFILES {
         let (_sim, mut session) = card(profile);
-        block_on(async {
-            let mut ap = session.jpki().await.unwrap();
+        with_jpki(&mut session, async |ap| {
             let token = ap.token_info().await.unwrap();
             let expected = if profile == "smartphone" {
                 TokenKind::AndroidSe
@@ -131,8 +123,7 @@ fn fresh_card_pin_counters() {
 #[test]
 fn auth_certificate_in_two_apdus_with_extended_length() {
     let (_sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         let cert = ap.read_certificate(PublicCertificate::Auth).await.unwrap();
         assert!(
             cert.der().len() > 256,
@@ -155,36 +146,29 @@ fn auth_certificate_in_two_apdus_with_extended_length() {
 #[test]
 fn pin_registration_card_side_in_five_apdus() {
     let (sim, mut session) = card("adult");
-    let signature = block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let cert = ap.read_certificate(PublicCertificate::Auth).await.unwrap();
-        let mut verified = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
+    let signature = with_jpki(&mut session, async |ap| {
+        ap.read_certificate(PublicCertificate::Auth).await.unwrap();
+        verify_auth_pin(ap)
             .await
-            .unwrap();
-        let signature = verified
             .sign(HashAlgorithm::Sha256, b"registration nonce")
             .await
-            .unwrap();
-        (cert, signature)
+            .unwrap()
     });
     assert_eq!(session.stats().commands, 5);
-    assert_eq!(signature.1.len(), 256);
+    assert_eq!(signature.len(), 256);
     // The card computed exactly one signature.
-    assert_eq!(sim.with_card(|c| c.rsa_operations()), 1);
+    assert_eq!(rsa_operations(&sim), 1);
 }
 
 #[test]
 fn short_apdus_read_a_certificate_in_one_plus_ceil_size_over_256() {
     for profile in ["no-extended", "smartphone", "adult"] {
-        let image = CardImage::from_profile_name(profile).unwrap();
-        let sim = SimCard::from_image(image);
         let options = if profile == "adult" {
-            SessionOptions::default().with_extended_length(mynacard_card::ExtendedLength::Never)
+            SessionOptions::default().with_extended_length(ExtendedLength::Never)
         } else {
             SessionOptions::default()
         };
-        let mut session = Session::with_options(sim.channel(), options);
+        let (sim, mut session) = card_with_options(profile, options);
         block_on(async {
             session.jpki().await.unwrap();
             for which in [PublicCertificate::AuthCa, PublicCertificate::SignCa] {
@@ -221,7 +205,7 @@ fn a_card_that_refuses_extended_length_falls_back_to_short_apdus() {
         let cert = ap.read_certificate(PublicCertificate::Auth).await.unwrap();
         cert.public_key().unwrap();
         let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
+            .verify_auth(&pin(PIN), AttemptPolicy::default())
             .await
             .unwrap();
         v.sign(HashAlgorithm::Sha256, b"x").await.unwrap();
@@ -252,21 +236,17 @@ impl mynacard_transport::CardChannel for ClaimsExtended {
 #[test]
 fn a_wrong_pin_lowers_exactly_one_counter_by_one() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         let err = ap
             .verify_auth(&pin("9999"), AttemptPolicy::default())
             .await
             .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::WrongPin {
-                    key: PinKind::JpkiAuth,
-                    retries_left: 2
-                }
-            ),
-            "{err:?}"
+        assert_matches!(
+            err,
+            Error::WrongPin {
+                key: PinKind::JpkiAuth,
+                retries_left: 2
+            }
         );
         assert_eq!(err.status_word(), Some(StatusWord::RetriesRemaining(2)));
     });
@@ -289,28 +269,20 @@ fn a_wrong_pin_lowers_exactly_one_counter_by_one() {
 #[test]
 fn the_last_attempt_is_refused_unless_allowed() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         for left in [2, 1] {
-            let err = ap
-                .verify_auth(&pin("0000"), AttemptPolicy::default())
-                .await
-                .unwrap_err();
-            assert!(matches!(err, Error::WrongPin { retries_left, .. } if retries_left == left));
+            assert_matches!(
+                ap.verify_auth(&pin("0000"), AttemptPolicy::default()).await,
+                Err(Error::WrongPin { retries_left, .. }) if retries_left == left
+            );
         }
-        let err = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::KeepLastAttempt)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::LastAttemptRefused {
-                    retries_left: 1,
-                    ..
-                }
-            ),
-            "{err:?}"
+        assert_matches!(
+            ap.verify_auth(&pin(PIN), AttemptPolicy::KeepLastAttempt)
+                .await,
+            Err(Error::LastAttemptRefused {
+                retries_left: 1,
+                ..
+            })
         );
         assert_eq!(
             verifies_with_data(&sim),
@@ -321,7 +293,7 @@ fn the_last_attempt_is_refused_unless_allowed() {
             ap.pin_status(JpkiKey::Auth).await.unwrap(),
             PinStatus::Remaining(1)
         );
-        ap.verify_auth(&pin("1234"), AttemptPolicy::AllowLastAttempt)
+        ap.verify_auth(&pin(PIN), AttemptPolicy::AllowLastAttempt)
             .await
             .unwrap();
         assert_eq!(
@@ -334,19 +306,15 @@ fn the_last_attempt_is_refused_unless_allowed() {
 #[test]
 fn a_blocked_pin_is_refused_without_sending_it() {
     let (sim, mut session) = card("blocked-auth-pin");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         let err = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::AllowLastAttempt)
+            .verify_auth(&pin(PIN), AttemptPolicy::AllowLastAttempt)
             .await
             .unwrap_err();
         assert!(err.is_blocked(), "{err:?}");
         // The signing password still works.
         let mut v = ap
-            .verify_sign(
-                &SignPassword::new("abc123").unwrap(),
-                AttemptPolicy::default(),
-            )
+            .verify_sign(&password("abc123"), AttemptPolicy::default())
             .await
             .unwrap();
         v.sign(HashAlgorithm::Sha256, b"still signs").await.unwrap();
@@ -361,43 +329,23 @@ fn a_blocked_pin_is_refused_without_sending_it() {
 #[test]
 fn missing_pins_are_reported_as_not_set() {
     let (_sim, mut session) = card("under15");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let err = ap
-            .verify_sign(
-                &SignPassword::new("ABC123").unwrap(),
-                AttemptPolicy::default(),
-            )
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::PinNotSet {
-                    key: PinKind::JpkiSign
-                }
-            ),
-            "{err:?}"
+    with_jpki(&mut session, async |ap| {
+        assert_matches!(
+            ap.verify_sign(&password("ABC123"), AttemptPolicy::default())
+                .await,
+            Err(Error::PinNotSet {
+                key: PinKind::JpkiSign
+            })
         );
-        ap.verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+        verify_auth_pin(ap).await;
     });
     let (_sim, mut session) = card("face-auth");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let err = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::PinNotSet {
-                    key: PinKind::JpkiAuth
-                }
-            ),
-            "{err:?}"
+    with_jpki(&mut session, async |ap| {
+        assert_matches!(
+            ap.verify_auth(&pin(PIN), AttemptPolicy::default()).await,
+            Err(Error::PinNotSet {
+                key: PinKind::JpkiAuth
+            })
         );
     });
 }
@@ -405,12 +353,8 @@ fn missing_pins_are_reported_as_not_set() {
 #[test]
 fn every_signing_scheme_verifies_against_the_certificate() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_jpki(&mut session, async |ap| {
+        let mut v = verify_auth_pin(ap).await;
         let hash = HashAlgorithm::Sha256.digest(b"message");
         let info = HashAlgorithm::Sha256.digest_info(&hash).unwrap();
         for (scheme, input) in [
@@ -428,24 +372,16 @@ fn every_signing_scheme_verifies_against_the_certificate() {
             v.sign(alg, b"message").await.unwrap();
         }
     });
-    assert_eq!(
-        sim.with_card(|c| c.rsa_operations()),
-        8,
-        "one computation per signature"
-    );
+    assert_eq!(rsa_operations(&sim), 8, "one computation per signature");
 }
 
 #[test]
 fn signing_key_and_certificate_after_the_password() {
     let (_sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         // Lower case is upper-cased before it is sent.
         let mut v = ap
-            .verify_sign(
-                &SignPassword::new("abc123").unwrap(),
-                AttemptPolicy::default(),
-            )
+            .verify_sign(&password("abc123"), AttemptPolicy::default())
             .await
             .unwrap();
         let cert = v.read_sign_certificate().await.unwrap();
@@ -458,12 +394,8 @@ fn signing_key_and_certificate_after_the_password() {
 #[test]
 fn android_token_needs_the_pin_for_its_auth_certificate() {
     let (_sim, mut session) = card("smartphone");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_jpki(&mut session, async |ap| {
+        let mut v = verify_auth_pin(ap).await;
         let cert = v.read_auth_certificate().await.unwrap();
         assert!(cert.der().len() > 256);
         v.sign(HashAlgorithm::Sha256, b"phone").await.unwrap();
@@ -472,10 +404,7 @@ fn android_token_needs_the_pin_for_its_auth_certificate() {
     block_on(async {
         // Without reading the certificate first, signing reads it itself.
         let mut ap = session.jpki().await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_auth_pin(&mut ap).await;
         v.sign(HashAlgorithm::Sha256, b"phone").await.unwrap();
         drop(v);
         let mut text = session.text().await.unwrap();
@@ -489,45 +418,29 @@ fn android_token_needs_the_pin_for_its_auth_certificate() {
 #[test]
 fn pin_and_password_change() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_jpki(&mut session, async |ap| {
+        let mut v = verify_auth_pin(ap).await;
         v.change_pin(&pin("5678")).await.unwrap();
         drop(v);
-        let err = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            Error::WrongPin {
+        assert_matches!(
+            ap.verify_auth(&pin(PIN), AttemptPolicy::default()).await,
+            Err(Error::WrongPin {
                 retries_left: 2,
                 ..
-            }
-        ));
+            })
+        );
         ap.verify_auth(&pin("5678"), AttemptPolicy::default())
             .await
             .unwrap();
         let mut s = ap
-            .verify_sign(
-                &SignPassword::new("ABC123").unwrap(),
-                AttemptPolicy::default(),
-            )
+            .verify_sign(&password("ABC123"), AttemptPolicy::default())
             .await
             .unwrap();
-        s.change_password(&SignPassword::new("newpass9").unwrap())
-            .await
-            .unwrap();
+        s.change_password(&password("newpass9")).await.unwrap();
         drop(s);
-        ap.verify_sign(
-            &SignPassword::new("NEWPASS9").unwrap(),
-            AttemptPolicy::default(),
-        )
-        .await
-        .unwrap();
+        ap.verify_sign(&password("NEWPASS9"), AttemptPolicy::default())
+            .await
+            .unwrap();
     });
     assert_eq!(remaining(&sim, SecretId::JpkiSignPassword), 5);
 }
@@ -535,30 +448,21 @@ fn pin_and_password_change() {
 #[test]
 fn text_ap_attributes_integrity_and_my_number() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut text = session.text().await.unwrap();
-        let mut v = text
-            .verify_pin(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_text_pin_verified(&mut session, async |v| {
         let a = v.read_attributes_checked().await.unwrap();
-        assert_eq!(a.name, "番号\u{3000}花子");
+        assert_eq!(a.name, NAME);
         assert_eq!(a.address, "東京都清瀬市試験町一丁目２番３号");
         assert_eq!(a.birth_date, Date::new(1980, 2, 17).unwrap());
         assert_eq!(a.sex, Sex::Female);
         let n = v.read_my_number().await.unwrap();
-        assert_eq!(n.expose(), "123456789018");
+        assert_eq!(n.expose(), MY_NUMBER);
         v.change_pin(&pin("4321")).await.unwrap();
     });
     assert_eq!(remaining(&sim, SecretId::TextPin), 3);
     let (_sim, mut session) = card("adult");
     block_on(async {
         let mut text = session.text().await.unwrap();
-        let b = CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "2285").unwrap();
-        let mut v = text
-            .verify_collation_b(&b, AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_text_collation_b(&mut text).await;
         v.read_attributes_checked().await.unwrap();
         let err = v.read_my_number().await.unwrap_err();
         assert!(
@@ -566,18 +470,14 @@ fn text_ap_attributes_integrity_and_my_number() {
             "B does not open the My Number: {err:?}"
         );
         drop(v);
-        let a = MyNumber::new("123456789018").unwrap();
-        let mut v = text
-            .verify_collation_a(&a, AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_text_collation_a(&mut text).await;
         assert!(
             v.read_attributes()
                 .await
                 .unwrap_err()
                 .is_security_status_not_satisfied()
         );
-        assert_eq!(v.read_my_number().await.unwrap().expose(), "123456789018");
+        assert_eq!(v.read_my_number().await.unwrap().expose(), MY_NUMBER);
     });
 }
 
@@ -586,26 +486,17 @@ fn visual_ap_face_signature_and_presence() {
     let (sim, mut session) = card("adult");
     block_on(async {
         let mut visual = session.visual().await.unwrap();
-        let wrong = CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "0000").unwrap();
-        let err = visual
-            .verify_collation_b(&wrong, AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::WrongPin {
-                    key: PinKind::VisualCollationB,
-                    retries_left: 9
-                }
-            ),
-            "{err:?}"
+        let wrong = collation_b_with_code("0000");
+        assert_matches!(
+            visual
+                .verify_collation_b(&wrong, AttemptPolicy::default())
+                .await,
+            Err(Error::WrongPin {
+                key: PinKind::VisualCollationB,
+                retries_left: 9
+            })
         );
-        let b = CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "2285").unwrap();
-        let mut v = visual
-            .verify_collation_b(&b, AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_visual_collation_b(&mut visual).await;
         let face = v.read_face_checked().await.unwrap();
         assert_eq!(face.birth_date, Date::new(1980, 2, 17).unwrap());
         assert_eq!(face.expiry, Date::new(2035, 2, 17).unwrap());
@@ -648,36 +539,28 @@ fn common_ap_identity() {
 #[test]
 fn a_reset_ends_the_verified_state() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         ap.read_certificate(PublicCertificate::Auth).await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_auth_pin(ap).await;
         sim.with_card(|c| c.reset());
         let err = v.sign(HashAlgorithm::Sha256, b"x").await.unwrap_err();
-        assert!(matches!(err, Error::CardReset), "{err:?}");
+        assert_matches!(err, Error::CardReset);
         assert!(err.is_retryable());
         // The handle stays dead; the application handle too.
-        assert!(matches!(
+        assert_matches!(
             v.sign(HashAlgorithm::Sha256, b"x").await,
             Err(Error::CardReset)
-        ));
+        );
         drop(v);
-        assert!(matches!(
-            ap.pin_status(JpkiKey::Auth).await,
-            Err(Error::CardReset)
-        ));
+        assert_matches!(ap.pin_status(JpkiKey::Auth).await, Err(Error::CardReset));
     });
     assert_eq!(
-        sim.with_card(|c| c.rsa_operations()),
+        rsa_operations(&sim),
         0,
         "nothing was signed after the reset"
     );
-    block_on(async {
-        // A new handle selects again and works.
-        let mut ap = session.jpki().await.unwrap();
+    // A new handle selects again and works.
+    with_jpki(&mut session, async |ap| {
         assert_eq!(
             ap.pin_status(JpkiKey::Auth).await.unwrap(),
             PinStatus::Remaining(3)
@@ -688,20 +571,18 @@ fn a_reset_ends_the_verified_state() {
 #[test]
 fn a_reset_reported_by_the_transport_is_a_card_reset() {
     let (sim, mut session) = card("adult");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let mut v = ap
-            .verify_auth(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+    with_jpki(&mut session, async |ap| {
+        let mut v = verify_auth_pin(ap).await;
         sim.set_faults(Faults {
             reset_before_apdu: Some(1),
             ..Faults::none()
         });
-        let err = v.sign(HashAlgorithm::Sha256, b"x").await.unwrap_err();
-        assert!(matches!(err, Error::CardReset), "{err:?}");
+        assert_matches!(
+            v.sign(HashAlgorithm::Sha256, b"x").await,
+            Err(Error::CardReset)
+        );
     });
-    assert_eq!(sim.with_card(|c| c.rsa_operations()), 0);
+    assert_eq!(rsa_operations(&sim), 0);
 }
 
 #[test]
@@ -711,21 +592,13 @@ fn tag_loss_during_verify_may_have_counted_and_is_not_repeated() {
         tag_loss_on_verify: Some(1),
         ..Faults::none()
     });
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
-        let err = ap
-            .verify_auth(&pin("9999"), AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::AttemptMayHaveBeenCounted {
-                    key: PinKind::JpkiAuth,
-                    ..
-                }
-            ),
-            "{err:?}"
+    with_jpki(&mut session, async |ap| {
+        assert_matches!(
+            ap.verify_auth(&pin("9999"), AttemptPolicy::default()).await,
+            Err(Error::AttemptMayHaveBeenCounted {
+                key: PinKind::JpkiAuth,
+                ..
+            })
         );
     });
     assert_eq!(verifies_with_data(&sim), 1, "the VERIFY was not repeated");
@@ -747,8 +620,7 @@ fn pin_types_reject_bad_values_before_sending() {
 #[test]
 fn apdu_counters_count_every_byte() {
     let (sim, mut session) = card("no-extended");
-    block_on(async {
-        let mut ap = session.jpki().await.unwrap();
+    with_jpki(&mut session, async |ap| {
         ap.read_certificate(PublicCertificate::AuthCa)
             .await
             .unwrap();

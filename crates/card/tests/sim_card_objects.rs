@@ -4,35 +4,54 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use mynacard_apdu::StatusWord;
+use mynacard_card::common::{CommonAp, VerifiedCommon};
+use mynacard_card::text::TextKey;
 use mynacard_card::visual::VisualKey;
-use mynacard_card::{
-    AttemptPolicy, CollationB, Date, Error, MyNumber, Pin, PinKind, PinStatus, Session,
-};
-use mynacard_sim::image::{CardImage, MY_NUMBER_IMAGE_SIZE, digit_ink};
+use mynacard_card::{AttemptPolicy, Date, Error, PinKind, PinStatus};
+use mynacard_sim::image::{MY_NUMBER_IMAGE_SIZE, digit_ink};
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
 use pollster::block_on;
+use support::{
+    PIN, apdus_seen, assert_matches, card, collation_a, pin, remaining, sent,
+    verify_visual_collation_b, with_text_pin_verified, without_sending,
+};
 
-fn card(profile: &str) -> (SimCard, Session<SimChannel>) {
-    let image = CardImage::from_profile_name(profile).expect("built-in profile");
-    let sim = SimCard::from_image(image);
-    let session = Session::new(sim.channel());
-    (sim, session)
+/// Verifies `digits` as the common AP PIN, which must succeed.
+async fn verify_common_pin<'a>(
+    common: &'a mut CommonAp<'_, SimChannel>,
+    digits: &str,
+) -> VerifiedCommon<'a, SimChannel> {
+    common
+        .verify_pin(&pin(digits), AttemptPolicy::default())
+        .await
+        .unwrap()
 }
 
-fn pin(s: &str) -> Pin {
-    Pin::new(s).unwrap()
+/// VERIFY commands with a PIN in them (not the bare counter queries) the card saw.
+fn verifies_with_a_pin(sim: &SimCard) -> usize {
+    sent(sim, 0x00, 0x20).iter().filter(|c| c.len() > 4).count()
 }
 
-/// Commands the card saw with this CLA and INS.
-fn sent(sim: &SimCard, cla: u8, ins: u8) -> Vec<Vec<u8>> {
-    sim.log()
-        .entries()
-        .iter()
-        .filter(|e| e.command.first() == Some(&cla) && e.command.get(1) == Some(&ins))
-        .map(|e| e.command.clone())
-        .collect()
+/// Asserts that `png` is the rendered individual number `digits`: its size, and every pixel black
+/// exactly where the digits are inked.
+fn assert_png_shows_number(png: &[u8], digits: &str) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png.to_vec()));
+    let mut reader = decoder.read_info().unwrap();
+    let (width, height) = MY_NUMBER_IMAGE_SIZE;
+    assert_eq!((reader.info().width, reader.info().height), (width, height));
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    for y in 0..height {
+        for x in 0..width {
+            let byte = pixels[y as usize * frame.line_size + (x / 8) as usize];
+            let black = byte & (0x80 >> (x % 8)) == 0;
+            assert_eq!(black, digit_ink(digits.as_bytes(), x, y));
+        }
+    }
 }
 
 /// Whether the card ever saw a READ BINARY of the visual AP's EF 0005 (by SFI or after SELECT).
@@ -82,22 +101,15 @@ fn card_identification_in_five_apdus_on_every_link() {
 #[test]
 fn card_identification_leaves_an_application_and_it_reopens() {
     let (sim, mut session) = card("adult");
+    with_text_pin_verified(&mut session, async |_| {});
     block_on(async {
-        let mut text = session.text().await.unwrap();
-        let v = text
-            .verify_pin(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
-        drop(v);
         let id = session.card_identification().await.unwrap();
         assert_eq!(id.municipality_code, "13221");
         assert_eq!(sim.with_card(|c| c.current_application()), None);
         // The next application handle selects its application again.
         let mut text = session.text().await.unwrap();
         assert_eq!(
-            text.pin_status(mynacard_card::text::TextKey::Pin)
-                .await
-                .unwrap(),
+            text.pin_status(TextKey::Pin).await.unwrap(),
             PinStatus::Remaining(3)
         );
     });
@@ -125,16 +137,12 @@ fn card_certificates_need_extended_length() {
     assert_eq!(get_data[3], [0x00, 0xCA, 0x7F, 0x21, 0x00, 0x00, 0x00]);
 
     let (sim, mut session) = card("no-extended");
-    let err = block_on(session.card_certificates()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Card {
-                sw: StatusWord::WrongLength,
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_matches!(
+        block_on(session.card_certificates()),
+        Err(Error::Card {
+            sw: StatusWord::WrongLength,
+            ..
+        })
     );
     assert_eq!(
         session.stats().commands,
@@ -150,21 +158,16 @@ fn card_certificates_need_extended_length() {
 fn my_number_image_after_collation_a_only_on_explicit_request() {
     for profile in ["adult", "no-extended"] {
         let (sim, mut session) = card(profile);
-        let number = MyNumber::new("123456789018").unwrap();
+        let number = collation_a();
         block_on(async {
             let mut visual = session.visual().await.unwrap();
             // Reading the face after 照合番号B never touches EF 0005.
-            let birth = Date::new(1980, 2, 17).unwrap();
-            let b = CollationB::new(birth, 2035, "2285").unwrap();
-            let mut v = visual
-                .verify_collation_b(&b, AttemptPolicy::default())
-                .await
-                .unwrap();
+            let mut v = verify_visual_collation_b(&mut visual).await;
             v.read_face_checked().await.unwrap();
-            let before = sim.log().entries().len();
-            let err = v.read_my_number_image().await.unwrap_err();
-            assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
-            assert_eq!(sim.log().entries().len(), before, "nothing sent");
+            assert_matches!(
+                without_sending(&sim, v.read_my_number_image()).await,
+                Err(Error::InvalidInput { .. })
+            );
             drop(v);
             assert!(!read_my_number_image_sent(&sim), "{profile}");
 
@@ -172,40 +175,19 @@ fn my_number_image_after_collation_a_only_on_explicit_request() {
                 .verify_collation_a(&number, AttemptPolicy::default())
                 .await
                 .unwrap();
-            let start = v_stats(&sim);
+            let start = apdus_seen(&sim);
             let image = v.read_my_number_image().await.unwrap();
-            let apdus = v_stats(&sim) - start;
+            let apdus = apdus_seen(&sim) - start;
             // EF 0005 (about 730 bytes) and the CVC (555): one read each with extended length;
             // on a 256-byte link each is a read by SFI, a SELECT and two reads by offset.
             let expected = if profile == "adult" { 2 } else { 8 };
             assert_eq!(apdus, expected, "{profile}");
             assert!(!format!("{image:?}").contains("PNG"));
-            let decoder = png::Decoder::new(std::io::Cursor::new(image.png.to_vec()));
-            let mut reader = decoder.read_info().unwrap();
-            let (width, height) = MY_NUMBER_IMAGE_SIZE;
-            assert_eq!((reader.info().width, reader.info().height), (width, height));
-            let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-            let frame = reader.next_frame(&mut pixels).unwrap();
-            for y in 0..height {
-                for x in 0..width {
-                    let byte = pixels[y as usize * frame.line_size + (x / 8) as usize];
-                    let black = byte & (0x80 >> (x % 8)) == 0;
-                    assert_eq!(black, digit_ink(number.expose().as_bytes(), x, y));
-                }
-            }
+            assert_png_shows_number(&image.png, number.expose());
         });
         assert!(read_my_number_image_sent(&sim));
-        assert_eq!(
-            sim.with_card(|c| c.secret_status(SecretId::VisualCollationA))
-                .unwrap()
-                .remaining,
-            10
-        );
+        assert_eq!(remaining(&sim, SecretId::VisualCollationA), 10);
     }
-}
-
-fn v_stats(sim: &SimCard) -> usize {
-    sim.log().entries().len()
 }
 
 #[test]
@@ -230,26 +212,18 @@ fn common_pin_change_with_change_key() {
         block_on(async {
             let mut common = session.common().await.unwrap();
             assert_eq!(common.pin_status().await.unwrap(), PinStatus::Remaining(3));
-            let err = common
-                .verify_pin(&pin("0000"), AttemptPolicy::default())
-                .await
-                .unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    Error::WrongPin {
-                        key: PinKind::CommonPin,
-                        retries_left: 2
-                    }
-                ),
-                "{err:?}"
+            assert_matches!(
+                common
+                    .verify_pin(&pin("0000"), AttemptPolicy::default())
+                    .await,
+                Err(Error::WrongPin {
+                    key: PinKind::CommonPin,
+                    retries_left: 2
+                })
             );
             session.reset_stats();
             let mut common = session.common().await.unwrap();
-            let mut v = common
-                .verify_pin(&pin("1234"), AttemptPolicy::default())
-                .await
-                .unwrap();
+            let mut v = verify_common_pin(&mut common, PIN).await;
             v.change_pin(&pin("2468")).await.unwrap();
         });
         // Counter status + VERIFY + SELECT EF + CHANGE KEY; the application was still selected.
@@ -269,10 +243,7 @@ fn common_pin_change_with_change_key() {
         // The new PIN verifies, the old one is wrong.
         block_on(async {
             let mut common = session.common().await.unwrap();
-            common
-                .verify_pin(&pin("2468"), AttemptPolicy::default())
-                .await
-                .unwrap();
+            verify_common_pin(&mut common, "2468").await;
         });
     }
 }
@@ -290,38 +261,31 @@ fn common_pin_blocked_not_set_and_reset() {
                     .is_err()
             );
         }
-        let err = common
-            .verify_pin(&pin("0000"), AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::LastAttemptRefused { .. }), "{err:?}");
-        let err = common
-            .verify_pin(&pin("0000"), AttemptPolicy::AllowLastAttempt)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Blocked {
-                    key: PinKind::CommonPin
-                }
-            ),
-            "{err:?}"
+        assert_matches!(
+            common
+                .verify_pin(&pin("0000"), AttemptPolicy::default())
+                .await,
+            Err(Error::LastAttemptRefused { .. })
         );
-        let with_data = sent(&sim, 0x00, 0x20)
-            .iter()
-            .filter(|c| c.len() > 4)
-            .count();
+        assert_matches!(
+            common
+                .verify_pin(&pin("0000"), AttemptPolicy::AllowLastAttempt)
+                .await,
+            Err(Error::Blocked {
+                key: PinKind::CommonPin
+            })
+        );
+        let with_data = verifies_with_a_pin(&sim);
         let err = common
-            .verify_pin(&pin("1234"), AttemptPolicy::AllowLastAttempt)
+            .verify_pin(&pin(PIN), AttemptPolicy::AllowLastAttempt)
             .await
             .unwrap_err();
         assert!(err.is_blocked());
-        let after = sent(&sim, 0x00, 0x20)
-            .iter()
-            .filter(|c| c.len() > 4)
-            .count();
-        assert_eq!(with_data, after, "no VERIFY with data once blocked");
+        assert_eq!(
+            verifies_with_a_pin(&sim),
+            with_data,
+            "no VERIFY with data once blocked"
+        );
     });
 
     // A card without PINs has no 001C.
@@ -329,24 +293,19 @@ fn common_pin_blocked_not_set_and_reset() {
     block_on(async {
         let mut common = session.common().await.unwrap();
         assert_eq!(common.pin_status().await.unwrap(), PinStatus::NotSet);
-        let err = common
-            .verify_pin(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::PinNotSet { .. }), "{err:?}");
+        assert_matches!(
+            common.verify_pin(&pin(PIN), AttemptPolicy::default()).await,
+            Err(Error::PinNotSet { .. })
+        );
     });
 
     // A reset between VERIFY and the change ends the handle: nothing is sent.
     let (sim, mut session) = card("adult");
     block_on(async {
         let mut common = session.common().await.unwrap();
-        let mut v = common
-            .verify_pin(&pin("1234"), AttemptPolicy::default())
-            .await
-            .unwrap();
+        let mut v = verify_common_pin(&mut common, PIN).await;
         sim.with_card(|c| c.reset());
-        let err = v.change_pin(&pin("2468")).await.unwrap_err();
-        assert!(matches!(err, Error::CardReset), "{err:?}");
+        assert_matches!(v.change_pin(&pin("2468")).await, Err(Error::CardReset));
     });
     assert!(sent(&sim, 0x80, 0x32).is_empty());
 }
