@@ -15,13 +15,19 @@ use mynacard_registration::Outcome;
 use mynacard_registration::driver::{self, RunReport};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::Machine;
-use mynacard_registration::messages::TerminalKind;
 use mynacard_registry::RunningService;
 use mynacard_sim::image::{CardImage, LinkProfile};
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::state::SecretId;
 use mynacard_transport::{Capabilities, CardChannel, TransportError};
 use zeroize::Zeroizing;
+
+/// Fails unless the run ended with an outcome of `pattern`, showing the whole report.
+macro_rules! assert_outcome {
+    ($report:expr, $pattern:pat) => {
+        assert!(matches!($report.outcome, $pattern), "{:?}", $report)
+    };
+}
 
 struct Service {
     running: RunningService,
@@ -62,14 +68,9 @@ enum Link {
 
 const LINKS: [Link; 2] = [Link::Extended, Link::Short];
 
-/// The card of `profile` on `link`.
-fn image(profile: &str, link: Link) -> CardImage {
-    let mut image = CardImage::from_profile_name(profile).expect("profile");
-    image.link = match link {
-        Link::Extended => CardImage::from_profile_name("adult").expect("adult").link,
-        Link::Short => short_link(),
-    };
-    image
+/// The link of a contact reader with extended length, as the `adult` profile has it.
+fn extended_link() -> LinkProfile {
+    CardImage::from_profile_name("adult").expect("adult").link
 }
 
 fn short_link() -> LinkProfile {
@@ -78,6 +79,23 @@ fn short_link() -> LinkProfile {
         .link;
     assert!(!link.extended_length && link.max_response_data == 256);
     link
+}
+
+/// The card of `profile` on `link`.
+fn image(profile: &str, link: Link) -> CardImage {
+    let mut image = CardImage::from_profile_name(profile).expect("profile");
+    image.link = match link {
+        Link::Extended => extended_link(),
+        Link::Short => short_link(),
+    };
+    image
+}
+
+/// The card of `profile` on `link`, and a simulated card holding it.
+fn card_on(profile: &str, link: Link) -> (CardImage, SimCard) {
+    let image = image(profile, link);
+    let sim = SimCard::from_image(image.clone());
+    (image, sim)
 }
 
 /// APDUs to read a TLV file of `len` bytes by short EF identifier: one command with extended
@@ -105,7 +123,7 @@ fn select_reads(len: usize, link: Link) -> u32 {
 /// the card (照合番号B first for the card face).
 async fn visual_file_len(image: &CardImage, fid: u16) -> usize {
     let mut image = image.clone();
-    image.link = CardImage::from_profile_name("adult").expect("adult").link;
+    image.link = extended_link();
     let sim = SimCard::from_image(image.clone());
     let mut channel = sim.channel();
     let mut send = async |command: mynacard_apdu::Command| {
@@ -125,15 +143,6 @@ async fn visual_file_len(image: &CardImage, fid: u16) -> usize {
     let data = send(commands::read_binary(0, 65_536).unwrap()).await;
     let (_, header, len) = ber::parse_header(&data).unwrap();
     header + len
-}
-
-async fn run_flow(
-    machine: Machine,
-    sim: &SimCard,
-    url: &str,
-    terminal: &mut SimTerminal,
-) -> RunReport {
-    run(machine, sim, url, terminal).await
 }
 
 /// The card crate's count for a PIN registration's card work: SELECT AP, the auth certificate,
@@ -187,68 +196,40 @@ async fn card_crate_face_flow(image: &CardImage) -> u64 {
     session.stats().commands
 }
 
+/// A registration's count equals the card crate's for the same card work.
+fn assert_as_the_card_crate(report: &RunReport, card_crate: u64, link: Link) {
+    assert_eq!(u64::from(report.apdus), card_crate, "{link:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_flows_send_five_apdus_with_extended_length_as_the_card_crate_does() {
     for link in LINKS {
         let service = Service::start(&format!("pin-{link:?}")).await;
         let url = service.url();
-        let image = image("adult", link);
-        let sim = SimCard::from_image(image.clone());
+        let (image, sim) = card_on("adult", link);
         let cert = image.auth.cert_der.len();
         assert!(cert > 256, "a certificate takes several short reads");
         // SELECT AP, the certificate, tries left, VERIFY, COMPUTE DIGITAL SIGNATURE.
         let expected = 1 + sfi_reads(cert, link) + 3;
 
-        let mut app = SimTerminal::with_pin("1234");
-        let report = run_flow(
-            Machine::register_with_pin(flow(APP, TerminalKind::App)),
-            &sim,
-            &url,
-            &mut app,
-        )
-        .await;
-        assert!(
-            matches!(report.outcome, Outcome::Registered { .. }),
-            "{report:?}"
-        );
+        let report = run_with_pin(pin_registration_in_app(), &sim, &url, "1234").await;
+        assert_outcome!(report, Outcome::Registered { .. });
         assert_eq!(report.apdus, expected, "registration, {link:?}");
         if link == Link::Extended {
             assert_eq!(report.apdus, 5);
         }
-        let card_crate = card_crate_pin_registration(&image).await;
-        assert_eq!(u64::from(report.apdus), card_crate, "{link:?}");
+        assert_as_the_card_crate(&report, card_crate_pin_registration(&image).await, link);
 
-        let report = run_flow(
-            Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-            &sim,
-            &url,
-            &mut SimTerminal::with_pin("1234"),
-        )
-        .await;
-        assert!(matches!(report.outcome, Outcome::Eligible(_)), "{report:?}");
+        let report = run_with_pin(pin_check_at_clinic(), &sim, &url, "1234").await;
+        assert_outcome!(report, Outcome::Eligible(_));
         assert_eq!(report.apdus, expected, "eligibility, {link:?}");
 
-        let report = run_flow(
-            Machine::deregister(flow(APP, TerminalKind::App)),
-            &sim,
-            &url,
-            &mut SimTerminal::with_pin("1234"),
-        )
-        .await;
-        assert!(
-            matches!(report.outcome, Outcome::Deregistered { .. }),
-            "{report:?}"
-        );
+        let report = run_with_pin(deregistration_in_app(), &sim, &url, "1234").await;
+        assert_outcome!(report, Outcome::Deregistered { .. });
         assert_eq!(report.apdus, expected, "deregistration, {link:?}");
 
         // A wrong PIN: SELECT AP, the certificate, tries left, VERIFY.
-        let report = run_flow(
-            Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-            &sim,
-            &url,
-            &mut SimTerminal::with_pin("9999"),
-        )
-        .await;
+        let report = run_with_pin(pin_check_at_clinic(), &sim, &url, "9999").await;
         assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
         assert_eq!(report.apdus, expected - 1, "wrong PIN, {link:?}");
         service.stop().await;
@@ -260,8 +241,7 @@ async fn face_flows_address_visual_files_and_keys_by_short_identifier() {
     for link in LINKS {
         let service = Service::start(&format!("face-{link:?}")).await;
         let url = service.url();
-        let image = image("face-auth", link);
-        let sim = SimCard::from_image(image.clone());
+        let (image, sim) = card_on("face-auth", link);
         let cert = image.auth.cert_der.len();
         let face = visual_file_len(&image, commands::visual::FACE).await;
         let cvc = visual_file_len(&image, commands::visual::CVC).await;
@@ -272,33 +252,17 @@ async fn face_flows_address_visual_files_and_keys_by_short_identifier() {
             1 + sfi_reads(cert, link) + 1 + 2 + sfi_reads(face, link) + sfi_reads(cvc, link) + 1;
 
         let mut kiosk = SimTerminal::face(&image, KIOSK);
-        let report = run_flow(
-            Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
-            &sim,
-            &url,
-            &mut kiosk,
-        )
-        .await;
-        assert!(
-            matches!(report.outcome, Outcome::Registered { .. }),
-            "{report:?}"
-        );
+        let report = run(face_registration_at_kiosk(), &sim, &url, &mut kiosk).await;
+        assert_outcome!(report, Outcome::Registered { .. });
         assert_eq!(report.apdus, expected, "face registration, {link:?}");
         if link == Link::Extended {
             assert_eq!(report.apdus, 8);
         }
-        let card_crate = card_crate_face_flow(&image).await;
-        assert_eq!(u64::from(report.apdus), card_crate, "{link:?}");
+        assert_as_the_card_crate(&report, card_crate_face_flow(&image).await, link);
 
         let mut reader = SimTerminal::face(&image, CLINIC);
-        let report = run_flow(
-            Machine::check_eligibility_with_face(flow(CLINIC, TerminalKind::FaceReader)),
-            &sim,
-            &url,
-            &mut reader,
-        )
-        .await;
-        assert!(matches!(report.outcome, Outcome::Eligible(_)), "{report:?}");
+        let report = run(face_check_at_clinic(), &sim, &url, &mut reader).await;
+        assert_outcome!(report, Outcome::Eligible(_));
         assert_eq!(report.apdus, expected, "face eligibility, {link:?}");
         service.stop().await;
     }
@@ -312,31 +276,17 @@ async fn smartphone_token_reads_its_certificate_by_identifier_after_verify() {
     assert!(!image.link.extended_length);
     let sim = SimCard::from_image(image.clone());
     let cert = image.auth.cert_der.len();
-    let report = run_flow(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
-    assert!(
-        matches!(report.outcome, Outcome::Registered { .. }),
-        "{report:?}"
-    );
+    let report = run_with_pin(pin_registration_in_app(), &sim, &url, "1234").await;
+    assert_outcome!(report, Outcome::Registered { .. });
     // SELECT AP, the refused read (6982), tries left, VERIFY, the certificate, the signature.
     assert_eq!(report.apdus, 1 + 1 + 2 + sfi_reads(cert, Link::Short) + 1);
-    assert_eq!(
-        u64::from(report.apdus),
-        card_crate_pin_registration(&image).await
+    assert_as_the_card_crate(
+        &report,
+        card_crate_pin_registration(&image).await,
+        Link::Short,
     );
 
-    let report = run_flow(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &sim,
-        &url,
-        &mut SimTerminal::with_pin("9999"),
-    )
-    .await;
+    let report = run_with_pin(pin_check_at_clinic(), &sim, &url, "9999").await;
     assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
     assert_eq!(report.apdus, 4);
     service.stop().await;
@@ -410,13 +360,16 @@ fn auth_pin_tries(sim: &SimCard) -> u8 {
         .remaining
 }
 
+/// One run on a fresh card of `image` that refuses `refuse`: the report, how many commands
+/// were refused, and the simulated card behind the refusals.
 async fn run_refusing(
     machine: Machine,
-    sim: &SimCard,
+    image: &CardImage,
     refuse: Refuse,
     url: &str,
     terminal: &mut SimTerminal,
-) -> (RunReport, u32) {
+) -> (RunReport, u32, SimCard) {
+    let sim = SimCard::from_image(image.clone());
     let client = HttpClient::new(url).expect("client");
     let mut channel = RefusesSfi {
         inner: sim.channel(),
@@ -426,7 +379,13 @@ async fn run_refusing(
     let report = driver::run(machine, &mut channel, &client, terminal)
         .await
         .expect("driver");
-    (report, channel.refused)
+    (report, channel.refused, sim)
+}
+
+/// The PIN reached the card in one VERIFY, and the card holds `tries` tries.
+fn assert_one_pin_verify(sim: &SimCard, tries: u8) {
+    assert_eq!(verifies_with_data(sim), 1);
+    assert_eq!(auth_pin_tries(sim), tries);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,46 +399,38 @@ async fn a_card_refusing_short_identifiers_gets_select_and_one_verify() {
         // tries left, SELECT PIN and VERIFY, SELECT key and the signature.
         let select_forms = 1 + select_reads(cert, link) + 2 + 2 + 2;
 
-        let sim = SimCard::from_image(image.clone());
-        let (report, refused) = run_refusing(
-            Machine::register_with_pin(flow(APP, TerminalKind::App)),
-            &sim,
+        let (report, refused, sim) = run_refusing(
+            pin_registration_in_app(),
+            &image,
             Refuse::All,
             &url,
             &mut SimTerminal::with_pin("1234"),
         )
         .await;
-        assert!(
-            matches!(report.outcome, Outcome::Registered { .. }),
-            "{report:?}"
-        );
+        assert_outcome!(report, Outcome::Registered { .. });
         // Each SFI form is tried once (READ BINARY, VERIFY, COMPUTE DIGITAL SIGNATURE), then
         // not again in the run.
         assert_eq!(refused, 3, "{link:?}");
         assert_eq!(report.apdus, select_forms + 3, "{link:?}");
-        assert_eq!(verifies_with_data(&sim), 1);
-        assert_eq!(auth_pin_tries(&sim), 3);
+        assert_one_pin_verify(&sim, 3);
 
         // A wrong PIN on that card: one try spent.
-        let sim = SimCard::from_image(image.clone());
-        let (report, _) = run_refusing(
-            Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-            &sim,
+        let (report, _, sim) = run_refusing(
+            pin_check_at_clinic(),
+            &image,
             Refuse::All,
             &url,
             &mut SimTerminal::with_pin("9999"),
         )
         .await;
         assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
-        assert_eq!(verifies_with_data(&sim), 1);
-        assert_eq!(auth_pin_tries(&sim), 2);
+        assert_one_pin_verify(&sim, 2);
 
         // A card that reads tries by SFI but refuses VERIFY with data that way: the PIN goes
         // once more, after SELECT EF, and the counter moves once.
-        let sim = SimCard::from_image(image.clone());
-        let (report, refused) = run_refusing(
-            Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-            &sim,
+        let (report, refused, sim) = run_refusing(
+            pin_check_at_clinic(),
+            &image,
             Refuse::VerifyWithData,
             &url,
             &mut SimTerminal::with_pin("9999"),
@@ -489,8 +440,7 @@ async fn a_card_refusing_short_identifiers_gets_select_and_one_verify() {
         assert_eq!(refused, 1);
         // SELECT AP, the certificate, tries left, VERIFY (refused), SELECT PIN, VERIFY.
         assert_eq!(report.apdus, 1 + sfi_reads(cert, link) + 1 + 1 + 2);
-        assert_eq!(verifies_with_data(&sim), 1);
-        assert_eq!(auth_pin_tries(&sim), 2);
+        assert_one_pin_verify(&sim, 2);
         service.stop().await;
     }
 }
@@ -500,20 +450,16 @@ async fn a_face_card_refusing_short_identifiers_gets_select_and_one_verify() {
     let service = Service::start("face-fallback").await;
     let url = service.url();
     let image = image("face-auth", Link::Extended);
-    let sim = SimCard::from_image(image.clone());
     let mut kiosk = SimTerminal::face(&image, KIOSK);
-    let (report, refused) = run_refusing(
-        Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
-        &sim,
+    let (report, refused, sim) = run_refusing(
+        face_registration_at_kiosk(),
+        &image,
         Refuse::All,
         &url,
         &mut kiosk,
     )
     .await;
-    assert!(
-        matches!(report.outcome, Outcome::Registered { .. }),
-        "{report:?}"
-    );
+    assert_outcome!(report, Outcome::Registered { .. });
     // READ BINARY and VERIFY by SFI refused once each; the old forms for the rest: SELECT
     // JPKI, SELECT EF + READ, SELECT visual AP, SELECT 0012 + tries, VERIFY, SELECT EF + READ
     // twice, the presence signature.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use mynacard_registration::consent;
 use mynacard_registration::intent::sha256_digest_info;
 use mynacard_registration::machine::{
-    Action, CardFailure, FlowConfig, HttpFailure, HttpMethod, HttpResponse, Machine, MachineError,
-    PollStep,
+    Action, CardFailure, FlowConfig, HttpFailure, HttpMethod, HttpRequest, HttpResponse, Machine,
+    MachineError, PollStep,
 };
 use mynacard_registration::messages::{
     Challenge, ConsentResponse, FaceDecision, FaceMatch, FailedState, Method, Operation,
@@ -17,12 +17,29 @@ use mynacard_registration::messages::{
     RegistrationStatus, TerminalKind,
 };
 use mynacard_registration::{
-    ErrorBody, ErrorCode, Outcome, PollToken, RevocationReason, Sha256Digest, UtcTime, V1,
+    ErrorBody, ErrorCode, Intent, Outcome, PollToken, RevocationReason, Sha256Digest, UtcTime, V1,
 };
 use proptest::prelude::*;
 use zeroize::Zeroizing;
 
 const SIGNED_AT: i64 = 1_775_035_805; // 2026-04-01T09:30:05Z
+const SESSION: &str = "ses_01HZX5T7Q9M3";
+
+/// SELECT the JPKI AP by name.
+const SELECT_JPKI: &str = "00A4040C0AD392F000260100000001";
+/// SELECT the visual AP by name.
+const SELECT_VISUAL: &str = "00A4040C0AD3921000310001010402";
+/// The auth PIN's tries left by short EF identifier: P2 = 80|18, no SELECT EF.
+const AUTH_PIN_TRIES: &str = "00200098";
+/// VERIFY of the auth PIN by short EF identifier, with 1234 and with 9999.
+const VERIFY_1234: &str = "002000980431323334";
+const VERIFY_9999: &str = "002000980439393939";
+const SW_OK: &[u8] = &[0x90, 0x00];
+/// "Incorrect P1-P2": a card without short-EF-identifier addressing for that command.
+const SW_NO_SFI: &[u8] = &[0x6A, 0x86];
+/// "Security status not satisfied": a smartphone token's certificate before VERIFY.
+const SW_LOCKED: &[u8] = &[0x69, 0x82];
+const THREE_TRIES: &[u8] = &[0x63, 0xC3];
 
 fn config() -> FlowConfig {
     FlowConfig::new("atm-0001", TerminalKind::Atm)
@@ -39,14 +56,14 @@ fn fake_cert() -> Vec<u8> {
 
 fn ok(data: &[u8]) -> Vec<u8> {
     let mut v = data.to_vec();
-    v.extend_from_slice(&[0x90, 0x00]);
+    v.extend_from_slice(SW_OK);
     v
 }
 
 fn challenge(op: Operation) -> Challenge {
     Challenge {
         v: V1,
-        session_id: "ses_01HZX5T7Q9M3".into(),
+        session_id: SESSION.into(),
         op,
         nonce: Sha256Digest(core::array::from_fn(|i| i as u8)),
         issued_at: UtcTime::from_unix(SIGNED_AT - 5),
@@ -65,6 +82,11 @@ fn json<T: serde::Serialize>(status: u16, v: &T) -> HttpResponse {
     }
 }
 
+fn with_retry_after(mut r: HttpResponse, secs: u32) -> HttpResponse {
+    r.retry_after = Some(secs);
+    r
+}
+
 fn consent_response() -> HttpResponse {
     let doc = consent::current();
     json(
@@ -76,6 +98,25 @@ fn consent_response() -> HttpResponse {
         },
     )
 }
+
+/// The intent the terminal signs for `challenge`: the fake certificate, at `SIGNED_AT`.
+fn intent(challenge: &Challenge) -> Intent {
+    Intent::for_challenge(
+        challenge,
+        "atm-0001",
+        &fake_cert(),
+        UtcTime::from_unix(SIGNED_AT),
+    )
+}
+
+/// COMPUTE DIGITAL SIGNATURE over the intent's DigestInfo with the key `p2` names: 97 the auth
+/// key by short EF identifier (80|17), 80 the current key EF, 00 the visual AP's own key.
+fn sign_command(intent: &Intent, p2: u8) -> String {
+    let digest_info = sha256_digest_info(&intent.sha256().unwrap());
+    format!("802A00{p2:02X}33{}00", hex::encode_upper(digest_info))
+}
+
+// ---- Steps of a script --------------------------------------------------------------------
 
 fn expect_card(m: &mut Machine, command_hex: &str, response: &[u8]) {
     match m.next_action() {
@@ -108,6 +149,67 @@ fn expect_http(
     }
 }
 
+/// The session start posted to `path`, answered with `challenge`; the request's body.
+fn expect_start(m: &mut Machine, path: &str, challenge: &Challenge) -> Vec<u8> {
+    expect_http(m, HttpMethod::Post, path, json(201, challenge)).expect("a start has a body")
+}
+
+/// The next action is a request to the service, not yet answered.
+fn expect_request(m: &Machine) -> HttpRequest {
+    match m.next_action() {
+        Action::SendHttp(r) => r,
+        other => panic!("expected an HTTP request, got {other:?}"),
+    }
+}
+
+/// The consent document fetched and shown as the service sent it, and the person's answer.
+fn answer_consent(m: &mut Machine, agree: bool) {
+    expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
+    match m.next_action() {
+        Action::ShowConsent(p) => {
+            assert_eq!(p.document, consent::current());
+            m.feed_consent(agree).unwrap();
+        }
+        other => panic!("expected the consent before any PIN, got {other:?}"),
+    }
+}
+
+fn expect_pin_prompt(m: &Machine, retries_left: u8) {
+    match m.next_action() {
+        Action::AskPin { retries_left: r } => assert_eq!(r, Some(retries_left)),
+        other => panic!("expected the PIN prompt, got {other:?}"),
+    }
+}
+
+fn type_pin(m: &mut Machine, pin: &str) {
+    m.feed_pin(Zeroizing::new(pin.into())).unwrap();
+}
+
+/// The next action is a VERIFY that spends a try and never shows its secret in `Debug`.
+fn expect_secret_verify(m: &Machine) {
+    match m.next_action() {
+        Action::SendCard(c) => {
+            assert!(c.spends_attempt);
+            assert!(
+                format!("{:?}", c.bytes).contains("redacted"),
+                "the secret never shows in Debug"
+            );
+        }
+        other => panic!("expected a VERIFY, got {other:?}"),
+    }
+}
+
+/// The link fails while a VERIFY is out: the flow ends saying the try may have been counted.
+fn lose_link_during_verify(m: &mut Machine, failure: CardFailure) {
+    m.feed_card_failure(failure).unwrap();
+    assert_eq!(
+        done(m),
+        Outcome::CardRemoved {
+            attempt_may_have_been_counted: true
+        }
+    );
+}
+
 fn done(m: &Machine) -> Outcome {
     match m.next_action() {
         Action::Done(o) => o,
@@ -115,37 +217,120 @@ fn done(m: &Machine) -> Outcome {
     }
 }
 
+/// A PIN-signature proof: its intent, the fake certificate it binds, and `signature`.
+fn check_pin_signature_proof(body: &[u8], intent: &Intent, signature: &[u8]) {
+    match serde_json::from_slice::<Proof>(body).unwrap() {
+        Proof::PinSignature {
+            intent: sent,
+            auth_cert,
+            signature: sig,
+            ..
+        } => {
+            assert_eq!(&sent, intent);
+            assert_eq!(auth_cert.0, fake_cert());
+            assert_eq!(sig.0, signature);
+            assert_eq!(sent.cert_sha256, Sha256Digest::of(&fake_cert()));
+        }
+        other => panic!("expected a PIN signature proof, got {other:?}"),
+    }
+}
+
+// ---- Script prefixes ----------------------------------------------------------------------
+
+/// The auth certificate by short EF identifier: the first 256 bytes by identifier 0A, the rest
+/// after SELECT EF.
+fn read_cert_by_sfi(m: &mut Machine) {
+    let cert = fake_cert();
+    expect_card(m, "00B08A0000", &ok(&cert[..256]));
+    expect_card(m, "00A4020C02000A", SW_OK);
+    expect_card(m, "00B0010030", &ok(&cert[256..]));
+}
+
+fn select_jpki_and_read_cert(m: &mut Machine) {
+    expect_card(m, SELECT_JPKI, SW_OK);
+    read_cert_by_sfi(m);
+}
+
+/// The same on a card that refuses READ BINARY by identifier: SELECT EF, both chunks by offset.
+fn select_jpki_and_read_cert_by_select(m: &mut Machine) {
+    let cert = fake_cert();
+    expect_card(m, SELECT_JPKI, SW_OK);
+    expect_card(m, "00B08A0000", SW_NO_SFI);
+    expect_card(m, "00A4020C02000A", SW_OK);
+    expect_card(m, "00B0000000", &ok(&cert[..256]));
+    expect_card(m, "00B0010030", &ok(&cert[256..]));
+}
+
+/// A smartphone token (`JPKIAPGPSETOKEN`): its auth certificate answers `6982` before VERIFY.
+fn select_token_cert_locked(m: &mut Machine) {
+    expect_card(m, SELECT_JPKI, SW_OK);
+    expect_card(m, "00B08A0000", SW_LOCKED);
+}
+
 /// Runs a PIN flow up to the PIN prompt: select, read certificate, consent, tries left.
 fn up_to_pin(m: &mut Machine, tries: &[u8]) {
-    let cert = fake_cert();
-    expect_card(m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(m, "00B0010030", &ok(&cert[256..]));
+    select_jpki_and_read_cert(m);
     if m.operation() != Operation::DeregisterInsuranceUse {
-        expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
-        match m.next_action() {
-            Action::ShowConsent(p) => {
-                assert_eq!(p.document, consent::current());
-                m.feed_consent(true).unwrap();
-            }
-            other => panic!("expected consent, got {other:?}"),
-        }
+        answer_consent(m, true);
     }
-    // The tries left by short EF identifier: P2 = 80|18, no SELECT EF.
-    expect_card(m, "00200098", tries);
+    expect_card(m, AUTH_PIN_TRIES, tries);
 }
+
+/// A PIN flow with three tries left, `pin` typed: next comes the session start.
+fn up_to_start(m: &mut Machine, pin: &str) {
+    up_to_pin(m, THREE_TRIES);
+    type_pin(m, pin);
+}
+
+/// A PIN registration up to its VERIFY by short EF identifier, with `pin`.
+fn up_to_verify(m: &mut Machine, pin: &str) {
+    up_to_start(m, pin);
+    expect_start(
+        m,
+        "/v1/registrations",
+        &challenge(Operation::RegisterInsuranceUse),
+    );
+}
+
+/// Runs a PIN flow of `op` (PIN 1234) up to the proof and returns the proof request.
+fn up_to_proof(m: &mut Machine, op: Operation) -> HttpRequest {
+    up_to_start(m, "1234");
+    expect_start(m, op.start_path(), &challenge(op));
+    expect_card(m, VERIFY_1234, SW_OK);
+    match m.next_action() {
+        Action::SendCard(c) => {
+            assert_eq!(c.command.ins, 0x2A);
+            m.feed_card_response(&ok(&[0x5A; 256])).unwrap();
+        }
+        other => panic!("expected the signature, got {other:?}"),
+    }
+    let proof = expect_request(m);
+    assert_eq!(proof.path, op.proof_path(SESSION));
+    proof
+}
+
+/// A PIN registration (default configuration) whose proof is out; the proof request.
+fn registration_at_proof() -> (Machine, HttpRequest) {
+    let mut m = Machine::register_with_pin(config());
+    let proof = up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    (m, proof)
+}
+
+/// A smartphone token up to the PIN prompt: without its certificate, the flow goes on to the
+/// consent and the tries left.
+fn smartphone_up_to_pin(m: &mut Machine, tries: &[u8]) {
+    select_token_cert_locked(m);
+    answer_consent(m, true);
+    expect_card(m, AUTH_PIN_TRIES, tries);
+}
+
+// ---- PIN flows ----------------------------------------------------------------------------
 
 #[test]
 fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
     let mut m = Machine::register_with_pin(config());
-    up_to_pin(&mut m, &[0x63, 0xC3]);
-    assert!(matches!(
-        m.next_action(),
-        Action::AskPin {
-            retries_left: Some(3)
-        }
-    ));
+    up_to_pin(&mut m, THREE_TRIES);
+    expect_pin_prompt(&m, 3);
     assert_eq!(
         m.feed_pin(Zeroizing::new("12a4".into())),
         Err(MachineError::PinFormat)
@@ -154,47 +339,33 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
         matches!(m.next_action(), Action::AskPin { .. }),
         "a bad PIN format spends nothing"
     );
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    let start = expect_http(
+    type_pin(&mut m, "1234");
+    let start = expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
-    )
-    .unwrap();
+        &challenge(Operation::RegisterInsuranceUse),
+    );
     let start: serde_json::Value = serde_json::from_slice(&start).unwrap();
     assert_eq!(
         start["methods_supported"],
         serde_json::json!(["pin_signature"])
     );
-    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+    expect_card(&mut m, VERIFY_1234, SW_OK);
 
-    let intent = mynacard_registration::Intent::for_challenge(
-        &challenge(Operation::RegisterInsuranceUse),
-        "atm-0001",
-        &fake_cert(),
-        UtcTime::from_unix(SIGNED_AT),
-    );
-    let di = sha256_digest_info(&intent.sha256().unwrap());
-    // The auth key by short EF identifier: P2 = 80|17.
-    let sign_cmd = format!("802A009733{}00", hex::encode_upper(di));
+    let intent = intent(&challenge(Operation::RegisterInsuranceUse));
     let signature = vec![0x5A; 256];
     // The card hands the signature out in two parts (61xx, GET RESPONSE).
     expect_card(
         &mut m,
-        &sign_cmd,
+        &sign_command(&intent, 0x97),
         &[&signature[..200], &[0x61, 56][..]].concat(),
     );
     expect_card(&mut m, "00C0000038", &ok(&signature[200..]));
 
     let result = RegistrationResult {
-        v: V1,
-        session_id: "ses_01HZX5T7Q9M3".into(),
-        status: RegistrationStatus::Registered,
         registration_id: "reg_1".into(),
-        insurer_name: Some("みらい健康保険組合".into()),
-        consent_version: "1.0".into(),
         registered_at: UtcTime::from_unix(SIGNED_AT + 1),
+        ..registered_result()
     };
     let proof = expect_http(
         &mut m,
@@ -203,21 +374,7 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
         json(200, &result),
     )
     .unwrap();
-    let proof: Proof = serde_json::from_slice(&proof).unwrap();
-    match proof {
-        Proof::PinSignature {
-            intent: sent,
-            auth_cert,
-            signature: sig,
-            ..
-        } => {
-            assert_eq!(sent, intent);
-            assert_eq!(auth_cert.0, fake_cert());
-            assert_eq!(sig.0, signature);
-            assert_eq!(sent.cert_sha256, Sha256Digest::of(&fake_cert()));
-        }
-        other => panic!("{other:?}"),
-    }
+    check_pin_signature_proof(&proof, &intent, &signature);
     assert_eq!(
         done(&m),
         Outcome::Registered {
@@ -235,12 +392,7 @@ fn one_try_left_is_not_spent_unless_allowed() {
 
     let mut m = Machine::register_with_pin(config().with_allow_last_attempt(true));
     up_to_pin(&mut m, &[0x63, 0xC1]);
-    assert!(matches!(
-        m.next_action(),
-        Action::AskPin {
-            retries_left: Some(1)
-        }
-    ));
+    expect_pin_prompt(&m, 1);
 }
 
 #[test]
@@ -252,83 +404,37 @@ fn blocked_pin_is_never_asked() {
     }
 }
 
-fn up_to_verify(m: &mut Machine) {
-    up_to_pin(m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("9999".into())).unwrap();
-    expect_http(
-        m,
-        HttpMethod::Post,
-        "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
-    );
-}
-
 #[test]
 fn wrong_pin_ends_the_flow_after_one_verify() {
     let mut m = Machine::register_with_pin(config());
-    up_to_verify(&mut m);
-    expect_card(&mut m, "002000980439393939", &[0x63, 0xC2]);
+    up_to_verify(&mut m, "9999");
+    expect_card(&mut m, VERIFY_9999, &[0x63, 0xC2]);
     assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
 }
 
 #[test]
 fn link_lost_during_verify_may_have_counted_the_attempt() {
     let mut m = Machine::register_with_pin(config());
-    up_to_verify(&mut m);
-    match m.next_action() {
-        Action::SendCard(c) => {
-            assert!(c.spends_attempt);
-            assert!(
-                format!("{:?}", c.bytes).contains("redacted"),
-                "the PIN never shows in Debug"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    m.feed_card_failure(CardFailure::Removed).unwrap();
-    assert_eq!(
-        done(&m),
-        Outcome::CardRemoved {
-            attempt_may_have_been_counted: true
-        }
-    );
+    up_to_verify(&mut m, "9999");
+    expect_secret_verify(&m);
+    lose_link_during_verify(&mut m, CardFailure::Removed);
 }
 
 #[test]
 fn face_card_without_auth_pin_is_sent_to_a_face_terminal() {
-    let mut m = Machine::register_with_pin(config());
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
     // No PIN behind identifier 18 (6A88 referenced data not found; 6A82 from some cards).
-    expect_card(&mut m, "00200098", &[0x6A, 0x88]);
-    assert_eq!(done(&m), Outcome::NoAuthPin);
-
-    let mut m = Machine::register_with_pin(config());
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00200098", &[0x6A, 0x82]);
-    assert_eq!(done(&m), Outcome::NoAuthPin);
+    for sw in [[0x6A, 0x88], [0x6A, 0x82]] {
+        let mut m = Machine::register_with_pin(config());
+        up_to_pin(&mut m, &sw);
+        assert_eq!(done(&m), Outcome::NoAuthPin, "{sw:02X?}");
+    }
 }
 
 #[test]
 fn declined_consent_asks_no_pin() {
     let mut m = Machine::register_with_pin(config());
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(false).unwrap();
+    select_jpki_and_read_cert(&mut m);
+    answer_consent(&mut m, false);
     assert_eq!(done(&m), Outcome::ConsentDeclined);
     assert!(m.feed_pin(Zeroizing::new("1234".into())).is_err());
 }
@@ -336,11 +442,7 @@ fn declined_consent_asks_no_pin() {
 #[test]
 fn a_tampered_consent_document_is_refused() {
     let mut m = Machine::register_with_pin(config());
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    select_jpki_and_read_cert(&mut m);
     let mut doc = consent::current();
     let reference = doc.reference().unwrap();
     doc.sections[0].text.ja.push_str("追加");
@@ -360,37 +462,17 @@ fn a_tampered_consent_document_is_refused() {
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
 
-fn to_proof(m: &mut Machine) {
-    up_to_verify(m);
-    expect_card(m, "002000980439393939", &[0x90, 0x00]);
-    match m.next_action() {
-        Action::SendCard(_) => m.feed_card_response(&ok(&[1; 256])).unwrap(),
-        other => panic!("{other:?}"),
-    }
-}
-
 #[test]
 fn an_interrupted_proof_is_resent_unchanged_then_given_up() {
-    let mut m = Machine::register_with_pin(config());
-    to_proof(&mut m);
-    let first = match m.next_action() {
-        Action::SendHttp(r) => r,
-        other => panic!("{other:?}"),
-    };
+    let (mut m, first) = registration_at_proof();
     assert_eq!(first.attempt, 1);
     m.feed_http_failure(HttpFailure::Interrupted).unwrap();
-    let second = match m.next_action() {
-        Action::SendHttp(r) => r,
-        other => panic!("{other:?}"),
-    };
+    let second = expect_request(&m);
     assert_eq!((second.attempt, second.delay_ms), (2, 100));
     assert_eq!(second.body, first.body, "a resend is byte-identical");
     assert_eq!(m.proof_body(), first.body.as_deref());
     m.feed_http_failure(HttpFailure::Connect).unwrap();
-    let third = match m.next_action() {
-        Action::SendHttp(r) => r,
-        other => panic!("{other:?}"),
-    };
+    let third = expect_request(&m);
     assert_eq!((third.attempt, third.delay_ms), (3, 200));
     m.feed_http_failure(HttpFailure::Connect).unwrap();
     assert_eq!(
@@ -445,13 +527,10 @@ fn service_errors_become_typed_outcomes() {
         ),
     ];
     for (body, header, expected) in cases {
-        let mut m = Machine::register_with_pin(config());
-        to_proof(&mut m);
-        let status = body.http_status();
+        let (mut m, _) = registration_at_proof();
         m.feed_http_response(HttpResponse {
-            status,
             retry_after: header,
-            body: serde_json::to_vec(&body).unwrap(),
+            ..json(body.http_status(), &body)
         })
         .unwrap();
         assert_eq!(done(&m), expected);
@@ -461,18 +540,13 @@ fn service_errors_become_typed_outcomes() {
 #[test]
 fn rate_limit_on_start_says_when_to_come_back() {
     let mut m = Machine::register_with_pin(config());
-    up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
+    up_to_start(&mut m, "1234");
     let body = ErrorBody::new(ErrorCode::RateLimited, "slow down").with_retry_after(5);
     expect_http(
         &mut m,
         HttpMethod::Post,
         "/v1/registrations",
-        HttpResponse {
-            status: 429,
-            retry_after: Some(5),
-            body: serde_json::to_vec(&body).unwrap(),
-        },
+        with_retry_after(json(429, &body), 5),
     );
     assert_eq!(
         done(&m),
@@ -485,27 +559,23 @@ fn rate_limit_on_start_says_when_to_come_back() {
 #[test]
 fn deregistration_shows_no_consent_and_binds_the_challenge_hash() {
     let mut m = Machine::deregister(config());
-    up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(
+    up_to_start(&mut m, "1234");
+    expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/deregistrations",
-        json(201, &challenge(Operation::DeregisterInsuranceUse)),
+        &challenge(Operation::DeregisterInsuranceUse),
     );
-    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+    expect_card(&mut m, VERIFY_1234, SW_OK);
 }
 
 #[test]
 fn a_challenge_for_another_operation_is_refused() {
     let mut m = Machine::check_eligibility_with_pin(config());
-    up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(
+    up_to_start(&mut m, "1234");
+    expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/eligibility",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
+        &challenge(Operation::RegisterInsuranceUse),
     );
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
@@ -513,31 +583,16 @@ fn a_challenge_for_another_operation_is_refused() {
 #[test]
 fn face_method_refused_by_the_challenge_means_terminal_not_accepted() {
     let mut m = Machine::register_with_pin(config());
-    up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    let mut c = challenge(Operation::RegisterInsuranceUse);
-    c.accepted_methods = vec![Method::AccreditedFace];
-    expect_http(&mut m, HttpMethod::Post, "/v1/registrations", json(201, &c));
+    up_to_start(&mut m, "1234");
+    let c = Challenge {
+        accepted_methods: vec![Method::AccreditedFace],
+        ..challenge(Operation::RegisterInsuranceUse)
+    };
+    expect_start(&mut m, "/v1/registrations", &c);
     assert_eq!(done(&m), Outcome::TerminalNotAccepted);
 }
 
-/// A smartphone token (`JPKIAPGPSETOKEN`) up to the PIN prompt: its auth certificate answers
-/// `6982`, and the flow goes on to the consent and the tries left without it.
-fn smartphone_up_to_pin(m: &mut Machine, tries: &[u8]) -> u32 {
-    let mut consents = 0;
-    expect_card(m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(m, "00B08A0000", &[0x69, 0x82]);
-    expect_http(m, HttpMethod::Get, "/v1/consent", consent_response());
-    match m.next_action() {
-        Action::ShowConsent(_) => {
-            consents += 1;
-            m.feed_consent(true).unwrap();
-        }
-        other => panic!("expected the consent before any PIN, got {other:?}"),
-    }
-    expect_card(m, "00200098", tries);
-    consents
-}
+// ---- Smartphone tokens --------------------------------------------------------------------
 
 #[test]
 fn smartphone_token_reads_its_certificate_after_verify_then_signs() {
@@ -549,75 +604,33 @@ fn smartphone_token_reads_its_certificate_after_verify_then_signs() {
             Operation::RegisterInsuranceUse => Machine::register_with_pin(config()),
             _ => Machine::check_eligibility_with_pin(config()),
         };
-        assert_eq!(smartphone_up_to_pin(&mut m, &[0x63, 0xC3]), 1);
-        assert!(matches!(
-            m.next_action(),
-            Action::AskPin {
-                retries_left: Some(3)
-            }
-        ));
-        m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-        expect_http(
-            &mut m,
-            HttpMethod::Post,
-            start_path,
-            json(201, &challenge(op)),
-        );
-        expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
+        smartphone_up_to_pin(&mut m, THREE_TRIES);
+        expect_pin_prompt(&m, 3);
+        type_pin(&mut m, "1234");
+        expect_start(&mut m, start_path, &challenge(op));
+        expect_card(&mut m, VERIFY_1234, SW_OK);
         // Now the certificate opens: read it, then the signature.
-        let cert = fake_cert();
-        expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-        expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-        expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-        let intent = mynacard_registration::Intent::for_challenge(
-            &challenge(op),
-            "atm-0001",
-            &cert,
-            UtcTime::from_unix(SIGNED_AT),
-        );
-        let di = sha256_digest_info(&intent.sha256().unwrap());
+        read_cert_by_sfi(&mut m);
+        let intent = intent(&challenge(op));
         let signature = vec![0x3C; 256];
-        expect_card(
-            &mut m,
-            &format!("802A009733{}00", hex::encode_upper(di)),
-            &ok(&signature),
-        );
-        let proof = match m.next_action() {
-            Action::SendHttp(r) => {
-                assert_eq!(r.path, format!("{start_path}/ses_01HZX5T7Q9M3/proof"));
-                r.body.unwrap()
-            }
-            other => panic!("{other:?}"),
-        };
-        match serde_json::from_slice::<Proof>(&proof).unwrap() {
-            Proof::PinSignature {
-                intent: sent,
-                auth_cert,
-                signature: sig,
-                ..
-            } => {
-                assert_eq!(sent, intent);
-                assert_eq!(sent.cert_sha256, Sha256Digest::of(&cert));
-                assert_eq!(auth_cert.0, cert);
-                assert_eq!(sig.0, signature);
-            }
-            other => panic!("{other:?}"),
-        }
+        expect_card(&mut m, &sign_command(&intent, 0x97), &ok(&signature));
+        let proof = expect_request(&m);
+        assert_eq!(proof.path, format!("{start_path}/ses_01HZX5T7Q9M3/proof"));
+        check_pin_signature_proof(&proof.body.unwrap(), &intent, &signature);
     }
 }
 
 #[test]
 fn smartphone_token_wrong_pin_reads_no_certificate_and_verifies_once() {
     let mut m = Machine::register_with_pin(config());
-    smartphone_up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("9999".into())).unwrap();
-    expect_http(
+    smartphone_up_to_pin(&mut m, THREE_TRIES);
+    type_pin(&mut m, "9999");
+    expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
+        &challenge(Operation::RegisterInsuranceUse),
     );
-    expect_card(&mut m, "002000980439393939", &[0x63, 0xC2]);
+    expect_card(&mut m, VERIFY_9999, &[0x63, 0xC2]);
     assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
 }
 
@@ -629,23 +642,20 @@ fn smartphone_token_keeps_pin_safety() {
     assert_eq!(done(&m), Outcome::LastAttemptRefused);
     // Declined consent: no PIN, no card command after the refused read.
     let mut m = Machine::check_eligibility_with_pin(config());
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(false).unwrap();
+    select_token_cert_locked(&mut m);
+    answer_consent(&mut m, false);
     assert_eq!(done(&m), Outcome::ConsentDeclined);
     // A certificate still refused after VERIFY is a card error, never a second VERIFY.
     let mut m = Machine::register_with_pin(config());
-    smartphone_up_to_pin(&mut m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(
+    smartphone_up_to_pin(&mut m, THREE_TRIES);
+    type_pin(&mut m, "1234");
+    expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
+        &challenge(Operation::RegisterInsuranceUse),
     );
-    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
+    expect_card(&mut m, VERIFY_1234, SW_OK);
+    expect_card(&mut m, "00B08A0000", SW_LOCKED);
     assert_eq!(
         done(&m),
         Outcome::CardError {
@@ -656,24 +666,22 @@ fn smartphone_token_keeps_pin_safety() {
     // 6982 part-way through the certificate is not taken for a token.
     let mut m = Machine::register_with_pin(config());
     let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, SELECT_JPKI, SW_OK);
     expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &[0x69, 0x82]);
+    expect_card(&mut m, "00A4020C02000A", SW_OK);
+    expect_card(&mut m, "00B0010030", SW_LOCKED);
     assert!(matches!(done(&m), Outcome::CardError { .. }));
     // The face method cannot open the certificate without a PIN.
     let mut m = Machine::register_with_face(config());
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
+    select_token_cert_locked(&mut m);
     assert!(matches!(done(&m), Outcome::CardError { .. }));
 }
 
 #[test]
 fn smartphone_token_withdrawal_asks_no_consent() {
     let mut m = Machine::deregister(config());
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &[0x69, 0x82]);
-    expect_card(&mut m, "00200098", &[0x63, 0xC3]);
+    select_token_cert_locked(&mut m);
+    expect_card(&mut m, AUTH_PIN_TRIES, THREE_TRIES);
     assert!(matches!(m.next_action(), Action::AskPin { .. }));
 }
 
@@ -775,29 +783,28 @@ proptest! {
     }
 }
 
+// ---- Cards without extended length or short-EF-identifier addressing ----------------------
+
 #[test]
 fn extended_reads_fall_back_to_short_ones_when_refused() {
     let mut m = Machine::register_with_pin(config());
     m.set_read_chunk(65_536);
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, SELECT_JPKI, SW_OK);
     // One extended READ BINARY by SFI (Le = 00 00: as much as there is) …
     expect_card(&mut m, "00B08A00000000", &[0x67, 0x00]);
     // … refused, so the file is read in short chunks: the first by SFI, the rest by offset.
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
+    read_cert_by_sfi(&mut m);
     assert!(matches!(m.next_action(), Action::SendHttp(_)));
 
     let mut m = Machine::register_with_pin(config());
     m.set_read_chunk(65_536);
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
+    expect_card(&mut m, SELECT_JPKI, SW_OK);
     // The whole certificate in one command, no SELECT EF; the card says it hit the end of the
     // file.
     expect_card(
         &mut m,
         "00B08A00000000",
-        &[&cert[..], &[0x62, 0x82][..]].concat(),
+        &[&fake_cert()[..], &[0x62, 0x82][..]].concat(),
     );
     assert!(matches!(m.next_action(), Action::SendHttp(_)));
 }
@@ -806,98 +813,51 @@ fn extended_reads_fall_back_to_short_ones_when_refused() {
 /// SELECT EF and the current-EF forms, once per form, and the PIN goes to the card once.
 #[test]
 fn a_card_refusing_short_ef_identifiers_is_driven_by_select() {
-    let refused = [0x6A, 0x86];
     let mut m = Machine::register_with_pin(config());
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &refused);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00200098", &refused);
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "00200080", &[0x63, 0xC3]);
-    assert!(matches!(
-        m.next_action(),
-        Action::AskPin {
-            retries_left: Some(3)
-        }
-    ));
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(
+    select_jpki_and_read_cert_by_select(&mut m);
+    answer_consent(&mut m, true);
+    expect_card(&mut m, AUTH_PIN_TRIES, SW_NO_SFI);
+    expect_card(&mut m, "00A4020C020018", SW_OK);
+    expect_card(&mut m, "00200080", THREE_TRIES);
+    expect_pin_prompt(&m, 3);
+    type_pin(&mut m, "1234");
+    expect_start(
         &mut m,
-        HttpMethod::Post,
         "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
+        &challenge(Operation::RegisterInsuranceUse),
     );
     // The card already refused the SFI form of VERIFY: SELECT EF, then the one VERIFY.
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    let verify = match m.next_action() {
-        Action::SendCard(c) => c,
-        other => panic!("{other:?}"),
-    };
-    assert!(verify.spends_attempt);
-    expect_card(&mut m, "002000800431323334", &[0x90, 0x00]);
-    let intent = mynacard_registration::Intent::for_challenge(
-        &challenge(Operation::RegisterInsuranceUse),
-        "atm-0001",
-        &cert,
-        UtcTime::from_unix(SIGNED_AT),
-    );
-    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
-    expect_card(&mut m, &format!("802A009733{di}00"), &refused);
-    expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C020018", SW_OK);
+    expect_secret_verify(&m);
+    expect_card(&mut m, "002000800431323334", SW_OK);
+    let intent = intent(&challenge(Operation::RegisterInsuranceUse));
+    expect_card(&mut m, &sign_command(&intent, 0x97), SW_NO_SFI);
+    expect_card(&mut m, "00A4020C020017", SW_OK);
     let signature = vec![0x77; 256];
-    expect_card(&mut m, &format!("802A008033{di}00"), &ok(&signature));
-    let proof = match m.next_action() {
-        Action::SendHttp(r) => r.body.unwrap(),
-        other => panic!("{other:?}"),
-    };
-    match serde_json::from_slice::<Proof>(&proof).unwrap() {
-        Proof::PinSignature {
-            intent: sent,
-            auth_cert,
-            signature: sig,
-            ..
-        } => {
-            assert_eq!(sent, intent);
-            assert_eq!(auth_cert.0, cert);
-            assert_eq!(sig.0, signature);
-        }
-        other => panic!("{other:?}"),
-    }
+    expect_card(&mut m, &sign_command(&intent, 0x80), &ok(&signature));
+    check_pin_signature_proof(&expect_request(&m).body.unwrap(), &intent, &signature);
 }
 
-/// Up to the VERIFY by SFI of a PIN registration whose tries were read by SFI.
-fn up_to_sfi_verify(m: &mut Machine, pin: &str) {
-    up_to_pin(m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new(pin.into())).unwrap();
-    expect_http(
-        m,
-        HttpMethod::Post,
-        "/v1/registrations",
-        json(201, &challenge(Operation::RegisterInsuranceUse)),
-    );
+/// A PIN registration whose VERIFY by short EF identifier (PIN 9999) was refused with `6A86`:
+/// the machine selects the PIN's EF for the one retry.
+fn verify_refused_for_its_p2(m: &mut Machine) {
+    up_to_verify(m, "9999");
+    expect_card(m, VERIFY_9999, SW_NO_SFI);
+    expect_card(m, "00A4020C020018", SW_OK);
 }
 
 #[test]
 fn a_verify_refused_for_its_p2_is_sent_once_more_by_select_and_never_again() {
     // 6A86 before any PIN check: SELECT EF, then VERIFY by current EF, whose answer stands.
     let mut m = Machine::register_with_pin(config());
-    up_to_sfi_verify(&mut m, "9999");
-    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
+    verify_refused_for_its_p2(&mut m);
     expect_card(&mut m, "002000800439393939", &[0x63, 0xC2]);
     assert_eq!(done(&m), Outcome::WrongPin { retries_left: 2 });
 
     // The current-EF form refused as well: that is the end, no third VERIFY.
     let mut m = Machine::register_with_pin(config());
-    up_to_sfi_verify(&mut m, "9999");
-    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    expect_card(&mut m, "002000800439393939", &[0x6A, 0x86]);
+    verify_refused_for_its_p2(&mut m);
+    expect_card(&mut m, "002000800439393939", SW_NO_SFI);
     assert_eq!(
         done(&m),
         Outcome::CardError {
@@ -908,23 +868,9 @@ fn a_verify_refused_for_its_p2_is_sent_once_more_by_select_and_never_again() {
 
     // The link lost during the second VERIFY: the attempt may have been counted.
     let mut m = Machine::register_with_pin(config());
-    up_to_sfi_verify(&mut m, "9999");
-    expect_card(&mut m, "002000980439393939", &[0x6A, 0x86]);
-    expect_card(&mut m, "00A4020C020018", &[0x90, 0x00]);
-    match m.next_action() {
-        Action::SendCard(c) => {
-            assert!(c.spends_attempt);
-            assert!(format!("{:?}", c.bytes).contains("redacted"));
-        }
-        other => panic!("{other:?}"),
-    }
-    m.feed_card_failure(CardFailure::Removed).unwrap();
-    assert_eq!(
-        done(&m),
-        Outcome::CardRemoved {
-            attempt_may_have_been_counted: true
-        }
-    );
+    verify_refused_for_its_p2(&mut m);
+    expect_secret_verify(&m);
+    lose_link_during_verify(&mut m, CardFailure::Removed);
 }
 
 #[test]
@@ -939,8 +885,8 @@ fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
         [0x6D, 0x00],
     ] {
         let mut m = Machine::register_with_pin(config());
-        up_to_sfi_verify(&mut m, "1234");
-        expect_card(&mut m, "002000980431323334", &sw);
+        up_to_verify(&mut m, "1234");
+        expect_card(&mut m, VERIFY_1234, &sw);
         assert_eq!(
             done(&m),
             Outcome::CardError {
@@ -952,31 +898,19 @@ fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
     }
     // Lost during the VERIFY by SFI: counted or not, it is not sent again.
     let mut m = Machine::register_with_pin(config());
-    up_to_sfi_verify(&mut m, "1234");
-    m.feed_card_failure(CardFailure::Transport).unwrap();
-    assert_eq!(
-        done(&m),
-        Outcome::CardRemoved {
-            attempt_may_have_been_counted: true
-        }
-    );
+    up_to_verify(&mut m, "1234");
+    lose_link_during_verify(&mut m, CardFailure::Transport);
 }
 
 #[test]
 fn a_signature_refused_after_a_6a86_fallback_is_not_retried_again() {
     let mut m = Machine::register_with_pin(config());
-    up_to_sfi_verify(&mut m, "1234");
-    expect_card(&mut m, "002000980431323334", &[0x90, 0x00]);
-    let intent = mynacard_registration::Intent::for_challenge(
-        &challenge(Operation::RegisterInsuranceUse),
-        "atm-0001",
-        &fake_cert(),
-        UtcTime::from_unix(SIGNED_AT),
-    );
-    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
-    expect_card(&mut m, &format!("802A009733{di}00"), &[0x6A, 0x86]);
-    expect_card(&mut m, "00A4020C020017", &[0x90, 0x00]);
-    expect_card(&mut m, &format!("802A008033{di}00"), &[0x6A, 0x86]);
+    up_to_verify(&mut m, "1234");
+    expect_card(&mut m, VERIFY_1234, SW_OK);
+    let intent = intent(&challenge(Operation::RegisterInsuranceUse));
+    expect_card(&mut m, &sign_command(&intent, 0x97), SW_NO_SFI);
+    expect_card(&mut m, "00A4020C020017", SW_OK);
+    expect_card(&mut m, &sign_command(&intent, 0x80), SW_NO_SFI);
     assert_eq!(
         done(&m),
         Outcome::CardError {
@@ -1037,52 +971,57 @@ fn face_match() -> FaceMatch {
     }
 }
 
+/// VERIFY of 照合番号B `digits` on EF 0012, named by `p2`: 92 by short EF identifier (80|12),
+/// 80 the current EF.
+fn verify_collation_b(p2: u8, digits: &str) -> String {
+    format!("002000{p2:02X}0E{}", hex::encode_upper(digits))
+}
+
+/// A face registration up to 照合番号B: the JPKI certificate, the consent, SELECT visual AP,
+/// and the tries left of EF 0012 by identifier (ten).
+fn face_up_to_collation_b(m: &mut Machine) {
+    select_jpki_and_read_cert(m);
+    answer_consent(m, true);
+    expect_card(m, SELECT_VISUAL, SW_OK);
+    expect_card(m, "00200092", &[0x63, 0xCA]);
+}
+
+/// The rest of the card face by offset, after its first 256 bytes: then the terminal is asked
+/// to match the photo.
+fn read_rest_of_face_up_to_match(m: &mut Machine, face: &[u8]) {
+    expect_card(
+        m,
+        &format!("00B00100{:02X}", face.len() - 256),
+        &ok(&face[256..]),
+    );
+    assert!(matches!(m.next_action(), Action::MatchFace { .. }));
+}
+
 /// The face registration from the matched face to the proof: CVC, start, presence signature,
-/// attestation. `cvc_commands` are the CVC read's commands and answers.
-fn face_to_proof(m: &mut Machine, cvc_commands: &[(&str, Vec<u8>)]) -> Proof {
+/// attestation; then the proof's evidence is checked. `cvc_commands` are the CVC read's
+/// commands and answers.
+fn face_match_to_proof(m: &mut Machine, cvc_commands: &[(&str, Vec<u8>)]) {
     m.feed_face_match(face_match()).unwrap();
     for (command, answer) in cvc_commands {
         expect_card(m, command, answer);
     }
-    expect_http(
-        m,
-        HttpMethod::Post,
-        "/v1/registrations",
-        json(201, &face_challenge()),
-    );
-    let intent = mynacard_registration::Intent::for_challenge(
-        &face_challenge(),
-        "atm-0001",
-        &fake_cert(),
-        UtcTime::from_unix(SIGNED_AT),
-    );
-    let di = hex::encode_upper(sha256_digest_info(&intent.sha256().unwrap()));
+    expect_start(m, "/v1/registrations", &face_challenge());
+    let intent = intent(&face_challenge());
     // The visual AP's own key (P2 00): there is no key file to name, and no SFI form.
-    expect_card(m, &format!("802A000033{di}00"), &ok(&[0x66; 256]));
+    expect_card(m, &sign_command(&intent, 0x00), &ok(&[0x66; 256]));
     match m.next_action() {
         Action::SignAttestation { .. } => m.feed_attestation(vec![9; 64]).unwrap(),
         other => panic!("{other:?}"),
     }
-    let proof = match m.next_action() {
-        Action::SendHttp(r) => r.body.unwrap(),
-        other => panic!("{other:?}"),
-    };
-    let proof: Proof = serde_json::from_slice(&proof).unwrap();
-    match &proof {
-        Proof::AccreditedFace { face_evidence, .. } => assert_eq!(face_evidence.intent, intent),
-        other => panic!("{other:?}"),
-    }
-    proof
-}
-
-fn check_face_evidence(proof: &Proof) {
+    let proof: Proof = serde_json::from_slice(&expect_request(m).body.unwrap()).unwrap();
     let (_, segments) = face_record();
-    match proof {
+    match &proof {
         Proof::AccreditedFace {
             auth_cert,
             face_evidence,
             ..
         } => {
+            assert_eq!(face_evidence.intent, intent);
             assert_eq!(auth_cert.0, fake_cert());
             assert_eq!(
                 face_evidence.card_face_digests,
@@ -1102,18 +1041,10 @@ fn check_face_evidence(proof: &Proof) {
 #[test]
 fn face_registration_addresses_every_file_and_key_by_short_identifier() {
     let mut m = Machine::register_with_face(config());
-    let cert = fake_cert();
     let (face, _) = face_record();
     assert!(face.len() > 256 && face.len() < 512, "{}", face.len());
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
     // 照合番号B (EF 0012) by identifier: P2 = 80|12.
-    expect_card(&mut m, "00200092", &[0x63, 0xCA]);
+    face_up_to_collation_b(&mut m);
     assert!(matches!(
         m.next_action(),
         Action::AskCollationNumberB {
@@ -1122,99 +1053,54 @@ fn face_registration_addresses_every_file_and_key_by_short_identifier() {
     ));
     m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
         .unwrap();
-    match m.next_action() {
-        Action::SendCard(c) => {
-            assert!(c.spends_attempt);
-            assert!(format!("{:?}", c.bytes).contains("redacted"));
-        }
-        other => panic!("{other:?}"),
-    }
-    expect_card(
-        &mut m,
-        &format!("002000920E{}", hex::encode_upper(COLLATION_B)),
-        &[0x90, 0x00],
-    );
+    expect_secret_verify(&m);
+    expect_card(&mut m, &verify_collation_b(0x92, COLLATION_B), SW_OK);
     // The card face: the first 256 bytes by identifier 02, the rest after SELECT EF.
     expect_card(&mut m, "00B0820000", &ok(&face[..256]));
-    expect_card(&mut m, "00A4020C020002", &[0x90, 0x00]);
-    expect_card(
-        &mut m,
-        &format!("00B00100{:02X}", face.len() - 256),
-        &ok(&face[256..]),
-    );
-    assert!(matches!(m.next_action(), Action::MatchFace { .. }));
+    expect_card(&mut m, "00A4020C020002", SW_OK);
+    read_rest_of_face_up_to_match(&mut m, &face);
     // The CVC (EF 0004) fits one read by identifier; the card says it hit the end.
-    let proof = face_to_proof(
+    face_match_to_proof(
         &mut m,
         &[("00B0840000", [&cvc()[..], &[0x62, 0x82][..]].concat())],
     );
-    check_face_evidence(&proof);
 }
 
 #[test]
 fn face_registration_on_a_card_refusing_short_identifiers_selects_each_file() {
-    let refused = vec![0x6A, 0x86];
     let mut m = Machine::register_with_face(config());
-    let cert = fake_cert();
     let (face, _) = face_record();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &refused);
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0000000", &ok(&cert[..256]));
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
-    expect_card(&mut m, "00200092", &refused);
-    expect_card(&mut m, "00A4020C020012", &[0x90, 0x00]);
+    select_jpki_and_read_cert_by_select(&mut m);
+    answer_consent(&mut m, true);
+    expect_card(&mut m, SELECT_VISUAL, SW_OK);
+    expect_card(&mut m, "00200092", SW_NO_SFI);
+    expect_card(&mut m, "00A4020C020012", SW_OK);
     expect_card(&mut m, "00200080", &[0x63, 0xCA]);
     m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
         .unwrap();
     // EF 0012 is current from the status query: one VERIFY by current EF.
-    expect_card(
-        &mut m,
-        &format!("002000800E{}", hex::encode_upper(COLLATION_B)),
-        &[0x90, 0x00],
-    );
+    expect_card(&mut m, &verify_collation_b(0x80, COLLATION_B), SW_OK);
     // READ BINARY by SFI is not tried again in this run.
-    expect_card(&mut m, "00A4020C020002", &[0x90, 0x00]);
+    expect_card(&mut m, "00A4020C020002", SW_OK);
     expect_card(&mut m, "00B0000000", &ok(&face[..256]));
-    expect_card(
-        &mut m,
-        &format!("00B00100{:02X}", face.len() - 256),
-        &ok(&face[256..]),
-    );
-    assert!(matches!(m.next_action(), Action::MatchFace { .. }));
-    let proof = face_to_proof(
+    read_rest_of_face_up_to_match(&mut m, &face);
+    face_match_to_proof(
         &mut m,
         &[
-            ("00A4020C020004", vec![0x90, 0x00]),
+            ("00A4020C020004", SW_OK.to_vec()),
             ("00B0000000", ok(&cvc())),
         ],
     );
-    check_face_evidence(&proof);
 }
 
 #[test]
 fn a_collation_verify_refused_for_its_p2_is_sent_once_more_by_select() {
     let mut m = Machine::register_with_face(config());
-    let cert = fake_cert();
-    expect_card(&mut m, "00A4040C0AD392F000260100000001", &[0x90, 0x00]);
-    expect_card(&mut m, "00B08A0000", &ok(&cert[..256]));
-    expect_card(&mut m, "00A4020C02000A", &[0x90, 0x00]);
-    expect_card(&mut m, "00B0010030", &ok(&cert[256..]));
-    expect_http(&mut m, HttpMethod::Get, "/v1/consent", consent_response());
-    m.feed_consent(true).unwrap();
-    expect_card(&mut m, "00A4040C0AD3921000310001010402", &[0x90, 0x00]);
-    expect_card(&mut m, "00200092", &[0x63, 0xCA]);
+    face_up_to_collation_b(&mut m);
     m.feed_collation_number_b(Zeroizing::new("11111111111111".into()))
         .unwrap();
-    expect_card(
-        &mut m,
-        "002000920E3131313131313131313131313131",
-        &[0x6A, 0x86],
-    );
-    expect_card(&mut m, "00A4020C020012", &[0x90, 0x00]);
+    expect_card(&mut m, "002000920E3131313131313131313131313131", SW_NO_SFI);
+    expect_card(&mut m, "00A4020C020012", SW_OK);
     expect_card(
         &mut m,
         "002000800E3131313131313131313131313131",
@@ -1224,35 +1110,6 @@ fn a_collation_verify_refused_for_its_p2_is_sent_once_more_by_select() {
 }
 
 // ---- Registrations that wait for an upstream (protocol §16) ----
-
-const SESSION: &str = "ses_01HZX5T7Q9M3";
-
-/// Runs a PIN flow of `op` up to the proof and returns the proof request.
-fn up_to_proof(m: &mut Machine, op: Operation) -> mynacard_registration::machine::HttpRequest {
-    up_to_pin(m, &[0x63, 0xC3]);
-    m.feed_pin(Zeroizing::new("1234".into())).unwrap();
-    expect_http(
-        m,
-        HttpMethod::Post,
-        op.start_path(),
-        json(201, &challenge(op)),
-    );
-    expect_card(m, "002000980431323334", &[0x90, 0x00]);
-    match m.next_action() {
-        Action::SendCard(c) => {
-            assert_eq!(c.command.ins, 0x2A);
-            m.feed_card_response(&ok(&[0x5A; 256])).unwrap();
-        }
-        other => panic!("expected the signature, got {other:?}"),
-    }
-    match m.next_action() {
-        Action::SendHttp(r) => {
-            assert_eq!(r.path, op.proof_path(SESSION));
-            r
-        }
-        other => panic!("expected the proof, got {other:?}"),
-    }
-}
 
 fn token() -> PollToken {
     PollToken(core::array::from_fn(|i| 0xA0 ^ i as u8))
@@ -1273,9 +1130,18 @@ fn pending_doc(retry_after: u32) -> RegistrationPending {
     }
 }
 
-fn with_retry_after(mut r: HttpResponse, secs: u32) -> HttpResponse {
-    r.retry_after = Some(secs);
-    r
+/// A machine that only polls the pending registration `pending_doc(5)` describes.
+fn polling() -> Machine {
+    Machine::poll_registration(config(), pending_doc(5)).unwrap()
+}
+
+fn failed(error: ErrorBody) -> RegistrationFailed {
+    RegistrationFailed {
+        v: V1,
+        session_id: SESSION.into(),
+        status: FailedState::Failed,
+        error,
+    }
 }
 
 /// The poll step: its exact request, when it is due, and what was fed so far.
@@ -1319,8 +1185,7 @@ fn registered_result() -> RegistrationResult {
 
 #[test]
 fn a_pending_registration_is_polled_until_it_is_registered() {
-    let mut m = Machine::register_with_pin(config());
-    let proof = up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    let (mut m, proof) = registration_at_proof();
     assert_eq!(
         proof.headers,
         vec![("prefer", "respond-async".to_owned())],
@@ -1345,7 +1210,7 @@ fn a_pending_registration_is_polled_until_it_is_registered() {
     expect_poll(&m, 4, 5);
     // Feeding a card answer now is misuse; the machine waits for the poll.
     assert!(matches!(
-        m.feed_card_response(&[0x90, 0x00]),
+        m.feed_card_response(SW_OK),
         Err(MachineError::Unexpected { .. })
     ));
     m.feed_http_response(json(200, &registered_result()))
@@ -1361,8 +1226,7 @@ fn a_pending_registration_is_polled_until_it_is_registered() {
 
 #[test]
 fn a_terminal_may_stop_waiting_and_poll_later() {
-    let mut m = Machine::register_with_pin(config());
-    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    let (mut m, _) = registration_at_proof();
     m.feed_http_response(json(202, &pending_doc(5))).unwrap();
     expect_poll(&m, 5, 1);
     m.stop_waiting().unwrap();
@@ -1376,13 +1240,11 @@ fn a_terminal_may_stop_waiting_and_poll_later() {
     // Later, maybe after a restart of the terminal: a machine that only polls.
     let mut later = Machine::poll_registration(config(), *kept.clone()).unwrap();
     expect_poll(&later, 5, 1);
-    let failed = RegistrationFailed {
-        v: V1,
-        session_id: SESSION.into(),
-        status: FailedState::Failed,
-        error: ErrorBody::new(ErrorCode::UpstreamTimeout, "deadline passed"),
-    };
-    later.feed_http_response(json(200, &failed)).unwrap();
+    let timed_out = failed(ErrorBody::new(
+        ErrorCode::UpstreamTimeout,
+        "deadline passed",
+    ));
+    later.feed_http_response(json(200, &timed_out)).unwrap();
     assert_eq!(done(&later), Outcome::UpstreamTimedOut);
 
     // Cancelling while polling only stops the waiting: the service has the registration.
@@ -1393,17 +1255,12 @@ fn a_terminal_may_stop_waiting_and_poll_later() {
 
 #[test]
 fn failures_and_unknown_status_end_the_polling() {
-    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
-    let failed = RegistrationFailed {
-        v: V1,
-        session_id: SESSION.into(),
-        status: FailedState::Failed,
-        error: ErrorBody::new(ErrorCode::NoInsuranceRecord, "not yet"),
-    };
-    m.feed_http_response(json(200, &failed)).unwrap();
+    let mut m = polling();
+    let not_yet = failed(ErrorBody::new(ErrorCode::NoInsuranceRecord, "not yet"));
+    m.feed_http_response(json(200, &not_yet)).unwrap();
     assert_eq!(done(&m), Outcome::NoInsuranceRecord);
 
-    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+    let mut m = polling();
     let gone = ErrorBody::new(ErrorCode::SessionNotFound, "no status");
     m.feed_http_response(json(404, &gone)).unwrap();
     assert!(matches!(
@@ -1414,9 +1271,11 @@ fn failures_and_unknown_status_end_the_polling() {
         }
     ));
 
-    let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
-    let mut other = registered_result();
-    other.session_id = "ses_other".into();
+    let mut m = polling();
+    let other = RegistrationResult {
+        session_id: "ses_other".into(),
+        ..registered_result()
+    };
     m.feed_http_response(json(200, &other)).unwrap();
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
@@ -1434,8 +1293,7 @@ fn the_token_goes_only_to_the_sessions_status_path() {
             Machine::poll_registration(config(), doc.clone()).is_err(),
             "{url}"
         );
-        let mut m = Machine::register_with_pin(config());
-        up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+        let (mut m, _) = registration_at_proof();
         m.feed_http_response(json(202, &doc)).unwrap();
         assert!(matches!(done(&m), Outcome::ProtocolError { .. }), "{url}");
     }
@@ -1443,8 +1301,7 @@ fn the_token_goes_only_to_the_sessions_status_path() {
     let mut doc = pending_doc(5);
     doc.session_id = "ses_other".into();
     doc.poll.url = "/v1/registrations/ses_other".into();
-    let mut m = Machine::register_with_pin(config());
-    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    let (mut m, _) = registration_at_proof();
     m.feed_http_response(json(202, &doc)).unwrap();
     assert!(matches!(done(&m), Outcome::ProtocolError { .. }));
 }
@@ -1477,16 +1334,11 @@ fn only_registration_asks_for_a_pending_answer() {
     assert!(proof.headers.is_empty(), "the point of use never waits");
 
     // A resent proof keeps its header.
-    let mut m = Machine::register_with_pin(config());
-    up_to_proof(&mut m, Operation::RegisterInsuranceUse);
+    let (mut m, _) = registration_at_proof();
     m.feed_http_failure(HttpFailure::Interrupted).unwrap();
-    match m.next_action() {
-        Action::SendHttp(r) => {
-            assert_eq!(r.attempt, 2);
-            assert_eq!(r.header("prefer"), Some("respond-async"));
-        }
-        other => panic!("{other:?}"),
-    }
+    let resent = expect_request(&m);
+    assert_eq!(resent.attempt, 2);
+    assert_eq!(resent.header("prefer"), Some("respond-async"));
 }
 
 proptest! {
@@ -1506,7 +1358,7 @@ proptest! {
             0..40,
         ),
     ) {
-        let mut m = Machine::poll_registration(config(), pending_doc(5)).unwrap();
+        let mut m = polling();
         for answer in answers {
             match m.next_action() {
                 Action::Poll(step) => {

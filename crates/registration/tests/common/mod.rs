@@ -258,6 +258,36 @@ pub fn flow(terminal_id: &str, kind: TerminalKind) -> FlowConfig {
     FlowConfig::new(terminal_id, kind).with_proof_retries(6, 250)
 }
 
+/// A PIN registration from the smartphone app.
+pub fn pin_registration_in_app() -> Machine {
+    Machine::register_with_pin(flow(APP, TerminalKind::App))
+}
+
+/// A PIN registration at the ATM.
+pub fn pin_registration_at_atm() -> Machine {
+    Machine::register_with_pin(flow(ATM, TerminalKind::Atm))
+}
+
+/// A PIN eligibility check on the clinic's reader.
+pub fn pin_check_at_clinic() -> Machine {
+    Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader))
+}
+
+/// A withdrawal from the smartphone app.
+pub fn deregistration_in_app() -> Machine {
+    Machine::deregister(flow(APP, TerminalKind::App))
+}
+
+/// A face registration at the accredited kiosk.
+pub fn face_registration_at_kiosk() -> Machine {
+    Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk))
+}
+
+/// A face eligibility check on the clinic's reader.
+pub fn face_check_at_clinic() -> Machine {
+    Machine::check_eligibility_with_face(flow(CLINIC, TerminalKind::FaceReader))
+}
+
 /// Runs a machine against a simulated card and the service at `base_url`.
 pub async fn run(
     machine: Machine,
@@ -270,4 +300,9 @@ pub async fn run(
     driver::run(machine, &mut channel, &client, terminal)
         .await
         .expect("driver")
+}
+
+/// Runs a machine with a terminal that agrees and types `pin`.
+pub async fn run_with_pin(machine: Machine, sim: &SimCard, base_url: &str, pin: &str) -> RunReport {
+    run(machine, sim, base_url, &mut SimTerminal::with_pin(pin)).await
 }

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use mynacard_registration::driver::{self, RunReport, ServiceClient};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{HttpFailure, HttpMethod, HttpRequest, HttpResponse, Machine};
-use mynacard_registration::messages::{Method, RegistrationResult, StartSession, TerminalKind};
+use mynacard_registration::messages::{
+    EligibilityResult, Method, RegistrationResult, StartSession, TerminalKind,
+};
 use mynacard_registration::{ErrorBody, ErrorCode, Outcome, RevocationReason, V1};
 use mynacard_registry::RunningService;
 
@@ -72,6 +74,12 @@ async fn spawn(db: &str, allow_test_roots: bool) -> RunningService {
         .expect("service starts")
 }
 
+/// Checks how many registrations the service holds, then stops it.
+async fn stop_with_registrations(service: RunningService, expected: i64) {
+    assert_eq!(service.registration_count().await.expect("count"), expected);
+    service.shutdown().await;
+}
+
 async fn run_with(
     machine: Machine,
     sim: &SimCard,
@@ -84,6 +92,7 @@ async fn run_with(
         .expect("driver")
 }
 
+/// The id of a new registration with the adult's insurer.
 fn registered(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Registered {
@@ -97,6 +106,21 @@ fn registered(outcome: &Outcome) -> String {
     }
 }
 
+/// The registration `id` with the adult's insurer, found already there.
+fn already_registered(id: &str) -> Outcome {
+    Outcome::AlreadyRegistered {
+        registration_id: id.into(),
+        insurer_name: Some("みらい健康保険組合".into()),
+    }
+}
+
+fn eligible(outcome: &Outcome) -> &EligibilityResult {
+    match outcome {
+        Outcome::Eligible(r) => r,
+        other => panic!("expected eligible, got {other:?}"),
+    }
+}
+
 /// Smartphone app and ATM registrations with the PIN; a repeat is `already_registered`.
 pub async fn smartphone_and_atm_registration(db: String) {
     let service = spawn(&db, true).await;
@@ -104,13 +128,7 @@ pub async fn smartphone_and_atm_registration(db: String) {
 
     let (adult, _) = card("adult");
     let mut phone = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &adult,
-        &url,
-        &mut phone,
-    )
-    .await;
+    let report = run(pin_registration_in_app(), &adult, &url, &mut phone).await;
     let id = registered(&report.outcome);
     assert_eq!(
         phone.consents_shown, 1,
@@ -125,34 +143,13 @@ pub async fn smartphone_and_atm_registration(db: String) {
     // and keys by identifier, no SELECT EF.
     assert_eq!(report.apdus, 5, "{report:?}");
 
-    let mut again = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &adult,
-        &url,
-        &mut again,
-    )
-    .await;
-    assert_eq!(
-        report.outcome,
-        Outcome::AlreadyRegistered {
-            registration_id: id.clone(),
-            insurer_name: Some("みらい健康保険組合".into())
-        }
-    );
+    let report = run_with_pin(pin_registration_in_app(), &adult, &url, "1234").await;
+    assert_eq!(report.outcome, already_registered(&id));
 
     let (child, _) = card("under15");
-    let mut atm = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
-        &child,
-        &url,
-        &mut atm,
-    )
-    .await;
+    let report = run_with_pin(pin_registration_at_atm(), &child, &url, "1234").await;
     assert_ne!(registered(&report.outcome), id);
-    assert_eq!(service.registration_count().await.expect("count"), 2);
-    service.shutdown().await;
+    stop_with_registrations(service, 2).await;
 }
 
 /// A smartphone token (`JPKIAPGPSETOKEN`) keeps its auth certificate behind the PIN. It
@@ -164,13 +161,7 @@ pub async fn smartphone_token_registration(db: String) {
     let url = service.base_url();
     let (phone_sim, phone_image) = card("smartphone");
     let mut phone = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &phone_sim,
-        &url,
-        &mut phone,
-    )
-    .await;
+    let report = run(pin_registration_in_app(), &phone_sim, &url, &mut phone).await;
     let id = registered(&report.outcome);
     assert_eq!(
         phone.consents_shown, 1,
@@ -185,65 +176,31 @@ pub async fn smartphone_token_registration(db: String) {
 
     // The card of the same person finds the registration.
     let (adult, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
-        &adult,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
-    assert_eq!(
-        report.outcome,
-        Outcome::AlreadyRegistered {
-            registration_id: id.clone(),
-            insurer_name: Some("みらい健康保険組合".into())
-        }
-    );
+    let report = run_with_pin(pin_registration_at_atm(), &adult, &url, "1234").await;
+    assert_eq!(report.outcome, already_registered(&id));
 
     // Point of use with the phone.
-    let report = run(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &phone_sim,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
-    match &report.outcome {
-        Outcome::Eligible(r) => {
-            assert_eq!(r.registration_id, id);
-            assert!(!r.grace && !r.relinked, "{r:?}");
-            assert_eq!(r.insurance.number, "3456");
-        }
-        other => panic!("{other:?}"),
-    }
+    let report = run_with_pin(pin_check_at_clinic(), &phone_sim, &url, "1234").await;
+    let r = eligible(&report.outcome);
+    assert_eq!(r.registration_id, id);
+    assert!(!r.grace && !r.relinked, "{r:?}");
+    assert_eq!(r.insurance.number, "3456");
 
     // A wrong PIN spends one try, once, and the certificate is never read.
-    let report = run(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &phone_sim,
-        &url,
-        &mut SimTerminal::with_pin("9999"),
-    )
-    .await;
+    let report = run_with_pin(pin_check_at_clinic(), &phone_sim, &url, "9999").await;
     assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
     // SELECT AP, READ (6982), tries left, VERIFY.
     assert_eq!(report.apdus, 4, "{report:?}");
-    assert_eq!(service.registration_count().await.expect("count"), 1);
-    service.shutdown().await;
+    stop_with_registrations(service, 1).await;
 }
 
 /// An accredited kiosk registers a face-authentication card (no PIN at all).
 pub async fn kiosk_face_registration(db: String) {
     let service = spawn(&db, true).await;
+    let url = service.base_url();
     let (sim, image) = card("face-auth");
     let mut kiosk = SimTerminal::face(&image, KIOSK);
-    let report = run(
-        Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
-        &sim,
-        &service.base_url(),
-        &mut kiosk,
-    )
-    .await;
+    let report = run(face_registration_at_kiosk(), &sim, &url, &mut kiosk).await;
     match &report.outcome {
         Outcome::Registered { insurer_name, .. } => {
             assert_eq!(insurer_name.as_deref(), Some("さくら市国民健康保険"));
@@ -257,29 +214,13 @@ pub async fn kiosk_face_registration(db: String) {
     assert!(kiosk.pins_asked.is_empty());
 
     // The same card through PIN mode is sent to a face terminal instead.
-    let mut atm = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(ATM, TerminalKind::Atm)),
-        &sim,
-        &service.base_url(),
-        &mut atm,
-    )
-    .await;
+    let report = run_with_pin(pin_registration_at_atm(), &sim, &url, "1234").await;
     assert_eq!(report.outcome, Outcome::NoAuthPin);
 
     // At the point of use, the clinic's face reader confirms eligibility.
     let mut clinic = SimTerminal::face(&image, CLINIC);
-    let report = run(
-        Machine::check_eligibility_with_face(flow(CLINIC, TerminalKind::FaceReader)),
-        &sim,
-        &service.base_url(),
-        &mut clinic,
-    )
-    .await;
-    match &report.outcome {
-        Outcome::Eligible(r) => assert_eq!(r.insurance.number, "1122"),
-        other => panic!("{other:?}"),
-    }
+    let report = run(face_check_at_clinic(), &sim, &url, &mut clinic).await;
+    assert_eq!(eligible(&report.outcome).insurance.number, "1122");
     service.shutdown().await;
 }
 
@@ -287,12 +228,13 @@ pub async fn kiosk_face_registration(db: String) {
 /// forged attestation from a known one.
 pub async fn face_from_unknown_terminal_rejected(db: String) {
     let service = spawn(&db, true).await;
+    let url = service.base_url();
     let (sim, image) = card("face-auth");
     let mut rogue = SimTerminal::face(&image, ROGUE_KIOSK);
     let report = run(
         Machine::register_with_face(flow(ROGUE_KIOSK, TerminalKind::Kiosk)),
         &sim,
-        &service.base_url(),
+        &url,
         &mut rogue,
     )
     .await;
@@ -301,13 +243,7 @@ pub async fn face_from_unknown_terminal_rejected(db: String) {
     // Known terminal id, wrong key.
     let mut forged = SimTerminal::face(&image, KIOSK);
     forged.attestation = Some(ROGUE_KIOSK.into());
-    let report = run(
-        Machine::register_with_face(flow(KIOSK, TerminalKind::Kiosk)),
-        &sim,
-        &service.base_url(),
-        &mut forged,
-    )
-    .await;
+    let report = run(face_registration_at_kiosk(), &sim, &url, &mut forged).await;
     assert!(
         matches!(
             &report.outcome,
@@ -319,8 +255,7 @@ pub async fn face_from_unknown_terminal_rejected(db: String) {
         "{:?}",
         report.outcome
     );
-    assert_eq!(service.registration_count().await.expect("count"), 0);
-    service.shutdown().await;
+    stop_with_registrations(service, 0).await;
 }
 
 /// After a reissue, the new card's first eligibility check relinks the registration.
@@ -328,103 +263,56 @@ pub async fn eligibility_after_reissue_relinks(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (old, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &old,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &old, &url, "1234").await;
     let id = registered(&report.outcome);
 
     let (new, _) = card("reissued");
-    let mut clinic = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &new,
-        &url,
-        &mut clinic,
-    )
-    .await;
-    match &report.outcome {
-        Outcome::Eligible(r) => {
-            assert!(r.relinked, "{r:?}");
-            assert!(!r.grace);
-            assert_eq!(r.registration_id, id);
-            assert_eq!(r.qualification_validity, 1);
-            assert_eq!(
-                (
-                    r.insurance.insurer_number.as_str(),
-                    r.insurance.branch.as_str()
-                ),
-                ("06139999", "01")
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    let report = run(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &new,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
-    match &report.outcome {
-        Outcome::Eligible(r) => assert!(!r.relinked),
-        other => panic!("{other:?}"),
-    }
+    let report = run_with_pin(pin_check_at_clinic(), &new, &url, "1234").await;
+    let r = eligible(&report.outcome);
+    assert!(r.relinked, "{r:?}");
+    assert!(!r.grace);
+    assert_eq!(r.registration_id, id);
+    assert_eq!(r.qualification_validity, 1);
+    assert_eq!(
+        (
+            r.insurance.insurer_number.as_str(),
+            r.insurance.branch.as_str()
+        ),
+        ("06139999", "01")
+    );
+    let report = run_with_pin(pin_check_at_clinic(), &new, &url, "1234").await;
+    assert!(!eligible(&report.outcome).relinked);
     // Registering the new card now finds the registration it was moved to.
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &new,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &new, &url, "1234").await;
     assert!(
         matches!(report.outcome, Outcome::AlreadyRegistered { ref registration_id, .. } if *registration_id == id),
         "{:?}",
         report.outcome
     );
-    assert_eq!(service.registration_count().await.expect("count"), 1);
-    service.shutdown().await;
+    stop_with_registrations(service, 1).await;
 }
 
 /// A revoked certificate is refused with its reason.
 pub async fn revoked_certificate_rejected(db: String) {
     let service = spawn(&db, true).await;
     let (sim, _) = card("revoked-auth");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &service.base_url(),
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &sim, &service.base_url(), "1234").await;
     assert_eq!(
         report.outcome,
         Outcome::CertificateRevoked {
             reason: Some(RevocationReason::KeyCompromise)
         }
     );
-    assert_eq!(service.registration_count().await.expect("count"), 0);
-    service.shutdown().await;
+    stop_with_registrations(service, 0).await;
 }
 
 /// A service configured with the production roots only refuses a test-hierarchy card.
 pub async fn test_card_rejected_by_production_service(db: String) {
     let service = spawn(&db, false).await;
     let (sim, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &service.base_url(),
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &sim, &service.base_url(), "1234").await;
     assert_eq!(report.outcome, Outcome::CertificateUntrusted);
-    assert_eq!(service.registration_count().await.expect("count"), 0);
-    service.shutdown().await;
+    stop_with_registrations(service, 0).await;
 }
 
 async fn post(client: &HttpClient, path: &str, body: Vec<u8>) -> HttpResponse {
@@ -449,7 +337,7 @@ pub async fn replayed_proof_rejected(db: String) {
     let (sim, _) = card("adult");
     let recorder = Recorder::new(&url);
     let report = run_with(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        pin_registration_in_app(),
         &sim,
         &recorder,
         &mut SimTerminal::with_pin("1234"),
@@ -489,8 +377,7 @@ pub async fn replayed_proof_rejected(db: String) {
     assert_eq!(replay.status, 409);
     let body: ErrorBody = serde_json::from_slice(&replay.body).expect("error body");
     assert_eq!(body.code, ErrorCode::NonceReplay);
-    assert_eq!(service.registration_count().await.expect("count"), 1);
-    service.shutdown().await;
+    stop_with_registrations(service, 1).await;
 }
 
 /// A proof that arrives after the challenge expired is refused.
@@ -504,7 +391,7 @@ pub async fn proof_after_expiry_rejected(db: String) {
         }
     });
     let report = run_with(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
+        pin_registration_in_app(),
         &sim,
         &recorder,
         &mut SimTerminal::with_pin("1234"),
@@ -512,8 +399,7 @@ pub async fn proof_after_expiry_rejected(db: String) {
     .await;
     assert_eq!(report.outcome, Outcome::SessionExpired);
     drop(recorder);
-    assert_eq!(service.registration_count().await.expect("count"), 0);
-    service.shutdown().await;
+    stop_with_registrations(service, 0).await;
 }
 
 /// A wrong PIN spends one try and ends the flow; the next flow shows the count and succeeds.
@@ -521,34 +407,16 @@ pub async fn wrong_pin_then_registration(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (sim, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &url,
-        &mut SimTerminal::with_pin("9999"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &sim, &url, "9999").await;
     assert_eq!(report.outcome, Outcome::WrongPin { retries_left: 2 });
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &url,
-        &mut terminal,
-    )
-    .await;
+    let report = run(pin_registration_in_app(), &sim, &url, &mut terminal).await;
     registered(&report.outcome);
     assert_eq!(terminal.pins_asked, vec![Some(2)]);
 
     let (blocked, _) = card("blocked-auth-pin");
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &blocked,
-        &url,
-        &mut terminal,
-    )
-    .await;
+    let report = run(pin_registration_in_app(), &blocked, &url, &mut terminal).await;
     assert_eq!(report.outcome, Outcome::PinBlocked);
     assert!(
         terminal.pins_asked.is_empty(),
@@ -562,22 +430,10 @@ pub async fn deregistration(db: String) {
     let service = spawn(&db, true).await;
     let url = service.base_url();
     let (sim, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &sim, &url, "1234").await;
     let id = registered(&report.outcome);
     let mut terminal = SimTerminal::with_pin("1234");
-    let report = run(
-        Machine::deregister(flow(APP, TerminalKind::App)),
-        &sim,
-        &url,
-        &mut terminal,
-    )
-    .await;
+    let report = run(deregistration_in_app(), &sim, &url, &mut terminal).await;
     assert_eq!(
         report.outcome,
         Outcome::Deregistered {
@@ -585,13 +441,7 @@ pub async fn deregistration(db: String) {
         }
     );
     assert_eq!(terminal.consents_shown, 0);
-    let report = run(
-        Machine::check_eligibility_with_pin(flow(CLINIC, TerminalKind::FaceReader)),
-        &sim,
-        &url,
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_check_at_clinic(), &sim, &url, "1234").await;
     assert_eq!(report.outcome, Outcome::NotRegistered);
     service.shutdown().await;
 }
@@ -601,13 +451,7 @@ pub async fn maintenance(db: String) {
     let service = spawn(&db, true).await;
     service.set_maintenance(true);
     let (sim, _) = card("adult");
-    let report = run(
-        Machine::register_with_pin(flow(APP, TerminalKind::App)),
-        &sim,
-        &service.base_url(),
-        &mut SimTerminal::with_pin("1234"),
-    )
-    .await;
+    let report = run_with_pin(pin_registration_in_app(), &sim, &service.base_url(), "1234").await;
     assert!(
         matches!(
             report.outcome,
@@ -629,23 +473,13 @@ pub async fn concurrent_registrations_of_one_card(db: String) {
     // Two handles on the same card data (as if the card were read twice).
     let (first, image) = card("adult");
     let second = SimCard::from_image(image);
-    let run_one = |sim: SimCard, terminal_id: &'static str, kind: TerminalKind| {
+    let run_one = |sim: SimCard, machine: Machine| {
         let url = url.clone();
-        async move {
-            let mut terminal = SimTerminal::with_pin("1234");
-            run(
-                Machine::register_with_pin(flow(terminal_id, kind)),
-                &sim,
-                &url,
-                &mut terminal,
-            )
-            .await
-            .outcome
-        }
+        async move { run_with_pin(machine, &sim, &url, "1234").await.outcome }
     };
     let (a, b) = tokio::join!(
-        tokio::spawn(run_one(first, APP, TerminalKind::App)),
-        tokio::spawn(run_one(second, ATM, TerminalKind::Atm)),
+        tokio::spawn(run_one(first, pin_registration_in_app())),
+        tokio::spawn(run_one(second, pin_registration_at_atm())),
     );
     let (a, b) = (a.expect("task"), b.expect("task"));
     let id = |o: &Outcome| match o {
@@ -663,6 +497,5 @@ pub async fn concurrent_registrations_of_one_card(db: String) {
         .filter(|o| matches!(o, Outcome::Registered { .. }))
         .count();
     assert_eq!(new, 1, "{a:?} {b:?}");
-    assert_eq!(service.registration_count().await.expect("count"), 1);
-    service.shutdown().await;
+    stop_with_registrations(service, 1).await;
 }
