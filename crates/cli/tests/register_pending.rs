@@ -8,20 +8,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 
-use support::{assert_exit, json, mynacard, scratch, stdout, write};
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{Service, assert_exit, json, mynacard, scratch, stdout, write};
 
 /// `mynacard registry serve` with the identity upstream down; returns it and its URL.
 fn serve_with_identity_down() -> (Service, String) {
@@ -33,44 +23,22 @@ fn serve_with_identity_down() -> (Service, String) {
 }
 
 /// `mynacard registry serve` on the SQLite database `db`, listening on `listen`, with the
-/// test fault `fault` (none: the seeded upstreams answer); returns it and its URL.
+/// test fault `fault` (none: the seeded upstreams answer), short upstream timeouts and quick
+/// pending retries; returns it and its URL.
 fn serve(db: &Path, listen: &str, fault: Option<&str>) -> (Service, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard"));
-    command
-        .args([
-            "registry",
-            "serve",
-            "--allow-test-roots",
-            "--rate-limit",
-            "0",
-            "--listen",
-            listen,
+    support::serve(
+        db,
+        listen,
+        fault,
+        &[
             "--upstream-timeout-ms",
             "200",
             "--pending-retry-ms",
             "100",
             "--pending-deadline",
             "60",
-        ])
-        .arg("--db")
-        .arg(format!("sqlite://{}", db.display()))
-        .env_remove("MYNACARD_REGISTRY_FAULT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(fault) = fault {
-        command.env("MYNACARD_REGISTRY_FAULT", fault);
-    }
-    let mut child = command.spawn().expect("start the service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("service said {line:?}"))
-        .to_owned();
-    (Service(child), url)
+        ],
+    )
 }
 
 /// `mynacard [--json] --card sim:adult register --channel atm --service URL --yes --pin-stdin`
@@ -169,21 +137,7 @@ fn no_wait_prints_the_pending_status_and_max_wait_gives_up_with_exit_8() {
     assert!(stderr.contains("still pending"), "{stderr}");
 
     // The options exclude each other (refused before anything is read).
-    let out = mynacard(
-        &[
-            "--card",
-            "sim:adult",
-            "register",
-            "--channel",
-            "atm",
-            "--service",
-            &url,
-            "--no-wait",
-            "--max-wait",
-            "5",
-        ],
-        None,
-    );
+    let out = register_at_atm(&url, false, &["--no-wait", "--max-wait", "5"]);
     assert_exit(&out, 2);
 }
 

@@ -4,75 +4,15 @@
 //! restarted on the same database, the client's automatic resend gets exactly one registration.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a finding
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::{scratch, serve};
+
 const BIN: &str = env!("CARGO_BIN_EXE_mynacard");
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("mynacard-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Starts `mynacard registry serve` and waits until it says it listens.
-fn serve(db: &Path, port: u16, fault: Option<&str>) -> Service {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "registry",
-        "serve",
-        "--allow-test-roots",
-        "--rate-limit",
-        "0",
-        "--listen",
-    ])
-    .arg(format!("127.0.0.1:{port}"))
-    .arg("--db")
-    .arg(format!("sqlite://{}", db.display()))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .env_remove("MYNACARD_REGISTRY_FAULT");
-    if let Some(fault) = fault {
-        cmd.env("MYNACARD_REGISTRY_FAULT", fault);
-    }
-    let mut child = cmd.spawn().expect("start the service");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    assert!(line.contains("listening"), "service said {line:?}");
-    Service(child)
-}
 
 /// Runs a client command with the PIN on stdin and returns (exit code, JSON document).
 fn client(args: &[&str], pin: Option<&str>) -> (i32, serde_json::Value) {
@@ -110,10 +50,7 @@ fn wait_client(child: &mut Child) -> (i32, serde_json::Value) {
 
 #[test]
 fn register_check_and_deregister_through_the_commands() {
-    let dir = TempDir::new("commands");
-    let port = free_port();
-    let _service = serve(&dir.0.join("registry.db"), port, None);
-    let url = format!("http://127.0.0.1:{port}");
+    let (_service, url) = serve(&scratch().join("registry.db"), "127.0.0.1:0", None, &[]);
 
     let (code, doc) = client(
         &[
@@ -212,11 +149,8 @@ fn register_check_and_deregister_through_the_commands() {
 
 #[test]
 fn service_killed_between_proof_and_answer_gives_one_registration() {
-    let dir = TempDir::new("crash");
-    let db = dir.0.join("registry.db");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut first = serve(&db, port, Some("exit-after-commit"));
+    let db = scratch().join("registry.db");
+    let (mut first, url) = serve(&db, "127.0.0.1:0", Some("exit-after-commit"), &[]);
 
     let mut client_process = spawn_client(
         &[
@@ -243,7 +177,9 @@ fn service_killed_between_proof_and_answer_gives_one_registration() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Restarted on the same database and port, without the fault.
-    let _second = serve(&db, port, None);
+    let listen = url.strip_prefix("http://").expect("http URL");
+    let (_second, again) = serve(&db, listen, None, &[]);
+    assert_eq!(again, url);
     let (code, doc) = wait_client(&mut client_process);
     assert_eq!(code, 0, "the resent proof got an answer: {doc}");
     assert_eq!(doc["outcome"], "registered", "{doc}");
