@@ -172,6 +172,23 @@ pub(crate) async fn post(base: &str, path: &str, body: Vec<u8>) -> (u16, Option<
     (status, retry_after, response.text().await.expect("body"))
 }
 
+/// The registration id of a registered, already registered or relinked outcome.
+pub(crate) fn registration_id(outcome: &mynacard_registration::outcome::Outcome) -> String {
+    use mynacard_registration::outcome::Outcome;
+    match outcome {
+        Outcome::Registered {
+            registration_id, ..
+        }
+        | Outcome::AlreadyRegistered {
+            registration_id, ..
+        }
+        | Outcome::RelinkedAfterReissue {
+            registration_id, ..
+        } => registration_id.clone(),
+        other => panic!("not a registration: {other:?}"),
+    }
+}
+
 /// The error code of an error body.
 pub(crate) fn code(body: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(body).expect("json body");

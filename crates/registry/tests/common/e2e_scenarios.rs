@@ -12,23 +12,9 @@ use mynacard_registration::outcome::Outcome;
 use mynacard_registry::Store;
 
 use super::e2e::{
-    APP, ATM, CLINIC, Client, ServiceProcess, at, card, code, config, flow, post, run,
+    APP, ATM, CLINIC, Client, ServiceProcess, at, card, code, config, flow, post, registration_id,
+    run,
 };
-
-fn registration_id(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Registered {
-            registration_id, ..
-        }
-        | Outcome::AlreadyRegistered {
-            registration_id, ..
-        }
-        | Outcome::RelinkedAfterReissue {
-            registration_id, ..
-        } => registration_id.clone(),
-        other => panic!("not a registration: {other:?}"),
-    }
-}
 
 async fn count(db: &str) -> i64 {
     let store = Store::connect(db, 1).await.expect("connect");

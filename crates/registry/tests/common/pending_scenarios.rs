@@ -24,7 +24,9 @@ use mynacard_registry::upstream::{
 use mynacard_registry::{Config, PendingPolicy, RunningService, Store};
 use mynacard_sim::inprocess::SimCard;
 
-use super::e2e::{ATM, Client, PinTerminal, ServiceProcess, card, code, config, flow};
+use super::e2e::{
+    ATM, Client, PinTerminal, ServiceProcess, card, code, config, flow, registration_id,
+};
 
 /// Short timeouts so that the scenarios take seconds: upstream calls cut at 300 ms, background
 /// attempts from 100 ms doubling to 400 ms, polls every second, a scan every 50 ms.
@@ -134,18 +136,6 @@ async fn get_status(base: &str, session_id: &str, authorization: Option<String>)
         None,
     )
     .await
-}
-
-fn registration_id(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Registered {
-            registration_id, ..
-        }
-        | Outcome::AlreadyRegistered {
-            registration_id, ..
-        } => registration_id.clone(),
-        other => panic!("not a registration: {other:?}"),
-    }
 }
 
 /// The identity upstream is down: the valid proof is accepted with 202 and the session is
