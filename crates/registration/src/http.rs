@@ -21,6 +21,18 @@ pub enum HttpClientError {
     /// The HTTP stack could not be set up.
     #[error("cannot set up the HTTP client")]
     Build(#[source] reqwest::Error),
+    /// A CA certificate given to trust is not a PEM certificate.
+    #[error("the CA certificate is not a usable PEM certificate")]
+    RootCertificate(#[source] reqwest::Error),
+    /// The CA bundle given to trust holds no PEM certificate.
+    #[error("the CA bundle holds no PEM certificate")]
+    NoRootCertificate,
+    /// The client identity is not a PEM certificate chain with its PKCS#8 private key.
+    #[error("the client identity is not a PEM certificate chain with its PKCS#8 private key")]
+    ClientIdentity(#[source] reqwest::Error),
+    /// TLS settings were given for an `http://` base URL.
+    #[error("TLS settings need an https:// base URL")]
+    TlsOverPlainHttp,
 }
 
 /// A client for one service.
@@ -37,7 +49,7 @@ impl HttpClient {
     /// # Errors
     /// [`HttpClientError`].
     pub fn new(base_url: &str) -> Result<Self, HttpClientError> {
-        Self::with_timeout(base_url, Duration::from_secs(30))
+        Self::builder(base_url).build()
     }
 
     /// A client with another timeout per request.
@@ -45,27 +57,140 @@ impl HttpClient {
     /// # Errors
     /// [`HttpClientError`].
     pub fn with_timeout(base_url: &str, timeout: Duration) -> Result<Self, HttpClientError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        let rest = base
-            .strip_prefix("https://")
-            .or_else(|| base.strip_prefix("http://"))
-            .ok_or(HttpClientError::BaseUrl)?;
-        if rest.is_empty() {
-            return Err(HttpClientError::BaseUrl);
+        Self::builder(base_url).timeout(timeout).build()
+    }
+
+    /// A client with TLS settings: the CA that signed the service's certificate, and the
+    /// terminal's client certificate for mutual TLS (protocol §3).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use mynacard_registration::http::HttpClient;
+    /// let client = HttpClient::builder("https://registry.example")
+    ///     .timeout(std::time::Duration::from_secs(10))
+    ///     .build()?;
+    /// assert_eq!(client.base_url(), "https://registry.example");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(base_url: &str) -> HttpClientBuilder {
+        HttpClientBuilder {
+            base: base_url.trim_end_matches('/').to_owned(),
+            timeout: Duration::from_secs(30),
+            roots: Vec::new(),
+            identity: None,
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .https_only(base.starts_with("https://"))
-            .user_agent(concat!("mynacard-registration/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(HttpClientError::Build)?;
-        Ok(HttpClient { base, client })
     }
 
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+}
+
+/// Settings of an [`HttpClient`] before it is built ([`HttpClient::builder`]).
+///
+/// Over `https://` the client speaks TLS 1.3 only (protocol §3). Without
+/// [`trust_only`](Self::trust_only) it trusts the public web roots; a terminal that talks to one
+/// service names that service's CA instead.
+pub struct HttpClientBuilder {
+    base: String,
+    timeout: Duration,
+    roots: Vec<reqwest::Certificate>,
+    identity: Option<reqwest::Identity>,
+}
+
+impl core::fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The identity holds a private key: say only whether there is one.
+        f.debug_struct("HttpClientBuilder")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("roots", &self.roots.len())
+            .field("client_identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
+impl HttpClientBuilder {
+    /// The timeout per request (default 30 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Trusts only the CA certificates in `pem` (one or more PEM certificates) for the
+    /// service's certificate, instead of the public web roots.
+    ///
+    /// # Errors
+    /// [`HttpClientError::NoRootCertificate`] when `pem` holds no certificate,
+    /// [`HttpClientError::RootCertificate`] when one is not usable.
+    pub fn trust_only(mut self, pem: &[u8]) -> Result<Self, HttpClientError> {
+        let roots =
+            reqwest::Certificate::from_pem_bundle(pem).map_err(HttpClientError::RootCertificate)?;
+        if roots.is_empty() {
+            // Text without a certificate parses as an empty bundle; trusting nothing is never
+            // what was meant.
+            return Err(HttpClientError::NoRootCertificate);
+        }
+        self.roots = roots;
+        Ok(self)
+    }
+
+    /// Presents this client certificate (mutual TLS): `pem` holds the terminal's certificate,
+    /// any intermediates, and its PKCS#8 private key. The service takes the terminal id from the
+    /// certificate (protocol §3).
+    ///
+    /// # Errors
+    /// [`HttpClientError::ClientIdentity`] when `pem` is not such a bundle.
+    pub fn client_identity(mut self, pem: &[u8]) -> Result<Self, HttpClientError> {
+        self.identity =
+            Some(reqwest::Identity::from_pem(pem).map_err(HttpClientError::ClientIdentity)?);
+        Ok(self)
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`HttpClientError::BaseUrl`] for a base URL that is not `http(s)://` with a host,
+    /// [`HttpClientError::TlsOverPlainHttp`] for TLS settings with `http://`, and
+    /// [`HttpClientError::Build`] when the HTTP stack cannot be set up.
+    pub fn build(self) -> Result<HttpClient, HttpClientError> {
+        let https = self.base.starts_with("https://");
+        let rest = self
+            .base
+            .strip_prefix("https://")
+            .or_else(|| self.base.strip_prefix("http://"))
+            .ok_or(HttpClientError::BaseUrl)?;
+        if rest.is_empty() {
+            return Err(HttpClientError::BaseUrl);
+        }
+        if !https && (!self.roots.is_empty() || self.identity.is_some()) {
+            return Err(HttpClientError::TlsOverPlainHttp);
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .https_only(https)
+            .user_agent(concat!("mynacard-registration/", env!("CARGO_PKG_VERSION")));
+        if https {
+            builder = builder.min_tls_version(reqwest::tls::Version::TLS_1_3);
+        }
+        if !self.roots.is_empty() {
+            builder = builder.tls_built_in_root_certs(false);
+            for root in self.roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        if let Some(identity) = self.identity {
+            builder = builder.identity(identity);
+        }
+        let client = builder.build().map_err(HttpClientError::Build)?;
+        Ok(HttpClient {
+            base: self.base,
+            client,
+        })
     }
 }
 
@@ -119,5 +244,88 @@ impl ServiceClient for HttpClient {
             retry_after,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use base64::Engine as _;
+
+    use super::*;
+
+    /// A real CA certificate (a J-LIS root) as PEM.
+    fn root_pem() -> Vec<u8> {
+        let der = include_bytes!("../../cert/roots/authca01.cer");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(core::str::from_utf8(line).unwrap());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        pem.into_bytes()
+    }
+
+    #[test]
+    fn base_urls_must_be_http_or_https_with_a_host() {
+        for bad in ["ftp://x", "https://", "http://", "registry.example", ""] {
+            assert!(
+                matches!(HttpClient::new(bad), Err(HttpClientError::BaseUrl)),
+                "{bad:?}"
+            );
+        }
+        let client = HttpClient::new("https://registry.example/").unwrap();
+        assert_eq!(client.base_url(), "https://registry.example");
+    }
+
+    #[test]
+    fn a_ca_bundle_must_hold_a_certificate() {
+        let builder = HttpClient::builder("https://registry.example");
+        assert!(matches!(
+            builder.trust_only(b"not a certificate"),
+            Err(HttpClientError::NoRootCertificate)
+        ));
+        let client = HttpClient::builder("https://registry.example")
+            .trust_only(&root_pem())
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), "https://registry.example");
+    }
+
+    #[test]
+    fn a_client_identity_needs_a_certificate_and_its_key() {
+        // A certificate alone is not an identity.
+        let err = HttpClient::builder("https://registry.example")
+            .client_identity(&root_pem())
+            .unwrap_err();
+        assert!(matches!(err, HttpClientError::ClientIdentity(_)), "{err:?}");
+        let err = HttpClient::builder("https://registry.example")
+            .client_identity(b"")
+            .unwrap_err();
+        assert!(matches!(err, HttpClientError::ClientIdentity(_)), "{err:?}");
+    }
+
+    #[test]
+    fn tls_settings_refuse_plain_http() {
+        let err = HttpClient::builder("http://127.0.0.1:8600")
+            .trust_only(&root_pem())
+            .unwrap()
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, HttpClientError::TlsOverPlainHttp), "{err:?}");
+    }
+
+    #[test]
+    fn the_builder_does_not_show_what_it_holds() {
+        let builder = HttpClient::builder("https://registry.example")
+            .trust_only(&root_pem())
+            .unwrap();
+        let shown = format!("{builder:?}");
+        assert!(shown.contains("roots: 1"), "{shown}");
+        assert!(shown.contains("client_identity: false"), "{shown}");
+        assert!(!shown.contains("BEGIN"), "{shown}");
     }
 }

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use clap::{Args, ValueEnum};
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registration::driver::{self, RunReport, Terminal, Wait};
-use mynacard_registration::http::HttpClient;
+use mynacard_registration::http::{HttpClient, HttpClientError};
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
 use mynacard_registration::{Outcome, RegistrationPending};
@@ -85,6 +85,17 @@ pub(crate) struct ServiceArgs {
     /// test key of the terminal id (which only a test service accepts).
     #[arg(long, value_name = "FILE")]
     pub(crate) attestation_key: Option<PathBuf>,
+
+    /// PEM file of the CA that signed the service's TLS certificate, trusted instead of the
+    /// public web roots (https:// services only).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) service_ca: Option<PathBuf>,
+
+    /// PEM file with this terminal's client certificate (and any intermediates) and its PKCS#8
+    /// private key, for a service that identifies terminals by mutual TLS (https:// only); the
+    /// certificate's common name must be the terminal id.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client_cert: Option<PathBuf>,
 }
 
 /// `mynacard register`.
@@ -360,14 +371,46 @@ pub(crate) fn run_and_print_waiting(
     print_report(out, op, terminal_id, &report, &args.locale, &client, wait)
 }
 
-/// The HTTP client (reqwest over rustls) for `--service`.
+/// The HTTP client (reqwest over rustls) for `--service`, with `--service-ca` and
+/// `--client-cert` when given.
 fn service_client(args: &ServiceArgs) -> Result<HttpClient, CliError> {
-    HttpClient::new(&args.service).map_err(|e| {
-        CliError::usage(format!(
-            "--service {:?} is not an http(s) URL",
-            args.service
-        ))
-        .with_source(e)
+    let read = |option: &str, path: &std::path::Path| {
+        std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+            CliError::usage(format!("{option}: cannot read {}", path.display())).with_source(e)
+        })
+    };
+    let mut builder = HttpClient::builder(&args.service);
+    if let Some(path) = &args.service_ca {
+        builder = builder
+            .trust_only(&read("--service-ca", path)?)
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "--service-ca: {} is not a PEM CA certificate",
+                    path.display()
+                ))
+                .with_source(e)
+            })?;
+    }
+    if let Some(path) = &args.client_cert {
+        // The file holds a private key: the copy read here is wiped when dropped.
+        builder = builder
+            .client_identity(&read("--client-cert", path)?)
+            .map_err(|e| {
+                CliError::usage(format!(
+                    "--client-cert: {} is not a PEM certificate with its PKCS#8 key",
+                    path.display()
+                ))
+                .with_source(e)
+            })?;
+    }
+    builder.build().map_err(|e| {
+        let message = match e {
+            HttpClientError::TlsOverPlainHttp => {
+                "--service-ca and --client-cert need an https:// --service".to_owned()
+            }
+            _ => format!("--service {:?} is not an http(s) URL", args.service),
+        };
+        CliError::usage(message).with_source(e)
     })
 }
 
