@@ -112,6 +112,9 @@ error_codes! {
     MethodNotAllowed = "E_METHOD_NOT_ALLOWED", 403, No;
     /// The terminal is not known to the service.
     TerminalUnknown = "E_TERMINAL_UNKNOWN", 403, No;
+    /// The terminal a message names is not the one its connection's client certificate names
+    /// (mutual TLS).
+    TerminalMismatch = "E_TERMINAL_MISMATCH", 403, No;
     /// The terminal attestation signature does not verify.
     AttestationInvalid = "E_ATTESTATION_INVALID", 401, No;
     /// The face evidence does not hold (no match, or the card-presence signature fails).
@@ -282,6 +285,12 @@ mod tests {
         assert_eq!(ErrorCode::Maintenance.http_status(), 503);
         assert_eq!(ErrorCode::CertRevoked.retry(), RetryAdvice::No);
         assert_eq!(ErrorCode::RegLapsed.retry(), RetryAdvice::Register);
+        assert_eq!(ErrorCode::TerminalMismatch.http_status(), 403);
+        assert_eq!(ErrorCode::TerminalMismatch.retry(), RetryAdvice::No);
+        assert_eq!(
+            ErrorCode::parse("E_TERMINAL_MISMATCH"),
+            ErrorCode::TerminalMismatch
+        );
     }
 
     #[test]

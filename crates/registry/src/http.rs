@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -10,12 +9,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use mynacard_registration::errors::{ErrorBody, ErrorCode};
 use mynacard_registration::machine::PREFER_RESPOND_ASYNC;
 use mynacard_registration::messages::{Operation, Proof, StartSession, paths};
 use serde::de::DeserializeOwned;
 
 use crate::service::{Answer, Registry};
+use crate::tls::ClientTerminal;
+
+/// The terminal of the request's client certificate, if its connection presented one.
+type Client = Option<Extension<ClientTerminal>>;
+
+fn terminal(client: &Client) -> Option<&str> {
+    client
+        .as_ref()
+        .map(|Extension(ClientTerminal(t))| t.as_str())
+}
 
 /// Largest request body accepted: a proof with a certificate, evidence and signatures is a few
 /// kilobytes.
@@ -81,10 +91,10 @@ fn body_bytes(body: Body) -> Result<Bytes, Answer> {
     })
 }
 
-async fn start(registry: &Registry, op: Operation, body: Body) -> Answer {
+async fn start(registry: &Registry, op: Operation, client: Client, body: Body) -> Answer {
     let parsed = body_bytes(body).and_then(|b| parse::<StartSession>(&b));
     match parsed {
-        Ok(start) => registry.start(op, start).await,
+        Ok(start) => registry.start(op, start, terminal(&client)).await,
         Err(answer) => answer,
     }
 }
@@ -109,13 +119,20 @@ async fn proof(
     op: Operation,
     session_id: &str,
     headers: &HeaderMap,
+    client: Client,
     body: Body,
 ) -> Answer {
     let parsed = body_bytes(body).and_then(|b| parse::<Proof>(&b));
     match parsed {
         Ok(proof) => {
             registry
-                .proof(op, session_id, proof, prefers_async(headers))
+                .proof(
+                    op,
+                    session_id,
+                    proof,
+                    prefers_async(headers),
+                    terminal(&client),
+                )
                 .await
         }
         Err(answer) => answer,
@@ -153,9 +170,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
     let v1 = Router::new()
         .route(
             paths::REGISTRATIONS,
-            post(|State(r): State<Arc<Registry>>, body: Body| async move {
-                start(&r, Operation::RegisterInsuranceUse, body).await
-            }),
+            post(
+                |State(r): State<Arc<Registry>>, client: Client, body: Body| async move {
+                    start(&r, Operation::RegisterInsuranceUse, client, body).await
+                },
+            ),
         )
         .route(
             "/v1/registrations/{session_id}/proof",
@@ -163,27 +182,42 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 |State(r): State<Arc<Registry>>,
                  Path(id): Path<String>,
                  headers: HeaderMap,
+                 client: Client,
                  body: Body| async move {
-                    proof(&r, Operation::RegisterInsuranceUse, &id, &headers, body).await
+                    proof(
+                        &r,
+                        Operation::RegisterInsuranceUse,
+                        &id,
+                        &headers,
+                        client,
+                        body,
+                    )
+                    .await
                 },
             ),
         )
         .route(
             "/v1/registrations/{session_id}",
             get(
-                |State(r): State<Arc<Registry>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                |State(r): State<Arc<Registry>>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 client: Client| async move {
                     let authorization = headers
                         .get(header::AUTHORIZATION)
                         .and_then(|v| v.to_str().ok());
-                    r.registration_status(&id, authorization).await
+                    r.registration_status(&id, authorization, terminal(&client))
+                        .await
                 },
             ),
         )
         .route(
             paths::ELIGIBILITY,
-            post(|State(r): State<Arc<Registry>>, body: Body| async move {
-                start(&r, Operation::CheckEligibility, body).await
-            }),
+            post(
+                |State(r): State<Arc<Registry>>, client: Client, body: Body| async move {
+                    start(&r, Operation::CheckEligibility, client, body).await
+                },
+            ),
         )
         .route(
             "/v1/eligibility/{session_id}/proof",
@@ -191,16 +225,19 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 |State(r): State<Arc<Registry>>,
                  Path(id): Path<String>,
                  headers: HeaderMap,
+                 client: Client,
                  body: Body| async move {
-                    proof(&r, Operation::CheckEligibility, &id, &headers, body).await
+                    proof(&r, Operation::CheckEligibility, &id, &headers, client, body).await
                 },
             ),
         )
         .route(
             paths::DEREGISTRATIONS,
-            post(|State(r): State<Arc<Registry>>, body: Body| async move {
-                start(&r, Operation::DeregisterInsuranceUse, body).await
-            }),
+            post(
+                |State(r): State<Arc<Registry>>, client: Client, body: Body| async move {
+                    start(&r, Operation::DeregisterInsuranceUse, client, body).await
+                },
+            ),
         )
         .route(
             "/v1/deregistrations/{session_id}/proof",
@@ -208,8 +245,17 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 |State(r): State<Arc<Registry>>,
                  Path(id): Path<String>,
                  headers: HeaderMap,
+                 client: Client,
                  body: Body| async move {
-                    proof(&r, Operation::DeregisterInsuranceUse, &id, &headers, body).await
+                    proof(
+                        &r,
+                        Operation::DeregisterInsuranceUse,
+                        &id,
+                        &headers,
+                        client,
+                        body,
+                    )
+                    .await
                 },
             ),
         )

@@ -11,6 +11,8 @@
 //!   configured roots, validity, revocation, the card's signature over the canonical intent,
 //!   the terminal attestation for face registration.
 //! - Rate limiting per terminal and a maintenance switch ([`limits`]).
+//! - HTTPS ([`tls`]): TLS 1.3 only, optionally with terminal client certificates whose subject
+//!   commonName is the terminal id; a session started with one is bound to that terminal.
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
 //!   `202`, finished by a background worker that resumes from the database after a restart,
 //!   polled by the terminal with its token.
@@ -37,6 +39,7 @@ pub mod pending;
 pub mod seed;
 pub mod service;
 pub mod store;
+pub mod tls;
 pub mod upstream;
 pub mod verify;
 
@@ -57,6 +60,7 @@ pub use pending::PendingPolicy;
 pub use seed::Seed;
 pub use service::{Fault, Registry};
 pub use store::{Backend, Store};
+pub use tls::{ClientTerminal, TlsSettings};
 pub use upstream::{IdentityProvider, InsuranceProvider};
 
 /// The most a challenge may live (protocol: at most 120 s).
@@ -103,6 +107,9 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// How registrations that wait for an upstream are finished (protocol §16).
     pub pending: PendingPolicy,
+    /// Serve HTTPS (TLS 1.3, optionally with terminal client certificates) instead of plain
+    /// HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 impl core::fmt::Debug for Config {
@@ -117,6 +124,7 @@ impl core::fmt::Debug for Config {
             .field("fault", &self.fault)
             .field("upstream_timeout", &self.upstream_timeout)
             .field("pending", &self.pending)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -144,6 +152,7 @@ impl Config {
             start_time: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             pending: PendingPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -176,6 +185,9 @@ pub enum ServiceError {
     /// The listening socket could not be opened.
     #[error("cannot listen")]
     Listen(#[source] std::io::Error),
+    /// The TLS settings are unusable.
+    #[error("TLS settings")]
+    Tls(#[from] tls::TlsError),
 }
 
 fn terminals(seed: &Seed) -> Result<HashMap<String, verify::Terminal>, ServiceError> {
@@ -262,6 +274,7 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
 #[derive(Debug)]
 pub struct RunningService {
     addr: SocketAddr,
+    https: bool,
     registry: Arc<Registry>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -276,9 +289,10 @@ impl RunningService {
         self.addr
     }
 
-    /// `http://ADDR`.
+    /// `http://ADDR`, or `https://ADDR` with TLS.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The registry (for tests: clock, maintenance, store).
@@ -322,32 +336,52 @@ impl RunningService {
     }
 }
 
-/// Binds `config.listen`, connects the database and serves on a background task.
+/// Binds `config.listen`, connects the database and serves on a background task: HTTPS when
+/// `config.tls` is set, plain HTTP otherwise (with a warning on a non-loopback address).
 pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
+    // Checked before binding, so that bad TLS files do not leave a port taken.
+    let acceptor = match &config.tls {
+        Some(settings) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+            settings,
+        )?)),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(ServiceError::Listen)?;
     let addr = listener.local_addr().map_err(ServiceError::Listen)?;
+    if acceptor.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP on a non-loopback address: terminals' traffic is not \
+             encrypted; use TLS (--tls-cert, --tls-key) outside a trusted network"
+        );
+    }
     let registry = Arc::new(build(&config).await?);
     let (tx, rx) = oneshot::channel::<()>();
     let app = http::router(Arc::clone(&registry));
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+    let https = acceptor.is_some();
+    let task = match acceptor {
+        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, rx)),
+        None => tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "server stopped");
+            }
+        }),
+    };
     let janitor = tokio::spawn(janitor(Arc::clone(&registry)));
     // Takes up whatever is pending in the database, also what a previous run left.
     let (stop_worker, stop) = watch::channel(false);
     let worker = tokio::spawn(pending::worker(Arc::clone(&registry), stop));
-    tracing::info!(%addr, backend = ?registry.store.backend(), "registry listening");
+    tracing::info!(%addr, https, backend = ?registry.store.backend(), "registry listening");
     Ok(RunningService {
         addr,
+        https,
         registry,
         shutdown: Some(tx),
         task,

@@ -81,6 +81,25 @@ pub struct ServeArgs {
     /// for each further one, up to 60 s).
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub pending_retry_ms: u64,
+
+    /// Serve HTTPS (TLS 1.3 only) with this certificate chain (PEM: the service's certificate,
+    /// then intermediates). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, SEC1 or PKCS#1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Accept terminal client certificates (mutual TLS) that chain to the CA certificates in
+    /// this PEM file; a certificate's subject commonName is the terminal id. Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Refuse connections without a client certificate from --client-ca (without this,
+    /// terminals may connect without one).
+    #[arg(long, requires = "client_ca")]
+    pub require_client_cert: bool,
 }
 
 /// Options that cannot be turned into a configuration.
@@ -102,6 +121,15 @@ pub enum OptionsError {
     /// The simulator's test hierarchy is unavailable.
     #[error("test hierarchy")]
     TestHierarchy(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A TLS certificate, key or CA file cannot be read.
+    #[error("cannot read TLS file {path}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The fault variable names no known fault.
     #[error("{FAULT_ENV} names no known fault")]
     Fault,
@@ -141,6 +169,7 @@ impl ServeArgs {
                 .ceil()
                 .clamp(1.0, f64::from(u32::MAX)) as u32,
         });
+        config.tls = self.tls_settings()?;
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
         config.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
@@ -187,6 +216,27 @@ impl ServeArgs {
     }
 }
 
+impl ServeArgs {
+    /// The TLS settings the `--tls-*` and `--client-ca` options name, read from their files;
+    /// `None` for plain HTTP.
+    pub fn tls_settings(&self) -> Result<Option<crate::TlsSettings>, OptionsError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| OptionsError::TlsFile {
+                path: path.clone(),
+                source,
+            })
+        };
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let mut settings = crate::TlsSettings::new(read(cert)?, read(key)?);
+        if let Some(ca) = &self.client_ca {
+            settings = settings.with_terminal_ca(read(ca)?, self.require_client_cert);
+        }
+        Ok(Some(settings))
+    }
+}
+
 /// The simulated card's trust material for `--allow-test-roots`: its `O=JPKI-TEST`
 /// authentication root and today's CRL of the simulator (listing the `revoked-auth` card),
 /// issued at `now`.
@@ -207,4 +257,90 @@ pub fn simulator_trust(now: std::time::SystemTime) -> Result<TrustMaterial, Opti
         .crl_der(CaKind::Auth, pki, this_update)
         .map_err(|e| boxed(Box::new(e)))?;
     Ok((vec![pki.root_der(CaKind::Auth).to_vec()], vec![crl]))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn tls_options_come_in_the_right_combinations() {
+        for args in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--client-ca", "ca.pem"],
+            &[
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--require-client-cert",
+            ],
+        ] {
+            let err = parse(args).expect_err("refused");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "{args:?}"
+            );
+        }
+        let plain = parse(&[]).expect("no TLS");
+        assert!(plain.tls_settings().expect("nothing to read").is_none());
+    }
+
+    #[test]
+    fn tls_options_read_their_files() {
+        let dir = std::env::temp_dir().join(format!("mynacard-options-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let (cert, key, ca) = (
+            file("c.pem", "CERT"),
+            file("k.pem", "KEY"),
+            file("ca.pem", "CA"),
+        );
+        let args = parse(&[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--client-ca",
+            &ca,
+            "--require-client-cert",
+        ])
+        .expect("parsed");
+        let settings = args.tls_settings().expect("read").expect("TLS");
+        assert_eq!(settings.cert_chain_pem, b"CERT");
+        assert_eq!(settings.key_pem.as_slice(), b"KEY");
+        assert_eq!(settings.terminal_ca_pem.as_deref(), Some(&b"CA"[..]));
+        assert!(settings.require_client_certificate);
+        let optional = parse(&["--tls-cert", &cert, "--tls-key", &key, "--client-ca", &ca])
+            .expect("parsed")
+            .tls_settings()
+            .expect("read")
+            .expect("TLS");
+        assert!(!optional.require_client_certificate);
+        let missing = dir.join("missing.pem").display().to_string();
+        let err = parse(&["--tls-cert", &cert, "--tls-key", &missing])
+            .expect("parsed")
+            .tls_settings()
+            .expect_err("no key file");
+        assert!(matches!(err, OptionsError::TlsFile { .. }), "{err:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -195,6 +195,31 @@ fn store_failure(e: &StoreError) -> ErrorBody {
     )
 }
 
+fn terminal_mismatch() -> ErrorBody {
+    err(
+        ErrorCode::TerminalMismatch,
+        "the message names another terminal than the client certificate",
+    )
+}
+
+/// Whether a request over a connection of terminal `client` may see this session: a session
+/// bound to a terminal is seen only by that terminal, an unbound one by anyone (protocol §3).
+fn reachable_by(challenge: &ChallengeRecord, client: Option<&str>) -> bool {
+    match challenge.bound_terminal_id.as_deref() {
+        Some(bound) => client == Some(bound),
+        None => true,
+    }
+}
+
+/// Every terminal id a proof names: its intent's, and the attestation's for a face proof.
+fn proof_terminals(proof: &Proof) -> impl Iterator<Item = &str> {
+    let attestation = match proof {
+        Proof::AccreditedFace { attestation, .. } => Some(attestation.terminal_id.as_str()),
+        _ => None,
+    };
+    std::iter::once(proof.intent().terminal_id.as_str()).chain(attestation)
+}
+
 fn op_of(purpose: &str) -> Option<Operation> {
     [
         Operation::RegisterInsuranceUse,
@@ -224,9 +249,11 @@ impl Registry {
         }
     }
 
-    /// `POST /v1/{registrations|eligibility|deregistrations}`.
-    pub async fn start(&self, op: Operation, start: StartSession) -> Answer {
-        match self.start_inner(op, start).await {
+    /// `POST /v1/{registrations|eligibility|deregistrations}`. `client` is the terminal the
+    /// connection's client certificate names (mutual TLS): the message must name the same
+    /// terminal, and the session is then bound to it.
+    pub async fn start(&self, op: Operation, start: StartSession, client: Option<&str>) -> Answer {
+        match self.start_inner(op, start, client).await {
             Ok(challenge) => Answer::json(201, &challenge),
             Err(e) => Answer::error(e),
         }
@@ -236,12 +263,17 @@ impl Registry {
         &self,
         op: Operation,
         start: StartSession,
+        client: Option<&str>,
     ) -> Result<Challenge, ErrorBody> {
         if !is_valid_identifier(&start.terminal_id) {
             return Err(err(
                 ErrorCode::BadRequest,
                 "terminal_id is not a valid identifier",
             ));
+        }
+        // Before the rate limit, so that one terminal cannot spend another's budget.
+        if client.is_some_and(|c| c != start.terminal_id) {
+            return Err(terminal_mismatch());
         }
         self.rate_limit(&start.terminal_id)?;
         let terminal = self.terminals.get(&start.terminal_id);
@@ -291,6 +323,7 @@ impl Registry {
             used_at: None,
             proof_sha256: None,
             outcome: None,
+            bound_terminal_id: client.map(str::to_owned),
         };
         self.store
             .insert_challenge(&record)
@@ -300,6 +333,7 @@ impl Registry {
             op = op.as_str(),
             terminal_id = %start.terminal_id,
             session_id = %session_id,
+            bound = client.is_some(),
             "challenge issued"
         );
         Ok(Challenge {
@@ -329,17 +363,20 @@ impl Registry {
 
     /// `POST /v1/{…}/{session_id}/proof`. With `respond_async` (the request's
     /// `Prefer: respond-async`), a registration whose upstreams do not answer in time is
-    /// accepted and answered `202` (protocol §16).
+    /// accepted and answered `202` (protocol §16). `client` is the terminal the connection's
+    /// client certificate names: a session bound to another terminal (or bound, and `client`
+    /// is `None`) is not found, and every terminal the proof names must be `client`.
     pub async fn proof(
         &self,
         op: Operation,
         session_id: &str,
         proof: Proof,
         respond_async: bool,
+        client: Option<&str>,
     ) -> Answer {
         let started = Instant::now();
         let answer = match self
-            .proof_inner(op, session_id, &proof, respond_async)
+            .proof_inner(op, session_id, &proof, respond_async, client)
             .await
         {
             Ok(answer) => answer,
@@ -363,9 +400,11 @@ impl Registry {
         session_id: &str,
         proof: &Proof,
         respond_async: bool,
+        client: Option<&str>,
     ) -> Result<Answer, ErrorBody> {
         let intent = proof.intent();
-        self.rate_limit(&intent.terminal_id)?;
+        // A certified terminal is limited as itself, whatever the message claims.
+        self.rate_limit(client.unwrap_or(&intent.terminal_id))?;
         let proof_jcs = jcs::to_vec(proof)
             .map_err(|_| err(ErrorCode::BadRequest, "proof cannot be canonicalised"))?;
         let proof_hash = Sha256Digest::of(&proof_jcs).to_base64url();
@@ -383,13 +422,18 @@ impl Registry {
             .challenge(session_id)
             .await
             .map_err(|e| store_failure(&e))?
-            .filter(|c| op_of(&c.purpose) == Some(op))
+            .filter(|c| op_of(&c.purpose) == Some(op) && reachable_by(c, client))
             .ok_or_else(|| {
                 err(
                     ErrorCode::SessionNotFound,
                     "no such session for this operation",
                 )
             })?;
+        if let Some(client) = client
+            && proof_terminals(proof).any(|t| t != client)
+        {
+            return Err(terminal_mismatch());
+        }
         if challenge.used_at.is_some() {
             return self.earlier_answer(&challenge, &replay).await;
         }
@@ -666,13 +710,17 @@ impl Registry {
     /// `GET /v1/registrations/{session_id}` with `Authorization: Bearer <poll token>`
     /// (protocol §16.4). Every way of not finding the status (unknown session, never pending,
     /// another operation, no or a wrong token) gets the same 404.
+    ///
+    /// `client` is the terminal the connection's client certificate names: a session bound to
+    /// a terminal is only found through a connection of that terminal (protocol §16.4).
     pub async fn registration_status(
         &self,
         session_id: &str,
         authorization: Option<&str>,
+        client: Option<&str>,
     ) -> Answer {
         match self
-            .registration_status_inner(session_id, authorization)
+            .registration_status_inner(session_id, authorization, client)
             .await
         {
             Ok(answer) => answer,
@@ -684,6 +732,7 @@ impl Registry {
         &self,
         session_id: &str,
         authorization: Option<&str>,
+        client: Option<&str>,
     ) -> Result<Answer, ErrorBody> {
         let not_found = || {
             err(
@@ -714,7 +763,10 @@ impl Registry {
             .challenge(session_id)
             .await
             .map_err(|e| store_failure(&e))?
-            .filter(|c| op_of(&c.purpose) == Some(Operation::RegisterInsuranceUse))
+            .filter(|c| {
+                op_of(&c.purpose) == Some(Operation::RegisterInsuranceUse)
+                    && reachable_by(c, client)
+            })
             .ok_or_else(not_found)?;
         self.rate_limit(&challenge.terminal_id)?;
         let stored: StoredOutcome = challenge

@@ -95,6 +95,10 @@ pub struct ChallengeRecord {
     pub proof_sha256: Option<String>,
     /// The stored answer (JSON without personal data).
     pub outcome: Option<String>,
+    /// The terminal whose client certificate started the session (mutual TLS, protocol §3):
+    /// its proof and poll must come from that terminal. `None` for a session started without
+    /// a client certificate.
+    pub bound_terminal_id: Option<String>,
 }
 
 /// A registration row: everything the service keeps about a registered card.
@@ -331,8 +335,8 @@ impl Store {
         let _writing = self.write_turn().await;
         sqlx::query(
             "INSERT INTO challenges (session_id, nonce, terminal_id, purpose, methods, \
-             consent_version, consent_sha256, issued_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             consent_version, consent_sha256, issued_at, expires_at, bound_terminal_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&c.session_id)
         .bind(&c.nonce)
@@ -343,6 +347,7 @@ impl Store {
         .bind(&c.consent_sha256)
         .bind(c.issued_at)
         .bind(c.expires_at)
+        .bind(&c.bound_terminal_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -352,8 +357,8 @@ impl Store {
     pub async fn challenge(&self, session_id: &str) -> Result<Option<ChallengeRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT session_id, nonce, terminal_id, purpose, methods, consent_version, \
-             consent_sha256, issued_at, expires_at, used_at, proof_sha256, outcome \
-             FROM challenges WHERE session_id = $1",
+             consent_sha256, issued_at, expires_at, used_at, proof_sha256, outcome, \
+             bound_terminal_id FROM challenges WHERE session_id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.pool)
@@ -918,6 +923,7 @@ fn challenge_from_row(r: &sqlx::any::AnyRow) -> Result<ChallengeRecord, StoreErr
         used_at: r.try_get(9)?,
         proof_sha256: r.try_get(10)?,
         outcome: r.try_get(11)?,
+        bound_terminal_id: r.try_get(12)?,
     })
 }
 

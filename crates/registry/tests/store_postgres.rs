@@ -65,3 +65,9 @@ async fn pending_ends_once_and_is_not_purged_while_waiting() {
     let db = db::postgres().await;
     s::pending_ends_once_and_is_not_purged_while_waiting(&db.url).await;
 }
+
+#[tokio::test]
+async fn bound_sessions_keep_their_terminal() {
+    let db = db::postgres().await;
+    s::bound_sessions_keep_their_terminal(&db.url).await;
+}

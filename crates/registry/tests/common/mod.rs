@@ -20,3 +20,4 @@ pub(crate) mod e2e;
 pub(crate) mod e2e_scenarios;
 pub(crate) mod pending_scenarios;
 pub(crate) mod store_scenarios;
+pub(crate) mod tls;

@@ -30,7 +30,7 @@ use super::e2e::{
 
 /// Short timeouts so that the scenarios take seconds: upstream calls cut at 300 ms, background
 /// attempts from 100 ms doubling to 400 ms, polls every second, a scan every 50 ms.
-fn pending_config(db: &str, now: SystemTime, deadline: Duration) -> Config {
+pub(crate) fn pending_config(db: &str, now: SystemTime, deadline: Duration) -> Config {
     let mut config = config(db, now);
     config.upstream_timeout = Duration::from_millis(300);
     config.pending = PendingPolicy::default()
@@ -40,7 +40,7 @@ fn pending_config(db: &str, now: SystemTime, deadline: Duration) -> Config {
     config
 }
 
-fn switched_identity(config: &mut Config, switch: &UpstreamSwitch) {
+pub(crate) fn switched_identity(config: &mut Config, switch: &UpstreamSwitch) {
     config.identity = Some(Arc::new(SwitchedIdentity::new(
         Arc::new(SeededIdentity::from_seed(&config.seed)),
         switch.clone(),

@@ -23,7 +23,30 @@ fn challenge(session: &str, now: i64) -> ChallengeRecord {
         used_at: None,
         proof_sha256: None,
         outcome: None,
+        bound_terminal_id: None,
     }
+}
+
+/// A session's binding to a terminal (mutual TLS) is stored with its challenge and read back;
+/// an unbound session reads back unbound.
+pub(crate) async fn bound_sessions_keep_their_terminal(url: &str) {
+    let store = Store::connect(url, 2).await.expect("connect");
+    let mut bound = challenge("bound", 1_000_000);
+    bound.bound_terminal_id = Some("atm-0001".to_owned());
+    store.insert_challenge(&bound).await.expect("bound");
+    store
+        .insert_challenge(&challenge("free", 1_000_000))
+        .await
+        .expect("unbound");
+    let read = store
+        .challenge("bound")
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(read, bound);
+    let read = store.challenge("free").await.expect("read").expect("found");
+    assert_eq!(read.bound_terminal_id, None);
+    store.close().await;
 }
 
 fn card(serial: &str) -> CardKey {
