@@ -32,6 +32,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod dev_pki;
 pub mod http;
 pub mod limits;
 pub mod options;

@@ -1,7 +1,10 @@
-//! `mynacard registry serve`: the reference registration service.
+//! `mynacard registry serve`: the reference registration service; `mynacard registry dev-pki`:
+//! certificates to develop a terminal against it over HTTPS and mutual TLS.
 
 use std::fmt;
+use std::path::PathBuf;
 
+use mynacard_registry::dev_pki::DevPki;
 use mynacard_registry::options::{ServeArgs, simulator_trust};
 use serde::Serialize;
 
@@ -13,6 +16,85 @@ use crate::output::Output;
 pub(crate) enum RegistryCommand {
     /// Serve the registration API until Ctrl-C or SIGTERM. Prints the address it listens on.
     Serve(ServeArgs),
+    /// Make certificates to develop a terminal against this service over HTTPS and mutual TLS:
+    /// a service CA and server certificate, a terminal CA and one client certificate per
+    /// terminal (its common name is the terminal id). Keys are written in the clear: never for
+    /// production.
+    DevPki(DevPkiArgs),
+}
+
+/// `mynacard registry dev-pki`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevPkiArgs {
+    /// The folder to write into (created if missing; files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// A DNS name or IP address the service is reached at (repeatable; default 127.0.0.1
+    /// and localhost).
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+
+    /// A terminal id to make a client certificate for (repeatable; default every terminal of
+    /// the built-in seed).
+    #[arg(long = "terminal", value_name = "ID")]
+    terminals: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct DevPkiWritten {
+    files: Vec<String>,
+    serve: String,
+    register: String,
+}
+
+impl fmt::Display for DevPkiWritten {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for file in &self.files {
+            writeln!(f, "wrote {file}")?;
+        }
+        writeln!(f, "serve with:    {}", self.serve)?;
+        write!(f, "register with: {}", self.register)
+    }
+}
+
+/// `mynacard registry dev-pki`: writes the files and says how to use them.
+fn dev_pki(args: DevPkiArgs, out: &Output) -> Result<(), CliError> {
+    let hosts: Vec<&str> = if args.hosts.is_empty() {
+        vec!["127.0.0.1", "localhost"]
+    } else {
+        args.hosts.iter().map(String::as_str).collect()
+    };
+    let seeded: Vec<String>;
+    let terminals: Vec<&str> = if args.terminals.is_empty() {
+        let seed = mynacard_registry::Seed::builtin()
+            .map_err(|e| failure("cannot read the built-in seed")(Box::new(e)))?;
+        seeded = seed.terminals.into_iter().map(|t| t.id).collect();
+        seeded.iter().map(String::as_str).collect()
+    } else {
+        args.terminals.iter().map(String::as_str).collect()
+    };
+    let pki = DevPki::generate(&hosts, &terminals).map_err(|e| {
+        CliError::usage("cannot make certificates for these hosts and terminals").with_source(e)
+    })?;
+    let files = pki
+        .write_to(&args.out)
+        .map_err(|e| failure("cannot write the certificates")(Box::new(e)))?;
+    let dir = args.out.display();
+    let first = terminals.first().copied().unwrap_or("TERMINAL");
+    out.print(&DevPkiWritten {
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+        serve: format!(
+            "mynacard registry serve --tls-cert {dir}/server.pem --tls-key {dir}/server.key \
+             --client-ca {dir}/terminal-ca.pem --require-client-cert"
+        ),
+        register: format!(
+            "mynacard register --channel CHANNEL --service https://{}:8600 \
+             --service-ca {dir}/service-ca.pem --client-cert {dir}/{first}.pem \
+             --terminal-id {first}",
+            hosts.first().copied().unwrap_or("127.0.0.1")
+        ),
+    })
 }
 
 #[derive(Serialize)]
@@ -40,7 +122,10 @@ fn failure(
 
 /// Runs a registry subcommand.
 pub(crate) fn run(command: RegistryCommand, out: &Output) -> Result<(), CliError> {
-    let RegistryCommand::Serve(args) = command;
+    let args = match command {
+        RegistryCommand::Serve(args) => args,
+        RegistryCommand::DevPki(args) => return dev_pki(args, out),
+    };
     mynacard_registry::init_logging(args.log_json);
     let config = args
         .to_config(|| simulator_trust(std::time::SystemTime::now()))

@@ -118,7 +118,7 @@ pub(crate) fn serve(
         .expect("read");
     let url = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .unwrap_or_else(|| panic!("service said {line:?}"))
         .to_owned();
     (Service(child), url)

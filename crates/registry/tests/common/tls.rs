@@ -9,10 +9,7 @@ use std::sync::OnceLock;
 
 use mynacard_registration::http::HttpClient;
 use mynacard_registry::TlsSettings;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
-};
+use mynacard_registry::dev_pki::DevPki;
 
 /// Terminal A: the ATM of the built-in seed.
 pub(crate) const TERMINAL_A: &str = "atm-0001";
@@ -21,10 +18,9 @@ pub(crate) const TERMINAL_B: &str = "kiosk-0001";
 
 /// All the PEM material of one test run.
 pub(crate) struct TestPki {
+    pki: DevPki,
     /// The CA that issued the service's certificate (what clients trust).
     pub(crate) service_ca_pem: String,
-    server_cert_pem: String,
-    server_key_pem: String,
     /// The CA terminals' client certificates chain to.
     pub(crate) terminal_ca_pem: String,
     /// Certificate and key (PEM) of terminal A, from the terminal CA.
@@ -35,56 +31,19 @@ pub(crate) struct TestPki {
     pub(crate) unrelated: String,
 }
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, name);
-    params.distinguished_name = dn;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
-}
-
-fn client(issuer: &CertifiedIssuer<'static, KeyPair>, terminal: &str) -> String {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "mynacard test terminals");
-    dn.push(DnType::CommonName, terminal);
-    params.distinguished_name = dn;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().expect("key");
-    let cert = params
-        .signed_by(&key, &**issuer)
-        .expect("client certificate");
-    format!("{}{}", cert.pem(), key.serialize_pem())
-}
-
 impl TestPki {
     fn generate() -> TestPki {
-        let service_ca = ca("mynacard test service CA");
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "registry.test");
-        params.distinguished_name = dn;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server_key = KeyPair::generate().expect("key");
-        let server = params.signed_by(&server_key, &*service_ca).expect("server");
-        let terminal_ca = ca("mynacard test terminal CA");
-        let unrelated_ca = ca("somebody else's CA");
+        let identity = |pki: &DevPki, id: &str| pki.terminal(id).expect("made").pem.to_string();
+        let pki = DevPki::generate(&["127.0.0.1"], &[TERMINAL_A, TERMINAL_B]).expect("PKI");
+        // Another development PKI is somebody else's CA, with a certificate naming A.
+        let other = DevPki::generate(&[], &[TERMINAL_A]).expect("other PKI");
         TestPki {
-            service_ca_pem: service_ca.pem(),
-            server_cert_pem: server.pem(),
-            server_key_pem: server_key.serialize_pem(),
-            terminal_ca_pem: terminal_ca.pem(),
-            terminal_a: client(&terminal_ca, TERMINAL_A),
-            terminal_b: client(&terminal_ca, TERMINAL_B),
-            unrelated: client(&unrelated_ca, TERMINAL_A),
+            service_ca_pem: pki.service_ca_pem.clone(),
+            terminal_ca_pem: pki.terminal_ca_pem.clone(),
+            terminal_a: identity(&pki, TERMINAL_A),
+            terminal_b: identity(&pki, TERMINAL_B),
+            unrelated: identity(&other, TERMINAL_A),
+            pki,
         }
     }
 
@@ -97,22 +56,14 @@ impl TestPki {
     /// The service's settings: its certificate, and the terminal CA (client certificates
     /// optional, or required with `require`).
     pub(crate) fn settings(&self, require: bool) -> TlsSettings {
-        TlsSettings::new(
-            self.server_cert_pem.clone().into_bytes(),
-            self.server_key_pem.clone().into_bytes(),
-        )
-        .with_terminal_ca(self.terminal_ca_pem.clone().into_bytes(), require)
+        self.pki.tls_settings(require)
     }
 
-    /// The server certificate and key as files in `dir` (for the program's options).
+    /// The server certificate, its key and the terminal CA as files in `dir` (for the
+    /// program's options).
     pub(crate) fn write_files(&self, dir: &std::path::Path) -> [std::path::PathBuf; 3] {
-        let cert = dir.join("server.pem");
-        let key = dir.join("server.key");
-        let ca = dir.join("terminal-ca.pem");
-        std::fs::write(&cert, &self.server_cert_pem).expect("write");
-        std::fs::write(&key, &self.server_key_pem).expect("write");
-        std::fs::write(&ca, &self.terminal_ca_pem).expect("write");
-        [cert, key, ca]
+        self.pki.write_to(dir).expect("write");
+        ["server.pem", "server.key", "terminal-ca.pem"].map(|f| dir.join(f))
     }
 
     /// The protocol client over HTTPS, trusting the service CA, presenting `identity`.
