@@ -105,21 +105,26 @@ fn a_terminal_registers_over_mutual_tls_with_its_own_certificate_only() {
     );
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let service_ca = file("service-ca.pem");
-    let over_tls = |certificate: &str| {
-        register(&[
+    // atm-0001 registering over TLS, presenting `certificate` (a file of the PKI) or none.
+    let over_tls = |certificate: Option<&str>| {
+        let identity = certificate.map(file);
+        let mut extra = vec![
             "--service",
-            &url,
+            url.as_str(),
             "--terminal-id",
             "atm-0001",
             "--service-ca",
-            &service_ca,
-            "--client-cert",
-            &file(certificate),
-        ])
+            service_ca.as_str(),
+        ];
+        if let Some(identity) = &identity {
+            extra.extend(["--client-cert", identity.as_str()]);
+        }
+        register(&extra)
     };
 
-    // Another terminal's certificate: refused by the service, nothing registered.
-    let out = over_tls("kiosk-0001.pem");
+    // Another terminal's certificate: refused by the service (nothing registered: the next
+    // attempt is the card's first registration).
+    let out = over_tls(Some("kiosk-0001.pem"));
     assert_exit(&out, 7);
     let doc = json(&out);
     assert!(
@@ -130,21 +135,21 @@ fn a_terminal_registers_over_mutual_tls_with_its_own_certificate_only() {
     );
 
     // Its own: registered.
-    let out = over_tls("atm-0001.pem");
+    let out = over_tls(Some("atm-0001.pem"));
     assert_exit(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["outcome"], "registered", "{doc}");
 
     // No client certificate: the handshake is refused.
-    let out = register(&[
-        "--service",
-        &url,
-        "--terminal-id",
-        "atm-0001",
-        "--service-ca",
-        &service_ca,
-    ]);
+    let out = over_tls(None);
     assert_exit(&out, 7);
+    let doc = json(&out);
+    assert!(
+        doc["error"]["causes"]
+            .to_string()
+            .contains("service_unreachable"),
+        "{doc}"
+    );
 
     // TLS options for a plain-HTTP service are a usage error.
     let out = register(&[

@@ -22,7 +22,7 @@ use mynacard_registry::{Config, RunningService};
 
 use common::db;
 use common::e2e::{PinTerminal, card, code, config, flow, registration_id};
-use common::pending_scenarios::{pending_config, switched_identity};
+use common::pending_scenarios::{pending_config, send_raw_with, switched_identity};
 use common::tls::{TERMINAL_A, TERMINAL_B, TestPki};
 
 fn pki() -> &'static TestPki {
@@ -117,18 +117,8 @@ async fn send(
     headers: &[(&str, String)],
     body: Option<Vec<u8>>,
 ) -> (u16, String) {
-    let mut request = client.request(method, url);
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body);
-    }
-    let response = request.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
+    let raw = send_raw_with(client, method, url, headers, body).await;
+    (raw.status, raw.body)
 }
 
 fn start_body(terminal: &str) -> Vec<u8> {

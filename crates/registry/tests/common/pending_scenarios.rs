@@ -83,11 +83,12 @@ async fn poll(base: &str, pending: &RegistrationPending, now: SystemTime, wait: 
         .outcome
 }
 
-struct Raw {
-    status: u16,
-    retry_after: Option<String>,
-    preference_applied: Option<String>,
-    body: String,
+/// What a raw request got back.
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) preference_applied: Option<String>,
+    pub(crate) body: String,
 }
 
 async fn send_raw(
@@ -97,7 +98,20 @@ async fn send_raw(
     headers: &[(&str, String)],
     body: Option<Vec<u8>>,
 ) -> Raw {
-    let mut request = reqwest::Client::new().request(method, format!("{base}{path}"));
+    let url = format!("{base}{path}");
+    send_raw_with(&reqwest::Client::new(), method, url, headers, body).await
+}
+
+/// A request with `headers` and a JSON `body` through `client` (e.g. one with a client
+/// certificate).
+pub(crate) async fn send_raw_with(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    headers: &[(&str, String)],
+    body: Option<Vec<u8>>,
+) -> Raw {
+    let mut request = client.request(method, url);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
