@@ -6,9 +6,14 @@
 //! left: the card reports it without spending one. The flow ends in a typed outcome the ATM
 //! turns into its screen.
 //!
+//! The ATM reaches the service over HTTPS with its own client certificate (mutual TLS): the
+//! certificate names the terminal, so no other machine can act as this ATM, and a registration
+//! it started can only be finished or polled by it.
+//!
 //! The PIN here is a constant (the simulated card's PIN) held in a zeroizing string, as the
-//! keypad driver would hand it over. The reference service runs in this process; the card is
-//! the simulated `contact` card. Run with `cargo run --example atm`.
+//! keypad driver would hand it over. The reference service runs in this process with
+//! certificates from a development PKI made on the spot; the card is the simulated `contact`
+//! card. Run with `cargo run --example atm`.
 
 use async_trait::async_trait;
 use mynacard::registration::driver::{self, RunReport, Terminal};
@@ -18,6 +23,7 @@ use mynacard::registration::{FlowConfig, Machine, Outcome, TerminalKind};
 use mynacard::sim::image::CardImage;
 use mynacard::sim::inprocess::SimCard;
 use mynacard::transport::Interface;
+use mynacard_registry::dev_pki::DevPki;
 use zeroize::Zeroizing;
 
 // The service bootstrap is shared with the other examples; the workspace's tests bring their
@@ -138,15 +144,24 @@ pub(crate) fn card_in_contact_reader() -> Result<SimCard, BoxError> {
     )?))
 }
 
-/// Runs one PIN registration with `keypad` as the typed PIN against the service behind
-/// `service_url`. `echo` prints the screens as they appear.
+/// The ATM's connection to the service at `service_url` (`https://`): it trusts only the CA
+/// of the service's certificate and presents this ATM's client certificate, both from `pki`.
+pub(crate) fn atm_client(service_url: &str, pki: &DevPki) -> Result<HttpClient, BoxError> {
+    let identity = pki.terminal(ATM_ID).ok_or("no certificate for this ATM")?;
+    Ok(HttpClient::builder(service_url)
+        .trust_only(pki.service_ca_pem.as_bytes())?
+        .client_identity(identity.pem.as_bytes())?
+        .build()?)
+}
+
+/// Runs one PIN registration with `keypad` as the typed PIN, sending through `client`. `echo`
+/// prints the screens as they appear.
 pub(crate) async fn atm_registration(
     card: &SimCard,
     keypad: Zeroizing<String>,
-    service_url: &str,
+    client: &HttpClient,
     echo: bool,
 ) -> Result<AtmTransaction, BoxError> {
-    let client = HttpClient::new(service_url)?;
     let mut atm = Atm {
         keypad: Some(keypad),
         echo,
@@ -160,7 +175,7 @@ pub(crate) async fn atm_registration(
     let report = driver::run(
         Machine::register_with_pin(config),
         &mut channel,
-        &client,
+        client,
         &mut atm,
     )
     .await?;
@@ -174,15 +189,20 @@ pub(crate) async fn atm_registration(
 
 fn main() -> Result<(), BoxError> {
     runtime()?.block_on(async {
-        let service = ReferenceService::start().await?;
+        let pki = DevPki::generate(&["127.0.0.1"], &[ATM_ID])?;
+        let service = ReferenceService::start_tls(&pki).await?;
+        let client = atm_client(&service.base_url(), &pki)?;
         println!("ATM {ATM_ID}: health-insurance-use registration");
-        println!("registration service: {}", service.base_url());
+        println!(
+            "registration service: {} (TLS 1.3, this ATM's client certificate)",
+            service.base_url()
+        );
         let card = card_in_contact_reader()?;
         for visit in ["first visit", "the same card again"] {
             println!();
             println!("card inserted ({visit})");
             let keypad = Zeroizing::new(KEYPAD_PIN.to_owned());
-            let t = atm_registration(&card, keypad, &service.base_url(), true).await?;
+            let t = atm_registration(&card, keypad, &client, true).await?;
             println!(
                 "  link: {}; card: {} APDUs, {} bytes sent, {} bytes received; service: {} requests",
                 if t.contact { "contact" } else { "contactless" },

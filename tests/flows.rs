@@ -22,6 +22,7 @@ mod smartphone_host;
 use mynacard::registration::Outcome;
 use mynacard::registration::messages::FaceDecision;
 use mynacard::sim::state::SecretId;
+use mynacard_registry::dev_pki::DevPki;
 use zeroize::Zeroizing;
 
 use support::{BoxError, ReferenceService};
@@ -104,10 +105,13 @@ fn kiosk_registers_a_face_card_then_finds_it_eligible() -> Result<(), BoxError> 
 #[test]
 fn atm_registers_with_the_keypad_pin_then_knows_the_card() -> Result<(), BoxError> {
     support::runtime()?.block_on(async {
-        let service = ReferenceService::start().await?;
+        let pki = DevPki::generate(&["127.0.0.1"], &[atm::ATM_ID])?;
+        let service = ReferenceService::start_tls(&pki).await?;
+        assert!(service.base_url().starts_with("https://"));
+        let client = atm::atm_client(&service.base_url(), &pki)?;
         let card = atm::card_in_contact_reader()?;
 
-        let first = atm::atm_registration(&card, pin("1234"), &service.base_url(), false).await?;
+        let first = atm::atm_registration(&card, pin("1234"), &client, false).await?;
         assert!(first.contact, "the ATM reads the card through contacts");
         assert!(first.consent_shown);
         assert_eq!(
@@ -130,7 +134,7 @@ fn atm_registers_with_the_keypad_pin_then_knows_the_card() -> Result<(), BoxErro
             "a right PIN keeps every try"
         );
 
-        let second = atm::atm_registration(&card, pin("1234"), &service.base_url(), false).await?;
+        let second = atm::atm_registration(&card, pin("1234"), &client, false).await?;
         assert_eq!(
             registration_id_of(&second.report.outcome),
             Some(registration_id.as_str())
@@ -148,22 +152,23 @@ fn atm_registers_with_the_keypad_pin_then_knows_the_card() -> Result<(), BoxErro
 #[test]
 fn atm_shows_the_tries_left_and_never_spends_the_last_one() -> Result<(), BoxError> {
     support::runtime()?.block_on(async {
-        let service = ReferenceService::start().await?;
+        let pki = DevPki::generate(&["127.0.0.1"], &[atm::ATM_ID])?;
+        let service = ReferenceService::start_tls(&pki).await?;
         let card = atm::card_in_contact_reader()?;
-        let url = service.base_url();
+        let client = atm::atm_client(&service.base_url(), &pki)?;
 
-        let wrong = atm::atm_registration(&card, pin("9999"), &url, false).await?;
+        let wrong = atm::atm_registration(&card, pin("9999"), &client, false).await?;
         assert_eq!(wrong.tries_shown, vec![Some(3)]);
         assert_eq!(wrong.report.outcome, Outcome::WrongPin { retries_left: 2 });
         assert!(atm::atm_screen(&wrong.report.outcome).contains("残り2回"));
 
-        let wrong = atm::atm_registration(&card, pin("0000"), &url, false).await?;
+        let wrong = atm::atm_registration(&card, pin("0000"), &client, false).await?;
         assert_eq!(wrong.tries_shown, vec![Some(2)]);
         assert_eq!(wrong.report.outcome, Outcome::WrongPin { retries_left: 1 });
         assert_eq!(auth_pin_tries(&card), Some(1));
 
         // One try left: the ATM does not ask for the PIN and the card keeps its last try.
-        let refused = atm::atm_registration(&card, pin("1234"), &url, false).await?;
+        let refused = atm::atm_registration(&card, pin("1234"), &client, false).await?;
         assert!(refused.tries_shown.is_empty(), "no PIN was asked");
         assert_eq!(refused.report.outcome, Outcome::LastAttemptRefused);
         assert_eq!(auth_pin_tries(&card), Some(1));
@@ -209,10 +214,10 @@ fn smartphone_host_loop_registers_over_short_apdus() -> Result<(), BoxError> {
             t.apdus as usize
         );
 
-        // The same card in the ATM's contact reader (extended length): already registered,
-        // with fewer APDUs for the same card work.
+        // The same card in the ATM's contact reader (extended length; this service speaks
+        // plain HTTP): already registered, with fewer APDUs for the same card work.
         let card = atm::card_in_contact_reader()?;
-        let at_atm = atm::atm_registration(&card, pin("1234"), &url, false).await?;
+        let at_atm = atm::atm_registration(&card, pin("1234"), &http, false).await?;
         assert_eq!(
             registration_id_of(&at_atm.report.outcome),
             Some(registration_id.as_str())

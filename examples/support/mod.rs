@@ -1,12 +1,16 @@
 //! What every example needs around its terminal: the reference registration service, started
 //! in this process on a fresh SQLite file, with the simulated cards' test hierarchy accepted.
 //!
-//! A real terminal talks to an operator's service over HTTPS; only the URL changes.
+//! A real terminal talks to an operator's service over HTTPS; [`ReferenceService::start_tls`]
+//! serves it that way, with terminal client certificates from a development PKI.
+
+#![allow(dead_code)] // each example uses its own part of this
 
 use std::error::Error;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use mynacard_registry::dev_pki::DevPki;
 use mynacard_registry::seed::Seed;
 use mynacard_registry::{Config, RunningService};
 
@@ -33,6 +37,17 @@ impl ReferenceService {
     /// persons behind the simulated cards and the test terminals) and the simulator's
     /// `O=JPKI-TEST` root and CRL accepted besides the production roots.
     pub(crate) async fn start() -> Result<ReferenceService, BoxError> {
+        Self::start_with(None).await
+    }
+
+    /// As [`start`](Self::start), over HTTPS (TLS 1.3) with `pki`'s server certificate, and
+    /// only for terminals that present a client certificate of `pki`'s terminal CA (mutual TLS,
+    /// as an ATM or kiosk connects to an operator's service).
+    pub(crate) async fn start_tls(pki: &DevPki) -> Result<ReferenceService, BoxError> {
+        Self::start_with(Some(pki)).await
+    }
+
+    async fn start_with(pki: Option<&DevPki>) -> Result<ReferenceService, BoxError> {
         let now = SystemTime::now();
         let nanos = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -47,11 +62,12 @@ impl ReferenceService {
         let (test_roots, crls) = mynacard_registry::options::simulator_trust(now)?;
         config.test_roots = test_roots;
         config.crls = crls;
+        config.tls = pki.map(|pki| pki.tls_settings(true));
         let service = mynacard_registry::spawn(config).await?;
         Ok(ReferenceService { service, _dir: dir })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub(crate) fn base_url(&self) -> String {
         self.service.base_url()
     }
