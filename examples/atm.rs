@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 // own copy of the same module and include this file as a module.
 #[cfg(not(test))]
 mod support;
-use crate::support::{BoxError, ReferenceService, runtime};
+use crate::support::{BoxError, ReferenceService, runtime, terminal_client};
 
 /// This ATM's id at the service (a terminal of the built-in seed).
 pub(crate) const ATM_ID: &str = "atm-0001";
@@ -144,16 +144,6 @@ pub(crate) fn card_in_contact_reader() -> Result<SimCard, BoxError> {
     )?))
 }
 
-/// The ATM's connection to the service at `service_url` (`https://`): it trusts only the CA
-/// of the service's certificate and presents this ATM's client certificate, both from `pki`.
-pub(crate) fn atm_client(service_url: &str, pki: &DevPki) -> Result<HttpClient, BoxError> {
-    let identity = pki.terminal(ATM_ID).ok_or("no certificate for this ATM")?;
-    Ok(HttpClient::builder(service_url)
-        .trust_only(pki.service_ca_pem.as_bytes())?
-        .client_identity(identity.pem.as_bytes())?
-        .build()?)
-}
-
 /// Runs one PIN registration with `keypad` as the typed PIN, sending through `client`. `echo`
 /// prints the screens as they appear.
 pub(crate) async fn atm_registration(
@@ -191,7 +181,7 @@ fn main() -> Result<(), BoxError> {
     runtime()?.block_on(async {
         let pki = DevPki::generate(&["127.0.0.1"], &[ATM_ID])?;
         let service = ReferenceService::start_tls(&pki).await?;
-        let client = atm_client(&service.base_url(), &pki)?;
+        let client = terminal_client(&service.base_url(), &pki, ATM_ID)?;
         println!("ATM {ATM_ID}: health-insurance-use registration");
         println!(
             "registration service: {} (TLS 1.3, this ATM's client certificate)",

@@ -21,13 +21,14 @@ use mynacard::sim::image::CardImage;
 use mynacard::sim::inprocess::SimCard;
 use mynacard::sim::pki::Era;
 use mynacard::transport::Interface;
+use mynacard_registry::dev_pki::DevPki;
 use zeroize::Zeroizing;
 
 // The service bootstrap is shared with the other examples; the workspace's tests bring their
 // own copy of the same module and include this file as a module.
 #[cfg(not(test))]
 mod support;
-use crate::support::{BoxError, ReferenceService, runtime};
+use crate::support::{BoxError, ReferenceService, runtime, terminal_client};
 
 /// This kiosk's id at the service (a face-approved terminal of the built-in seed).
 pub(crate) const KIOSK_ID: &str = "kiosk-0001";
@@ -147,13 +148,12 @@ pub(crate) struct KioskVisit {
     pub(crate) contactless: bool,
 }
 
-/// Registers the face card at the service behind `service_url`, then checks eligibility.
+/// Registers the face card at the service through `client`, then checks eligibility.
 pub(crate) async fn kiosk_visit(
     card: &SimCard,
     image: &CardImage,
-    service_url: &str,
+    client: &HttpClient,
 ) -> Result<KioskVisit, BoxError> {
-    let client = HttpClient::new(service_url)?;
     let mut kiosk = Kiosk {
         collation_b: read_card_face(image),
         live_face: Zeroizing::new(image.face.photo.clone()),
@@ -167,7 +167,7 @@ pub(crate) async fn kiosk_visit(
     let report = driver::run(
         Machine::register_with_face(config.clone()),
         &mut channel,
-        &client,
+        client,
         &mut kiosk,
     )
     .await?;
@@ -178,7 +178,7 @@ pub(crate) async fn kiosk_visit(
     let report = driver::run(
         Machine::check_eligibility_with_face(config),
         &mut channel,
-        &client,
+        client,
         &mut kiosk,
     )
     .await?;
@@ -225,12 +225,17 @@ fn show(step: &str, flow: &KioskFlow) {
 
 fn main() -> Result<(), BoxError> {
     runtime()?.block_on(async {
-        let service = ReferenceService::start().await?;
+        let pki = DevPki::generate(&["127.0.0.1"], &[KIOSK_ID])?;
+        let service = ReferenceService::start_tls(&pki).await?;
+        let client = terminal_client(&service.base_url(), &pki, KIOSK_ID)?;
         println!("clinic reception kiosk {KIOSK_ID} (accredited face recognition)");
-        println!("registration service: {}", service.base_url());
+        println!(
+            "registration service: {} (TLS 1.3, this kiosk's client certificate)",
+            service.base_url()
+        );
 
         let (card, image) = face_card_on_contactless_reader()?;
-        let visit = kiosk_visit(&card, &image, &service.base_url()).await?;
+        let visit = kiosk_visit(&card, &image, &client).await?;
         println!(
             "card on the reader: {} link, face-authentication card (no PIN)",
             if visit.contactless {

@@ -51,9 +51,11 @@ fn auth_pin_tries(card: &mynacard::sim::inprocess::SimCard) -> Option<u8> {
 #[test]
 fn kiosk_registers_a_face_card_then_finds_it_eligible() -> Result<(), BoxError> {
     support::runtime()?.block_on(async {
-        let service = ReferenceService::start().await?;
+        let pki = DevPki::generate(&["127.0.0.1"], &[kiosk::KIOSK_ID])?;
+        let service = ReferenceService::start_tls(&pki).await?;
+        let client = support::terminal_client(&service.base_url(), &pki, kiosk::KIOSK_ID)?;
         let (card, image) = kiosk::face_card_on_contactless_reader()?;
-        let visit = kiosk::kiosk_visit(&card, &image, &service.base_url()).await?;
+        let visit = kiosk::kiosk_visit(&card, &image, &client).await?;
 
         assert!(visit.contactless, "the kiosk reads the card contactless");
         let Outcome::Registered {
@@ -85,7 +87,7 @@ fn kiosk_registers_a_face_card_then_finds_it_eligible() -> Result<(), BoxError> 
         assert_eq!(service.registration_count().await?, 1);
 
         // The same patient at the next visit: the card is already registered.
-        let again = kiosk::kiosk_visit(&card, &image, &service.base_url()).await?;
+        let again = kiosk::kiosk_visit(&card, &image, &client).await?;
         assert!(
             matches!(&again.registration.report.outcome,
                 Outcome::AlreadyRegistered { registration_id: id, .. } if id == registration_id),
@@ -108,7 +110,7 @@ fn atm_registers_with_the_keypad_pin_then_knows_the_card() -> Result<(), BoxErro
         let pki = DevPki::generate(&["127.0.0.1"], &[atm::ATM_ID])?;
         let service = ReferenceService::start_tls(&pki).await?;
         assert!(service.base_url().starts_with("https://"));
-        let client = atm::atm_client(&service.base_url(), &pki)?;
+        let client = support::terminal_client(&service.base_url(), &pki, atm::ATM_ID)?;
         let card = atm::card_in_contact_reader()?;
 
         let first = atm::atm_registration(&card, pin("1234"), &client, false).await?;
@@ -155,7 +157,7 @@ fn atm_shows_the_tries_left_and_never_spends_the_last_one() -> Result<(), BoxErr
         let pki = DevPki::generate(&["127.0.0.1"], &[atm::ATM_ID])?;
         let service = ReferenceService::start_tls(&pki).await?;
         let card = atm::card_in_contact_reader()?;
-        let client = atm::atm_client(&service.base_url(), &pki)?;
+        let client = support::terminal_client(&service.base_url(), &pki, atm::ATM_ID)?;
 
         let wrong = atm::atm_registration(&card, pin("9999"), &client, false).await?;
         assert_eq!(wrong.tries_shown, vec![Some(3)]);

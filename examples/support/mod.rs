@@ -10,6 +10,7 @@ use std::error::Error;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use mynacard::registration::http::HttpClient;
 use mynacard_registry::dev_pki::DevPki;
 use mynacard_registry::seed::Seed;
 use mynacard_registry::{Config, RunningService};
@@ -82,6 +83,23 @@ impl ReferenceService {
     pub(crate) async fn stop(self) {
         self.service.shutdown().await;
     }
+}
+
+/// A terminal's connection to the service at `service_url` (`https://`): it trusts only the CA
+/// of the service's certificate and presents the client certificate of `terminal_id`, both from
+/// `pki` (mutual TLS).
+pub(crate) fn terminal_client(
+    service_url: &str,
+    pki: &DevPki,
+    terminal_id: &str,
+) -> Result<HttpClient, BoxError> {
+    let identity = pki
+        .terminal(terminal_id)
+        .ok_or("no certificate for this terminal")?;
+    Ok(HttpClient::builder(service_url)
+        .trust_only(pki.service_ca_pem.as_bytes())?
+        .client_identity(identity.pem.as_bytes())?
+        .build()?)
 }
 
 /// A multi-threaded tokio runtime: the service and the HTTP client run on it.
