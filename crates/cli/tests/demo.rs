@@ -1,5 +1,6 @@
 //! `mynacard demo`, the README's main job, end to end: the reference service on an embedded
-//! SQLite file and the four flows with simulated cards.
+//! SQLite file over HTTPS, and the four flows with simulated cards (the ATM, kiosk and clinic
+//! with their client certificates, the app without).
 
 use std::process::Command;
 
@@ -35,6 +36,21 @@ fn demo_runs_every_flow_with_the_expected_outcome() {
         assert_eq!(flow["consent_shown"], true, "{flow}");
         assert_eq!(flow["http_requests"], 3, "{flow}");
     }
+    assert!(
+        doc["service_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://127.0.0.1:")),
+        "{doc}"
+    );
+    let certified: Vec<bool> = flows
+        .iter()
+        .map(|f| f["client_certificate"].as_bool().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        certified,
+        [false, true, true, true],
+        "only the app goes without"
+    );
     // The reissued card reaches the registration made with the first card: relinked, same id.
     let reissue = &flows[3];
     assert_eq!(reissue["eligibility"]["relinked"], true);

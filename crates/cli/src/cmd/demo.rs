@@ -1,7 +1,9 @@
 //! `mynacard demo`: the whole registration job on this machine, with nothing but this binary.
 //!
 //! Starts the reference registration service on an embedded SQLite file (loopback, a free
-//! port, the simulated card's test hierarchy accepted), then runs with simulated cards:
+//! port, HTTPS with development certificates, the simulated card's test hierarchy accepted),
+//! then runs with simulated cards, the ATM, kiosk and clinic presenting their terminal client
+//! certificates (mutual TLS) and the app without one (it attests instead):
 //! a smartphone registration, an ATM registration, a kiosk registration of a face-authentication
 //! card, and a clinic's eligibility check with the replacement card of the first person (which
 //! relinks the registration). Prints what each ended in.
@@ -18,6 +20,7 @@ use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
 use mynacard_registration::{Outcome, Sha256Digest};
+use mynacard_registry::dev_pki::DevPki;
 use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson};
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
@@ -75,6 +78,8 @@ struct DemoFlow {
     expected: &'static str,
     as_expected: bool,
     consent_shown: bool,
+    /// The terminal presented its client certificate (mutual TLS).
+    client_certificate: bool,
     #[serde(flatten)]
     result: FlowResult,
 }
@@ -92,7 +97,11 @@ struct DemoSummary {
 impl fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "mynacard demo")?;
-        writeln!(f, "  service:  {} (reference registry)", self.service_url)?;
+        writeln!(
+            f,
+            "  service:  {} (reference registry, TLS 1.3, terminal client certificates)",
+            self.service_url
+        )?;
         writeln!(f, "  database: {}", self.database)?;
         writeln!(
             f,
@@ -105,10 +114,15 @@ impl fmt::Display for DemoSummary {
             writeln!(f)?;
             writeln!(
                 f,
-                "{}. {}  [card: sim:{}]  {}",
+                "{}. {}  [card: sim:{}{}]  {}",
                 flow.step,
                 flow.title,
                 flow.card_profile,
+                if flow.client_certificate {
+                    ", client certificate"
+                } else {
+                    ""
+                },
                 if flow.as_expected { "ok" } else { "UNEXPECTED" }
             )?;
             for line in flow.result.to_string().lines() {
@@ -255,6 +269,21 @@ const STEPS: [Step; 4] = [
     },
 ];
 
+/// A client of the demo's service: trusting only its development CA, presenting the client
+/// certificate of `terminal_id` when given.
+fn demo_client(url: &str, tls: &DevPki, terminal_id: Option<&str>) -> Result<HttpClient, CliError> {
+    let http = |e| failure("HTTP client")(Box::new(e));
+    let mut builder = HttpClient::builder(url)
+        .trust_only(tls.service_ca_pem.as_bytes())
+        .map_err(http)?;
+    if let Some(identity) = terminal_id.and_then(|id| tls.terminal(id)) {
+        builder = builder
+            .client_identity(identity.pem.as_bytes())
+            .map_err(http)?;
+    }
+    builder.build().map_err(http)
+}
+
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -299,6 +328,12 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
         .map_err(|e| failure("simulated card trust")(Box::new(e)))?;
     config.test_roots = roots;
     config.crls = crls;
+    // Development certificates for this run: the service's, and one per terminal of the steps.
+    let terminal_ids: Vec<&str> = STEPS.iter().map(|s| s.terminal_id).collect();
+    let tls = DevPki::generate(&["127.0.0.1"], &terminal_ids)
+        .map_err(|e| failure("development certificates")(Box::new(e)))?;
+    // Client certificates optional: the app connects without one.
+    config.tls = Some(tls.tls_settings(false));
 
     let rt = runtime()?;
     let summary = rt.block_on(async {
@@ -306,9 +341,10 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
             .await
             .map_err(|e| failure("the registration service did not start")(Box::new(e)))?;
         let url = service.base_url();
-        let client = HttpClient::new(&url).map_err(|e| failure("HTTP client")(Box::new(e)))?;
         let mut flows = Vec::new();
         for (i, step) in STEPS.iter().enumerate() {
+            let client_certificate = step.kind != TerminalKind::App;
+            let client = demo_client(&url, &tls, client_certificate.then_some(step.terminal_id))?;
             let image = catalogue
                 .get(step.profile)
                 .and_then(|p| p.build_image(pki))
@@ -339,6 +375,7 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
                 expected: step.expected,
                 as_expected,
                 consent_shown: terminal.consent_shown,
+                client_certificate,
                 result: FlowResult::new(op, step.terminal_id, &report, &args.locale),
             });
         }
