@@ -251,21 +251,14 @@ impl ServiceClient for HttpClient {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use base64::Engine as _;
-
     use super::*;
 
-    /// A real CA certificate (a J-LIS root) as PEM.
+    /// A CA certificate as PEM, made for the test.
     fn root_pem() -> Vec<u8> {
-        let der = include_bytes!("../../cert/roots/authca01.cer");
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(core::str::from_utf8(line).unwrap());
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-        pem.into_bytes()
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem().into_bytes()
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
+use mynacard_registration::messages::is_valid_identifier;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
@@ -39,8 +40,10 @@ pub enum DevPkiError {
         #[source]
         source: rcgen::Error,
     },
-    /// A terminal id that cannot be a file name (it names the terminal's file).
-    #[error("terminal id {0:?} must be letters, digits, '-', '_' or '.'")]
+    /// A terminal id that is not a protocol identifier, or would name a hidden file.
+    #[error(
+        "terminal id {0:?} must be 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+    )]
     TerminalId(String),
     /// A file could not be written.
     #[error("cannot write {}", path.display())]
@@ -99,15 +102,12 @@ impl DevPki {
     /// [`DevPkiError::Generate`] for a host that is not a name or address,
     /// [`DevPkiError::TerminalId`] for a terminal id that is not a plain name.
     pub fn generate(hosts: &[&str], terminal_ids: &[&str]) -> Result<DevPki, DevPkiError> {
-        for id in terminal_ids {
-            let plain = !id.is_empty()
-                && !id.starts_with('.')
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !plain {
-                return Err(DevPkiError::TerminalId((*id).to_owned()));
-            }
+        // A protocol identifier (the service takes no other commonName), and no hidden file.
+        if let Some(id) = terminal_ids
+            .iter()
+            .find(|id| !is_valid_identifier(id) || id.starts_with('.'))
+        {
+            return Err(DevPkiError::TerminalId((*id).to_owned()));
         }
         let service_ca = ca("mynacard development service CA")?;
         let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();

@@ -374,34 +374,30 @@ pub(crate) fn run_and_print_waiting(
 /// The HTTP client (reqwest over rustls) for `--service`, with `--service-ca` and
 /// `--client-cert` when given.
 fn service_client(args: &ServiceArgs) -> Result<HttpClient, CliError> {
-    let read = |option: &str, path: &std::path::Path| {
+    // A PEM file of an option; it may hold a private key, so the copy is wiped when dropped.
+    let pem = |option: &str, path: &std::path::Path| {
         std::fs::read(path).map(Zeroizing::new).map_err(|e| {
             CliError::usage(format!("{option}: cannot read {}", path.display())).with_source(e)
         })
     };
+    let unusable = |option: &str, path: &std::path::Path, what: &str| {
+        let message = format!("{option}: {} is not {what}", path.display());
+        move |e: HttpClientError| CliError::usage(message).with_source(e)
+    };
     let mut builder = HttpClient::builder(&args.service);
     if let Some(path) = &args.service_ca {
         builder = builder
-            .trust_only(&read("--service-ca", path)?)
-            .map_err(|e| {
-                CliError::usage(format!(
-                    "--service-ca: {} is not a PEM CA certificate",
-                    path.display()
-                ))
-                .with_source(e)
-            })?;
+            .trust_only(&pem("--service-ca", path)?)
+            .map_err(unusable("--service-ca", path, "a PEM CA certificate"))?;
     }
     if let Some(path) = &args.client_cert {
-        // The file holds a private key: the copy read here is wiped when dropped.
         builder = builder
-            .client_identity(&read("--client-cert", path)?)
-            .map_err(|e| {
-                CliError::usage(format!(
-                    "--client-cert: {} is not a PEM certificate with its PKCS#8 key",
-                    path.display()
-                ))
-                .with_source(e)
-            })?;
+            .client_identity(&pem("--client-cert", path)?)
+            .map_err(unusable(
+                "--client-cert",
+                path,
+                "a PEM certificate with its PKCS#8 key",
+            ))?;
     }
     builder.build().map_err(|e| {
         let message = match e {
