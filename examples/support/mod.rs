@@ -60,9 +60,7 @@ impl ReferenceService {
         let dir = TempDir(dir);
         let mut config = Config::new(format!("sqlite://{}", dir.0.join("registry.db").display()));
         config.seed = Seed::builtin()?;
-        let (test_roots, crls) = mynacard_registry::options::simulator_trust(now)?;
-        config.test_roots = test_roots;
-        config.crls = crls;
+        mynacard_registry::options::simulator_trust(now)?.apply_to(&mut config);
         config.tls = pki.map(|pki| pki.tls_settings(true));
         let service = mynacard_registry::spawn(config).await?;
         Ok(ReferenceService { service, _dir: dir })

@@ -9,7 +9,7 @@
 use core::fmt;
 
 use mynacard_apdu::commands::{self, KeyRef, aid, common, mf};
-use mynacard_apdu::tlv::{ber, simple};
+use mynacard_apdu::tlv::simple;
 use mynacard_apdu::{LengthEncoding, MAX_NE, StatusWord};
 use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
@@ -345,6 +345,7 @@ impl<C: CardChannel> Session<C> {
     /// the lower one (`7F21`) when the card has it (older cards answer `6A88`). Each is over 256
     /// bytes, so each costs a refused short GET DATA and an extended one: 5 APDUs with the SELECT
     /// of the issuer security domain. A link without extended length cannot carry them.
+    /// [`crate::CvcTrust::verify_card_chain`] checks them.
     ///
     /// # Errors
     /// [`Error::Card`] (`6700` on a link without extended length), parse and transport errors.
@@ -361,9 +362,8 @@ impl<C: CardChannel> Session<C> {
                 }) if tag == mf::LOWER_CVC => break,
                 Err(e) => return Err(e),
             };
-            // GET DATA answers the contents of the 7F21 template; the parser takes the template.
-            let template = ber::to_vec(0x7F21, &contents).map_err(Error::tlv(WHAT))?;
-            chain.push(CvCertificate::parse(&template)?);
+            // GET DATA answers the contents of the 7F21 template.
+            chain.push(CvCertificate::parse_contents(&contents)?);
         }
         Ok(chain)
     }

@@ -150,14 +150,23 @@ impl CardPublicKey {
             .ok_or(Error::Malformed {
                 what: "public key without modulus (91)",
             })?;
-        if n.value.is_empty() || e.value.is_empty() || e.value.len() > 8 {
+        CardPublicKey::from_parts(n.value, e.value)
+    }
+
+    /// A key from its big-endian modulus and public exponent.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] or [`Error::PublicKey`].
+    pub fn from_parts(modulus: &[u8], exponent: &[u8]) -> Result<CardPublicKey> {
+        let what = "card public key";
+        if modulus.is_empty() || exponent.is_empty() || exponent.len() > 8 {
             return Err(Error::Malformed {
                 what: "public key size",
             });
         }
         let key = PublicKey::new(
-            BoxedUint::from_be_slice_vartime(n.value),
-            BoxedUint::from_be_slice_vartime(e.value),
+            BoxedUint::from_be_slice_vartime(modulus),
+            BoxedUint::from_be_slice_vartime(exponent),
         )
         .map_err(|source| Error::PublicKey { what, source })?;
         Ok(CardPublicKey { key })

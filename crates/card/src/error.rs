@@ -143,6 +143,10 @@ pub enum Error {
         /// Its announced length.
         len: usize,
     },
+    /// A record verified under its application's certificate, but that certificate is not
+    /// anchored in a trusted authority (see [`crate::cvc`]).
+    #[error("the record's certificate is not anchored")]
+    Unanchored(#[source] crate::cvc::CvcRefusal),
 }
 
 fn tries(n: u8) -> String {

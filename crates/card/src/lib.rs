@@ -47,10 +47,10 @@ pub mod sm;
 pub mod text;
 pub mod visual;
 
-mod cvc;
+pub mod cvc;
 
 pub use crypto::{CardPublicKey, HashAlgorithm};
-pub use cvc::CvCertificate;
+pub use cvc::{CvCertificate, CvcTrust};
 pub use date::{Date, Era};
 pub use error::{Error, Result};
 pub use mynacard_apdu::commands::SignScheme;

@@ -14,13 +14,17 @@
 //!
 //! ```no_run
 //! # async fn demo<C: mynacard_transport::CardChannel>(channel: C) -> Result<(), mynacard_card::Error> {
-//! use mynacard_card::{AttemptPolicy, Pin, Session};
+//! use mynacard_card::{AttemptPolicy, CvcTrust, Pin, Session};
 //! let mut session = Session::new(channel);
 //! let mut text = session.text().await?;
 //! let pin = Pin::new("1234").map_err(|_| mynacard_card::Error::InvalidInput { what: "PIN" })?;
 //! let mut verified = text.verify_pin(&pin, AttemptPolicy::KeepLastAttempt).await?;
 //! let mut secure = verified.secure_session().await?;
-//! let attributes = secure.read_attributes_checked().await?;
+//! // Production cards' certificates only: a test card's are reported as unanchored.
+//! let attributes = secure
+//!     .read_attributes_checked(&CvcTrust::production())
+//!     .await?
+//!     .into_trusted()?;
 //! # let _ = attributes;
 //! # Ok(())
 //! # }
@@ -34,7 +38,7 @@ use mynacard_apdu::{LengthEncoding, StatusWord};
 use mynacard_transport::CardChannel;
 
 use crate::crypto::{HashAlgorithm, sha256};
-use crate::cvc::CvCertificate;
+use crate::cvc::{Checked, CvCertificate, CvcScope, CvcTrust};
 use crate::date::Date;
 use crate::pin::{AttemptPolicy, CollationB, MyNumber, Pin, PinKind, PinStatus};
 use crate::session::{Application, Extent, How, Session};
@@ -87,6 +91,18 @@ impl Sex {
             b'0' => Sex::NotKnown,
             b'9' => Sex::NotApplicable,
             other => Sex::Other(other),
+        }
+    }
+
+    /// `male`, `female`, `not-known`, `not-applicable` or `other` (the names
+    /// `mynacard-cert` gives the certificate's codes, where they exist).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Sex::Male => "male",
+            Sex::Female => "female",
+            Sex::NotKnown => "not-known",
+            Sex::NotApplicable => "not-applicable",
+            Sex::Other(_) => "other",
         }
     }
 }
@@ -410,31 +426,29 @@ impl<C: CardChannel> VerifiedText<'_, C> {
         IntegrityRecord::parse(&bytes)
     }
 
-    /// Reads the four attributes and checks them: the digest in the integrity record, and the
-    /// record's signature with the key of the application's certificate.
+    /// Reads the four attributes and checks them: the digest in the integrity record, the
+    /// record's signature with the key of the application's certificate, and that certificate
+    /// under `trust` (the answer is in [`Checked::anchor`]).
     ///
     /// # Errors
     /// [`Error::DigestMismatch`], [`Error::SignatureInvalid`], card, transport and parse errors.
-    pub async fn read_attributes_checked(&mut self) -> Result<Attributes> {
+    pub async fn read_attributes_checked(
+        &mut self,
+        trust: &CvcTrust,
+    ) -> Result<Checked<Attributes>> {
         let attributes = self.read_attributes_file().await?;
         let integrity = self.read_integrity().await?;
-        let bytes = self
-            .session
-            .read_file(text::CVC, Extent::Tlv, "text AP certificate")
-            .await?;
-        let cvc = CvCertificate::parse(&bytes)?;
-        integrity.verify_signature(&cvc)?;
-        integrity.check_attributes(&attributes)?;
-        Ok(attributes)
+        let cvc = read_cvc(self.session).await?;
+        check_attributes(attributes, &integrity, cvc, trust)
     }
 
-    /// Reads the 12-digit individual number (個人番号) and checks it against the integrity record
-    /// and its signature. This is the only method that reads it; the value is never kept by the
-    /// session.
+    /// Reads the 12-digit individual number (個人番号) and checks it against the integrity record,
+    /// its signature and the application's certificate under `trust`. This is the only method
+    /// that reads it; the value is never kept by the session.
     ///
     /// # Errors
     /// Card (`6982` after 照合番号B), transport, parse and integrity errors.
-    pub async fn read_my_number(&mut self) -> Result<MyNumber> {
+    pub async fn read_my_number(&mut self, trust: &CvcTrust) -> Result<Checked<MyNumber>> {
         self.check()?;
         // The digest covers the file as stored, padding included: read it whole.
         let physical = zeroize::Zeroizing::new(
@@ -444,13 +458,8 @@ impl<C: CardChannel> VerifiedText<'_, C> {
         );
         let number = parse_my_number_file(&physical)?;
         let integrity = self.read_integrity().await?;
-        let bytes = self
-            .session
-            .read_file(text::CVC, Extent::Tlv, "text AP certificate")
-            .await?;
-        integrity.verify_signature(&CvCertificate::parse(&bytes)?)?;
-        integrity.check_my_number_file(&physical)?;
-        Ok(number)
+        let cvc = read_cvc(self.session).await?;
+        check_my_number(number, &physical, &integrity, cvc, trust)
     }
 
     /// Replaces the 4-digit PIN (only after [`TextAp::verify_pin`]; sent once).
@@ -647,15 +656,6 @@ impl<C: CardChannel> SecureText<'_, C> {
         Ok(data)
     }
 
-    async fn read_cvc(&mut self) -> Result<CvCertificate> {
-        // The certificate is public: read in clear.
-        let bytes = self
-            .session
-            .read_file(text::CVC, Extent::Tlv, "text AP certificate")
-            .await?;
-        CvCertificate::parse(&bytes)
-    }
-
     /// Reads the four attributes over SM without checking them (2 APDUs).
     ///
     /// # Errors
@@ -679,17 +679,20 @@ impl<C: CardChannel> SecureText<'_, C> {
     }
 
     /// Reads the four attributes and the integrity record over SM, the certificate in clear, and
-    /// checks the digest and the record's signature (5 APDUs).
+    /// checks the digest, the record's signature and the certificate under `trust` (5 APDUs).
     ///
     /// # Errors
     /// [`Error::DigestMismatch`], [`Error::SignatureInvalid`] and the errors of
     /// [`SecureText::read_attributes`].
-    pub async fn read_attributes_checked(&mut self) -> Result<Attributes> {
+    pub async fn read_attributes_checked(
+        &mut self,
+        trust: &CvcTrust,
+    ) -> Result<Checked<Attributes>> {
         let attributes = self.read_attributes().await?;
         let integrity = self.read_integrity().await?;
-        integrity.verify_signature(&self.read_cvc().await?)?;
-        integrity.check_attributes(&attributes)?;
-        Ok(attributes)
+        // The certificate is public: read in clear.
+        let cvc = read_cvc(self.session).await?;
+        check_attributes(attributes, &integrity, cvc, trust)
     }
 
     /// Reads the 12-digit individual number over SM and checks it against the integrity record
@@ -697,7 +700,7 @@ impl<C: CardChannel> SecureText<'_, C> {
     ///
     /// # Errors
     /// As [`VerifiedText::read_my_number`], and [`Error::SecureMessaging`].
-    pub async fn read_my_number(&mut self) -> Result<MyNumber> {
+    pub async fn read_my_number(&mut self, trust: &CvcTrust) -> Result<Checked<MyNumber>> {
         // The digest covers the file as stored, padding included.
         let physical = self
             .read_secure(
@@ -709,10 +712,45 @@ impl<C: CardChannel> SecureText<'_, C> {
             .await?;
         let number = parse_my_number_file(&physical)?;
         let integrity = self.read_integrity().await?;
-        integrity.verify_signature(&self.read_cvc().await?)?;
-        integrity.check_my_number_file(&physical)?;
-        Ok(number)
+        let cvc = read_cvc(self.session).await?;
+        check_my_number(number, &physical, &integrity, cvc, trust)
     }
+}
+
+/// The text AP's certificate (free, read in clear also inside an SM session).
+async fn read_cvc<C: CardChannel>(session: &mut Session<C>) -> Result<CvCertificate> {
+    let bytes = session
+        .read_file(text::CVC, Extent::Tlv, "text AP certificate")
+        .await?;
+    CvCertificate::parse(&bytes)
+}
+
+/// Attributes checked against the integrity record, whose signature is checked under `cvc`,
+/// which is anchored under `trust`.
+fn check_attributes(
+    attributes: Attributes,
+    integrity: &IntegrityRecord,
+    cvc: CvCertificate,
+    trust: &CvcTrust,
+) -> Result<Checked<Attributes>> {
+    integrity.check_attributes(&attributes)?;
+    Checked::new(attributes, cvc, trust, CvcScope::Text, |_, cvc| {
+        integrity.verify_signature(cvc)
+    })
+}
+
+/// The individual number checked as [`check_attributes`] checks the attributes.
+fn check_my_number(
+    number: MyNumber,
+    physical: &[u8],
+    integrity: &IntegrityRecord,
+    cvc: CvCertificate,
+    trust: &CvcTrust,
+) -> Result<Checked<MyNumber>> {
+    integrity.check_my_number_file(physical)?;
+    Checked::new(number, cvc, trust, CvcScope::Text, |_, cvc| {
+        integrity.verify_signature(cvc)
+    })
 }
 
 /// The individual number in EF `0001` (`FF 10 0C <12 digits>`, padding after it ignored).

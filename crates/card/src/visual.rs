@@ -10,7 +10,7 @@ use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
-use crate::cvc::CvCertificate;
+use crate::cvc::{Checked, CvCertificate, CvcScope, CvcTrust};
 use crate::date::Date;
 use crate::pin::{AttemptPolicy, BirthDateKey, CollationB, MyNumber, PinKind, PinStatus};
 use crate::session::{Application, Extent, How, Session};
@@ -140,6 +140,66 @@ impl CardFace {
     }
 }
 
+/// EF `0001`: the age record, opened by the birth-date key alone. It proves a birth date (for
+/// an age check) without the rest of the card face. Personal data: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AgeRecord {
+    /// 生年月日 (`DF11`).
+    pub birth_date: Date,
+    /// The card's own key (`DF12`).
+    pub card_key: CardPublicKey,
+    /// Signature over `DF11` and `DF12` as written (`DF13`).
+    pub signature: Vec<u8>,
+    signed: Vec<u8>,
+}
+
+impl fmt::Debug for AgeRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgeRecord").finish_non_exhaustive()
+    }
+}
+
+/// The encoded objects before the one tagged `signature_tag`: what the age record and the
+/// rendered number sign.
+fn signed_prefix(objs: &[(Tlv<'_>, &[u8])], signature_tag: u32) -> Vec<u8> {
+    objs.iter()
+        .take_while(|(t, _)| t.tag != signature_tag)
+        .flat_map(|(_, enc)| enc.iter().copied())
+        .collect()
+}
+
+impl AgeRecord {
+    /// Parses EF `0001` (`FF10 { DF11 YYYYMMDD · DF12 key · DF13 signature }`) by tag.
+    ///
+    /// # Errors
+    /// [`Error::MalformedTlv`], [`Error::Malformed`] or [`Error::PublicKey`].
+    pub fn parse(bytes: &[u8]) -> Result<AgeRecord> {
+        const WHAT: &str = "age record";
+        let value = record(bytes, 0xFF10, WHAT)?;
+        let objs = objects(value, WHAT)?;
+        Ok(AgeRecord {
+            birth_date: Date::parse_yyyymmdd(field(&objs, 0xDF11)?).ok_or(Error::Malformed {
+                what: "age-record date is not YYYYMMDD",
+            })?,
+            card_key: CardPublicKey::from_card_objects(field(&objs, 0xDF12)?)?,
+            signature: field(&objs, 0xDF13)?.to_vec(),
+            signed: signed_prefix(&objs, 0xDF13),
+        })
+    }
+
+    /// Checks the signature with the key of the application's certificate: PKCS#1 v1.5 with
+    /// SHA-256 over the `DF11` and `DF12` objects as written.
+    ///
+    /// # Errors
+    /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
+    pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
+        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        cvc.public_key
+            .verify_pkcs1(&info, &self.signature, "age record")
+    }
+}
+
 /// EF `0005`: the individual number (個人番号) rendered as printed on the card, a 1-bit PNG (72×12
 /// on the cards examined), with the card key and a signature. **The picture shows the My
 /// Number**: treat it as the number itself. The PNG is zeroized on drop and `Debug` is redacted;
@@ -183,13 +243,7 @@ impl MyNumberImage {
                 what: "rendered individual number is not a PNG",
             });
         }
-        let mut signed = Zeroizing::new(Vec::new());
-        for (t, enc) in &objs {
-            if t.tag == 0xDF43 {
-                break;
-            }
-            signed.extend_from_slice(enc);
-        }
+        let signed = Zeroizing::new(signed_prefix(&objs, 0xDF43));
         Ok(MyNumberImage {
             png: Zeroizing::new(png.to_vec()),
             card_key: CardPublicKey::from_card_objects(field(&objs, 0xDF42)?)?,
@@ -423,16 +477,44 @@ impl<C: CardChannel> VerifiedVisual<'_, C> {
         CardFace::parse(&bytes)
     }
 
-    /// Reads the card-face record and checks its signature with the key of the application's
-    /// certificate.
+    /// Reads the card-face record, checks its signature with the key of the application's
+    /// certificate and that certificate under `trust` (the answer is in [`Checked::anchor`]).
     ///
     /// # Errors
     /// [`Error::SignatureInvalid`], card, transport and parse errors.
-    pub async fn read_face_checked(&mut self) -> Result<CardFace> {
+    pub async fn read_face_checked(&mut self, trust: &CvcTrust) -> Result<Checked<CardFace>> {
         let face = self.read_face().await?;
         let cvc = read_cvc(self.session).await?;
-        face.verify_signature(&cvc)?;
-        Ok(face)
+        Checked::new(
+            face,
+            cvc,
+            trust,
+            CvcScope::Visual,
+            CardFace::verify_signature,
+        )
+    }
+
+    /// Reads the age record (EF `0001`, opened by the birth-date key; 照合番号A or B do not open
+    /// it on a card), checks its signature and the certificate under `trust`.
+    ///
+    /// # Errors
+    /// [`Error::SignatureInvalid`], card (`6982` without the birth-date key), transport and
+    /// parse errors.
+    pub async fn read_age_record(&mut self, trust: &CvcTrust) -> Result<Checked<AgeRecord>> {
+        self.check()?;
+        let bytes = self
+            .session
+            .read_file(visual::AGE, Extent::Tlv, "age record")
+            .await?;
+        let record = AgeRecord::parse(&bytes)?;
+        let cvc = read_cvc(self.session).await?;
+        Checked::new(
+            record,
+            cvc,
+            trust,
+            CvcScope::Visual,
+            AgeRecord::verify_signature,
+        )
     }
 
     /// Reads EF `0005`, the picture of the **individual number (My Number)** as printed on the
@@ -444,7 +526,10 @@ impl<C: CardChannel> VerifiedVisual<'_, C> {
     /// # Errors
     /// [`Error::InvalidInput`] (nothing sent) when the handle was opened with another key;
     /// [`Error::SignatureInvalid`], card, transport and parse errors.
-    pub async fn read_my_number_image(&mut self) -> Result<MyNumberImage> {
+    pub async fn read_my_number_image(
+        &mut self,
+        trust: &CvcTrust,
+    ) -> Result<Checked<MyNumberImage>> {
         self.check()?;
         if self.key != VisualKey::CollationA {
             return Err(Error::InvalidInput {
@@ -462,8 +547,13 @@ impl<C: CardChannel> VerifiedVisual<'_, C> {
         );
         let image = MyNumberImage::parse(&bytes)?;
         let cvc = read_cvc(self.session).await?;
-        image.verify_signature(&cvc)?;
-        Ok(image)
+        Checked::new(
+            image,
+            cvc,
+            trust,
+            CvcScope::Visual,
+            MyNumberImage::verify_signature,
+        )
     }
 
     /// As [`VisualAp::prove_presence`].

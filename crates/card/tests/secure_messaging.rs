@@ -17,8 +17,8 @@ use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
 use pollster::block_on;
 use support::{
-    NAME, SimSession, assert_matches, card, card_with_options, verify_text_collation_a,
-    verify_text_collation_b, with_text_pin_verified, without_sending,
+    NAME, SimSession, assert_matches, card, card_with_options, sim_cvc_trust,
+    verify_text_collation_a, verify_text_collation_b, with_text_pin_verified, without_sending,
 };
 
 /// Runs `body` in a secure-messaging session opened on the text AP after the issued PIN.
@@ -63,18 +63,39 @@ fn attributes_over_sm_equal_those_read_in_clear() {
     for profile in ["adult", "contact", "contactless"] {
         let (sim, mut session) = card(profile);
         with_text_pin_verified(&mut session, async |verified| {
-            let clear = verified.read_attributes_checked().await.unwrap();
+            let clear = verified
+                .read_attributes_checked(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap();
             let clear_integrity = verified.read_integrity().await.unwrap();
-            let clear_number = verified.read_my_number().await.unwrap();
+            let clear_number = verified
+                .read_my_number(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap();
 
             let mut secure = verified.secure_session().await.unwrap();
             assert_eq!(secure.next_counter(), 1);
-            let over_sm = secure.read_attributes_checked().await.unwrap();
+            let over_sm = secure
+                .read_attributes_checked(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap();
             assert_eq!(over_sm, clear, "{profile}");
             assert_eq!(over_sm.name, NAME);
             assert_eq!(secure.read_integrity().await.unwrap(), clear_integrity);
             assert_eq!(
-                secure.read_my_number().await.unwrap().expose(),
+                secure
+                    .read_my_number(&sim_cvc_trust())
+                    .await
+                    .unwrap()
+                    .into_trusted()
+                    .unwrap()
+                    .expose(),
                 clear_number.expose()
             );
             // Two reads in read_attributes_checked, one integrity read, then the individual
@@ -101,10 +122,20 @@ fn no_personal_data_crosses_the_link_in_clear() {
         person.my_number.as_bytes(),
     ];
     with_secure_session(&mut session, async |secure| {
-        let attributes = secure.read_attributes_checked().await.unwrap();
+        let attributes = secure
+            .read_attributes_checked(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
         assert_eq!(attributes.name, person.name);
         assert_eq!(attributes.address, person.address);
-        secure.read_my_number().await.unwrap();
+        secure
+            .read_my_number(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
     });
     assert!(sim.log().entries().iter().all(|e| e.response.is_some()));
     for secret in secrets {
@@ -128,14 +159,27 @@ fn cost(secure: bool, checked: bool) -> (u64, u64, u64) {
     let (sim, mut session) = card("contactless");
     with_text_pin_verified(&mut session, async |verified| match (secure, checked) {
         (false, false) => drop(verified.read_attributes().await.unwrap()),
-        (false, true) => drop(verified.read_attributes_checked().await.unwrap()),
+        (false, true) => drop(
+            verified
+                .read_attributes_checked(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap(),
+        ),
         (true, false) => {
             let mut s = verified.secure_session().await.unwrap();
             drop(s.read_attributes().await.unwrap());
         }
         (true, true) => {
             let mut s = verified.secure_session().await.unwrap();
-            drop(s.read_attributes_checked().await.unwrap());
+            drop(
+                s.read_attributes_checked(&sim_cvc_trust())
+                    .await
+                    .unwrap()
+                    .into_trusted()
+                    .unwrap(),
+            );
         }
     });
     let stats = session.stats();

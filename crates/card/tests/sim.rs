@@ -19,9 +19,9 @@ use mynacard_sim::state::SecretId;
 use pollster::block_on;
 use support::{
     MY_NUMBER, NAME, PIN, SimSession, assert_matches, card, card_with_options,
-    collation_b_with_code, password, pin, remaining, rsa_operations, verifies_with_data,
-    verify_auth_pin, verify_text_collation_a, verify_text_collation_b, verify_visual_collation_b,
-    with_text_pin_verified,
+    collation_b_with_code, password, pin, remaining, rsa_operations, sim_cvc_trust,
+    verifies_with_data, verify_auth_pin, verify_text_collation_a, verify_text_collation_b,
+    verify_visual_collation_b, with_text_pin_verified,
 };
 
 /// Runs `body` on the JPKI AP of `session`.
@@ -449,12 +449,22 @@ fn pin_and_password_change() {
 fn text_ap_attributes_integrity_and_my_number() {
     let (sim, mut session) = card("adult");
     with_text_pin_verified(&mut session, async |v| {
-        let a = v.read_attributes_checked().await.unwrap();
+        let a = v
+            .read_attributes_checked(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
         assert_eq!(a.name, NAME);
         assert_eq!(a.address, "東京都清瀬市試験町一丁目２番３号");
         assert_eq!(a.birth_date, Date::new(1980, 2, 17).unwrap());
         assert_eq!(a.sex, Sex::Female);
-        let n = v.read_my_number().await.unwrap();
+        let n = v
+            .read_my_number(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
         assert_eq!(n.expose(), MY_NUMBER);
         v.change_pin(&pin("4321")).await.unwrap();
     });
@@ -463,8 +473,12 @@ fn text_ap_attributes_integrity_and_my_number() {
     block_on(async {
         let mut text = session.text().await.unwrap();
         let mut v = verify_text_collation_b(&mut text).await;
-        v.read_attributes_checked().await.unwrap();
-        let err = v.read_my_number().await.unwrap_err();
+        v.read_attributes_checked(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
+        let err = v.read_my_number(&sim_cvc_trust()).await.unwrap_err();
         assert!(
             err.is_security_status_not_satisfied(),
             "B does not open the My Number: {err:?}"
@@ -477,7 +491,15 @@ fn text_ap_attributes_integrity_and_my_number() {
                 .unwrap_err()
                 .is_security_status_not_satisfied()
         );
-        assert_eq!(v.read_my_number().await.unwrap().expose(), MY_NUMBER);
+        assert_eq!(
+            v.read_my_number(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap()
+                .expose(),
+            MY_NUMBER
+        );
     });
 }
 
@@ -497,7 +519,12 @@ fn visual_ap_face_signature_and_presence() {
             })
         );
         let mut v = verify_visual_collation_b(&mut visual).await;
-        let face = v.read_face_checked().await.unwrap();
+        let face = v
+            .read_face_checked(&sim_cvc_trust())
+            .await
+            .unwrap()
+            .into_trusted()
+            .unwrap();
         assert_eq!(face.birth_date, Date::new(1980, 2, 17).unwrap());
         assert_eq!(face.expiry, Date::new(2035, 2, 17).unwrap());
         assert_eq!(face.sex, Sex::Female);

@@ -8,6 +8,7 @@ mod support;
 
 use mynacard_apdu::StatusWord;
 use mynacard_card::common::{CommonAp, VerifiedCommon};
+use mynacard_card::cvc::{CvcRefusal, CvcTrust};
 use mynacard_card::text::TextKey;
 use mynacard_card::visual::VisualKey;
 use mynacard_card::{AttemptPolicy, Date, Error, PinKind, PinStatus};
@@ -16,7 +17,7 @@ use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
 use pollster::block_on;
 use support::{
-    PIN, apdus_seen, assert_matches, card, collation_a, pin, remaining, sent,
+    PIN, apdus_seen, assert_matches, card, collation_a, pin, remaining, sent, sim_cvc_trust,
     verify_visual_collation_b, with_text_pin_verified, without_sending,
 };
 
@@ -83,7 +84,7 @@ fn card_identification_in_five_apdus_on_every_link() {
         assert_eq!(id.municipality_code, image.face.municipality_code);
         let e = image.face.expiry;
         assert_eq!(id.expiry, Date::new(e.year, e.month, e.day).unwrap());
-        assert_eq!(&id.issuer_id[..7], b"6000020");
+        assert_eq!(&id.issuer_id[..7], b"6900020");
         assert_eq!(
             session.stats().commands,
             5,
@@ -120,15 +121,24 @@ fn card_certificates_need_extended_length() {
     let (sim, mut session) = card("adult");
     let chain = block_on(session.card_certificates()).unwrap();
     assert_eq!(chain.len(), 2);
-    assert_eq!(&chain[0].issuer_key_id[..7], b"6000020");
+    assert_eq!(&chain[0].issuer_key_id[..7], b"6900020");
     assert_eq!(chain[0].subject_key_id, chain[1].issuer_key_id);
-    assert_eq!(&chain[1].subject_key_id[..7], b"6000023");
-    // Each link is signed by the key the one above certifies, and the lower one certifies the
-    // key that issues the visual AP's certificate.
+    assert_eq!(&chain[1].subject_key_id[..7], b"0000050");
+    // The chain verifies link by link under the simulator's chain authority, trusted only on
+    // the test opt-in; the visual AP's certificate is issued by a distinct authority.
+    let trusted = sim_cvc_trust()
+        .verify_card_chain(&chain[0], Some(&chain[1]))
+        .unwrap();
+    assert_eq!(trusted.root.authority.to_string(), "6900020/001");
+    assert_eq!(trusted.lower, Some(chain[1].subject()));
+    assert_matches!(
+        CvcTrust::production().verify_card_chain(&chain[0], Some(&chain[1])),
+        Err(CvcRefusal::UnknownIssuer { .. })
+    );
     let visual_cvc = block_on(async { session.visual().await.unwrap().read_cvc().await.unwrap() });
-    assert_eq!(chain[1].subject_key_id, visual_cvc.issuer_key_id);
-    assert_eq!(chain[1].public_key, visual_cvc.public_key);
-    assert_eq!(chain[0].public_key, chain[1].public_key);
+    assert_eq!(&visual_cvc.issuer_key_id[..7], b"6900023");
+    assert_ne!(chain[1].public_key, visual_cvc.public_key);
+    assert_ne!(chain[0].public_key, chain[1].public_key);
     // SELECT ISD, then per certificate a refused short GET DATA and an extended one.
     let get_data = sent(&sim, 0x00, 0xCA);
     assert_eq!(get_data.len(), 4);
@@ -163,9 +173,13 @@ fn my_number_image_after_collation_a_only_on_explicit_request() {
             let mut visual = session.visual().await.unwrap();
             // Reading the face after 照合番号B never touches EF 0005.
             let mut v = verify_visual_collation_b(&mut visual).await;
-            v.read_face_checked().await.unwrap();
+            v.read_face_checked(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap();
             assert_matches!(
-                without_sending(&sim, v.read_my_number_image()).await,
+                without_sending(&sim, v.read_my_number_image(&sim_cvc_trust())).await,
                 Err(Error::InvalidInput { .. })
             );
             drop(v);
@@ -176,7 +190,12 @@ fn my_number_image_after_collation_a_only_on_explicit_request() {
                 .await
                 .unwrap();
             let start = apdus_seen(&sim);
-            let image = v.read_my_number_image().await.unwrap();
+            let image = v
+                .read_my_number_image(&sim_cvc_trust())
+                .await
+                .unwrap()
+                .into_trusted()
+                .unwrap();
             let apdus = apdus_seen(&sim) - start;
             // EF 0005 (about 730 bytes) and the CVC (555): one read each with extended length;
             // on a 256-byte link each is a read by SFI, a SELECT and two reads by offset.

@@ -43,6 +43,12 @@ enum Command {
     /// PIN status and PIN change.
     #[command(subcommand)]
     Pin(cmd::card::PinCommand),
+    /// The visual AP (券面事項確認AP): the card face opened with 照合番号B.
+    #[command(subcommand)]
+    Visual(cmd::personal::VisualCommand),
+    /// The text AP (券面事項入力補助AP): the four attributes opened with the PIN.
+    #[command(subcommand)]
+    Text(cmd::personal::TextCommand),
     /// Sign a file with the card's authentication or signing key (CMS or raw).
     Sign(cmd::sign::SignArgs),
     /// Verify a signature over a file (CMS or raw) and the trust of its signer.
@@ -77,6 +83,8 @@ fn dispatch(
         Command::Info(args) => cmd::card::run_info(card, args, out),
         Command::Cert(command) => cmd::cert::run(card, command, out),
         Command::Pin(command) => cmd::card::run_pin(card, command, out),
+        Command::Visual(command) => cmd::personal::run_visual(card, command, out),
+        Command::Text(command) => cmd::personal::run_text(card, command, out),
         Command::Sign(args) => cmd::sign::run(card, args, out),
         Command::Verify(args) => cmd::verify::run(args, out),
         Command::Sim(command) => cmd::sim::run(command, out),

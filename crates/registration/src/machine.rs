@@ -537,6 +537,8 @@ enum State {
 #[derive(Debug, Clone)]
 struct FaceRecord {
     digests: [Sha256Digest; 3],
+    /// The first signed segment (`DF22`–`DF24` as encoded): birth date and sex, so wiped.
+    covered: Zeroizing<Vec<u8>>,
     signature: Vec<u8>,
     public_key: Vec<u8>,
     photo: Zeroizing<Vec<u8>>,
@@ -1374,6 +1376,7 @@ impl Machine {
             v: V1,
             intent,
             card_face_digests: face.digests.to_vec(),
+            card_face_covered: Bytes(face.covered.to_vec()),
             card_face_signature: Bytes(face.signature.clone()),
             card_public_key: Bytes(face.public_key.clone()),
             cvc: Bytes(self.cvc.clone()),
@@ -1821,14 +1824,16 @@ fn parse_face_record(file: &[u8]) -> Option<FaceRecord> {
         }
         file.get(spans[a].1..spans[b].2)
     };
+    let covered = segment(0xDF22, 0xDF24)?;
     let digests = [
-        Sha256Digest::of(segment(0xDF22, 0xDF24)?),
+        Sha256Digest::of(covered),
         Sha256Digest::of(segment(0xDF25, 0xDF26)?),
         Sha256Digest::of(segment(0xDF27, 0xDF27)?),
     ];
     let value = |tag: u32| find(tag).map(|i| spans[i].3.to_vec());
     Some(FaceRecord {
         digests,
+        covered: Zeroizing::new(covered.to_vec()),
         signature: value(0xDF28)?,
         public_key: value(0xDF24)?,
         photo: Zeroizing::new(value(0xDF27)?),

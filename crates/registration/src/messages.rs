@@ -244,13 +244,23 @@ pub struct FaceEvidence {
     /// card fact B.7): of the `DF22`–`DF24` objects, of `DF25`–`DF26`, and of `DF27` (the photo
     /// the face was matched against), each over the objects as encoded (headers included).
     pub card_face_digests: Vec<Sha256Digest>,
-    /// The record's signature (tag `DF28`) by the card key below: RSASSA-PKCS1-v1_5 over a
-    /// SHA-256 DigestInfo whose digest field holds the three digests concatenated (96 bytes, not
-    /// hashed again), as real cards sign it.
+    /// The first signed segment as the card encodes it: the `DF22` (birth date), `DF23` (sex)
+    /// and `DF24` (card key) objects (revision 1.2). Its SHA-256 is the first digest; the service
+    /// checks that and that its `DF24` value is [`FaceEvidence::card_public_key`], so the key that
+    /// answered the presence challenge is the one the signed record covers. Personal data: the
+    /// service uses it in memory for that check only, never stores or logs it. Empty from
+    /// clients before revision 1.2, whose face proofs are then refused.
+    #[serde(default, skip_serializing_if = "Bytes::is_empty")]
+    pub card_face_covered: Bytes,
+    /// The record's signature (tag `DF28`) by the key the CVC below certifies (not the card
+    /// key): RSASSA-PKCS1-v1_5 over a SHA-256 DigestInfo whose digest field holds the three
+    /// digests concatenated (96 bytes, not hashed again), as real cards sign it.
     pub card_face_signature: Bytes,
-    /// The record's card public key: the `DF24` value, `90 L exponent 91 L modulus`.
+    /// The card's own public key: the `DF24` value, `90 L exponent 91 L modulus`; it made the
+    /// presence signature.
     pub card_public_key: Bytes,
-    /// The visual AP's card-verifiable certificate (EF `0004`).
+    /// The visual AP's card-verifiable certificate (EF `0004`), issued by J-LIS' visual AP
+    /// authority; it certifies the key that made `card_face_signature`.
     pub cvc: Bytes,
     /// The visual AP's signature (`80 2A 00 00`) over `DigestInfo(SHA-256, SHA-256(JCS(intent)))`,
     /// made with the card key above: proof that this card was present in this session.

@@ -44,6 +44,11 @@ impl Bytes {
         &self.0
     }
 
+    /// Whether there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The base64url text.
     pub fn to_base64url(&self) -> String {
         URL_SAFE_NO_PAD.encode(&self.0)

@@ -81,6 +81,9 @@ pub struct Config {
     pub seed: Seed,
     /// `O=JPKI-TEST` roots to accept beside the production roots (empty: production only).
     pub test_roots: Vec<Vec<u8>>,
+    /// Authorities of the visual AP certificates a face proof must carry (protocol §7.2): the
+    /// J-LIS production one by default; the test hierarchy only on an explicit opt-in.
+    pub cvc_trust: mynacard_card::CvcTrust,
     /// CRLs (DER or PEM), each verified against a configured root.
     pub crls: Vec<Vec<u8>>,
     /// Refuse certificates whose issuer has no current CRL (fail closed). On by default.
@@ -118,6 +121,10 @@ impl core::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("test_roots", &self.test_roots.len())
+            .field(
+                "cvc_test_hierarchy",
+                &self.cvc_trust.accepts_test_hierarchy(),
+            )
             .field("crls", &self.crls.len())
             .field("require_revocation", &self.require_revocation)
             .field("challenge_ttl", &self.challenge_ttl)
@@ -140,6 +147,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             seed: Seed::default(),
             test_roots: Vec::new(),
+            cvc_trust: mynacard_card::CvcTrust::production(),
             crls: Vec::new(),
             require_revocation: true,
             challenge_ttl: MAX_CHALLENGE_TTL,
@@ -235,7 +243,8 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
         return Err(ServiceError::Timeouts);
     }
     let policy = verify::Verifier::policy(&config.test_roots)?;
-    let verifier = verify::Verifier::new(policy, &config.crls, config.require_revocation)?;
+    let verifier = verify::Verifier::new(policy, &config.crls, config.require_revocation)?
+        .with_cvc_trust(config.cvc_trust.clone());
     let store = Store::connect(&config.database_url, config.max_connections).await?;
     let consent = mynacard_registration::consent::current();
     let consent_ref = consent.reference()?;

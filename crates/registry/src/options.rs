@@ -12,8 +12,26 @@ use crate::{Config, RateLimit, Seed};
 /// answers within the upstream timeout).
 pub const FAULT_ENV: &str = "MYNACARD_REGISTRY_FAULT";
 
-/// Test roots and CRLs (DER), as [`simulator_trust`] returns them.
-pub type TrustMaterial = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+/// Test trust material, as [`simulator_trust`] returns it.
+#[derive(Debug, Clone)]
+pub struct TrustMaterial {
+    /// `O=JPKI-TEST` roots, DER.
+    pub roots: Vec<Vec<u8>>,
+    /// CRLs of those roots, DER.
+    pub crls: Vec<Vec<u8>>,
+    /// CVC authorities: the J-LIS test hierarchy and any other test authority.
+    pub cvc_trust: mynacard_card::CvcTrust,
+}
+
+impl TrustMaterial {
+    /// Opts `config` in to this material: its test roots, its CRLs beside any configured, its
+    /// CVC trust.
+    pub fn apply_to(self, config: &mut crate::Config) {
+        config.test_roots = self.roots;
+        config.crls.extend(self.crls);
+        config.cvc_trust = self.cvc_trust;
+    }
+}
 
 /// Options for serving the registry.
 #[derive(Debug, Clone, clap::Args)]
@@ -157,9 +175,7 @@ impl ServeArgs {
                 })?);
         }
         if self.allow_test_roots {
-            let (roots, crls) = test_trust()?;
-            config.test_roots = roots;
-            config.crls.extend(crls);
+            test_trust()?.apply_to(&mut config);
         }
         config.require_revocation = !self.allow_unchecked_revocation;
         config.challenge_ttl = Duration::from_secs(self.challenge_ttl);
@@ -256,7 +272,49 @@ pub fn simulator_trust(now: std::time::SystemTime) -> Result<TrustMaterial, Opti
     let crl = catalogue
         .crl_der(CaKind::Auth, pki, this_update)
         .map_err(|e| boxed(Box::new(e)))?;
-    Ok((vec![pki.root_der(CaKind::Auth).to_vec()], vec![crl]))
+    Ok(TrustMaterial {
+        roots: vec![pki.root_der(CaKind::Auth).to_vec()],
+        crls: vec![crl],
+        cvc_trust: simulator_cvc_trust().map_err(|e| boxed(Box::new(e)))?,
+    })
+}
+
+/// CVC trust for a development setup: the J-LIS test authorities (test cards) and the
+/// simulated card's own (`6900020`, `6900023`, `6900033`), beside the production ones.
+///
+/// # Errors
+/// The simulator's key derivation failed.
+pub fn simulator_cvc_trust() -> Result<mynacard_card::CvcTrust, SimulatorTrustError> {
+    use mynacard_card::CardPublicKey;
+    use mynacard_card::cvc::{CvcAuthority, CvcScope};
+    use mynacard_sim::cvc::CvcRole;
+    let pki = mynacard_sim::pki::TestPki::shared()?;
+    let mut trust = mynacard_card::CvcTrust::production().allow_test_hierarchy();
+    for authority in pki.cvc_authorities()? {
+        let scope = match authority.role {
+            CvcRole::CardChain => CvcScope::CardChain,
+            CvcRole::Visual => CvcScope::Visual,
+            CvcRole::Text => CvcScope::Text,
+        };
+        let key = CardPublicKey::from_parts(&authority.modulus, &authority.exponent)?;
+        trust = trust.with_test_authority(CvcAuthority::test(authority.key_id, key, scope)?)?;
+    }
+    Ok(trust)
+}
+
+/// The simulator's CVC authorities could not be made into trust.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulatorTrustError {
+    /// Deriving the simulator's keys failed.
+    #[error("simulated PKI")]
+    Pki(#[from] mynacard_sim::pki::PkiError),
+    /// A key did not make a usable RSA key.
+    #[error("simulated CVC authority key")]
+    Key(#[from] mynacard_card::Error),
+    /// The authority was refused.
+    #[error("simulated CVC authority")]
+    Trust(#[from] mynacard_card::cvc::CvcTrustError),
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mynacard_card::cvc::{CvCertificate, CvcScope, CvcTrust};
 use mynacard_cert::{
     CertKind, ChainError, Crl, Hierarchy, JpkiCertificate, RevocationError, RevocationQuery,
     RevocationSource, RevocationStatus, TrustPolicy, verify_chain,
@@ -254,6 +255,7 @@ fn strip_zeros(b: &[u8]) -> &[u8] {
 /// Checks proofs and certificates.
 pub struct Verifier {
     policy: TrustPolicy,
+    cvc_trust: CvcTrust,
     root_names: Vec<String>,
     revocation: PreparedCrls,
     require_revocation: bool,
@@ -330,10 +332,19 @@ impl Verifier {
         Ok(Verifier {
             root_names,
             policy,
+            cvc_trust: CvcTrust::production(),
             revocation,
             require_revocation,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Accepts visual AP certificates issued by these authorities (by default the J-LIS
+    /// production one only).
+    #[must_use]
+    pub fn with_cvc_trust(mut self, trust: CvcTrust) -> Self {
+        self.cvc_trust = trust;
+        self
     }
 
     /// Production roots, or production plus the given `O=JPKI-TEST` roots.
@@ -489,8 +500,11 @@ impl Verifier {
     }
 
     /// Checks a face proof: the terminal's ES256 attestation over `JCS(face_evidence)`, a
-    /// matching decision at or above the terminal's threshold, and the visual AP's presence
-    /// signature over the intent with the card key.
+    /// matching decision at or above the terminal's threshold, the visual AP's certificate under
+    /// the J-LIS visual AP authority, the card-face signature under the key that certificate
+    /// certifies, that the signed record covers the card key, and the presence signature over
+    /// the intent with that card key. The covered segment (birth date, sex) is used here, in
+    /// memory, and nowhere else.
     pub fn verify_face(
         &self,
         terminal: &Terminal,
@@ -519,20 +533,13 @@ impl Verifier {
         if face.decision != FaceDecision::Match || face.score_permille < face.threshold_permille {
             return Err(FaceFailure::EvidenceInvalid);
         }
-        let digest_info = evidence
-            .intent
-            .signed_digest_info()
+        // Trust before work: the certificate must come from a trusted authority before any key
+        // it or the terminal names is used.
+        let cvc = CvCertificate::parse(evidence.cvc.as_slice())
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
-        let card_key = parse_card_public_key(evidence.card_public_key.as_slice())
-            .ok_or(FaceFailure::EvidenceInvalid)?;
-        let digest_info = mynacard_sign::DigestInfo::from_der(&digest_info)
+        self.cvc_trust
+            .verify(&cvc, CvcScope::Visual)
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
-        mynacard_sign::verify_pkcs1v15(
-            &card_key,
-            &digest_info,
-            evidence.presence_signature.as_slice(),
-        )
-        .map_err(|_| FaceFailure::EvidenceInvalid)?;
         if evidence.card_face_digests.len() != 3 {
             return Err(FaceFailure::EvidenceInvalid);
         }
@@ -543,13 +550,54 @@ impl Verifier {
         {
             slot.copy_from_slice(digest.as_bytes());
         }
-        card_key
+        record_key(&cvc)?
             .verify(
                 rsa::Pkcs1v15Sign::new_unprefixed(),
                 &card_face_digest_info(&digests),
                 evidence.card_face_signature.as_slice(),
             )
-            .map_err(|_| FaceFailure::EvidenceInvalid)
+            .map_err(|_| FaceFailure::EvidenceInvalid)?;
+        // The signed first segment covers exactly this card key.
+        let covered = evidence.card_face_covered.as_slice();
+        if mynacard_registration::wire::Sha256Digest::of(covered).0 != digests[..32]
+            || covered_card_key(covered) != Some(evidence.card_public_key.as_slice())
+        {
+            return Err(FaceFailure::EvidenceInvalid);
+        }
+        let card_key = parse_card_public_key(evidence.card_public_key.as_slice())
+            .ok_or(FaceFailure::EvidenceInvalid)?;
+        let digest_info = evidence
+            .intent
+            .signed_digest_info()
+            .map_err(|_| FaceFailure::EvidenceInvalid)?;
+        let digest_info = mynacard_sign::DigestInfo::from_der(&digest_info)
+            .map_err(|_| FaceFailure::EvidenceInvalid)?;
+        mynacard_sign::verify_pkcs1v15(
+            &card_key,
+            &digest_info,
+            evidence.presence_signature.as_slice(),
+        )
+        .map_err(|_| FaceFailure::EvidenceInvalid)
+    }
+}
+
+/// The key a verified CVC certifies, as an RSA key of at most [`MAX_CARD_KEY_BITS`].
+fn record_key(cvc: &CvCertificate) -> Result<RsaPublicKey, FaceFailure> {
+    let key = cvc.public_key.rsa();
+    if rsa::traits::PublicKeyParts::size(key) * 8 > MAX_CARD_KEY_BITS as usize {
+        return Err(FaceFailure::EvidenceInvalid);
+    }
+    Ok(key.clone())
+}
+
+/// The `DF24` value of the first signed segment (`DF22 · DF23 · DF24`, in that order and
+/// nothing else), or `None` when the segment has another shape.
+fn covered_card_key(covered: &[u8]) -> Option<&[u8]> {
+    use mynacard_apdu::tlv::ber;
+    let objects = ber::parse_all(covered).ok()?;
+    match objects.as_slice() {
+        [a, b, c] if a.tag == 0xDF22 && b.tag == 0xDF23 && c.tag == 0xDF24 => Some(c.value),
+        _ => None,
     }
 }
 
@@ -619,70 +667,125 @@ mod tests {
         assert_eq!(&info[2..17], &one[2..17]);
     }
 
-    /// The card-face record signature is checked in the form real cards use; SHA-256 over the
-    /// three digests (a form of this workspace's earlier simulator) is refused.
-    #[test]
-    fn face_evidence_needs_the_real_card_face_signature_form() {
-        use mynacard_registration::attestation::SoftwareAttestationKey;
-        use mynacard_registration::messages::{FaceMatch, Intent, Operation};
-        use mynacard_registration::wire::{Bytes, Sha256Digest, UtcTime, V1};
-        use rsa::Pkcs1v15Sign;
-        use rsa::traits::PublicKeyParts;
-        use sha2::{Digest, Sha256};
+    /// A face proof as a card makes it: the record signed by the key the visual AP's CVC
+    /// certifies, the presence by the card key the record covers.
+    struct FaceCase {
+        terminal: Terminal,
+        attestation_key: mynacard_registration::attestation::SoftwareAttestationKey,
+        intent: mynacard_registration::messages::Intent,
+        card_key: rsa::PrivateKey,
+        record_key: rsa::PrivateKey,
+        other_key: rsa::PrivateKey,
+        cvc: Vec<u8>,
+    }
 
-        let verifier =
-            Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false).expect("verifier");
-        let attestation_key = SoftwareAttestationKey::for_testing("kiosk-face-form");
-        let terminal = Terminal {
-            id: "kiosk-face-form".into(),
-            kind: "kiosk".into(),
-            face_approved: true,
-            attestation_key: Some(attestation_key.public_key_der().expect("spki")),
-        };
-        let card_key = mynacard_sim::pki::TestPki::shared()
-            .expect("pki")
-            .key("registry-face-signature-form")
-            .expect("key");
+    /// What a face proof varies in the cases below.
+    struct Variant<'a> {
+        face_signer: &'a rsa::PrivateKey,
+        digest_info: fn(&[u8; 96]) -> Vec<u8>,
+        covered_key: &'a rsa::PrivateKey,
+        presented_key: &'a rsa::PrivateKey,
+        cvc: &'a [u8],
+        send_covered: bool,
+    }
+
+    fn key_objects(key: &rsa::PrivateKey) -> Vec<u8> {
+        use rsa::traits::PublicKeyParts;
         let tlv = |tag: u32, v: &[u8]| mynacard_apdu::tlv::ber::to_vec(tag, v).expect("tlv");
-        let card_public_key = [
-            tlv(0x90, &card_key.e_bytes()),
-            tlv(0x91, &card_key.n_bytes()),
-        ]
-        .concat();
-        let intent = Intent {
-            v: V1,
-            op: Operation::RegisterInsuranceUse,
-            session_id: "ses_face_form".into(),
-            nonce: Sha256Digest([9; 32]),
-            terminal_id: terminal.id.clone(),
-            consent_sha256: Sha256Digest([1; 32]),
-            cert_sha256: Sha256Digest([2; 32]),
-            signed_at: UtcTime::from_unix(1_775_035_805),
-        };
-        let presence = card_key
-            .sign(
-                Pkcs1v15Sign::new_unprefixed(),
-                &intent.signed_digest_info().expect("digest info"),
-            )
-            .expect("sign");
-        let digests = [
-            Sha256Digest::of(b"DF22-DF24"),
-            Sha256Digest::of(b"DF25-DF26"),
-            Sha256Digest::of(b"DF27"),
-        ];
-        let mut covered = [0u8; 96];
-        for (slot, d) in covered.chunks_exact_mut(32).zip(&digests) {
-            slot.copy_from_slice(d.as_bytes());
+        [tlv(0x90, &key.e_bytes()), tlv(0x91, &key.n_bytes())].concat()
+    }
+
+    impl FaceCase {
+        fn new() -> FaceCase {
+            use mynacard_registration::attestation::SoftwareAttestationKey;
+            use mynacard_registration::messages::{Intent, Operation};
+            use mynacard_registration::wire::{Sha256Digest, UtcTime, V1};
+            use mynacard_sim::cvc::{CvcRole, ef_cvc, subject_id};
+            let pki = mynacard_sim::pki::TestPki::shared().expect("pki");
+            let key = |label: &str| pki.key(label).expect("key");
+            let record_key = key("registry-face/record");
+            let cvc = ef_cvc(
+                &CvcRole::Visual.authority_id(),
+                &subject_id(CvcRole::Visual, "13221"),
+                &record_key,
+                &pki.cvc_authority_key(CvcRole::Visual).expect("authority"),
+            );
+            let attestation_key = SoftwareAttestationKey::for_testing("kiosk-face-form");
+            let terminal = Terminal {
+                id: "kiosk-face-form".into(),
+                kind: "kiosk".into(),
+                face_approved: true,
+                attestation_key: Some(attestation_key.public_key_der().expect("spki")),
+            };
+            let intent = Intent {
+                v: V1,
+                op: Operation::RegisterInsuranceUse,
+                session_id: "ses_face_form".into(),
+                nonce: Sha256Digest([9; 32]),
+                terminal_id: terminal.id.clone(),
+                consent_sha256: Sha256Digest([1; 32]),
+                cert_sha256: Sha256Digest([2; 32]),
+                signed_at: UtcTime::from_unix(1_775_035_805),
+            };
+            FaceCase {
+                terminal,
+                attestation_key,
+                intent,
+                card_key: key("registry-face/card"),
+                record_key,
+                other_key: key("registry-face/other"),
+                cvc,
+            }
         }
-        let check = |face_signature: Vec<u8>| {
+
+        fn honest(&self) -> Variant<'_> {
+            Variant {
+                face_signer: &self.record_key,
+                digest_info: |d| card_face_digest_info(d).to_vec(),
+                covered_key: &self.card_key,
+                presented_key: &self.card_key,
+                cvc: &self.cvc,
+                send_covered: true,
+            }
+        }
+
+        fn check(&self, verifier: &Verifier, v: &Variant<'_>) -> Result<(), FaceFailure> {
+            use mynacard_registration::messages::FaceMatch;
+            use mynacard_registration::wire::{Bytes, Sha256Digest, V1};
+            use rsa::Pkcs1v15Sign;
+            let tlv = |tag: u32, v: &[u8]| mynacard_apdu::tlv::ber::to_vec(tag, v).expect("tlv");
+            let covered = [
+                tlv(0xDF22, b"19800217"),
+                tlv(0xDF23, b"1"),
+                tlv(0xDF24, &key_objects(v.covered_key)),
+            ]
+            .concat();
+            let digests = [
+                Sha256Digest::of(&covered),
+                Sha256Digest::of(b"DF25-DF26"),
+                Sha256Digest::of(b"DF27"),
+            ];
+            let mut all = [0u8; 96];
+            for (slot, d) in all.chunks_exact_mut(32).zip(&digests) {
+                slot.copy_from_slice(d.as_bytes());
+            }
+            let sign = |key: &rsa::PrivateKey, encoded: &[u8]| {
+                key.sign(Pkcs1v15Sign::new_unprefixed(), encoded)
+                    .expect("sign")
+            };
+            let presence = sign(
+                v.presented_key,
+                &self.intent.signed_digest_info().expect("digest info"),
+            );
             let evidence = FaceEvidence {
                 v: V1,
-                intent: intent.clone(),
+                intent: self.intent.clone(),
                 card_face_digests: digests.to_vec(),
-                card_face_signature: Bytes(face_signature),
-                card_public_key: Bytes(card_public_key.clone()),
-                cvc: Bytes(Vec::new()),
-                presence_signature: Bytes(presence.clone()),
+                card_face_covered: Bytes(if v.send_covered { covered } else { Vec::new() }),
+                card_face_signature: Bytes(sign(v.face_signer, &(v.digest_info)(&all))),
+                card_public_key: Bytes(key_objects(v.presented_key)),
+                cvc: Bytes(v.cvc.to_vec()),
+                presence_signature: Bytes(presence),
                 face_match: FaceMatch {
                     decision: FaceDecision::Match,
                     score_permille: 950,
@@ -691,22 +794,105 @@ mod tests {
             };
             let attestation = TerminalAttestation {
                 alg: ATTESTATION_ALG_ES256.to_owned(),
-                terminal_id: terminal.id.clone(),
-                signature: Bytes(attestation_key.sign(&evidence.canonical_bytes().expect("jcs"))),
+                terminal_id: self.terminal.id.clone(),
+                signature: Bytes(
+                    self.attestation_key
+                        .sign(&evidence.canonical_bytes().expect("jcs")),
+                ),
             };
-            verifier.verify_face(&terminal, &evidence, &attestation)
+            verifier.verify_face(&self.terminal, &evidence, &attestation)
+        }
+    }
+
+    fn test_verifier() -> Verifier {
+        Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false)
+            .expect("verifier")
+            .with_cvc_trust(crate::options::simulator_cvc_trust().expect("trust"))
+    }
+
+    /// The card-face record signature is checked in the form real cards use, under the key the
+    /// CVC certifies; SHA-256 over the three digests (a form of this workspace's earlier
+    /// simulator) is refused.
+    #[test]
+    fn face_evidence_needs_the_real_card_face_signature_form() {
+        use sha2::{Digest, Sha256};
+        let case = FaceCase::new();
+        let verifier = test_verifier();
+        assert_eq!(case.check(&verifier, &case.honest()), Ok(()));
+        let hashed = Variant {
+            digest_info: |d| {
+                let mut info = mynacard_registration::intent::SHA256_DIGEST_INFO_PREFIX.to_vec();
+                info.extend_from_slice(&Sha256::digest(d));
+                info
+            },
+            ..case.honest()
         };
-        let real = card_key
-            .sign(
-                Pkcs1v15Sign::new_unprefixed(),
-                &card_face_digest_info(&covered),
-            )
-            .expect("sign");
-        assert_eq!(check(real), Ok(()));
-        let hashed = card_key
-            .sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(covered))
-            .expect("sign");
-        assert_eq!(check(hashed), Err(FaceFailure::EvidenceInvalid));
+        assert_eq!(
+            case.check(&verifier, &hashed),
+            Err(FaceFailure::EvidenceInvalid)
+        );
+    }
+
+    /// A real card's `DF28` does not verify under `DF24`: a record signed by the card key, or
+    /// a proof whose card key is not the one the record covers, is refused.
+    #[test]
+    fn face_evidence_binds_the_record_key_and_the_covered_card_key() {
+        let case = FaceCase::new();
+        let verifier = test_verifier();
+        let refused = |v: Variant<'_>| {
+            assert_eq!(case.check(&verifier, &v), Err(FaceFailure::EvidenceInvalid));
+        };
+        // DF28 made with the card key (the old simulator's form).
+        refused(Variant {
+            face_signer: &case.card_key,
+            ..case.honest()
+        });
+        // DF24 swapped: another key answers the presence challenge.
+        refused(Variant {
+            presented_key: &case.other_key,
+            ..case.honest()
+        });
+        // The record covers another key than the one that answered.
+        refused(Variant {
+            covered_key: &case.other_key,
+            ..case.honest()
+        });
+        // A client before revision 1.2 sends no covered segment.
+        refused(Variant {
+            send_covered: false,
+            ..case.honest()
+        });
+        // No certificate, or one with a changed byte.
+        refused(Variant {
+            cvc: &[],
+            ..case.honest()
+        });
+        let mut tampered = case.cvc.clone();
+        tampered[40] ^= 1;
+        refused(Variant {
+            cvc: &tampered,
+            ..case.honest()
+        });
+    }
+
+    /// A production-configured service trusts the J-LIS production authority only: a
+    /// certificate of the test hierarchy (here the simulator's) is refused.
+    #[test]
+    fn face_evidence_with_a_test_certificate_is_refused_in_production() {
+        let case = FaceCase::new();
+        let production =
+            Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false).expect("verifier");
+        assert_eq!(
+            case.check(&production, &case.honest()),
+            Err(FaceFailure::EvidenceInvalid)
+        );
+        let jlis_test_only = Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false)
+            .expect("verifier")
+            .with_cvc_trust(mynacard_card::CvcTrust::production().allow_test_hierarchy());
+        assert_eq!(
+            case.check(&jlis_test_only, &case.honest()),
+            Err(FaceFailure::EvidenceInvalid)
+        );
     }
 
     #[test]

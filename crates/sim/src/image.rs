@@ -165,10 +165,19 @@ pub struct CardImage {
     pub person: Person,
     /// The card face and common-AP facts.
     pub face: CardFace,
-    /// Key signing the text AP integrity record (`0003`).
+    /// The text AP's own key (`DF51` of EF `0007`), which answers `80 2A 00 00` there.
     pub text_ap_key: RsaPrivateKey,
-    /// Key signing the visual AP records and answering the card-presence signature.
-    pub visual_ap_key: RsaPrivateKey,
+    /// The card key (visual `DF24` = `DF12` = `DF42`), which answers the card-presence
+    /// signature; covered by the signed card face, and distinct from the key that signs it.
+    pub card_key: RsaPrivateKey,
+    /// Key signing the visual AP's records (`DF13`, `DF28`, `DF43`), certified by the visual
+    /// AP's CVC.
+    pub visual_record_key: RsaPrivateKey,
+    /// Key signing the text AP's integrity record (`DF33`) and `DF52`, certified by the text AP's
+    /// CVC.
+    pub text_record_key: RsaPrivateKey,
+    /// The card-verifiable certificates, issued by the test PKI's CVC authorities.
+    pub cvcs: crate::cvc::CardCvcs,
     /// Internal-authentication key of the common AP (`0019`).
     pub common_ap_key: RsaPrivateKey,
     /// Key a terminal delivers a secure-messaging session key to (text AP EF `0006` publishes

@@ -4,6 +4,7 @@
 //! One card engine runs three ways: in-process behind the transport traits, behind a real pcscd
 //! through vsmartcard's vpcd, and with faults injected.
 
+pub mod cvc;
 pub mod engine;
 pub mod fault;
 pub mod image;

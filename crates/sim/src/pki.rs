@@ -53,6 +53,7 @@
 
 mod keys;
 
+use crate::cvc::{self, CardCvcs, CvcRole};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -470,6 +471,19 @@ struct Root {
     key_id: OctetString,
 }
 
+/// The public half of one of the simulator's CVC authorities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CvcAuthorityKey {
+    /// What it certifies.
+    pub role: CvcRole,
+    /// The key id CVCs name as issuer.
+    pub key_id: [u8; 16],
+    /// RSA modulus, big-endian, key size.
+    pub modulus: Vec<u8>,
+    /// RSA public exponent, big-endian.
+    pub exponent: Vec<u8>,
+}
+
 /// The deterministic `O=JPKI-TEST` hierarchy: two roots, leaf issuance and CRLs.
 #[derive(Clone)]
 pub struct TestPki {
@@ -533,6 +547,79 @@ impl TestPki {
     /// The seed this hierarchy was derived from.
     pub fn seed(&self) -> &[u8] {
         &self.seed
+    }
+
+    /// The private key of the simulator's CVC authority for `role` (key id
+    /// [`CvcRole::authority_id`]). A verifier trusts its public half only on a test opt-in.
+    pub fn cvc_authority_key(&self, role: CvcRole) -> Result<PrivateKey, PkiError> {
+        self.key(&format!("cvc-authority/{}", role.label()))
+    }
+
+    /// The public halves of the simulator's three CVC authorities, what a verifier adds to its
+    /// trust on a test opt-in (never in production).
+    pub fn cvc_authorities(&self) -> Result<Vec<CvcAuthorityKey>, PkiError> {
+        CvcRole::ALL
+            .into_iter()
+            .map(|role| {
+                let key = self.cvc_authority_key(role)?;
+                Ok(CvcAuthorityKey {
+                    role,
+                    key_id: role.authority_id(),
+                    modulus: cvc::modulus(&key),
+                    exponent: rsa::traits::PublicKeyParts::e_bytes(&key).into_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// The record-signing key of `role` (visual or text AP) for cards issued by the
+    /// municipality `municipality_code`: on a real card the CVC subject names the issuing
+    /// municipality, so cards of one municipality share it.
+    pub fn record_key(
+        &self,
+        role: CvcRole,
+        municipality_code: &str,
+    ) -> Result<PrivateKey, PkiError> {
+        self.key(&format!("cvc-subject/{}/{municipality_code}", role.label()))
+    }
+
+    /// Issues the CVCs of a card: the visual and text AP certificates of the record keys, and
+    /// the MF chain (the municipality's intermediate key under the chain authority, then a
+    /// card key `card_label` under the intermediate one).
+    pub fn issue_card_cvcs(
+        &self,
+        municipality_code: &str,
+        card_label: &str,
+        visual_record_key: &PrivateKey,
+        text_record_key: &PrivateKey,
+    ) -> Result<CardCvcs, PkiError> {
+        let ap = |role: CvcRole, subject_key: &PrivateKey| -> Result<Vec<u8>, PkiError> {
+            Ok(cvc::ef_cvc(
+                &role.authority_id(),
+                &cvc::subject_id(role, municipality_code),
+                subject_key,
+                &self.cvc_authority_key(role)?,
+            ))
+        };
+        let intermediate = self.record_key(CvcRole::CardChain, municipality_code)?;
+        let lower = self.key(&format!("{card_label}/card-chain-lower"))?;
+        let intermediate_id = cvc::subject_id(CvcRole::CardChain, municipality_code);
+        Ok(CardCvcs {
+            visual: ap(CvcRole::Visual, visual_record_key)?,
+            text: ap(CvcRole::Text, text_record_key)?,
+            mf_upper: cvc::mf_cvc_contents(
+                &CvcRole::CardChain.authority_id(),
+                &intermediate_id,
+                &intermediate,
+                &self.cvc_authority_key(CvcRole::CardChain)?,
+            ),
+            mf_lower: cvc::mf_cvc_contents(
+                &intermediate_id,
+                &cvc::lower_subject_id(),
+                &lower,
+                &intermediate,
+            ),
+        })
     }
 
     fn root(&self, kind: CaKind) -> &Root {

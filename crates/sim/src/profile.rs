@@ -47,6 +47,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use zeroize::Zeroizing;
 
+use crate::cvc::CvcRole;
 use crate::image::{
     CardFace, CardImage, Credential, Date, LinkProfile, Person, Secret, SexCode, TokenKind,
 };
@@ -783,6 +784,21 @@ impl Profile {
             address_image: png::text_image(&self.person.address, 192, 16),
             security_code_image: png::text_image(&self.face.security_code, 24, 12),
         };
+        let municipality = &self.face.municipality_code;
+        let record_key = |role| {
+            pki.record_key(role, municipality)
+                .map_err(|e| self.pki_error(e))
+        };
+        let visual_record_key = record_key(CvcRole::Visual)?;
+        let text_record_key = record_key(CvcRole::Text)?;
+        let cvcs = pki
+            .issue_card_cvcs(
+                municipality,
+                &self.card_id,
+                &visual_record_key,
+                &text_record_key,
+            )
+            .map_err(|e| self.pki_error(e))?;
         Ok(CardImage {
             profile: self.name.clone(),
             token: self.token.into(),
@@ -797,7 +813,10 @@ impl Profile {
             person,
             face,
             text_ap_key: ap_key("text-ap")?,
-            visual_ap_key: ap_key("visual-ap")?,
+            card_key: ap_key("visual-ap")?,
+            visual_record_key,
+            text_record_key,
+            cvcs,
             common_ap_key: ap_key("common-ap")?,
             text_sm_key: ap_key("text-sm")?,
             link: LinkProfile {

@@ -20,6 +20,22 @@ fn visual_key() -> &'static PrivateKey {
 fn common_key() -> &'static PrivateKey {
     &keys()[4]
 }
+/// The keys the CVCs certify, which sign the records (not the AP keys, as on a real card).
+fn visual_record_key() -> &'static PrivateKey {
+    &record_keys().0
+}
+fn text_record_key() -> &'static PrivateKey {
+    &record_keys().1
+}
+fn signs_sha256(key: &PrivateKey, message: &[u8], signature: &[u8]) -> bool {
+    key.to_public_key()
+        .verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        )
+        .is_ok()
+}
 
 fn open(select: &str) -> Card {
     let mut card = card();
@@ -116,10 +132,12 @@ fn my_number_with_padding_attributes_and_integrity_record() {
     assert_eq!(signed.len(), 2 * (2 + 1 + 32));
     assert_eq!(&signed[..3], &[0xDF, 0x31, 0x20]);
     assert_eq!(&signed[35..38], &[0xDF, 0x32, 0x20]);
-    verify_sha256(text_key(), signed, &signature);
+    verify_sha256(text_record_key(), signed, &signature);
+    // Not by the AP's own key (DF51).
+    assert!(!signs_sha256(text_key(), signed, &signature));
     // The bare digests are not what is signed.
     assert!(
-        text_key()
+        text_record_key()
             .to_public_key()
             .verify(
                 Pkcs1v15Sign::new::<Sha256>(),
@@ -207,10 +225,17 @@ fn collation_b_uses_the_era_year_and_opens_the_face_record() {
         0x05, 0x00, 0x04, 0x60,
     ];
     info.extend_from_slice(&digests);
-    let face_key = visual_key().to_public_key();
+    let face_key = visual_record_key().to_public_key();
     face_key
         .verify(Pkcs1v15Sign::new_unprefixed(), &info, object(6).value)
         .unwrap();
+    // Not by the card key DF24 (a real card's DF28 does not verify under it either).
+    assert!(
+        visual_key()
+            .to_public_key()
+            .verify(Pkcs1v15Sign::new_unprefixed(), &info, object(6).value)
+            .is_err()
+    );
     // Not SHA-256 over the concatenated digests.
     assert!(
         face_key
@@ -221,7 +246,7 @@ fn collation_b_uses_the_era_year_and_opens_the_face_record() {
             )
             .is_err()
     );
-    // DF24 is the AP key: 90 exponent, 91 modulus.
+    // DF24 is the card key: 90 exponent, 91 modulus.
     let key = object(2).value.to_vec();
     assert_eq!(value(&key, 0x90), vec![0x01, 0x00, 0x01]);
     assert_eq!(value(&key, 0x91).len(), 256);
@@ -241,7 +266,16 @@ fn collation_a_opens_the_face_and_the_birth_date_key_the_age_record() {
     let inner = value(&age, 0xFF10);
     assert_eq!(value(&inner, 0xDF11), b"19800217");
     let signed_end = inner.len() - ber::find(&inner, 0xDF13).unwrap().unwrap().total_len();
-    verify_sha256(visual_key(), &inner[..signed_end], &value(&inner, 0xDF13));
+    verify_sha256(
+        visual_record_key(),
+        &inner[..signed_end],
+        &value(&inner, 0xDF13),
+    );
+    assert!(!signs_sha256(
+        visual_key(),
+        &inner[..signed_end],
+        &value(&inner, 0xDF13)
+    ));
     // Basic data and the CVC are free; EF 0005 exists but is closed.
     let mut fresh = open(SELECT_VISUAL);
     let (basic, _) = read(&mut fresh, 0x0003);

@@ -97,7 +97,12 @@ fn rendered_my_number_opens_with_collation_a_only() {
     assert!(rest.is_empty(), "no padding after the record");
     let inner = outer.value;
     assert_eq!(value(inner, 0xDF42), key_objects(&keys()[3]));
-    verify_sha256(&keys()[3], &before(inner, 0xDF43), &value(inner, 0xDF43));
+    // Signed by the record key the CVC certifies, not by the card key DF42.
+    verify_sha256(
+        &record_keys().0,
+        &before(inner, 0xDF43),
+        &value(inner, 0xDF43),
+    );
 
     // DF41 is a real 1-bit greyscale PNG of 72×12 that shows the twelve digits.
     let png_bytes = value(inner, 0xDF41);
@@ -186,7 +191,11 @@ fn text_sm_key_and_signed_key_open_with_the_pin_or_either_collation_number() {
         assert_eq!(sw, 0x9000);
         let inner = value(&signed, 0xFF50);
         assert_eq!(value(&inner, 0xDF51), key_objects(&keys()[2]));
-        verify_sha256(&keys()[2], &before(&inner, 0xDF52), &value(&inner, 0xDF52));
+        verify_sha256(
+            &record_keys().1,
+            &before(&inner, 0xDF52),
+            &value(&inner, 0xDF52),
+        );
     }
 }
 
@@ -301,7 +310,8 @@ fn get_data_answers_the_mf_objects_at_power_on() {
     );
     let (issuer, status) = get_data(&mut card, 0x0042, false);
     assert_eq!((issuer.len(), status), (16, 0x9000));
-    assert_eq!(&issuer[..7], b"6000020");
+    // The simulator's chain authority: a test id of its own, no published J-LIS one.
+    assert_eq!(&issuer[..7], b"6900020");
     assert_eq!(&issuer[7..9], &[0x08, 0x05]);
     let (recognition, status) = get_data(&mut card, 0x0066, false);
     assert_eq!(status, 0x9000);
@@ -343,25 +353,38 @@ fn get_data_chain_certificates_need_extended_le_and_verify_link_by_link() {
     assert!(upper.len() > 256);
     let (lower, status) = get_data(&mut card, 0x7F21, true);
     assert_eq!(status, 0x9000);
-    // The values are the contents of the 7F21 template: 5F4E then 5F37.
+    // The values are the contents of the 7F21 template: the 4D header list, 5F4E, 5F37.
+    assert_eq!(
+        value(&upper, 0x4D),
+        [0x42, 0x10, 0x5F, 0x20, 0x10, 0x5F, 0x49, 0x82, 0x01, 0x09]
+    );
+    assert_eq!(value(&lower, 0x4D), value(&upper, 0x4D));
     let upper_body = value(&upper, 0x5F4E);
     let lower_body = value(&lower, 0x5F4E);
     assert_eq!(upper_body.len(), 297);
-    assert_eq!(&upper_body[..7], b"6000020");
+    assert_eq!(&upper_body[..7], b"6900020");
     assert_eq!(upper_body[16..32], intermediate[..]);
+    // Shaped as on the real test card: municipality code, 30, generation 002.
+    assert_eq!(&intermediate[..7], b"1310130");
+    assert_eq!(&intermediate[9..12], b"002");
     assert_eq!(lower_body[..16], intermediate[..]);
-    assert_eq!(&lower_body[16..23], b"6000023");
-    // The lower CVC verifies under the key the upper one certifies.
+    assert_eq!(&lower_body[16..23], b"0000050");
+    // The upper CVC verifies under the simulator's chain authority, over the 5F4E value.
+    let pki = mynacard_sim::pki::TestPki::shared().unwrap();
+    let authority = pki
+        .cvc_authority_key(mynacard_sim::cvc::CvcRole::CardChain)
+        .unwrap();
+    verify_sha256(&authority, &upper_body, &value(&upper, 0x5F37));
+    // The lower CVC verifies under the key the upper one certifies, over its 5F4E value.
     let certified = rsa::PublicKey::new(
         rsa::BoxedUint::from_be_slice_vartime(&value(&upper_body[32..], 0x91)),
         rsa::BoxedUint::from_be_slice_vartime(&value(&upper_body[32..], 0x90)),
     );
-    let lower_signed = before(&lower, 0x5F37);
     certified
         .unwrap()
         .verify(
             Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(&lower_signed),
+            &Sha256::digest(&lower_body),
             &value(&lower, 0x5F37),
         )
         .expect("lower CVC verifies under the upper CVC's key");

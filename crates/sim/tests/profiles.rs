@@ -100,8 +100,11 @@ fn every_builtin_profile_loads_and_builds() {
         let keys = [
             img.auth.key.clone(),
             img.text_ap_key.clone(),
-            img.visual_ap_key.clone(),
+            img.card_key.clone(),
+            img.visual_record_key.clone(),
+            img.text_record_key.clone(),
             img.common_ap_key.clone(),
+            img.text_sm_key.clone(),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -6,6 +6,8 @@
 
 use std::future::Future;
 
+use mynacard_card::CardPublicKey;
+use mynacard_card::cvc::{CvcAuthority, CvcScope, CvcTrust};
 use mynacard_card::jpki::{JpkiAp, VerifiedAuth};
 use mynacard_card::text::{TextAp, VerifiedText};
 use mynacard_card::visual::{VerifiedVisual, VisualAp};
@@ -176,3 +178,22 @@ macro_rules! assert_matches {
     };
 }
 pub(crate) use assert_matches;
+
+/// CVC trust as a development setup has it: the J-LIS test keys and the simulator's own CVC
+/// authorities, added on the test opt-in.
+pub(crate) fn sim_cvc_trust() -> CvcTrust {
+    let pki = mynacard_sim::pki::TestPki::shared().unwrap();
+    let mut trust = CvcTrust::production().allow_test_hierarchy();
+    for authority in pki.cvc_authorities().unwrap() {
+        let scope = match authority.role {
+            mynacard_sim::cvc::CvcRole::CardChain => CvcScope::CardChain,
+            mynacard_sim::cvc::CvcRole::Visual => CvcScope::Visual,
+            mynacard_sim::cvc::CvcRole::Text => CvcScope::Text,
+        };
+        let key = CardPublicKey::from_parts(&authority.modulus, &authority.exponent).unwrap();
+        trust = trust
+            .with_test_authority(CvcAuthority::test(authority.key_id, key, scope).unwrap())
+            .unwrap();
+    }
+    trust
+}

@@ -324,10 +324,9 @@ pub(crate) fn run(args: DemoArgs, out: &Output) -> Result<(), CliError> {
 
     let mut config = mynacard_registry::Config::new(db.clone());
     config.seed = seed(&catalogue, pki)?;
-    let (roots, crls) = mynacard_registry::options::simulator_trust(SystemTime::now())
-        .map_err(|e| failure("simulated card trust")(Box::new(e)))?;
-    config.test_roots = roots;
-    config.crls = crls;
+    mynacard_registry::options::simulator_trust(SystemTime::now())
+        .map_err(|e| failure("simulated card trust")(Box::new(e)))?
+        .apply_to(&mut config);
     // Development certificates for this run: the service's, and one per terminal of the steps.
     let terminal_ids: Vec<&str> = STEPS.iter().map(|s| s.terminal_id).collect();
     let tls = DevPki::generate(&["127.0.0.1"], &terminal_ids)

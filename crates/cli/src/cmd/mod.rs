@@ -8,6 +8,7 @@ pub(crate) mod cert;
 pub(crate) mod demo;
 pub(crate) mod deregister;
 pub(crate) mod eligibility;
+pub(crate) mod personal;
 pub(crate) mod readers;
 pub(crate) mod register;
 pub(crate) mod registry;

@@ -153,6 +153,8 @@ pub fn service_config(database_url: &str, allow_test_roots: bool) -> Config {
     config.rate_limit = None;
     if allow_test_roots {
         config.test_roots = vec![pki().root_der(CaKind::Auth).to_vec()];
+        config.cvc_trust =
+            mynacard_registry::options::simulator_cvc_trust().expect("simulator CVC trust");
         let this_update = utc(today(), 0, 0, 0).expect("date");
         config.crls = vec![
             catalogue()

@@ -30,9 +30,9 @@ pub(crate) const CLINIC: &str = "clinic-0002";
 pub(crate) fn config(database_url: &str, now: SystemTime) -> Config {
     let mut config = Config::new(database_url);
     config.seed = mynacard_registry::Seed::builtin().expect("built-in seed");
-    let (roots, crls) = mynacard_registry::options::simulator_trust(now).expect("simulator trust");
-    config.test_roots = roots;
-    config.crls = crls;
+    mynacard_registry::options::simulator_trust(now)
+        .expect("simulator trust")
+        .apply_to(&mut config);
     config.rate_limit = None;
     config.start_time = Some(now);
     config

@@ -6,23 +6,16 @@
 //!
 //! What the simulator puts in them: `0045` is the 15-digit card serial of the common AP record
 //! (the public sources say only "card identification number, ASCII"), `00F0`/`00F2` the
-//! municipality code and expiry, `0042` the test root's key id. The CVC chain `00F8` (root →
-//! intermediate `00F7`) and `7F21` (intermediate → key id `6000023`, the issuer of the visual
-//! AP's CVC) certifies the visual AP key at every step, so each link verifies under the key the
-//! link above certifies; the root's signature is made by the same key, because an image carries
-//! no CVC root key (the AP CVCs are self-issued for the same reason).
+//! municipality code and expiry, `0042` the key id of the simulator's chain authority. The CVC
+//! chain is issued with the image ([`crate::cvc`]): `00F8`, the chain authority certifying the
+//! municipality's intermediate key (`00F7`), and `7F21`, that key certifying a key of the card,
+//! each with the `4D` header list a real card writes.
 
 use mynacard_apdu::commands::mf as tag;
 
-use super::records::{cvc_contents, key_id, yyyymmdd};
+use super::records::yyyymmdd;
+use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
-
-/// Key id of the MF-level CVC root on JPKI test cards (`6000020`).
-const ROOT_ID: &str = "6000020";
-/// Key id of the intermediate key the upper CVC certifies.
-const INTERMEDIATE_ID: &str = "6000021";
-/// Subject of the lower CVC: the issuer id of the visual AP's CVC.
-const LOWER_ID: &str = "6000023";
 
 /// GlobalPlatform card recognition data (the contents of tag `66`): the GP RID OID, card
 /// management type and version (GP 2.1.1), card identification scheme and SCP02 `i=15`.
@@ -36,13 +29,9 @@ const CARD_RECOGNITION: [u8; 49] = [
 
 /// The MF-level data objects of an image, by tag.
 pub(super) fn objects(image: &CardImage) -> Vec<(u16, Vec<u8>)> {
-    let key = &image.visual_ap_key;
-    let root = key_id(ROOT_ID, "001");
-    let intermediate = key_id(INTERMEDIATE_ID, "001");
-    let lower = key_id(LOWER_ID, "001");
     let atr = image.contact_atr();
     vec![
-        (tag::ISSUER_ID, root.to_vec()),
+        (tag::ISSUER_ID, CvcRole::CardChain.authority_id().to_vec()),
         (tag::CARD_ID, image.face.serial.as_bytes().to_vec()),
         (tag::CARD_RECOGNITION, CARD_RECOGNITION.to_vec()),
         (
@@ -50,12 +39,12 @@ pub(super) fn objects(image: &CardImage) -> Vec<(u16, Vec<u8>)> {
             image.face.municipality_code.as_bytes().to_vec(),
         ),
         (tag::EXPIRY, yyyymmdd(image.face.expiry).into_bytes()),
-        (tag::INTERMEDIATE_KEY_ID, intermediate.to_vec()),
-        (tag::UPPER_CVC, cvc_contents(&root, &intermediate, key, key)),
         (
-            tag::LOWER_CVC,
-            cvc_contents(&intermediate, &lower, key, key),
+            tag::INTERMEDIATE_KEY_ID,
+            subject_id(CvcRole::CardChain, &image.face.municipality_code).to_vec(),
         ),
+        (tag::UPPER_CVC, image.cvcs.mf_upper.clone()),
+        (tag::LOWER_CVC, image.cvcs.mf_lower.clone()),
         (tag::CONTACT_ATR, atr.get(1..).unwrap_or_default().to_vec()),
     ]
 }

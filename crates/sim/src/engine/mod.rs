@@ -17,7 +17,7 @@ mod files;
 mod jpki;
 mod juki;
 mod mf;
-mod records;
+pub(crate) mod records;
 mod secrets;
 mod sm;
 mod text;
@@ -727,7 +727,7 @@ impl Card {
                 let key = if app == Application::Text {
                     &self.image.text_ap_key
                 } else {
-                    &self.image.visual_ap_key
+                    &self.image.card_key
                 };
                 if data.is_empty()
                     || data.len() > key.size().saturating_sub(11)

@@ -1,5 +1,5 @@
 //! Byte encodings shared by the card applications: BER-TLV framing, dates, the Japanese-era
-//! year, the `90`/`91` public-key encoding and card-verifiable certificates.
+//! year and the `90`/`91` public-key encoding (card-verifiable certificates: [`crate::cvc`]).
 
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, PrivateKey};
@@ -97,58 +97,6 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
-/// A 16-byte CVC key identifier: 7 ASCII digits, `08 05`, a 3-digit generation, 4 padding bytes
-/// (B.7).
-pub(crate) fn key_id(digits: &str, generation: &str) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    for (slot, b) in out
-        .iter_mut()
-        .zip(digits.bytes().chain(std::iter::repeat(b'0')).take(7))
-    {
-        *slot = b;
-    }
-    out[7] = 0x08;
-    out[8] = 0x05;
-    for (slot, b) in out[9..12]
-        .iter_mut()
-        .zip(generation.bytes().chain(std::iter::repeat(b'0')))
-    {
-        *slot = b;
-    }
-    out
-}
-
-/// A card-verifiable certificate `7F21 { 5F4E body · 5F37 signature }` (B.6 `0004`): the body is
-/// issuer key id ‖ subject key id ‖ public key; the signature is PKCS#1 v1.5/SHA-256 over the
-/// `5F4E` object by `signer`.
-pub(crate) fn cvc(
-    issuer: &[u8; 16],
-    subject: &[u8; 16],
-    key: &PrivateKey,
-    signer: &PrivateKey,
-) -> Vec<u8> {
-    tlv(&[0x7F, 0x21], &cvc_contents(issuer, subject, key, signer))
-}
-
-/// The contents of a CVC's `7F21` template, `5F4E body · 5F37 signature`: the form MF-level
-/// GET DATA answers (B.8).
-pub(crate) fn cvc_contents(
-    issuer: &[u8; 16],
-    subject: &[u8; 16],
-    key: &PrivateKey,
-    signer: &PrivateKey,
-) -> Vec<u8> {
-    let mut body = Vec::with_capacity(300);
-    body.extend_from_slice(issuer);
-    body.extend_from_slice(subject);
-    body.extend_from_slice(&public_key_do(key));
-    let body_do = tlv(&[0x5F, 0x4E], &body);
-    let signature = sign_sha256(signer, &body_do);
-    let mut inner = body_do;
-    inner.extend_from_slice(&tlv(&[0x5F, 0x37], &signature));
-    inner
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,14 +123,5 @@ mod tests {
         assert_eq!(&long[..4], &[0x91, 0x82, 0x01, 0x00]);
         let mid = tlv(&[0x91], &[0u8; 200]);
         assert_eq!(&mid[..3], &[0x91, 0x81, 200]);
-    }
-
-    #[test]
-    fn key_ids_are_sixteen_bytes_in_the_card_format() {
-        let id = key_id("6000033", "001");
-        assert_eq!(&id[..7], b"6000033");
-        assert_eq!(&id[7..9], &[0x08, 0x05]);
-        assert_eq!(&id[9..12], b"001");
-        assert_eq!(&id[12..], &[0, 0, 0, 0]);
     }
 }

@@ -8,12 +8,10 @@
 use mynacard_apdu::commands::text as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{cvc, key_id, public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
+use super::records::{public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
+use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
 use crate::state::SecretId;
-
-/// CVC issuer key id of the text AP on JPKI test cards (B.7: `6000033`).
-const CVC_ISSUER: &str = "6000033";
 
 /// Builds `outer_tag { table_tag <offsets> · objects… }`: a record whose objects are located by
 /// 16-bit big-endian offsets from the start of the file (B.6 `0002`, B.7 `0002`).
@@ -61,27 +59,25 @@ pub(super) fn files(image: &CardImage) -> Files {
 
     // EF 0003: digests of EF 0001 as stored (padding included) and of EF 0002's attribute
     // objects (offset table skipped). As on real cards, the AP key signs SHA-256 over the DF31
-    // and DF32 objects as written, tag and length headers included.
+    // and DF32 objects as written, tag and length headers included; the key is the record key
+    // the CVC certifies.
     let h1 = sha256(&my_number);
     let h2 = sha256(&attributes.concat());
     let mut integrity = tlv(&[0xDF, 0x31], &h1);
     integrity.extend_from_slice(&tlv(&[0xDF, 0x32], &h2));
-    let signature = sign_sha256(&image.text_ap_key, &integrity);
+    let signature = sign_sha256(&image.text_record_key, &integrity);
     integrity.extend_from_slice(&tlv(&[0xDF, 0x33], &signature));
     let integrity = tlv(&[0xFF, 0x30], &integrity);
 
-    let issuer = key_id(CVC_ISSUER, "001");
-    let subject = subject_key_id(image);
-    // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key itself.
-    let cvc = cvc(&issuer, &subject, &image.text_ap_key, &image.text_ap_key);
+    let subject = subject_id(CvcRole::Text, &image.face.municipality_code);
 
     let basic_info = basic_info(image, &subject);
     // EF 0006: the bare public key a terminal encrypts an SM session key to, under tag A1.
     let sm_key = tlv(&[0xA1], &public_key_do(&image.text_sm_key));
     // EF 0007: the AP key (the one answering 80 2A) and a signature over its DF51 object by the
-    // key the CVC certifies — the same key here, as the CVC is self-issued.
+    // record key the CVC certifies (so on the real test card).
     let mut signed_key = tlv(&[0xDF, 0x51], &public_key_do(&image.text_ap_key));
-    let signature = sign_sha256(&image.text_ap_key, &signed_key);
+    let signature = sign_sha256(&image.text_record_key, &signed_key);
     signed_key.extend_from_slice(&tlv(&[0xDF, 0x52], &signature));
     let signed_key = tlv(&[0xFF, 0x50], &signed_key);
     const PIN_OR_COLLATION: &[SecretId] = &[
@@ -103,7 +99,7 @@ pub(super) fn files(image: &CardImage) -> Files {
             Body::Binary(attributes_file),
         ),
         Ef::gated(fid::INTEGRITY, PIN_OR_COLLATION, Body::Binary(integrity)),
-        Ef::free(fid::CVC, Body::Binary(cvc)),
+        Ef::free(fid::CVC, Body::Binary(image.cvcs.text.clone())),
         Ef::free(fid::BASIC_INFO, Body::Binary(basic_info)),
         Ef::gated(fid::SM_KEY, PIN_OR_COLLATION, Body::Binary(sm_key)),
         Ef::gated(fid::SIGNED_KEY, PIN_OR_COLLATION, Body::Binary(signed_key)),
@@ -127,14 +123,6 @@ fn basic_info(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
     trailing.resize(128, 0xFF);
     body.extend_from_slice(&tlv(&[0xDF, 0x43], &trailing));
     tlv(&[0xFF, 0x40], &body)
-}
-
-/// The subject key id of the 券面 AP keys: `6` (test), six digits from the card serial, `08 05`,
-/// generation `001`.
-pub(super) fn subject_key_id(image: &CardImage) -> [u8; 16] {
-    let serial = &image.face.serial;
-    let tail = serial.get(serial.len().saturating_sub(6)..).unwrap_or("");
-    key_id(&format!("6{tail:0>6}"), "001")
 }
 
 #[cfg(test)]

@@ -7,26 +7,24 @@ use mynacard_apdu::commands::visual as fid;
 
 use super::files::{Body, Ef, Files};
 use super::records::{
-    cvc, key_id, public_key_do, sha256, sign_sha256, sign_sha256_digest_info_raw, tlv, yyyymmdd,
+    public_key_do, sha256, sign_sha256, sign_sha256_digest_info_raw, tlv, yyyymmdd,
 };
-use super::text::{offset_record, subject_key_id};
+use super::text::offset_record;
+use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
 use crate::state::SecretId;
 
-/// CVC issuer key id of the visual AP on JPKI test cards (B.7: `6000023`).
-const CVC_ISSUER: &str = "6000023";
-
-/// The card-face record `FF20` (B.7 `0002`). The `DF28` signature is PKCS#1 v1.5 by the AP key
-/// over a SHA-256 DigestInfo whose digest field holds SHA-256(DF22–DF24) ‖ SHA-256(DF25–DF26) ‖
+/// The card-face record `FF20` (B.7 `0002`). `DF24` is the card key; the `DF28` signature is
+/// PKCS#1 v1.5 by the record key the CVC certifies (not the card key, as on a real card) over a SHA-256 DigestInfo whose digest field holds SHA-256(DF22–DF24) ‖ SHA-256(DF25–DF26) ‖
 /// SHA-256(DF27), 96 bytes (the objects hashed as encoded, headers included), as real cards sign
 /// it; the expiry (`DF29`) and the security-code image (`DF2A`) come after it and are not covered.
 fn face_record(image: &CardImage) -> Vec<u8> {
-    let key = &image.visual_ap_key;
+    let card_key = &image.card_key;
     let face = &image.face;
     let segment1 = [
         tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
         tlv(&[0xDF, 0x23], &[image.person.sex.0]),
-        tlv(&[0xDF, 0x24], &public_key_do(key)),
+        tlv(&[0xDF, 0x24], &public_key_do(card_key)),
     ]
     .concat();
     let segment2 = [
@@ -36,11 +34,11 @@ fn face_record(image: &CardImage) -> Vec<u8> {
     .concat();
     let segment3 = tlv(&[0xDF, 0x27], &face.photo);
     let digests = [sha256(&segment1), sha256(&segment2), sha256(&segment3)].concat();
-    let signature = sign_sha256_digest_info_raw(key, &digests);
+    let signature = sign_sha256_digest_info_raw(&image.visual_record_key, &digests);
     let objects = vec![
         tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
         tlv(&[0xDF, 0x23], &[image.person.sex.0]),
-        tlv(&[0xDF, 0x24], &public_key_do(key)),
+        tlv(&[0xDF, 0x24], &public_key_do(card_key)),
         tlv(&[0xDF, 0x25], &face.name_image),
         tlv(&[0xDF, 0x26], &face.address_image),
         segment3,
@@ -52,12 +50,11 @@ fn face_record(image: &CardImage) -> Vec<u8> {
 }
 
 /// The age record `FF10 { DF11 birth date · DF12 public key · DF13 signature }`; the signature
-/// covers the `DF11` and `DF12` objects.
+/// covers the `DF11` and `DF12` objects and is made by the record key; `DF12` is the card key.
 fn age_record(image: &CardImage) -> Vec<u8> {
-    let key = &image.visual_ap_key;
     let mut signed = tlv(&[0xDF, 0x11], yyyymmdd(image.person.birth_date).as_bytes());
-    signed.extend_from_slice(&tlv(&[0xDF, 0x12], &public_key_do(key)));
-    let signature = sign_sha256(key, &signed);
+    signed.extend_from_slice(&tlv(&[0xDF, 0x12], &public_key_do(&image.card_key)));
+    let signature = sign_sha256(&image.visual_record_key, &signed);
     signed.extend_from_slice(&tlv(&[0xDF, 0x13], &signature));
     tlv(&[0xFF, 0x10], &signed)
 }
@@ -69,7 +66,7 @@ fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
     body.extend_from_slice(&tlv(&[0xDF, 0x32], subject));
     body.extend_from_slice(&tlv(&[0xDF, 0x33], b"01"));
     body.extend_from_slice(&tlv(&[0xDF, 0x34], image.face.municipality_code.as_bytes()));
-    let signature = sign_sha256(&image.visual_ap_key, &body);
+    let signature = sign_sha256(&image.visual_record_key, &body);
     let mut tail = subject.to_vec();
     tail.extend_from_slice(&signature);
     body.extend_from_slice(&tlv(&[0xDF, 0x35], &tail));
@@ -79,19 +76,16 @@ fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
 /// The rendered My Number `FF40 { DF41 PNG · DF42 public key · DF43 signature }` (B.7 `0005`);
 /// the signature covers the `DF41` and `DF42` objects, as the age record's does.
 fn my_number_image_record(image: &CardImage) -> Vec<u8> {
-    let key = &image.visual_ap_key;
     let mut signed = tlv(&[0xDF, 0x41], &image.my_number_image());
-    signed.extend_from_slice(&tlv(&[0xDF, 0x42], &public_key_do(key)));
-    let signature = sign_sha256(key, &signed);
+    signed.extend_from_slice(&tlv(&[0xDF, 0x42], &public_key_do(&image.card_key)));
+    let signature = sign_sha256(&image.visual_record_key, &signed);
     signed.extend_from_slice(&tlv(&[0xDF, 0x43], &signature));
     tlv(&[0xFF, 0x40], &signed)
 }
 
 /// The files of the visual AP for an image.
 pub(super) fn files(image: &CardImage) -> Files {
-    let subject = subject_key_id(image);
-    let issuer = key_id(CVC_ISSUER, "001");
-    let key = &image.visual_ap_key;
+    let subject = subject_id(CvcRole::Visual, &image.face.municipality_code);
     Files(vec![
         Ef::gated(
             fid::AGE,
@@ -104,8 +98,7 @@ pub(super) fn files(image: &CardImage) -> Files {
             Body::Binary(face_record(image)),
         ),
         Ef::free(fid::BASIC_DATA, Body::Binary(basic_data(image, &subject))),
-        // No CVC issuer key is part of a card image, so the test CVC is issued by the AP key.
-        Ef::free(fid::CVC, Body::Binary(cvc(&issuer, &subject, key, key))),
+        Ef::free(fid::CVC, Body::Binary(image.cvcs.visual.clone())),
         // B.7: 照合番号A only; B opens the face but not this.
         Ef::gated(
             fid::MY_NUMBER_IMAGE,

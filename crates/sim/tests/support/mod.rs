@@ -10,10 +10,12 @@
 
 use std::sync::OnceLock;
 
+use mynacard_sim::cvc::{CardCvcs, CvcRole};
 use mynacard_sim::engine::Card;
 use mynacard_sim::image::{
     CardFace, CardImage, Credential, Date, LinkProfile, Person, Secret, SexCode, TokenKind,
 };
+use mynacard_sim::pki::TestPki;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rsa::PrivateKey;
@@ -53,9 +55,26 @@ fn secret(value: &str, limit: u8) -> Option<Secret> {
     })
 }
 
+/// The record-signing keys of municipality 13101 and the CVCs of the test card, issued by the
+/// shared test PKI's CVC authorities.
+pub fn record_keys() -> &'static (PrivateKey, PrivateKey, CardCvcs) {
+    static KEYS: OnceLock<(PrivateKey, PrivateKey, CardCvcs)> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let pki = TestPki::shared().unwrap();
+        let visual = pki.record_key(CvcRole::Visual, "13101").unwrap();
+        let text = pki.record_key(CvcRole::Text, "13101").unwrap();
+        let cvcs = pki
+            .issue_card_cvcs("13101", "test-standard", &visual, &text)
+            .unwrap();
+        (visual, text, cvcs)
+    })
+}
+
 /// A standard card: both certificates, all PINs, extended length, large responses.
 pub fn image() -> CardImage {
     let [auth, sign, text, visual, common, text_sm] = keys().clone();
+    let (visual_record, text_record, cvcs) = record_keys();
+    let cvcs = cvcs.clone();
     CardImage {
         profile: "test-standard".into(),
         token: TokenKind::Card,
@@ -99,7 +118,10 @@ pub fn image() -> CardImage {
             security_code_image: vec![0x53; 60],
         },
         text_ap_key: text,
-        visual_ap_key: visual,
+        card_key: visual,
+        visual_record_key: visual_record.clone(),
+        text_record_key: text_record.clone(),
+        cvcs,
         common_ap_key: common,
         text_sm_key: text_sm,
         link: LinkProfile {
