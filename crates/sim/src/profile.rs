@@ -37,6 +37,7 @@
 //! expiry (a 29 February birthday falls on 28 February in common years). A signing certificate
 //! never outlives the authentication certificate of the same card.
 
+pub mod jp2;
 pub mod png;
 
 use std::collections::BTreeMap;
@@ -779,9 +780,10 @@ impl Profile {
             security_code: Zeroizing::new(self.face.security_code.clone()),
             serial: self.face.serial.clone(),
             municipality_code: self.face.municipality_code.clone(),
-            photo: png::photo(&self.card_id, 36, 45),
-            name_image: png::text_image(&self.person.name, 128, 16),
-            address_image: png::text_image(&self.person.address, 192, 16),
+            // As on the real test card: a JPEG 2000 photo, name and address 12 pixels high.
+            photo: jp2::photo(&self.card_id, 36, 45),
+            name_image: png::text_image(&self.person.name, 216, 12),
+            address_image: png::text_image(&self.person.address, 288, 12),
             security_code_image: png::text_image(&self.face.security_code, 24, 12),
         };
         let municipality = &self.face.municipality_code;

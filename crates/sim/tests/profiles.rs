@@ -88,8 +88,13 @@ fn every_builtin_profile_loads_and_builds() {
             "{}",
             profile.name
         );
+        // The photo is JPEG 2000, as on real cards.
+        assert!(
+            img.face
+                .photo
+                .starts_with(&mynacard_sim::profile::jp2::SIGNATURE_BOX)
+        );
         for png in [
-            &img.face.photo,
             &img.face.name_image,
             &img.face.address_image,
             &img.face.security_code_image,

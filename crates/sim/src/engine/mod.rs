@@ -436,7 +436,12 @@ impl Card {
                 if !matches!(cmd.p2, 0x0C | 0x00) {
                     return StatusWord::IncorrectP1P2.into();
                 }
-                // Selecting an AP, even the current one, clears its security state.
+                // Selecting an AP, even the current one, clears its security state. Evidence
+                // (card-protocol §B.3): the status survives a PC/SC reconnect only while the AP
+                // stays selected and is cleared by selecting another AP (MS, MC), and OpenSC's
+                // JPKI driver logs out by re-selecting the same AP, which works on real cards
+                // only if that clears it. A warm reset clears it too ([`Card::reset`]): ISO/IEC
+                // 7816-3 returns the card to its answer-to-reset state.
                 self.clear_volatile();
                 self.current = Some(app);
                 Reply::ok(Vec::new())

@@ -16,12 +16,18 @@ pub(crate) fn tlv(tag: &[u8], value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A BER length as the card writes it (checked on a real test card's files): the short form
+/// below 128, otherwise `82` and two bytes, never `81` (169 is `82 00 A9`); three bytes only
+/// beyond 65535.
 fn push_len(len: usize, out: &mut Vec<u8>) {
-    let bytes = (len as u64).to_be_bytes();
-    let significant = bytes.iter().skip_while(|b| **b == 0).count();
     if len < 0x80 {
         out.push(len as u8);
+    } else if let Ok(two) = u16::try_from(len) {
+        out.push(0x82);
+        out.extend_from_slice(&two.to_be_bytes());
     } else {
+        let bytes = (len as u64).to_be_bytes();
+        let significant = bytes.iter().skip_while(|b| **b == 0).count();
         out.push(0x80 | significant as u8);
         out.extend_from_slice(&bytes[bytes.len() - significant..]);
     }
@@ -117,11 +123,17 @@ mod tests {
     }
 
     #[test]
-    fn tlv_lengths_use_the_long_form_above_127() {
+    fn tlv_lengths_use_the_two_byte_form_above_127() {
         assert_eq!(tlv(&[0xDF, 0x25], b"1"), vec![0xDF, 0x25, 0x01, b'1']);
+        assert_eq!(tlv(&[0xDF, 0x25], &[0; 127])[..3], [0xDF, 0x25, 0x7F]);
         let long = tlv(&[0x91], &[0u8; 256]);
         assert_eq!(&long[..4], &[0x91, 0x82, 0x01, 0x00]);
-        let mid = tlv(&[0x91], &[0u8; 200]);
-        assert_eq!(&mid[..3], &[0x91, 0x81, 200]);
+        // As the real card writes DF25 (169 bytes): 82 00 A9, not 81 A9.
+        let mid = tlv(&[0x91], &[0u8; 169]);
+        assert_eq!(&mid[..4], &[0x91, 0x82, 0x00, 0xA9]);
+        assert_eq!(
+            tlv(&[0x91], &vec![0; 70_000])[..5],
+            [0x91, 0x83, 0x01, 0x11, 0x70]
+        );
     }
 }

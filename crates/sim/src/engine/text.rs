@@ -117,7 +117,8 @@ pub(super) fn files(image: &CardImage) -> Files {
 /// EF `0005`, AP basic information: `FF40 { DF41 AP id · DF42 key id · DF43 128 bytes }`, the
 /// 128 bytes being 32 opaque bytes then 96 × `FF` as on real cards (nothing signs them).
 fn basic_info(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
-    let mut body = tlv(&[0xDF, 0x41], &[0x06, 0x03, 0x0E, 0x02]);
+    // The AP id as the real test card writes it.
+    let mut body = tlv(&[0xDF, 0x41], &[0x01, 0x03, 0x0E, 0x01]);
     body.extend_from_slice(&tlv(&[0xDF, 0x42], subject));
     let mut trailing = sha256(&public_key_do(&image.text_ap_key)).to_vec();
     trailing.resize(128, 0xFF);

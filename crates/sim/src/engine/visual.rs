@@ -64,7 +64,8 @@ fn age_record(image: &CardImage) -> Vec<u8> {
 fn basic_data(image: &CardImage, subject: &[u8; 16]) -> Vec<u8> {
     let mut body = tlv(&[0xDF, 0x31], &[0x06, 0x03, 0x0E, 0x01]);
     body.extend_from_slice(&tlv(&[0xDF, 0x32], subject));
-    body.extend_from_slice(&tlv(&[0xDF, 0x33], b"01"));
+    // One byte, `00` on the real test card (its meaning is not known).
+    body.extend_from_slice(&tlv(&[0xDF, 0x33], &[0x00]));
     body.extend_from_slice(&tlv(&[0xDF, 0x34], image.face.municipality_code.as_bytes()));
     let signature = sign_sha256(&image.visual_record_key, &body);
     let mut tail = subject.to_vec();
