@@ -222,6 +222,10 @@ stage_fuzz() {
         if [[ "$target" == cert_parse ]]; then
             corpora+=("$ROOT/crates/cert/roots" "$ROOT/crates/cert/tests/fixtures/real-card")
         fi
+        if [[ "$target" == card_records ]]; then
+            # A real test card's records, certificates and CVCs.
+            corpora+=("$ROOT/crates/sim/images/jlis-test-card")
+        fi
         out="$(mktemp)"
         if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "${corpora[@]}" -- -max_total_time="$FUZZ_SECONDS" >"$out" 2>&1; then
             tail -n 60 "$out" >&2

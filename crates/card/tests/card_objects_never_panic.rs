@@ -35,6 +35,22 @@ proptest! {
     }
 
     #[test]
+    fn age_records_and_certificates_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
+        let _ = mynacard_card::visual::AgeRecord::parse(&bytes);
+        let trust = mynacard_card::CvcTrust::production().allow_test_hierarchy();
+        for parsed in [
+            mynacard_card::CvCertificate::parse(&bytes),
+            mynacard_card::CvCertificate::parse_contents(&bytes),
+        ] {
+            if let Ok(cvc) = parsed {
+                // Arbitrary bytes never verify under an authority.
+                prop_assert!(trust.verify(&cvc, mynacard_card::cvc::CvcScope::Visual).is_err());
+                prop_assert!(trust.verify_card_chain(&cvc, Some(&cvc)).is_err());
+            }
+        }
+    }
+
+    #[test]
     fn my_number_image_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
         let _ = MyNumberImage::parse(&bytes);
     }
