@@ -138,11 +138,11 @@ pub(crate) fn load_sim_card(
             }
         }
     };
+    // Only a saved state can be refused.
     let card = restored.map_err(|e| {
-        let path = state.map(Path::display);
+        let path = state.map(|p| p.display().to_string()).unwrap_or_default();
         CliError::usage(format!(
-            "{state_flag} {} belongs to another card than {}",
-            path.map(|p| p.to_string()).unwrap_or_default(),
+            "{state_flag} {path} belongs to another card than {}",
             source.describe()
         ))
         .with_source(e)

@@ -147,6 +147,18 @@ struct Pending {
     final_sw: StatusWord,
 }
 
+/// What a card serves, whatever its source (a generated or a recorded image).
+struct Contents {
+    /// The profile (or `image:NAME`) and serial a state file must match.
+    profile: String,
+    serial: String,
+    link: LinkProfile,
+    /// One entry per `Application::index`.
+    apps: [Files; 5],
+    mf_objects: Vec<(u16, Vec<u8>)>,
+    secrets: Secrets,
+}
+
 /// A simulated My Number Card.
 pub struct Card {
     /// The generated image, which also holds every private key; `None` for a recorded card.
@@ -196,45 +208,33 @@ impl Card {
             common::files(&image),
             juki::files(&image),
         ];
-        let mf_objects = mf::objects(&image);
-        let secrets = Secrets::from_image(&image);
-        let (profile, serial) = (image.profile.clone(), image.face.serial.clone());
-        let link = image.link.clone();
-        Card::assemble(
-            profile,
-            serial,
-            link,
+        let contents = Contents {
+            profile: image.profile.clone(),
+            serial: image.face.serial.clone(),
+            link: image.link.clone(),
             apps,
-            mf_objects,
-            secrets,
-            Some(image),
-        )
+            mf_objects: mf::objects(&image),
+            secrets: Secrets::from_image(&image),
+        };
+        Card::assemble(contents, Some(image))
     }
 
     /// A fresh card, unpowered, serving a recorded image: its files, GET DATA objects and
     /// secrets with their counters, and no private key (signing answers [`NO_KEY`]). Its state
     /// files are those of profile `image:NAME`.
     pub fn from_recorded(image: RecordedImage) -> Card {
-        let recorded::Parts {
+        Card::assemble(recorded::contents(image), None)
+    }
+
+    fn assemble(contents: Contents, image: Option<CardImage>) -> Card {
+        let Contents {
             profile,
             serial,
             link,
             apps,
             mf_objects,
             secrets,
-        } = recorded::parts(image);
-        Card::assemble(profile, serial, link, apps, mf_objects, secrets, None)
-    }
-
-    fn assemble(
-        profile: String,
-        serial: String,
-        link: LinkProfile,
-        apps: [Files; 5],
-        mf_objects: Vec<(u16, Vec<u8>)>,
-        secrets: Secrets,
-        image: Option<CardImage>,
-    ) -> Card {
+        } = contents;
         // Deterministic: the same image gives the same challenges and PSS salts.
         let seed = Sha256::new()
             .chain_update(profile.as_bytes())

@@ -4,10 +4,9 @@
 
 use mynacard_apdu::commands::{common, jpki, text, visual};
 
-use super::Application;
 use super::files::{Body, Ef, Files, KeySlot};
 use super::secrets::{Format, Secrets};
-use crate::image::LinkProfile;
+use super::{Application, Contents};
 use crate::recorded::RecordedImage;
 use crate::state::SecretId;
 
@@ -50,19 +49,9 @@ pub(crate) fn accepts_value(id: SecretId, value: &[u8]) -> bool {
     Format::of(id).is_none_or(|format| format.accepts(value))
 }
 
-/// What a recorded image gives the engine.
-pub(super) struct Parts {
-    pub(super) profile: String,
-    pub(super) serial: String,
-    pub(super) link: LinkProfile,
-    pub(super) apps: [Files; 5],
-    pub(super) mf_objects: Vec<(u16, Vec<u8>)>,
-    pub(super) secrets: Secrets,
-}
-
-/// Splits a recorded image into the engine's parts. The loader has checked that no two EFs of
-/// an application share a file id.
-pub(super) fn parts(image: RecordedImage) -> Parts {
+/// What the engine serves for a recorded image. The loader has checked that no two EFs of an
+/// application share a file id.
+pub(super) fn contents(image: RecordedImage) -> Contents {
     let profile = image.profile_name();
     let mut apps: [Files; 5] = core::array::from_fn(|_| Files(Vec::new()));
     for ef in image.files {
@@ -81,7 +70,7 @@ pub(super) fn parts(image: RecordedImage) -> Parts {
         let (app, fid) = secret_home(*id);
         apps[app.index()].0.push(Ef::free(fid, Body::Secret(*id)));
     }
-    Parts {
+    Contents {
         profile,
         serial: image.serial,
         link: image.link,
