@@ -38,15 +38,14 @@ proptest! {
     fn age_records_and_certificates_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
         let _ = mynacard_card::visual::AgeRecord::parse(&bytes);
         let trust = mynacard_card::CvcTrust::production().allow_test_hierarchy();
-        for parsed in [
+        let parsed = [
             mynacard_card::CvCertificate::parse(&bytes),
             mynacard_card::CvCertificate::parse_contents(&bytes),
-        ] {
-            if let Ok(cvc) = parsed {
-                // Arbitrary bytes never verify under an authority.
-                prop_assert!(trust.verify(&cvc, mynacard_card::cvc::CvcScope::Visual).is_err());
-                prop_assert!(trust.verify_card_chain(&cvc, Some(&cvc)).is_err());
-            }
+        ];
+        for cvc in parsed.iter().flatten() {
+            // Arbitrary bytes never verify under an authority.
+            prop_assert!(trust.verify(cvc, mynacard_card::cvc::CvcScope::Visual).is_err());
+            prop_assert!(trust.verify_card_chain(cvc, Some(cvc)).is_err());
         }
     }
 

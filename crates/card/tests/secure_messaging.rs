@@ -114,7 +114,7 @@ fn attributes_over_sm_equal_those_read_in_clear() {
 #[test]
 fn no_personal_data_crosses_the_link_in_clear() {
     let (sim, mut session) = card_logging_responses("contactless");
-    let person = sim.with_card(|c| c.image().person.clone());
+    let person = sim.with_card(|c| c.image().unwrap().person.clone());
     let secrets: [&[u8]; 4] = [
         person.name.as_bytes(),
         person.address.as_bytes(),

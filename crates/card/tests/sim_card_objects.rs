@@ -78,7 +78,7 @@ fn read_my_number_image_sent(sim: &SimCard) -> bool {
 fn card_identification_in_five_apdus_on_every_link() {
     for profile in ["adult", "no-extended", "contactless", "contact", "reissued"] {
         let (sim, mut session) = card(profile);
-        let image = sim.with_card(|c| c.image().clone());
+        let image = sim.with_card(|c| c.image().unwrap().clone());
         let id = block_on(session.card_identification()).unwrap();
         assert_eq!(id.card_number.expose(), image.face.serial, "{profile}");
         assert_eq!(id.municipality_code, image.face.municipality_code);

@@ -2,6 +2,8 @@
 //! records, their certificates' trust (exit 6 when not anchored), the pictures written with
 //! --out-dir.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use support::{assert_exit, json, mynacard, scratch};
@@ -129,4 +131,76 @@ fn text_attributes_show_the_four_attributes_and_their_integrity() {
         "1234\n",
     );
     assert_exit(&out, 6);
+}
+
+/// The recorded J-LIS test card, from the workspace root as a user would name it.
+fn image_card() -> String {
+    format!(
+        "image:{}/../sim/images/jlis-test-card",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn the_real_test_cards_face_verifies_under_the_jlis_test_authority_only_on_opt_in() {
+    let card = image_card();
+    let args = |extra: &[&'static str]| {
+        let mut args = vec![
+            "--json",
+            "--card",
+            card.as_str(),
+            "visual",
+            "face",
+            "--pin-stdin",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let out = mynacard(&args(&["--allow-test-roots"]), "55021720350000\n");
+    assert_exit(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["birth_date"], "1980-02-17", "{doc}");
+    assert_eq!(doc["sex"], "male");
+    assert_eq!(doc["expiry"], "2035-02-17");
+    assert_eq!(doc["record"]["status"], "verified");
+    assert_eq!(doc["record"]["cvc_issuer"], "6000023/001");
+
+    let out = mynacard(&args(&[]), "55021720350000\n");
+    assert_exit(&out, 6);
+    assert_eq!(json(&out)["record"]["status"], "unanchored");
+}
+
+#[test]
+fn the_real_test_cards_attributes_verify_through_the_integrity_record() {
+    let card = image_card();
+    let out = mynacard(
+        &[
+            "--json",
+            "--card",
+            card.as_str(),
+            "text",
+            "attributes",
+            "--pin-stdin",
+            "--allow-test-roots",
+        ],
+        "1234\n",
+    );
+    assert_exit(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["name"], "黒桐\u{3000}幹也", "{doc}");
+    let attributes = std::fs::read(format!(
+        "{}/../sim/images/jlis-test-card/text-0002.bin",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_default();
+    let address = doc["address"].as_str().unwrap_or_default();
+    assert!(!address.is_empty());
+    assert!(
+        attributes
+            .windows(address.len())
+            .any(|w| w == address.as_bytes()),
+        "the address is text-0002.bin's DF23: {address}"
+    );
+    assert_eq!(doc["integrity"]["status"], "verified");
+    assert_eq!(doc["integrity"]["cvc_issuer"], "6000033/001");
 }

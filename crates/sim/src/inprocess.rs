@@ -282,7 +282,7 @@ impl SimTransport {
 #[async_trait]
 impl Transport for SimTransport {
     fn name(&self) -> String {
-        let profile = self.card.with_card(|c| c.image().profile.clone());
+        let profile = self.card.with_card(|c| c.profile().to_owned());
         format!("simulated card ({profile})")
     }
 

@@ -12,5 +12,6 @@ pub mod inprocess;
 pub mod log;
 pub mod pki;
 pub mod profile;
+pub mod recorded;
 pub mod state;
 pub mod vpcd;

@@ -300,6 +300,46 @@ pub struct LinkSpec {
     pub max_response_data: usize,
 }
 
+/// A field that breaks a rule of the card, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidField {
+    /// The field, as a dotted path (`link.atr`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+impl LinkSpec {
+    /// The link these settings describe, or the field (`link.…`) that breaks a rule and how.
+    ///
+    /// # Errors
+    /// An ATR that is not hex or not 2–33 bytes starting with `3B`/`3F`; a largest response
+    /// outside 1–65536, or above 256 without extended length.
+    pub fn link_profile(&self) -> Result<LinkProfile, InvalidField> {
+        let invalid = |field, problem| InvalidField { field, problem };
+        let atr = parse_hex(&self.atr).ok_or(invalid("link.atr", "not hex"))?;
+        if !(2..=33).contains(&atr.len()) || !matches!(atr.first(), Some(0x3B | 0x3F)) {
+            return Err(invalid("link.atr", "2-33 bytes starting with 3B or 3F"));
+        }
+        if self.max_response_data == 0 || self.max_response_data > 65_536 {
+            return Err(invalid("link.max_response_data", "must be 1-65536"));
+        }
+        if !self.extended_length && self.max_response_data > 256 {
+            return Err(invalid(
+                "link.max_response_data",
+                "at most 256 without extended length",
+            ));
+        }
+        Ok(LinkProfile {
+            atr,
+            contactless: self.contactless,
+            extended_length: self.extended_length,
+            max_response_data: self.max_response_data,
+        })
+    }
+}
+
 /// One resolved profile.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -593,20 +633,9 @@ impl Profile {
                 "a signing password exists exactly when the signing certificate does",
             ));
         }
-        let atr = self.atr()?;
-        if !(2..=33).contains(&atr.len()) || !matches!(atr.first(), Some(0x3B | 0x3F)) {
-            return Err(self.invalid("link.atr", "2-33 bytes starting with 3B or 3F"));
-        }
-        let l = &self.link;
-        if l.max_response_data == 0 || l.max_response_data > 65_536 {
-            return Err(self.invalid("link.max_response_data", "must be 1-65536"));
-        }
-        if !l.extended_length && l.max_response_data > 256 {
-            return Err(self.invalid(
-                "link.max_response_data",
-                "at most 256 without extended length",
-            ));
-        }
+        self.link
+            .link_profile()
+            .map_err(|e| self.invalid(e.field, e.problem))?;
         Ok(())
     }
 
@@ -623,10 +652,6 @@ impl Profile {
             "person.my_number",
             "11 digits, or 12 digits with a correct check digit",
         ))
-    }
-
-    fn atr(&self) -> Result<Vec<u8>, ProfileError> {
-        parse_hex(&self.link.atr).ok_or_else(|| self.invalid("link.atr", "not hex"))
     }
 
     fn key_label(&self, kind: CaKind) -> String {
@@ -821,12 +846,10 @@ impl Profile {
             cvcs,
             common_ap_key: ap_key("common-ap")?,
             text_sm_key: ap_key("text-sm")?,
-            link: LinkProfile {
-                atr: self.atr()?,
-                contactless: self.link.contactless,
-                extended_length: self.link.extended_length,
-                max_response_data: self.link.max_response_data,
-            },
+            link: self
+                .link
+                .link_profile()
+                .map_err(|e| self.invalid(e.field, e.problem))?,
         })
     }
 }

@@ -232,8 +232,8 @@ fn sm_reads_match_plain_reads_by_offset_and_by_sfi() {
 #[test]
 fn answers_are_encrypted_on_the_wire() {
     let (mut card, mut channel) = open_session(6);
-    let name = card.image().person.name.clone();
-    let address = card.image().person.address.clone();
+    let name = card.image().unwrap().person.name.clone();
+    let address = card.image().unwrap().person.address.clone();
     let wrapped = channel.read_binary(0x82, 0x00, 0).unwrap();
     let (data, sw) = send(&mut card, &wrapped);
     assert_eq!(sw, 0x9000);

@@ -1,9 +1,10 @@
-//! Which card a command talks to: `--card sim[:PROFILE]` (the simulated card, in this process)
-//! or `--reader NAME` (PC/SC). Also the PIN input shared by the card commands: a no-echo prompt,
+//! Which card a command talks to: `--card sim[:PROFILE]` (the simulated card, in this process),
+//! `--card image:PATH` (a recorded card image served by the simulator, in this process) or
+//! `--reader NAME` (PC/SC). Also the PIN input shared by the card commands: a no-echo prompt,
 //! or `--pin-stdin` for automation. PINs are never taken from the command line.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -11,6 +12,7 @@ use mynacard_card::{Error as CardError, Session};
 use mynacard_sim::engine::Card;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
+use mynacard_sim::recorded::RecordedImage;
 use mynacard_sim::state::StateFile;
 use mynacard_transport::blocking::block_on;
 use mynacard_transport::{CardChannel, Transport, TransportError};
@@ -21,12 +23,14 @@ use crate::exit::{CliError, ExitCode};
 /// Card selection, global to every card command.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CardOptions {
-    /// The simulated card: `sim` (the `adult` profile) or `sim:PROFILE` (e.g. `sim:under15`,
-    /// `sim:no-extended`). It lives in this process only, unless --sim-state keeps its counters.
+    /// The simulated card: `sim` (the `adult` profile), `sim:PROFILE` (e.g. `sim:under15`,
+    /// `sim:no-extended`), or `image:PATH`, a recorded card image (its folder or description
+    /// file, e.g. `image:crates/sim/images/jlis-test-card`), which reads as the recorded card did
+    /// and cannot sign. It lives in this process only, unless --sim-state keeps its counters.
     #[arg(
         long,
         global = true,
-        value_name = "sim[:PROFILE]",
+        value_name = "sim[:PROFILE]|image:PATH",
         conflicts_with = "reader"
     )]
     card: Option<String>,
@@ -46,7 +50,7 @@ pub(crate) struct CardOptions {
     timeout: u64,
 
     /// Keep the simulated card's PIN counters and PINs in FILE across invocations (created when
-    /// missing).
+    /// missing); for a profile and for a recorded image alike.
     #[arg(long, global = true, value_name = "FILE", requires = "card")]
     sim_state: Option<PathBuf>,
 }
@@ -60,48 +64,103 @@ pub(crate) fn transport(options: &CardOptions) -> Result<Box<dyn Transport>, Cli
         (Some(spec), _) => sim_transport(spec, options.sim_state.as_ref()),
         (None, Some(name)) => Ok(Box::new(mynacard_pcsc::PcscTransport::new(name.clone()))),
         (None, None) => Err(CliError::usage(
-            "no card chosen: give --card sim[:PROFILE] or --reader NAME",
+            "no card chosen: give --card sim[:PROFILE], --card image:PATH or --reader NAME",
         )),
     }
 }
 
-fn sim_transport(spec: &str, state: Option<&PathBuf>) -> Result<Box<dyn Transport>, CliError> {
-    let profile = match spec.split_once(':') {
-        None if spec == "sim" => "adult",
-        Some(("sim", profile)) if !profile.is_empty() => profile,
-        _ => {
-            return Err(CliError::usage(format!(
-                "--card {spec:?}: expected sim or sim:PROFILE"
-            )));
+/// A simulated card: a generated profile or a recorded image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SimSource {
+    /// A built-in profile by name.
+    Profile(String),
+    /// A recorded image: its folder or description file.
+    Image(PathBuf),
+}
+
+impl SimSource {
+    /// `sim`, `sim:PROFILE` or `image:PATH`; `None` for anything else.
+    pub(crate) fn parse(spec: &str) -> Option<SimSource> {
+        match spec.split_once(':') {
+            None if spec == "sim" => Some(SimSource::Profile("adult".to_owned())),
+            Some(("sim", profile)) if !profile.is_empty() => {
+                Some(SimSource::Profile(profile.to_owned()))
+            }
+            Some(("image", path)) if !path.is_empty() => Some(SimSource::Image(path.into())),
+            _ => None,
         }
+    }
+
+    /// How messages name it.
+    fn describe(&self) -> String {
+        match self {
+            SimSource::Profile(name) => format!("profile {name}"),
+            SimSource::Image(path) => format!("image {}", path.display()),
+        }
+    }
+}
+
+/// The simulated card of `source`, its counters kept in `state` when given (`state_flag` names
+/// that option in messages).
+///
+/// # Errors
+/// A usage error for an unknown profile, an image that does not load, or a state file that
+/// cannot be read or belongs to another card.
+pub(crate) fn load_sim_card(
+    source: &SimSource,
+    state: Option<&Path>,
+    state_flag: &str,
+) -> Result<SimCard, CliError> {
+    let saved = match state {
+        Some(path) => StateFile::new(path).load().map_err(|e| {
+            CliError::usage(format!("cannot read {state_flag} {}", path.display())).with_source(e)
+        })?,
+        None => None,
     };
-    let image = CardImage::from_profile_name(profile).map_err(|e| {
-        CliError::usage(format!("--card {spec:?}: no such simulated card profile")).with_source(e)
-    })?;
-    let card = match state {
-        Some(path) => {
-            let file = StateFile::new(path);
-            let saved = file.load().map_err(|e| {
-                CliError::usage(format!("cannot read --sim-state {}", path.display()))
-                    .with_source(e)
+    let restored = match source {
+        SimSource::Profile(name) => {
+            let image = CardImage::from_profile_name(name).map_err(|e| {
+                CliError::usage(format!("no such simulated card profile {name:?}")).with_source(e)
             })?;
-            match saved {
-                Some(saved) => Card::with_state(image, &saved).map_err(|e| {
-                    CliError::usage(format!(
-                        "--sim-state {} does not fit profile {profile}",
-                        path.display()
-                    ))
-                    .with_source(e)
-                })?,
-                None => Card::new(image),
+            match &saved {
+                Some(saved) => Card::with_state(image, saved),
+                None => Ok(Card::new(image)),
             }
         }
-        None => Card::new(image),
+        SimSource::Image(path) => {
+            let image = RecordedImage::load(path).map_err(|e| {
+                CliError::usage(format!("{} is not a usable recorded image", path.display()))
+                    .with_source(e)
+            })?;
+            match &saved {
+                Some(saved) => Card::from_recorded_with_state(image, saved),
+                None => Ok(Card::from_recorded(image)),
+            }
+        }
     };
+    // Only a saved state can be refused.
+    let card = restored.map_err(|e| {
+        let path = state.map(|p| p.display().to_string()).unwrap_or_default();
+        CliError::usage(format!(
+            "{state_flag} {path} belongs to another card than {}",
+            source.describe()
+        ))
+        .with_source(e)
+    })?;
     let sim = SimCard::new(card);
     if let Some(path) = state {
         sim.set_state_file(StateFile::new(path));
     }
+    Ok(sim)
+}
+
+fn sim_transport(spec: &str, state: Option<&PathBuf>) -> Result<Box<dyn Transport>, CliError> {
+    let source = SimSource::parse(spec).ok_or_else(|| {
+        CliError::usage(format!(
+            "--card {spec:?}: expected sim, sim:PROFILE or image:PATH"
+        ))
+    })?;
+    let sim = load_sim_card(&source, state.map(PathBuf::as_path), "--sim-state")?;
     Ok(Box::new(sim.transport()))
 }
 
@@ -138,12 +197,12 @@ impl CardOptions {
         self.reader.as_deref()
     }
 
-    /// The simulated card's profile named with `--card sim[:PROFILE]` (`adult` for `sim`).
-    pub(crate) fn sim_profile(&self) -> Option<&str> {
-        match self.card.as_deref()?.split_once(':') {
-            None => (self.card.as_deref() == Some("sim")).then_some("adult"),
-            Some(("sim", profile)) if !profile.is_empty() => Some(profile),
-            Some(_) => None,
+    /// The simulated card's profile named with `--card sim[:PROFILE]` (`adult` for `sim`);
+    /// `None` for a recorded image, whose card is not generated from a profile.
+    pub(crate) fn sim_profile(&self) -> Option<String> {
+        match SimSource::parse(self.card.as_deref()?)? {
+            SimSource::Profile(name) => Some(name),
+            SimSource::Image(_) => None,
         }
     }
 }
@@ -234,6 +293,17 @@ pub(crate) fn card_error(e: CardError) -> CliError {
             "the card's data did not verify".to_owned(),
         ),
         CardError::PinNotSet { key } => (ExitCode::Failure, format!("this card has no {key}")),
+        // What the simulator's recorded images answer where a private key would be needed.
+        CardError::Card {
+            sw: mynacard_apdu::StatusWord::InsNotSupported,
+            operation,
+        } => (
+            ExitCode::Failure,
+            format!(
+                "the card does not support {operation} (a recorded card image holds no private \
+                 keys)"
+            ),
+        ),
         _ => (ExitCode::Failure, "card operation failed".to_owned()),
     };
     CliError::new(code, message).with_source(e)
@@ -296,6 +366,22 @@ mod tests {
         assert!(transport(&opts(Some("sim:under15"), None)).is_ok());
         let bad = transport(&opts(Some("sim:nope"), None)).err().unwrap();
         assert_eq!(bad.exit_code(), ExitCode::Usage);
+        let image = format!("image:{}", mynacard_sim::recorded::JLIS_TEST_CARD);
+        let recorded = transport(&opts(Some(&image), None)).unwrap();
+        assert_eq!(recorded.name(), "simulated card (image:jlis-test-card)");
+        for bad in ["image:", "image:/nonexistent/card.toml"] {
+            let refused = transport(&opts(Some(bad), None)).err().unwrap();
+            assert_eq!(refused.exit_code(), ExitCode::Usage, "{bad}");
+        }
+        assert_eq!(
+            SimSource::parse("image:a/b"),
+            Some(SimSource::Image("a/b".into()))
+        );
+        assert_eq!(opts(Some(&image), None).sim_profile(), None);
+        assert_eq!(
+            opts(Some("sim"), None).sim_profile().as_deref(),
+            Some("adult")
+        );
         assert_eq!(
             transport(&opts(Some("card"), None))
                 .err()

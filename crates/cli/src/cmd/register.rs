@@ -316,7 +316,7 @@ pub(crate) fn run_and_print_waiting(
 ) -> Result<(), CliError> {
     let face = machine.method() == mynacard_registration::Method::AccreditedFace;
     let image = match card.sim_profile() {
-        Some(profile) => Some(CardImage::from_profile_name(profile).map_err(|e| {
+        Some(profile) => Some(CardImage::from_profile_name(&profile).map_err(|e| {
             CliError::usage(format!("no simulated card profile {profile:?}")).with_source(e)
         })?),
         None => None,

@@ -2,20 +2,18 @@
 //!
 //! `mynacard sim vpcd` attaches a simulated card to vsmartcard's vpcd reader driver, so that a
 //! running pcscd lists it as a card in `Virtual PCD 00 00` (port 35963) or `Virtual PCD 00 01`
-//! (port 35964) and any PC/SC program (OpenSC, the pcsc crate, browsers) can use it.
+//! (port 35964) and any PC/SC program (OpenSC, the pcsc crate, browsers) can use it. The card is
+//! a generated profile (`--profile`) or a recorded card image (`--image`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use mynacard_sim::engine::Card;
-use mynacard_sim::image::CardImage;
-use mynacard_sim::inprocess::SimCard;
-use mynacard_sim::state::StateFile;
 use mynacard_sim::vpcd::{self, Ended, StopSignal, VpcdError, VpcdOptions};
 use serde::Serialize;
 
+use crate::cmd::card_select::{SimSource, load_sim_card};
 use crate::exit::{CliError, ExitCode};
 use crate::output::Output;
 
@@ -44,6 +42,11 @@ pub(crate) struct VpcdArgs {
     /// Simulated card profile (e.g. adult, under15, no-extended).
     #[arg(long, default_value = "adult")]
     profile: String,
+
+    /// Serve a recorded card image instead of a profile: its folder or description file (e.g.
+    /// crates/sim/images/jlis-test-card). It reads as the recorded card did and cannot sign.
+    #[arg(long, value_name = "PATH", conflicts_with = "profile")]
+    image: Option<PathBuf>,
 
     /// Keep PIN counters and changed PINs in FILE (created when missing).
     #[arg(long, value_name = "FILE")]
@@ -91,35 +94,6 @@ pub(crate) fn run(command: SimCommand, out: &Output) -> Result<(), CliError> {
     }
 }
 
-fn load_card(profile: &str, state: Option<&PathBuf>) -> Result<SimCard, CliError> {
-    let image = CardImage::from_profile_name(profile).map_err(|e| {
-        CliError::usage(format!(
-            "--profile {profile:?}: no such simulated card profile"
-        ))
-        .with_source(e)
-    })?;
-    let Some(path) = state else {
-        return Ok(SimCard::from_image(image));
-    };
-    let file = StateFile::new(path);
-    let saved = file.load().map_err(|e| {
-        CliError::usage(format!("cannot read --state {}", path.display())).with_source(e)
-    })?;
-    let card = match saved {
-        Some(saved) => Card::with_state(image, &saved).map_err(|e| {
-            CliError::usage(format!(
-                "--state {} belongs to another card than profile {profile}",
-                path.display()
-            ))
-            .with_source(e)
-        })?,
-        None => Card::new(image),
-    };
-    let sim = SimCard::new(card);
-    sim.set_state_file(file);
-    Ok(sim)
-}
-
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, CliError> {
     (host, port)
         .to_socket_addrs()
@@ -130,7 +104,12 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, CliError> {
 
 fn run_vpcd(args: VpcdArgs, out: &Output) -> Result<(), CliError> {
     let addr = resolve(&args.host, args.port)?;
-    let sim = load_card(&args.profile, args.state.as_ref())?;
+    let source = match args.image {
+        Some(path) => SimSource::Image(path),
+        None => SimSource::Profile(args.profile),
+    };
+    let sim = load_sim_card(&source, args.state.as_deref(), "--state")?;
+    let profile = sim.with_card(|card| card.profile().to_owned());
     // The log keeps counters only: this may run for days.
     sim.log().keeping_entries(false);
     let options = VpcdOptions {
@@ -139,10 +118,7 @@ fn run_vpcd(args: VpcdArgs, out: &Output) -> Result<(), CliError> {
         reconnect: !args.once,
         ..VpcdOptions::default()
     };
-    eprintln!(
-        "mynacard: simulated card {} connecting to vpcd at {addr}",
-        args.profile
-    );
+    eprintln!("mynacard: simulated card {profile} connecting to vpcd at {addr}");
     // The process ends by signal; the OS closes the socket and vpcd sees the card leave.
     let ended = vpcd::run(addr, &sim, &options, &StopSignal::new()).map_err(|e| match e {
         VpcdError::Connect { .. } => CliError::new(
@@ -154,7 +130,7 @@ fn run_vpcd(args: VpcdArgs, out: &Output) -> Result<(), CliError> {
     })?;
     let counters = sim.log().counters();
     out.print(&VpcdReport {
-        profile: args.profile,
+        profile,
         address: addr.to_string(),
         ended: match ended {
             Ended::Stopped => "stopped",

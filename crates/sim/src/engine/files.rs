@@ -40,8 +40,9 @@ pub(crate) enum Body {
 pub(crate) struct Ef {
     /// File identifier; its low five bits are its short EF identifier.
     pub(crate) fid: u16,
-    /// Secrets of which any one, verified, opens the file for reading; empty = free.
-    pub(crate) read_after: &'static [SecretId],
+    /// Secrets of which any one, verified, opens the file for reading; empty = free. Owned,
+    /// because a recorded image names them at run time.
+    pub(crate) read_after: Vec<SecretId>,
     /// Contents.
     pub(crate) body: Body,
 }
@@ -50,15 +51,15 @@ impl Ef {
     pub(crate) fn free(fid: u16, body: Body) -> Ef {
         Ef {
             fid,
-            read_after: &[],
+            read_after: Vec::new(),
             body,
         }
     }
 
-    pub(crate) fn gated(fid: u16, read_after: &'static [SecretId], body: Body) -> Ef {
+    pub(crate) fn gated(fid: u16, read_after: &[SecretId], body: Body) -> Ef {
         Ef {
             fid,
-            read_after,
+            read_after: read_after.to_vec(),
             body,
         }
     }

@@ -11,12 +11,18 @@
 //! application builds that application's files (`jpki`, `text`, `visual`, `common`, `juki`),
 //! `mf` the data objects GET DATA answers at the MF level; the retry counters are the
 //! non-volatile part ([`crate::state`]).
+//!
+//! A card is built either from a generated [`CardImage`] ([`Card::new`]), which holds a private
+//! key for every key EF, or from a [`RecordedImage`] ([`Card::from_recorded`]), whose files,
+//! objects and secrets come from a real card and which holds no private key at all: the commands
+//! that would need one answer [`NO_KEY`].
 
 mod common;
 mod files;
 mod jpki;
 mod juki;
 mod mf;
+pub(crate) mod recorded;
 pub(crate) mod records;
 mod secrets;
 mod sm;
@@ -34,6 +40,7 @@ use sha2::{Digest, Sha256};
 use self::files::{Body, Ef, Files, KeySlot};
 use self::secrets::{ChangeRefusal, Secrets, Verdict};
 use crate::image::{CardImage, LinkProfile};
+use crate::recorded::RecordedImage;
 use crate::state::{PersistentState, SecretId, StateError};
 
 /// The applications of the card (B.1).
@@ -101,6 +108,12 @@ pub struct SecretStatus {
 /// Largest response data in one frame: vpcd frames carry at most 65535 bytes, SW included.
 const MAX_FRAME_DATA: usize = 65_533;
 
+/// What a card without the private key answers COMPUTE DIGITAL SIGNATURE, INTERNAL
+/// AUTHENTICATE and SET SESSION KEY: `6D00`, instruction not supported, the answer a card gives
+/// an operation it does not offer (`card-protocol.md` B.9) and the one this engine already gives
+/// COMPUTE DIGITAL SIGNATURE outside the APs that sign. Never a made-up signature.
+pub const NO_KEY: StatusWord = StatusWord::InsNotSupported;
+
 /// A response under construction.
 struct Reply {
     data: Vec<u8>,
@@ -134,9 +147,26 @@ struct Pending {
     final_sw: StatusWord,
 }
 
+/// What a card serves, whatever its source (a generated or a recorded image).
+struct Contents {
+    /// The profile (or `image:NAME`) and serial a state file must match.
+    profile: String,
+    serial: String,
+    link: LinkProfile,
+    /// One entry per `Application::index`.
+    apps: [Files; 5],
+    mf_objects: Vec<(u16, Vec<u8>)>,
+    secrets: Secrets,
+}
+
 /// A simulated My Number Card.
 pub struct Card {
-    image: CardImage,
+    /// The generated image, which also holds every private key; `None` for a recorded card.
+    image: Option<CardImage>,
+    /// The profile (or `image:NAME`) and serial a state file must match.
+    profile: String,
+    serial: String,
+    link: LinkProfile,
     apps: [Files; 5],
     mf_objects: Vec<(u16, Vec<u8>)>,
     secrets: Secrets,
@@ -155,7 +185,7 @@ pub struct Card {
 impl core::fmt::Debug for Card {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Card")
-            .field("profile", &self.image.profile)
+            .field("profile", &self.profile)
             .field("powered", &self.powered)
             .field("current", &self.current)
             .field("current_ef", &self.current_ef)
@@ -178,15 +208,43 @@ impl Card {
             common::files(&image),
             juki::files(&image),
         ];
-        let mf_objects = mf::objects(&image);
-        let secrets = Secrets::from_image(&image);
+        let contents = Contents {
+            profile: image.profile.clone(),
+            serial: image.face.serial.clone(),
+            link: image.link.clone(),
+            apps,
+            mf_objects: mf::objects(&image),
+            secrets: Secrets::from_image(&image),
+        };
+        Card::assemble(contents, Some(image))
+    }
+
+    /// A fresh card, unpowered, serving a recorded image: its files, GET DATA objects and
+    /// secrets with their counters, and no private key (signing answers [`NO_KEY`]). Its state
+    /// files are those of profile `image:NAME`.
+    pub fn from_recorded(image: RecordedImage) -> Card {
+        Card::assemble(recorded::contents(image), None)
+    }
+
+    fn assemble(contents: Contents, image: Option<CardImage>) -> Card {
+        let Contents {
+            profile,
+            serial,
+            link,
+            apps,
+            mf_objects,
+            secrets,
+        } = contents;
         // Deterministic: the same image gives the same challenges and PSS salts.
         let seed = Sha256::new()
-            .chain_update(image.profile.as_bytes())
+            .chain_update(profile.as_bytes())
             .chain_update([0])
-            .chain_update(image.face.serial.as_bytes())
+            .chain_update(serial.as_bytes())
             .finalize();
         Card {
+            profile,
+            serial,
+            link,
             apps,
             mf_objects,
             secrets,
@@ -203,6 +261,19 @@ impl Card {
         }
     }
 
+    /// A recorded card with the non-volatile state saved earlier, as [`Card::with_state`].
+    ///
+    /// # Errors
+    /// As [`Card::with_state`].
+    pub fn from_recorded_with_state(
+        image: RecordedImage,
+        state: &PersistentState,
+    ) -> Result<Card, StateError> {
+        let mut card = Card::from_recorded(image);
+        card.restore(state)?;
+        Ok(card)
+    }
+
     /// A card with the non-volatile state saved earlier by [`Card::persistent_state`].
     ///
     /// # Errors
@@ -210,23 +281,27 @@ impl Card {
     /// [`StateError::UnknownSecret`] or [`StateError::InvalidValue`] for a state this card
     /// could not have written.
     pub fn with_state(image: CardImage, state: &PersistentState) -> Result<Card, StateError> {
-        if state.profile != image.profile || state.serial != image.face.serial {
+        let mut card = Card::new(image);
+        card.restore(state)?;
+        Ok(card)
+    }
+
+    /// Applies a saved state after checking that it is this card's.
+    fn restore(&mut self, state: &PersistentState) -> Result<(), StateError> {
+        if state.profile != self.profile || state.serial != self.serial {
             return Err(StateError::OtherCard {
                 found_profile: state.profile.clone(),
                 found_serial: state.serial.clone(),
-                profile: image.profile.clone(),
-                serial: image.face.serial.clone(),
+                profile: self.profile.clone(),
+                serial: self.serial.clone(),
             });
         }
-        let mut card = Card::new(image);
-        card.secrets.restore(state)?;
-        Ok(card)
+        self.secrets.restore(state)
     }
 
     /// The non-volatile state (retry counters, changed PINs) to save.
     pub fn persistent_state(&self) -> PersistentState {
-        self.secrets
-            .save(&self.image.profile, &self.image.face.serial)
+        self.secrets.save(&self.profile, &self.serial)
     }
 
     /// A number that changes whenever the non-volatile state changes; harnesses save the state
@@ -235,19 +310,29 @@ impl Card {
         self.secrets.generation()
     }
 
-    /// The image the card was built from.
-    pub fn image(&self) -> &CardImage {
-        &self.image
+    /// The generated image the card was built from; `None` for a recorded card.
+    pub fn image(&self) -> Option<&CardImage> {
+        self.image.as_ref()
+    }
+
+    /// The profile name the card's state files carry (`image:NAME` for a recorded card).
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Whether the card holds private keys (a generated card) or none (a recorded one).
+    pub fn has_private_keys(&self) -> bool {
+        self.image.is_some()
     }
 
     /// The answer-to-reset.
     pub fn atr(&self) -> &[u8] {
-        &self.image.link.atr
+        &self.link.atr
     }
 
     /// The link properties (extended length, largest response).
     pub fn link(&self) -> &LinkProfile {
-        &self.image.link
+        &self.link
     }
 
     /// Whether the card is powered.
@@ -330,7 +415,7 @@ impl Card {
 
     /// Most response data in one response on this card's link.
     fn max_response_data(&self) -> usize {
-        let link = &self.image.link;
+        let link = &self.link;
         let mut max = link.max_response_data.clamp(1, MAX_FRAME_DATA);
         if !link.extended_length {
             max = max.min(256);
@@ -361,7 +446,7 @@ impl Card {
             return StatusWord::WrongLength.into();
         };
         let extended = parsed.encoding == LengthEncoding::Extended;
-        if extended && !self.image.link.extended_length {
+        if extended && !self.link.extended_length {
             return StatusWord::WrongLength.into();
         }
         let cmd = parsed.command;
@@ -696,6 +781,9 @@ impl Card {
     /// the 券面 APs sign a DigestInfo with their own key (`80 2A 00 00`) without any PIN.
     fn compute_signature(&mut self, cmd: &Command) -> Reply {
         let data = cmd.data_bytes();
+        let Some(image) = self.image.as_ref() else {
+            return NO_KEY.into();
+        };
         match self.current {
             Some(Application::Jpki) => {
                 let slot = match self.key_for(cmd.p2) {
@@ -711,7 +799,7 @@ impl Card {
                 if slot.gate().is_some_and(|g| !self.verified.contains(&g)) {
                     return StatusWord::SecurityStatusNotSatisfied.into();
                 }
-                let Some(key) = private_key(&self.image, slot) else {
+                let Some(key) = private_key(image, slot) else {
                     return StatusWord::ReferencedDataNotFound.into();
                 };
                 if data.is_empty() || cmd.ne().is_some_and(|ne| (ne as usize) < key.size()) {
@@ -730,9 +818,9 @@ impl Card {
                     return StatusWord::IncorrectP1P2.into();
                 }
                 let key = if app == Application::Text {
-                    &self.image.text_ap_key
+                    &image.text_ap_key
                 } else {
-                    &self.image.card_key
+                    &image.card_key
                 };
                 if data.is_empty()
                     || data.len() > key.size().saturating_sub(11)
@@ -755,6 +843,9 @@ impl Card {
     /// INTERNAL AUTHENTICATE (B.5): only the common AP key `0019` answers, without a PIN,
     /// with sha256WithRSA (PKCS#1 v1.5) over the challenge.
     fn internal_authenticate(&mut self, cmd: &Command) -> Reply {
+        let Some(image) = self.image.as_ref() else {
+            return NO_KEY.into();
+        };
         if cmd.p1 != 0x00 {
             return StatusWord::IncorrectP1P2.into();
         }
@@ -764,7 +855,7 @@ impl Card {
             Err(sw) => return sw.into(),
         }
         let challenge = cmd.data_bytes();
-        let key = &self.image.common_ap_key;
+        let key = &image.common_ap_key;
         if challenge.is_empty() || cmd.ne().is_some_and(|ne| (ne as usize) < key.size()) {
             return StatusWord::WrongLength.into();
         }

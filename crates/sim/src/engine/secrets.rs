@@ -19,7 +19,19 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    fn accepts(self, value: &[u8]) -> bool {
+    /// The form a holder-changeable secret takes; `None` for the keys a holder cannot change
+    /// (collation keys, derived from card data, and the text AP's blocked key).
+    pub(crate) const fn of(id: SecretId) -> Option<Format> {
+        match id {
+            SecretId::JpkiAuthPin | SecretId::TextPin | SecretId::CommonPin | SecretId::JukiPin => {
+                Some(Format::FourDigits)
+            }
+            SecretId::JpkiSignPassword => Some(Format::SignPassword),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn accepts(self, value: &[u8]) -> bool {
         match self {
             Format::FourDigits => value.len() == 4 && value.iter().all(u8::is_ascii_digit),
             Format::SignPassword => {
@@ -100,6 +112,27 @@ fn collation(value: String, limit: u8) -> Slot {
 }
 
 impl Secrets {
+    /// The secrets of a recorded image, each with the limit and tries left it was recorded with.
+    pub(crate) fn from_recorded(secrets: &[(SecretId, Secret)]) -> Self {
+        let slots = secrets
+            .iter()
+            .map(|(id, secret)| {
+                let slot = Slot {
+                    value: secret.value.clone(),
+                    limit: secret.limit,
+                    remaining: secret.remaining.min(secret.limit),
+                    format: Format::of(*id),
+                    changed: false,
+                };
+                (*id, slot)
+            })
+            .collect();
+        Secrets {
+            slots,
+            generation: 0,
+        }
+    }
+
     pub(crate) fn from_image(image: &CardImage) -> Self {
         let mut slots = BTreeMap::new();
         if let Some(pin) = &image.auth_pin {

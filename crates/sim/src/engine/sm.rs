@@ -148,6 +148,9 @@ impl Card {
 
     /// SET SESSION KEY `80 AE 00 00 Lc <RSA-OAEP ciphertext>`.
     pub(super) fn set_session_key(&mut self, cmd: &Command) -> Reply {
+        let Some(image) = self.image.as_ref() else {
+            return super::NO_KEY.into();
+        };
         match self.current {
             Some(Application::Text) => {}
             // No key delivery in these security environments (MC): 66F1; nothing selected is
@@ -167,7 +170,7 @@ impl Card {
         if !self.verified.contains(&SecretId::TextPin) {
             return StatusWord::SecurityStatusNotSatisfied.into();
         }
-        let key = &self.image.text_sm_key;
+        let key = &image.text_sm_key;
         let data = cmd.data_bytes();
         if data.len() != key.size() {
             return StatusWord::WrongLength.into();
