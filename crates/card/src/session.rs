@@ -419,7 +419,7 @@ impl<C: CardChannel> Session<C> {
             Extent::Exact(n) => n.clamp(1, max),
             _ => max,
         };
-        let mut first: Option<(Vec<u8>, bool)> = None;
+        let mut first: Option<(Vec<u8>, ReadEnd)> = None;
         if self.extended_usable() && want(self.max_read()) > 256 {
             let ne = want(self.max_read());
             let cmd = commands::read_binary_sfi(sfi, 0, ne as u32)?;
@@ -436,7 +436,7 @@ impl<C: CardChannel> Session<C> {
                 Err(e) => return Err(e),
             }
         }
-        let (mut data, mut eof) = match first {
+        let (mut data, end) = match first {
             Some(f) => f,
             None => {
                 let ne = want(self.max_read());
@@ -445,9 +445,14 @@ impl<C: CardChannel> Session<C> {
                 read_answer(r, ne, what)?
             }
         };
+        // Without a length to go by (a physical read), a short answer is the end. With one, an
+        // answer short of it is read on at its offset: a reader that caps answers cuts them
+        // short, with `9000`, or with the card's `6282` when Le was larger than the file; a
+        // file that really ends early then answers `6B00` or nothing.
+        let mut eof = false;
         let total = match extent {
             Extent::Exact(n) => n,
-            Extent::Physical if eof => return Ok(data),
+            Extent::Physical if end != ReadEnd::Full => return Ok(data),
             Extent::Physical => usize::MAX,
             Extent::Tlv => match ber::parse_header(&data) {
                 Ok((_, header, len)) => header
@@ -487,15 +492,19 @@ impl<C: CardChannel> Session<C> {
             let r = self
                 .exchange(&commands::read_binary(offset, ne as u32)?, How::plain(what))
                 .await?;
-            if extent == Extent::Physical && r.sw == StatusWord::WrongP1P2 {
-                return Ok(data);
+            if r.sw == StatusWord::WrongP1P2 {
+                // 6B00: the offset is past the end of the file.
+                if extent == Extent::Physical {
+                    return Ok(data);
+                }
+                break;
             }
             let (chunk, end) = read_answer(r, ne, what)?;
             if chunk.is_empty() {
                 break;
             }
             data.extend_from_slice(&chunk);
-            eof = end;
+            eof = extent == Extent::Physical && end != ReadEnd::Full;
             if eof {
                 break;
             }
@@ -609,13 +618,23 @@ impl<C: CardChannel> Session<C> {
 }
 
 /// Data and end-of-file flag of a READ BINARY answer.
-fn read_answer(r: Response, ne: usize, what: &'static str) -> Result<(Vec<u8>, bool)> {
+/// How a READ BINARY answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// As much as was asked for.
+    Full,
+    /// Fewer bytes with `9000`: the end of the file, or a reader that caps answers (the file's
+    /// TLV length tells which).
+    Short,
+    /// `6282`: the card says the file ended.
+    EndOfFile,
+}
+
+fn read_answer(r: Response, ne: usize, what: &'static str) -> Result<(Vec<u8>, ReadEnd)> {
     match r.sw {
-        StatusWord::Success => {
-            let eof = r.data.len() < ne;
-            Ok((r.data, eof))
-        }
-        StatusWord::EndOfFileWarning => Ok((r.data, true)),
+        StatusWord::Success if r.data.len() < ne => Ok((r.data, ReadEnd::Short)),
+        StatusWord::Success => Ok((r.data, ReadEnd::Full)),
+        StatusWord::EndOfFileWarning => Ok((r.data, ReadEnd::EndOfFile)),
         sw => Err(Error::card(sw, what)),
     }
 }

@@ -201,6 +201,73 @@ fn pcscd_gives_the_same_bytes_and_signatures_as_the_in_process_card() {
     detach(bridge, READER_0);
 }
 
+/// Commands the card received, GET RESPONSE apart: (others, GET RESPONSEs).
+fn commands_seen(card: &SimCard) -> (usize, usize) {
+    let entries = card.log().entries();
+    let get_responses = entries
+        .iter()
+        .filter(|e| e.command.get(1) == Some(&0xC0))
+        .count();
+    (entries.len() - get_responses, get_responses)
+}
+
+/// Behind a reader that caps answers at 128 bytes without saying so, every certificate and
+/// both signatures come back exactly as from the card itself, with the same commands plus the
+/// GET RESPONSEs the reader makes necessary; a reader that drops the rest still gives every
+/// certificate whole.
+#[test]
+fn readers_that_cap_answers_at_128_bytes_give_whole_certificates_and_signatures() {
+    let _slots = slots();
+    let expected = block_on(observe(sim("adult").channel()));
+
+    let plain = sim("contactless");
+    let bridge = attach(&plain, READER_0);
+    assert_eq!(
+        block_on(observe(open(READER_0, PcscOptions::default()))),
+        expected
+    );
+    detach(bridge, READER_0);
+    let (plain_commands, plain_get_responses) = commands_seen(&plain);
+    assert_eq!(plain_get_responses, 0);
+
+    let capped = sim("capped-reader");
+    let bridge = attach(&capped, READER_0);
+    let channel = open(READER_0, PcscOptions::default());
+    // Nothing in the reader's capabilities tells of the cap.
+    assert!(channel.capabilities().max_response_len > 128 + 2);
+    assert_eq!(block_on(observe(channel)), expected);
+    detach(bridge, READER_0);
+    let (capped_commands, get_responses) = commands_seen(&capped);
+    assert_eq!(
+        capped_commands, plain_commands,
+        "no command more than on a plain reader"
+    );
+    assert!(get_responses >= 4 * 10, "{get_responses} GET RESPONSEs");
+
+    let dropped = sim("capped-reader-dropped");
+    let bridge = attach(&dropped, READER_0);
+    let certificates = block_on(async {
+        let mut session = Session::new(open(READER_0, PcscOptions::default()));
+        let mut ap = session.jpki().await.expect("JPKI AP");
+        let mut out = Vec::new();
+        for which in [
+            PublicCertificate::Auth,
+            PublicCertificate::AuthCa,
+            PublicCertificate::SignCa,
+        ] {
+            out.push(
+                ap.read_certificate(which)
+                    .await
+                    .expect("certificate")
+                    .into_der(),
+            );
+        }
+        out
+    });
+    detach(bridge, READER_0);
+    assert_eq!(certificates, expected.certificates);
+}
+
 #[test]
 fn card_pulled_mid_read_is_card_removed_spends_no_pin_attempt_and_a_new_session_works() {
     let _slots = slots();

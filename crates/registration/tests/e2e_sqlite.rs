@@ -36,6 +36,7 @@ macro_rules! e2e {
 
 e2e!(
     smartphone_and_atm_registration,
+    registration_through_capped_readers,
     smartphone_token_registration,
     kiosk_face_registration,
     face_from_unknown_terminal_rejected,

@@ -136,6 +136,28 @@ pub struct LinkProfile {
     pub extended_length: bool,
     /// The most response data in one response; longer answers come as `61xx` + GET RESPONSE.
     pub max_response_data: usize,
+    /// A reader or phone NFC stack that caps answers without saying so (the capabilities it
+    /// reports do not show it); `None` for one that carries what the card sends.
+    pub answer_cap: Option<AnswerCap>,
+}
+
+/// How a capping reader shortens answers longer than its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerCap {
+    /// The most data bytes it passes on in one response.
+    pub max: usize,
+    /// What becomes of the rest.
+    pub rest: CappedRest,
+}
+
+/// What a capping reader does with the bytes beyond its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CappedRest {
+    /// `61xx`: the rest waits for GET RESPONSE.
+    GetResponse,
+    /// Dropped, with the card's status word (`9000`): a file read comes back short before its
+    /// end, and the rest must be read at its offset; a signature cannot be recovered.
+    Dropped,
 }
 
 /// Everything a simulated card holds.

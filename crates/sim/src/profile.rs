@@ -50,7 +50,8 @@ use zeroize::Zeroizing;
 
 use crate::cvc::CvcRole;
 use crate::image::{
-    CardFace, CardImage, Credential, Date, LinkProfile, Person, Secret, SexCode, TokenKind,
+    AnswerCap, CappedRest, CardFace, CardImage, Credential, Date, LinkProfile, Person, Secret,
+    SexCode, TokenKind,
 };
 use crate::pki::{
     CaKind, CrlSpec, DateTime, HolderAttributes, LeafSpec, PkiError, Revocation, RevocationReason,
@@ -298,6 +299,13 @@ pub struct LinkSpec {
     pub extended_length: bool,
     /// Most response data in one response.
     pub max_response_data: usize,
+    /// A reader that caps answers at this many data bytes without announcing it.
+    #[serde(default)]
+    pub answer_cap: Option<usize>,
+    /// What the capping reader does with the rest: `get-response` (`61xx`, the default) or
+    /// `dropped` (the answer ends short with the card's `9000`).
+    #[serde(default)]
+    pub capped_rest: Option<String>,
 }
 
 /// A field that breaks a rule of the card, and how.
@@ -331,11 +339,27 @@ impl LinkSpec {
                 "at most 256 without extended length",
             ));
         }
+        let rest = match self.capped_rest.as_deref() {
+            None | Some("get-response") => CappedRest::GetResponse,
+            Some("dropped") => CappedRest::Dropped,
+            Some(_) => {
+                return Err(invalid("link.capped_rest", "get-response or dropped"));
+            }
+        };
+        if self.capped_rest.is_some() && self.answer_cap.is_none() {
+            return Err(invalid("link.capped_rest", "needs link.answer_cap"));
+        }
+        let answer_cap = match self.answer_cap {
+            None => None,
+            Some(max) if (1..=65_536).contains(&max) => Some(AnswerCap { max, rest }),
+            Some(_) => return Err(invalid("link.answer_cap", "must be 1-65536")),
+        };
         Ok(LinkProfile {
             atr,
             contactless: self.contactless,
             extended_length: self.extended_length,
             max_response_data: self.max_response_data,
+            answer_cap,
         })
     }
 }

@@ -152,6 +152,48 @@ pub async fn smartphone_and_atm_registration(db: String) {
     stop_with_registrations(service, 2).await;
 }
 
+/// Readers that cap answers at 128 bytes without saying so. One that leaves the rest to GET
+/// RESPONSE registers as any other (the certificate read by SFI, every extra APDU a GET
+/// RESPONSE); one that drops the rest still gives the whole certificate (read on at its
+/// offset), but the cut signature ends the flow with a card error and nothing is registered.
+pub async fn registration_through_capped_readers(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+
+    let (plain, _) = card("contactless");
+    let (get_response, _) = card("capped-reader");
+    let report = run_with_pin(pin_registration_in_app(), &get_response, &url, "1234").await;
+    registered(&report.outcome);
+    let get_responses = get_response
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.command.get(1) == Some(&0xC0))
+        .count() as u32;
+    assert!(get_responses > 0);
+    assert_eq!(report.apdus, 5 + get_responses, "{report:?}");
+
+    let (dropped, _) = card("capped-reader-dropped");
+    let report = run_with_pin(pin_registration_at_atm(), &dropped, &url, "1234").await;
+    assert!(
+        matches!(report.outcome, Outcome::CardError { .. }),
+        "{:?}",
+        report.outcome
+    );
+    // The signature was asked for once; the certificate was read whole before it.
+    let signs = dropped
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.command.get(1) == Some(&0x2A))
+        .count();
+    assert_eq!(signs, 1);
+    // And a reader that does not cap costs the five APDUs of every PIN registration.
+    let report = run_with_pin(pin_registration_in_app(), &plain, &url, "1234").await;
+    assert_eq!(report.apdus, 5, "{report:?}");
+    stop_with_registrations(service, 1).await;
+}
+
 /// A smartphone token (`JPKIAPGPSETOKEN`) keeps its auth certificate behind the PIN. It
 /// registers through the app (consent, tries left, PIN, VERIFY, then the certificate, then the
 /// signature); the registration is the person's, so their card finds it, and the phone checks

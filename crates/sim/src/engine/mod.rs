@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 
 use self::files::{Body, Ef, Files, KeySlot};
 use self::secrets::{ChangeRefusal, Secrets, Verdict};
-use crate::image::{CardImage, LinkProfile};
+use crate::image::{CappedRest, CardImage, LinkProfile};
 use crate::recorded::RecordedImage;
 use crate::state::{PersistentState, SecretId, StateError};
 
@@ -423,9 +423,27 @@ impl Card {
         max
     }
 
-    /// Splits an answer longer than the link carries into `61xx` + GET RESPONSE.
-    fn chain(&mut self, mut reply: Reply) -> Reply {
+    /// Most response data that reaches the host in one response: the link's, or less behind a
+    /// reader that caps answers.
+    fn delivered_max(&self) -> usize {
         let max = self.max_response_data();
+        match self.link.answer_cap {
+            Some(cap) => max.min(cap.max.max(1)),
+            None => max,
+        }
+    }
+
+    /// Splits an answer longer than the link carries into `61xx` + GET RESPONSE; a capping
+    /// reader's limit applies on top, unannounced, and may drop the rest instead.
+    fn chain(&mut self, mut reply: Reply) -> Reply {
+        let max = self.delivered_max();
+        if self
+            .link
+            .answer_cap
+            .is_some_and(|cap| cap.rest == CappedRest::Dropped)
+        {
+            reply.data.truncate(max);
+        }
         if reply.data.len() <= max {
             return reply;
         }
@@ -930,7 +948,7 @@ impl Card {
             return StatusWord::WrongLength.into();
         };
         let take = (ne as usize)
-            .min(self.max_response_data())
+            .min(self.delivered_max())
             .min(pending.data.len());
         let rest = pending.data.split_off(take);
         let chunk = std::mem::replace(&mut pending.data, rest);

@@ -129,6 +129,7 @@ pub fn image() -> CardImage {
             contactless: false,
             extended_length: true,
             max_response_data: 65_536,
+            answer_cap: None,
         },
     }
 }
