@@ -2,7 +2,13 @@
 //! comes back whole (its length is known from its TLV header) and both keys still sign, and a
 //! reader that does not cap costs no APDU more.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unused_macros,
+    unused_imports
+)]
 
 mod support;
 
