@@ -11,9 +11,11 @@ use proptest::prelude::*;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 
-const BUILTIN_NAMES: [&str; 11] = [
+const BUILTIN_NAMES: [&str; 13] = [
     "adult",
     "blocked-auth-pin",
+    "capped-reader",
+    "capped-reader-dropped",
     "contact",
     "contactless",
     "expired-auth",
