@@ -23,7 +23,7 @@ type CardSession = Session<Box<dyn CardChannel>>;
 pub(crate) struct PinArgs {
     /// Read PINs and passwords from stdin, one per line, instead of prompting (for automation).
     #[arg(long)]
-    pin_stdin: bool,
+    pub(crate) pin_stdin: bool,
 
     /// Allow the VERIFY when the card says only one try is left (a wrong PIN then blocks it).
     #[arg(long)]
@@ -31,7 +31,7 @@ pub(crate) struct PinArgs {
 }
 
 impl PinArgs {
-    fn policy(&self) -> AttemptPolicy {
+    pub(crate) fn policy(&self) -> AttemptPolicy {
         if self.allow_last_attempt {
             AttemptPolicy::AllowLastAttempt
         } else {

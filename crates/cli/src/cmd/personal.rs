@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use mynacard_card::cvc::{Anchor, Checked, CvcHierarchy, CvcTrust};
 use mynacard_card::visual::CardFace;
-use mynacard_card::{AttemptPolicy, CollationB, Pin};
+use mynacard_card::{CollationB, Pin};
 use mynacard_transport::blocking::block_on;
 use serde::Serialize;
 
+use crate::cmd::card::PinArgs;
 use crate::cmd::card_select::{CardOptions, SecretInput, card_error, open_session};
 use crate::exit::{CliError, ExitCode};
 use crate::output::Output;
@@ -24,13 +25,8 @@ use crate::output::Output;
 /// What opens the records, and which authorities are trusted.
 #[derive(Debug, Args)]
 pub(crate) struct RecordArgs {
-    /// Read the PIN or 照合番号B from stdin (one line) instead of prompting.
-    #[arg(long)]
-    pin_stdin: bool,
-
-    /// Allow the VERIFY when the card says only one try is left.
-    #[arg(long)]
-    allow_last_attempt: bool,
+    #[command(flatten)]
+    pin: PinArgs,
 
     /// Also trust the CVC test authorities: J-LIS test cards and the simulated card.
     #[arg(long)]
@@ -38,14 +34,6 @@ pub(crate) struct RecordArgs {
 }
 
 impl RecordArgs {
-    fn policy(&self) -> AttemptPolicy {
-        if self.allow_last_attempt {
-            AttemptPolicy::AllowLastAttempt
-        } else {
-            AttemptPolicy::KeepLastAttempt
-        }
-    }
-
     fn trust(&self) -> Result<CvcTrust, CliError> {
         if !self.allow_test_roots {
             return Ok(CvcTrust::production());
@@ -217,7 +205,7 @@ pub(crate) fn run_visual(
 ) -> Result<(), CliError> {
     let VisualCommand::Face(args) = command;
     let trust = args.record.trust()?;
-    let mut input = SecretInput::new(args.record.pin_stdin);
+    let mut input = SecretInput::new(args.record.pin.pin_stdin);
     let digits = input.read("照合番号B (14 digits)")?;
     let code = CollationB::from_digits(&digits)
         .map_err(|e| CliError::usage("照合番号B: expected 14 digits").with_source(e))?;
@@ -226,7 +214,7 @@ pub(crate) fn run_visual(
     let checked = block_on(async {
         let mut visual = session.visual().await?;
         let mut verified = visual
-            .verify_collation_b(&code, args.record.policy())
+            .verify_collation_b(&code, args.record.pin.policy())
             .await?;
         verified.read_face_checked(&trust).await
     })
@@ -293,7 +281,7 @@ pub(crate) fn run_text(
 ) -> Result<(), CliError> {
     let TextCommand::Attributes(args) = command;
     let trust = args.trust()?;
-    let mut input = SecretInput::new(args.pin_stdin);
+    let mut input = SecretInput::new(args.pin.pin_stdin);
     let text = input.read("text AP PIN")?;
     let pin = Pin::new(&text)
         .map_err(|e| CliError::usage("text AP PIN: expected 4 digits").with_source(e))?;
@@ -301,7 +289,7 @@ pub(crate) fn run_text(
     let mut session = open_session(card)?;
     let checked = block_on(async {
         let mut ap = session.text().await?;
-        let mut verified = ap.verify_pin(&pin, args.policy()).await?;
+        let mut verified = ap.verify_pin(&pin, args.pin.policy()).await?;
         verified.read_attributes_checked(&trust).await
     })
     .map_err(card_error)?;

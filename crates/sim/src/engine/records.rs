@@ -64,13 +64,7 @@ pub(crate) fn era_yymmdd(date: Date) -> String {
 
 /// RSA public key as the card encodes it inside records and CVCs: `90 exponent` `91 modulus`.
 pub(crate) fn public_key_do(key: &PrivateKey) -> Vec<u8> {
-    let mut modulus = key.n_bytes().into_vec();
-    let size = key.size();
-    if modulus.len() < size {
-        let mut padded = vec![0; size - modulus.len()];
-        padded.extend_from_slice(&modulus);
-        modulus = padded;
-    }
+    let modulus = crate::cvc::modulus(key);
     let mut out = tlv(&[0x90], &key.e_bytes());
     out.extend_from_slice(&tlv(&[0x91], &modulus));
     out
