@@ -405,10 +405,23 @@ fn worker(
         }
         None => true,
     };
+    // Whether the card still has to be disposed of when the connection ends.
+    let mut disposed = false;
     let served = if options.hold_transaction {
         match begin_transaction(&mut card, share) {
             Ok(mut tx) if announce(capabilities) => {
                 let close_reply = session.serve_held(&mut tx, &inbox);
+                // Reset (or unpower) while still holding the transaction: a connect waiting on
+                // it then finds the card already reset, never reset under it a moment later
+                // (which pcsc-lite reports to that handle as a protocol mismatch, measured).
+                if !session.removed && options.on_close != CloseAction::Leave {
+                    let how = disposition(options.on_close);
+                    let mut done = Handle::reconnect(&mut tx, share, how);
+                    if let Err(pcsc::Error::ResetCard) = done {
+                        done = Handle::reconnect(&mut tx, share, how);
+                    }
+                    disposed = done.is_ok();
+                }
                 // Ending may fail when the card left; the disconnect below cleans up either way.
                 let _ = tx.end(Disposition::LeaveCard);
                 Ok(close_reply)
@@ -437,7 +450,7 @@ fn worker(
             return;
         }
     };
-    let on_close = if session.removed {
+    let on_close = if session.removed || disposed {
         Disposition::LeaveCard
     } else {
         disposition(options.on_close)

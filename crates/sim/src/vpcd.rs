@@ -369,7 +369,8 @@ pub fn run(
 pub struct VpcdHandle {
     stop: StopSignal,
     connection: Arc<Connection>,
-    thread: JoinHandle<Result<Ended, VpcdError>>,
+    /// Taken by [`VpcdHandle::join`].
+    thread: Option<JoinHandle<Result<Ended, VpcdError>>>,
 }
 
 impl core::fmt::Debug for VpcdHandle {
@@ -398,7 +399,7 @@ pub fn spawn(addr: SocketAddr, card: SimCard, options: VpcdOptions) -> io::Resul
     Ok(VpcdHandle {
         stop,
         connection,
-        thread,
+        thread: Some(thread),
     })
 }
 
@@ -437,11 +438,25 @@ impl VpcdHandle {
     ///
     /// # Errors
     /// The bridge's error; [`VpcdError::Io`] if its thread panicked.
-    pub fn join(self) -> Result<Ended, VpcdError> {
-        self.thread.join().unwrap_or_else(|_| {
+    pub fn join(mut self) -> Result<Ended, VpcdError> {
+        // Always there: only this method, which takes the handle, empties it.
+        let Some(thread) = self.thread.take() else {
+            return Ok(Ended::Stopped);
+        };
+        thread.join().unwrap_or_else(|_| {
             Err(VpcdError::Io(io::Error::other(
                 "vpcd bridge thread panicked",
             )))
         })
+    }
+}
+
+/// Dropping the handle without [`VpcdHandle::join`] stops the bridge without waiting for it: a
+/// card is never left in the reader by a handle nobody holds (a test that panicked, say).
+impl Drop for VpcdHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop.stop();
+        }
     }
 }
