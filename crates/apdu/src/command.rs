@@ -280,8 +280,8 @@ impl Command {
 
     /// Parses a command APDU (ISO/IEC 7816-3 §12.1.3 decoding of the body).
     ///
-    /// The data of the commands that carry reference data (VERIFY `20`, CHANGE REFERENCE DATA
-    /// `24`, RESET RETRY COUNTER `2C`, and the JICSAP CHANGE KEY `80 32`) is parsed as
+    /// The data of the commands that carry reference data
+    /// ([`carries_reference_data`](crate::commands::carries_reference_data)) is parsed as
     /// [`CommandData::Sensitive`].
     ///
     /// # Errors
@@ -331,8 +331,7 @@ impl Command {
         let mut command = Command::new(*cla, *ins, *p1, *p2);
         command.ne = ne;
         if !data.is_empty() {
-            let secret = matches!(*ins, 0x20 | 0x24 | 0x2C) || (*cla & 0x80 != 0 && *ins == 0x32);
-            command.data = if secret {
+            command.data = if crate::commands::carries_reference_data(*cla, *ins) {
                 CommandData::Sensitive(Zeroizing::new(data.to_vec()))
             } else {
                 CommandData::Plain(data.to_vec())

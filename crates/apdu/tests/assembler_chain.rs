@@ -38,11 +38,10 @@ fn done_at_once() {
 
 #[test]
 fn get_response_rounds_collect_all_data() {
-    let sign = commands::compute_signature(
-        commands::SignScheme::Pkcs1Sha256Hash,
-        KeyRef::Current,
-        [0u8; 32],
-    );
+    // A proprietary-class command with data and Le, as a card signature is.
+    let sign = Command::new(0x80, 0x2A, 0x02, KeyRef::Current.p2())
+        .with_data([0u8; 32])
+        .with_ne(256);
     let mut asm = ResponseAssembler::new(&sign);
     // 61 00: 256 or more bytes wait.
     let Step::GetResponse(get) = asm

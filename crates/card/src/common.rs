@@ -8,7 +8,8 @@
 
 use core::fmt;
 
-use mynacard_apdu::commands::{self, KeyRef, aid, common, mf};
+use crate::catalogue::{self, aid, common, mf};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_apdu::tlv::simple;
 use mynacard_apdu::{LengthEncoding, MAX_NE, StatusWord};
 use mynacard_transport::CardChannel;
@@ -176,7 +177,7 @@ impl<C: CardChannel> VerifiedCommon<'_, C> {
         };
         let r = self
             .session
-            .exchange(&commands::change_key(KeyRef::Current, new.bytes()), how)
+            .exchange(&catalogue::change_key(KeyRef::Current, new.bytes()), how)
             .await?;
         match r.sw {
             StatusWord::Success => Ok(()),

@@ -6,8 +6,9 @@
 
 use core::fmt;
 
+use crate::catalogue::{self, SignScheme, jpki};
 use mynacard_apdu::StatusWord;
-use mynacard_apdu::commands::{self, KeyRef, SignScheme, jpki};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_transport::CardChannel;
 
 use crate::crypto::{CardPublicKey, HashAlgorithm, sha256};
@@ -415,7 +416,7 @@ impl<C: CardChannel> Verified<'_, C> {
         let expected = Expected::for_scheme(scheme, input)?;
         let public = self.public_key(key).await?;
         let op = "COMPUTE DIGITAL SIGNATURE";
-        let by_sfi = commands::compute_signature(scheme, KeyRef::for_file(key.key_file()), input);
+        let by_sfi = catalogue::compute_signature(scheme, KeyRef::for_file(key.key_file()), input);
         let mut r = self.session.exchange(&by_sfi, How::once(op)).await?;
         if r.sw == StatusWord::IncorrectP1P2 {
             // A card without key addressing by SFI rejected the command before computing
@@ -430,7 +431,7 @@ impl<C: CardChannel> Verified<'_, C> {
             if !sel.is_success() {
                 return Err(Error::card(sel.sw, "SELECT key"));
             }
-            let current = commands::compute_signature(scheme, KeyRef::Current, input);
+            let current = catalogue::compute_signature(scheme, KeyRef::Current, input);
             r = self.session.exchange(&current, How::once(op)).await?;
         }
         if !r.is_success() {

@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+pub mod catalogue;
 mod crypto;
 mod date;
 mod error;
@@ -49,11 +50,11 @@ pub mod visual;
 
 pub mod cvc;
 
+pub use catalogue::SignScheme;
 pub use crypto::{CardPublicKey, HashAlgorithm};
 pub use cvc::{CvCertificate, CvcTrust};
 pub use date::{Date, Era};
 pub use error::{Error, Result};
-pub use mynacard_apdu::commands::SignScheme;
 pub use pin::{
     AttemptPolicy, BirthDateKey, CollationB, MyNumber, Pin, PinFormatError, PinKind, PinStatus,
     SignPassword,

@@ -286,7 +286,7 @@ pub enum PinKind {
 impl PinKind {
     /// The key's file id within its application.
     pub const fn file_id(self) -> u16 {
-        use mynacard_apdu::commands::{common, jpki, text, visual};
+        use crate::catalogue::{common, jpki, text, visual};
         match self {
             PinKind::JpkiAuth => jpki::AUTH_PIN,
             PinKind::JpkiSign => jpki::SIGN_PIN,

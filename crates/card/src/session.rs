@@ -86,7 +86,7 @@ pub enum Application {
 impl Application {
     /// The application identifier.
     pub const fn aid(self) -> &'static [u8] {
-        use mynacard_apdu::commands::aid;
+        use crate::catalogue::aid;
         match self {
             Application::Jpki => &aid::JPKI,
             Application::Text => &aid::TEXT,

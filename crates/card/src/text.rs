@@ -32,7 +32,7 @@
 
 use core::fmt;
 
-use mynacard_apdu::commands::text;
+use crate::catalogue::text;
 use mynacard_apdu::tlv::{Tlv, ber};
 use mynacard_apdu::{LengthEncoding, StatusWord};
 use mynacard_transport::CardChannel;

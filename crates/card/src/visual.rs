@@ -4,7 +4,8 @@
 
 use core::fmt;
 
-use mynacard_apdu::commands::{self, KeyRef, SignScheme, visual};
+use crate::catalogue::{self, SignScheme, visual};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_apdu::tlv::Tlv;
 use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
@@ -317,7 +318,7 @@ async fn prove_presence<C: CardChannel>(
     }
     let info = HashAlgorithm::Sha256.digest_info(&sha256(challenge))?;
     let mut cmd =
-        commands::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, info.clone());
+        catalogue::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, info.clone());
     // P2 = 00: the application's own key, not a key EF.
     cmd.p2 = 0x00;
     let r = session.exchange(&cmd, How::once(OP)).await?;

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mynacard_apdu::LengthEncoding;
-use mynacard_apdu::commands::{aid, select_df};
+use mynacard_apdu::commands::select_df;
 use mynacard_card::Session;
+use mynacard_card::catalogue::aid;
 use mynacard_card::jpki::PublicCertificate;
 use mynacard_pcsc::{CardPresence, CardWait, PcscTransport, list_readers};
 use mynacard_sim::image::CardImage;

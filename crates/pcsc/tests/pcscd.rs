@@ -419,7 +419,7 @@ fn reset_by_another_program_is_reported_and_recovered() {
     let bridge = attach(&card, READER_0);
     // Without a held transaction, another program may reset the card between our commands.
     let mut ours = open(READER_0, PcscOptions::default().hold_transaction(false));
-    let select = mynacard_apdu::commands::select_df(&mynacard_apdu::commands::aid::JPKI)
+    let select = mynacard_apdu::commands::select_df(&mynacard_card::catalogue::aid::JPKI)
         .to_bytes(mynacard_apdu::LengthEncoding::Short)
         .expect("encode");
     assert_eq!(

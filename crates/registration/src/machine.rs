@@ -43,11 +43,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mynacard_apdu::commands::{self, KeyRef, SignScheme};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_apdu::tlv::ber;
 use mynacard_apdu::{
     Command, CommandBytes, LengthEncoding, Response, ResponseAssembler, StatusWord, Step,
 };
+use mynacard_card::catalogue::{self, SignScheme};
 use zeroize::Zeroizing;
 
 use crate::consent::ConsentDocument;
@@ -446,12 +447,12 @@ impl Card {
     /// For a file read: the file and the step that selects it.
     fn file(self) -> Option<(u16, Card)> {
         match self {
-            Card::ReadAuthCert => Some((commands::jpki::AUTH_CERT, Card::SelectAuthCert)),
+            Card::ReadAuthCert => Some((catalogue::jpki::AUTH_CERT, Card::SelectAuthCert)),
             Card::ReadAuthCertAfterPin => {
-                Some((commands::jpki::AUTH_CERT, Card::SelectAuthCertAfterPin))
+                Some((catalogue::jpki::AUTH_CERT, Card::SelectAuthCertAfterPin))
             }
-            Card::ReadFace => Some((commands::visual::FACE, Card::SelectFace)),
-            Card::ReadCvc => Some((commands::visual::CVC, Card::SelectCvc)),
+            Card::ReadFace => Some((catalogue::visual::FACE, Card::SelectFace)),
+            Card::ReadCvc => Some((catalogue::visual::CVC, Card::SelectCvc)),
             _ => None,
         }
     }
@@ -590,7 +591,7 @@ impl Machine {
             evidence: None,
             proof_body: None,
         };
-        m.card(Card::SelectJpki, commands::select_df(&commands::aid::JPKI));
+        m.card(Card::SelectJpki, commands::select_df(&catalogue::aid::JPKI));
         m
     }
 
@@ -964,7 +965,7 @@ impl Machine {
             Card::SelectAuthKey if ok => match self.digest_info() {
                 Some(di) => self.card(
                     Card::SignIntent,
-                    commands::compute_signature(
+                    catalogue::compute_signature(
                         SignScheme::Pkcs1DigestInfo,
                         KeyRef::Current,
                         di.to_vec(),
@@ -1003,7 +1004,7 @@ impl Machine {
                 self.sfi.key = false;
                 self.card(
                     Card::SelectBForVerify,
-                    commands::select_ef(commands::visual::PIN_B),
+                    commands::select_ef(catalogue::visual::PIN_B),
                 );
             }
             Card::VerifyB => {
@@ -1114,15 +1115,15 @@ impl Machine {
         if !self.sfi.sign {
             return self.card(
                 Card::SelectAuthKey,
-                commands::select_ef(commands::jpki::AUTH_KEY),
+                commands::select_ef(catalogue::jpki::AUTH_KEY),
             );
         }
         match self.digest_info() {
             Some(di) => self.card(
                 Card::SignIntent,
-                commands::compute_signature(
+                catalogue::compute_signature(
                     SignScheme::Pkcs1DigestInfo,
-                    KeyRef::for_file(commands::jpki::AUTH_KEY),
+                    KeyRef::for_file(catalogue::jpki::AUTH_KEY),
                     di.to_vec(),
                 ),
             ),
@@ -1136,13 +1137,13 @@ impl Machine {
         if !self.sfi.key {
             return self.card(
                 Card::SelectPinForVerify,
-                commands::select_ef(commands::jpki::AUTH_PIN),
+                commands::select_ef(catalogue::jpki::AUTH_PIN),
             );
         }
         match self.pin.clone() {
             Some(pin) => self.card(
                 Card::VerifyPin,
-                commands::verify(KeyRef::for_file(commands::jpki::AUTH_PIN), pin),
+                commands::verify(KeyRef::for_file(catalogue::jpki::AUTH_PIN), pin),
             ),
             None => self.card_error(Card::VerifyPin.purpose(), None),
         }
@@ -1165,12 +1166,12 @@ impl Machine {
         if self.sfi.key {
             self.card(
                 Card::PinStatus,
-                commands::verify_status(KeyRef::for_file(commands::jpki::AUTH_PIN)),
+                commands::verify_status(KeyRef::for_file(catalogue::jpki::AUTH_PIN)),
             );
         } else {
             self.card(
                 Card::SelectPinForStatus,
-                commands::select_ef(commands::jpki::AUTH_PIN),
+                commands::select_ef(catalogue::jpki::AUTH_PIN),
             );
         }
     }
@@ -1180,12 +1181,12 @@ impl Machine {
         if self.sfi.key {
             self.card(
                 Card::BStatus,
-                commands::verify_status(KeyRef::for_file(commands::visual::PIN_B)),
+                commands::verify_status(KeyRef::for_file(catalogue::visual::PIN_B)),
             );
         } else {
             self.card(
                 Card::SelectBForStatus,
-                commands::select_ef(commands::visual::PIN_B),
+                commands::select_ef(catalogue::visual::PIN_B),
             );
         }
     }
@@ -1205,7 +1206,7 @@ impl Machine {
                 Way::Pin => self.ask_pin_status(),
                 Way::Face => self.card(
                     Card::SelectVisual,
-                    commands::select_df(&commands::aid::VISUAL),
+                    commands::select_df(&catalogue::aid::VISUAL),
                 ),
             }
         }
@@ -1243,7 +1244,7 @@ impl Machine {
         let value = Zeroizing::new(b.as_bytes().to_vec());
         self.collation_b = Some(value.clone());
         let key = if self.sfi.key {
-            KeyRef::for_file(commands::visual::PIN_B)
+            KeyRef::for_file(catalogue::visual::PIN_B)
         } else {
             // The status query selected EF 0012, which is still the current EF.
             KeyRef::Current

@@ -135,8 +135,8 @@ async fn visual_file_len(image: &CardImage, fid: u16) -> usize {
         assert_eq!(sw, [0x90, 0x00], "{command:?}");
         data.to_vec()
     };
-    send(commands::select_df(&commands::aid::VISUAL)).await;
-    send(commands::select_ef(commands::visual::PIN_B)).await;
+    send(commands::select_df(&mynacard_card::catalogue::aid::VISUAL)).await;
+    send(commands::select_ef(mynacard_card::catalogue::visual::PIN_B)).await;
     let b = Zeroizing::new(collation_number_b(&image).into_bytes());
     send(commands::verify(KeyRef::Current, b)).await;
     send(commands::select_ef(fid)).await;
@@ -249,8 +249,8 @@ async fn face_flows_address_visual_files_and_keys_by_short_identifier() {
         let url = service.url();
         let (image, sim) = card_on("face-auth", link);
         let cert = image.auth.cert_der.len();
-        let face = visual_file_len(&image, commands::visual::FACE).await;
-        let cvc = visual_file_len(&image, commands::visual::CVC).await;
+        let face = visual_file_len(&image, mynacard_card::catalogue::visual::FACE).await;
+        let cvc = visual_file_len(&image, mynacard_card::catalogue::visual::CVC).await;
         assert!(face > 256 && cvc > 256, "{face} {cvc}");
         // SELECT JPKI, the certificate, SELECT visual AP, tries left of 照合番号B, VERIFY, the
         // card face, the CVC, the presence signature.

@@ -77,8 +77,7 @@ pub(crate) fn secret_data_start(command: &[u8]) -> Option<usize> {
     let [cla, ins, _, _, body @ ..] = command else {
         return None;
     };
-    let secret = matches!(*ins, 0x20 | 0x24 | 0x2C) || (*cla & 0x80 != 0 && *ins == 0x32);
-    if !secret || body.len() < 2 {
+    if !mynacard_apdu::commands::carries_reference_data(*cla, *ins) || body.len() < 2 {
         return None;
     }
     // Short Lc is one byte; extended Lc is `00` and two bytes.

@@ -4,7 +4,7 @@
 //! name, SELECT EF, short file identifiers in READ BINARY / READ RECORD, resets), so it works
 //! under any card layer without being told what it is doing.
 
-use mynacard_apdu::commands::{aid, jpki};
+use mynacard_card::catalogue::{aid, jpki};
 
 /// The application the card has selected, as far as the exchanges show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +43,11 @@ impl Default for Redactor {
     }
 }
 
-/// Whether a command carries reference data (PIN, password, 照合番号) in its data field:
-/// VERIFY (`20`/`21`), CHANGE REFERENCE DATA (`24`), RESET RETRY COUNTER (`2C`) and the JICSAP
-/// CHANGE KEY (`80 32`).
+/// Whether a command carries reference data (PIN, password, 照合番号) in its data field, by
+/// [`mynacard_apdu::commands::carries_reference_data`].
 pub fn is_secret_command(command: &[u8]) -> bool {
     match command {
-        [cla, ins, _, _, _, ..] => {
-            matches!(ins, 0x20 | 0x21 | 0x24 | 0x2C) || (cla & 0x80 != 0 && *ins == 0x32)
-        }
+        [cla, ins, _, _, _, ..] => mynacard_apdu::commands::carries_reference_data(*cla, *ins),
         _ => false,
     }
 }

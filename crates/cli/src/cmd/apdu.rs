@@ -8,8 +8,9 @@
 use std::fmt;
 
 use clap::{Args, Subcommand};
-use mynacard_apdu::commands::{self, KeyRef, SignScheme, aid, common, jpki, text, visual};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_apdu::{Case, Command, LengthEncoding, Parsed, Response, StatusCategory, StatusWord};
+use mynacard_card::catalogue::{SignScheme, aid, common, jpki, text, visual};
 use serde::Serialize;
 use zeroize::Zeroizing;
 

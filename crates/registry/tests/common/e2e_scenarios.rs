@@ -393,7 +393,14 @@ pub(crate) async fn no_insurance_record_and_idempotency(db: String) {
     assert_eq!(again, first);
     // A different proof for the used session: replay.
     let mut tampered: serde_json::Value = serde_json::from_slice(&body).expect("proof json");
-    tampered["intent"]["signed_at"] = serde_json::Value::from("2026-06-01T03:00:01Z");
+    // Any other signing time: the flow's own may be a second or two past the hour on a busy
+    // machine, so the new one is chosen unlike it.
+    let signed_at = tampered["intent"]["signed_at"].as_str().map(str::to_owned);
+    let other = ["2026-06-01T03:00:01Z", "2026-06-01T03:00:02Z"]
+        .into_iter()
+        .find(|t| signed_at.as_deref() != Some(*t))
+        .expect("one of two differs");
+    tampered["intent"]["signed_at"] = serde_json::Value::from(other);
     let (status, _, replay) = post(
         &service.base_url(),
         &path,

@@ -2,7 +2,7 @@
 //! internal-authentication key `0019` and the 4-digit PIN `001C` (B.8), which changes with JICSAP
 //! CHANGE KEY `80 32` rather than CHANGE REFERENCE DATA (B.3).
 
-use mynacard_apdu::commands::common as fid;
+use mynacard_card::catalogue::common as fid;
 
 use super::files::{Body, Ef, Files, KeySlot};
 use super::records::yyyymmdd;

@@ -2,7 +2,7 @@
 //! and COMPUTE DIGITAL SIGNATURE with the P1 `00`–`05` schemes (B.5).
 
 use mynacard_apdu::StatusWord;
-use mynacard_apdu::commands::jpki as fid;
+use mynacard_card::catalogue::jpki as fid;
 use rand_chacha::ChaCha20Rng;
 use rsa::pss::Pss;
 use rsa::traits::PublicKeyParts;

@@ -2,7 +2,7 @@
 //! its own that user interfaces present together with the common AP's as one 個人番号カード用
 //! PIN, changed with JICSAP CHANGE KEY `80 32` (B.3, B.8). Its files are not simulated.
 
-use mynacard_apdu::commands::common::PIN;
+use mynacard_card::catalogue::common::PIN;
 
 use super::files::{Body, Ef, Files};
 use super::secrets::card_pin_source;

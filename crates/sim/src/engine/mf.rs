@@ -11,7 +11,7 @@
 //! municipality's intermediate key (`00F7`), and `7F21`, that key certifying a key of the card,
 //! each with the `4D` header list a real card writes.
 
-use mynacard_apdu::commands::mf as tag;
+use mynacard_card::catalogue::mf as tag;
 
 use super::records::yyyymmdd;
 use crate::cvc::{CvcRole, subject_id};

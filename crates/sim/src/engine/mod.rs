@@ -29,8 +29,8 @@ mod sm;
 mod text;
 mod visual;
 
-use mynacard_apdu::commands::aid;
 use mynacard_apdu::{Command, LengthEncoding, StatusWord};
+use mynacard_card::catalogue::aid;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rsa::traits::PublicKeyParts;
@@ -898,7 +898,7 @@ impl Card {
             return StatusWord::WrongLength.into();
         };
         let tag = u16::from_be_bytes([cmd.p1, cmd.p2]);
-        if self.current.is_some() && tag != mynacard_apdu::commands::mf::CONTACT_ATR {
+        if self.current.is_some() && tag != mynacard_card::catalogue::mf::CONTACT_ATR {
             return StatusWord::ReferencedDataNotFound.into();
         }
         let Some((_, value)) = self.mf_objects.iter().find(|(t, _)| *t == tag) else {

@@ -2,7 +2,7 @@
 //! per-application modules for a card whose contents come from a real card (see
 //! [`crate::recorded`]) rather than from a generated [`crate::image::CardImage`].
 
-use mynacard_apdu::commands::{common, jpki, text, visual};
+use mynacard_card::catalogue::{common, jpki, text, visual};
 
 use super::files::{Body, Ef, Files, KeySlot};
 use super::secrets::{Format, Secrets};

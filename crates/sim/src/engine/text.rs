@@ -5,7 +5,7 @@
 //! Secure messaging (SET SESSION KEY under the EF `0006` key, then `08` class SELECT, VERIFY
 //! and READ BINARY) lives in the `sm` module.
 
-use mynacard_apdu::commands::text as fid;
+use mynacard_card::catalogue::text as fid;
 
 use super::files::{Body, Ef, Files};
 use super::records::{public_key_do, sha256, sign_sha256, tlv, yyyymmdd};

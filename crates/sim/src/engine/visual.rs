@@ -3,7 +3,7 @@
 //! Its key also answers `80 2A 00 00` without a PIN (card presence). EF `0005`, the My Number
 //! rendered as a 72×12 1-bit PNG with the AP key and a signature, opens with 照合番号A only.
 
-use mynacard_apdu::commands::visual as fid;
+use mynacard_card::catalogue::visual as fid;
 
 use super::files::{Body, Ef, Files};
 use super::records::{

@@ -1,10 +1,11 @@
-//! The command constructors against the byte strings of the project's card-protocol notes, and
-//! the parser on the same bytes.
+//! The card's catalogue and the ISO command constructors against the byte strings of the
+//! project's card-protocol notes, and the codec's parser on the same bytes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mynacard_apdu::commands::{self, KeyRef, SignScheme, aid, jpki};
+use mynacard_apdu::commands::{self, KeyRef};
 use mynacard_apdu::{Case, Command, LengthEncoding, StatusWord};
+use mynacard_card::catalogue::{self, SignScheme, aid, jpki};
 use zeroize::Zeroizing;
 
 fn h(s: &str) -> Vec<u8> {
@@ -186,7 +187,7 @@ fn compute_digital_signature() {
         "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
     ));
     let cmd =
-        commands::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, digest_info);
+        catalogue::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, digest_info);
     let golden = concat!(
         "80 2A 00 80 33",
         "3031300D060960864801650304020105000420",
@@ -195,7 +196,7 @@ fn compute_digital_signature() {
     );
     check(&cmd, golden, Case::Case4, LengthEncoding::Short);
     // P2 = 80 | SFI names the key directly (9A: signing key).
-    let by_sfi = commands::compute_signature(
+    let by_sfi = catalogue::compute_signature(
         SignScheme::Pkcs1Sha256Hash,
         KeyRef::for_file(jpki::SIGN_KEY),
         [0u8; 32],
