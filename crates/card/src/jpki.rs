@@ -6,14 +6,13 @@
 
 use core::fmt;
 
-use crate::catalogue::{self, SignScheme, jpki};
-use mynacard_apdu::StatusWord;
-use mynacard_apdu::commands::{self, KeyRef};
+use crate::catalogue::{SignScheme, jpki};
 use mynacard_transport::CardChannel;
 
 use crate::crypto::{CardPublicKey, HashAlgorithm, sha256};
+use crate::ops::Sign;
 use crate::pin::{AttemptPolicy, Pin, PinKind, PinStatus, SignPassword};
-use crate::session::{Application, Extent, How, Session};
+use crate::session::{Application, Extent, Session};
 use crate::{Error, Result};
 
 /// The JPKI keys and their PINs.
@@ -415,30 +414,17 @@ impl<C: CardChannel> Verified<'_, C> {
         self.check()?;
         let expected = Expected::for_scheme(scheme, input)?;
         let public = self.public_key(key).await?;
-        let op = "COMPUTE DIGITAL SIGNATURE";
-        let by_sfi = catalogue::compute_signature(scheme, KeyRef::for_file(key.key_file()), input);
-        let mut r = self.session.exchange(&by_sfi, How::once(op)).await?;
-        if r.sw == StatusWord::IncorrectP1P2 {
-            // A card without key addressing by SFI rejected the command before computing
-            // anything; select the key EF and address it as the current EF.
-            let sel = self
-                .session
-                .exchange(
-                    &commands::select_ef(key.key_file()),
-                    How::plain("SELECT key"),
-                )
-                .await?;
-            if !sel.is_success() {
-                return Err(Error::card(sel.sw, "SELECT key"));
-            }
-            let current = catalogue::compute_signature(scheme, KeyRef::Current, input);
-            r = self.session.exchange(&current, How::once(op)).await?;
-        }
-        if !r.is_success() {
-            return Err(Error::card(r.sw, op));
-        }
-        expected.check(&public, &r.data)?;
-        Ok(r.data)
+        let signature = self
+            .session
+            .run(Sign::new(
+                key.key_file(),
+                scheme,
+                input,
+                public.modulus_len(),
+            ))
+            .await?;
+        expected.check(&public, &signature)?;
+        Ok(signature)
     }
 
     async fn change(&mut self, key: PinKind, new: zeroize::Zeroizing<Vec<u8>>) -> Result<()> {

@@ -44,6 +44,7 @@ mod session;
 
 pub mod common;
 pub mod jpki;
+pub mod ops;
 pub mod sm;
 pub mod text;
 pub mod visual;

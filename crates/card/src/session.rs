@@ -5,17 +5,20 @@
 //! signature), command chaining, the choice between extended and short length, reset detection,
 //! and the APDU and byte counters.
 
-use mynacard_apdu::commands::{self, KeyRef};
-use mynacard_apdu::tlv::ber;
-use mynacard_apdu::{
-    Command, LengthEncoding, MAX_NE, Response, ResponseAssembler, StatusWord, Step, chain,
-};
+use mynacard_apdu::commands;
+use mynacard_apdu::{Command, LengthEncoding, Response, StatusWord};
 use mynacard_transport::{Capabilities, CardChannel, TransportError};
 use zeroize::Zeroizing;
 
 use crate::crypto::CardPublicKey;
+use crate::ops::{
+    CardCommand, Exchange, Link, Operation, PinStatusRead, ReadFile, SelectApplication, Step,
+    Verify, verify_outcome,
+};
 use crate::pin::{AttemptPolicy, PinKind, PinStatus};
 use crate::{Error, Result};
+
+pub(crate) use crate::ops::Extent;
 
 /// Whether the session may use extended-length APDUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -96,17 +99,6 @@ impl Application {
     }
 }
 
-/// How much of a file to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Extent {
-    /// One BER/DER object: its length comes from its header; padding after it is not read.
-    Tlv,
-    /// Everything up to the end of the file.
-    Physical,
-    /// Exactly this many bytes.
-    Exact(usize),
-}
-
 /// How one logical command is exchanged.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct How {
@@ -165,9 +157,7 @@ pub(crate) struct Cache {
 pub struct Session<C> {
     channel: C,
     caps: Capabilities,
-    options: SessionOptions,
-    extended_refused: bool,
-    key_by_sfi: bool,
+    link: Link,
     current: Option<Application>,
     epoch: u64,
     stats: ApduStats,
@@ -192,11 +182,9 @@ impl<C: CardChannel> Session<C> {
     pub fn with_options(channel: C, options: SessionOptions) -> Self {
         let caps = channel.capabilities();
         Session {
+            link: Link::new(&caps, options.extended_length),
             channel,
             caps,
-            options,
-            extended_refused: false,
-            key_by_sfi: true,
             current: None,
             epoch: 0,
             stats: ApduStats::default(),
@@ -211,7 +199,7 @@ impl<C: CardChannel> Session<C> {
 
     /// Whether the session currently uses extended-length reads.
     pub fn uses_extended_length(&self) -> bool {
-        self.extended_usable()
+        self.link.extended_usable()
     }
 
     /// APDUs and bytes exchanged since the session was made (or [`Session::reset_stats`]).
@@ -239,27 +227,12 @@ impl<C: CardChannel> Session<C> {
     /// [`Error::Transport`], [`Error::CardReset`] or [`Error::Apdu`].
     pub async fn transmit(&mut self, command: &Command) -> Result<Response> {
         self.current = None;
+        self.link.forget_current_ef();
         let how = How {
             needs_state: false,
             ..How::plain("transmit")
         };
         self.exchange(command, how).await
-    }
-
-    fn extended_usable(&self) -> bool {
-        self.options.extended_length != ExtendedLength::Never
-            && self.caps.extended_length
-            && !self.extended_refused
-    }
-
-    /// Largest Ne for one read.
-    fn max_read(&self) -> usize {
-        let cap = self.caps.max_response_data().max(1);
-        if self.extended_usable() {
-            cap.min(MAX_NE as usize)
-        } else {
-            cap.min(256)
-        }
     }
 
     /// Polls the channel's reset flag; on a reset forgets the selection and the cached keys.
@@ -272,7 +245,7 @@ impl<C: CardChannel> Session<C> {
     fn on_reset(&mut self) {
         self.epoch += 1;
         self.current = None;
-        self.key_by_sfi = true;
+        self.link.card_reset();
         self.cache = Cache::default();
     }
 
@@ -309,68 +282,74 @@ impl<C: CardChannel> Session<C> {
 
     async fn select(&mut self, app: Application) -> Result<()> {
         self.current = None;
-        let how = How {
-            needs_state: false,
-            ..How::plain("SELECT application")
-        };
-        let r = self.exchange(&commands::select_df(app.aid()), how).await?;
-        if !r.is_success() {
-            return Err(Error::card(r.sw, "SELECT application"));
-        }
+        self.run_op(SelectApplication::new(app), false).await?;
         self.current = Some(app);
-        self.key_by_sfi = true;
         Ok(())
     }
 
-    /// One logical exchange: chaining, GET RESPONSE rounds and (when allowed) one `6Cxx` resend.
-    pub(crate) async fn exchange(&mut self, command: &Command, how: How) -> Result<Response> {
-        let epoch = self.epoch;
-        self.poll_reset();
-        if how.needs_state && self.epoch != epoch {
-            return Err(Error::CardReset);
-        }
-        let extended = self.extended_usable() && how.encoding != Some(LengthEncoding::Short);
-        let max_data = if extended {
-            self.caps.max_command_len.saturating_sub(9).clamp(1, 65_535)
-        } else {
-            self.caps.max_command_len.saturating_sub(6).clamp(1, 255)
-        };
-        let parts = chain::split(command, max_data)?;
-        let Some((last, init)) = parts.split_last() else {
-            return Err(Error::InvalidInput {
-                what: "empty command chain",
-            });
-        };
-        for part in init {
-            let r = self.send(part, how, extended).await?;
-            if !r.is_success() {
-                return Err(Error::card(r.sw, how.operation));
-            }
-        }
-        let mut assembler = ResponseAssembler::new(last);
-        let mut next = last.clone();
+    /// Runs a card operation to its end in the current application.
+    pub(crate) async fn run<O: Operation>(&mut self, op: O) -> Result<O::Output> {
+        self.run_op(op, true).await
+    }
+
+    async fn run_op<O: Operation>(&mut self, mut op: O, needs_state: bool) -> Result<O::Output> {
+        let mut step = op.start(&mut self.link)?;
         loop {
-            let response = self.send(&next, how, extended).await?;
-            match assembler.feed(response)? {
-                Step::Done(r) => return Ok(r),
-                Step::GetResponse(get) => next = get,
-                Step::Resend(again) => {
-                    if !how.resend {
-                        let le = again.ne().unwrap_or(0) as u8;
-                        return Err(Error::card(StatusWord::WrongLe(le), how.operation));
-                    }
-                    next = again;
+            match step {
+                Step::Done(output) => return Ok(output),
+                Step::Send(command) => {
+                    let r = self.exchange_card(&command, needs_state).await?;
+                    step = op.feed(&mut self.link, r)?;
                 }
             }
         }
     }
 
-    async fn send(&mut self, command: &Command, how: How, extended: bool) -> Result<Response> {
-        let encoding = how.encoding.unwrap_or(if extended {
-            LengthEncoding::Auto
-        } else {
-            LengthEncoding::Short
-        });
+    /// One logical exchange: chaining, GET RESPONSE rounds and (when allowed) one `6Cxx` resend.
+    pub(crate) async fn exchange(&mut self, command: &Command, how: How) -> Result<Response> {
+        let card = CardCommand::new(command.clone(), how.operation)
+            .spending(how.attempt)
+            .resending(how.resend)
+            .encoded(how.encoding);
+        self.exchange_card(&card, how.needs_state).await
+    }
+
+    async fn exchange_card(
+        &mut self,
+        command: &CardCommand,
+        needs_state: bool,
+    ) -> Result<Response> {
+        let epoch = self.epoch;
+        self.poll_reset();
+        if needs_state && self.epoch != epoch {
+            return Err(Error::CardReset);
+        }
+        let mut exchange = Exchange::new(&self.link, command)?;
+        loop {
+            let sent = self
+                .send(exchange.apdu(), exchange.encoding(), command.attempt)
+                .await;
+            let response = match sent {
+                // The link cannot carry an extended APDU: for the operation, as the card's 6700.
+                Err(Error::Transport(TransportError::CommandTooLong { .. }))
+                    if exchange.encoding() == LengthEncoding::Extended =>
+                {
+                    Response::status(StatusWord::WrongLength)
+                }
+                other => other?,
+            };
+            if let Some(done) = exchange.feed(response)? {
+                return Ok(done);
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        command: &Command,
+        encoding: LengthEncoding,
+        attempt: Option<PinKind>,
+    ) -> Result<Response> {
         let bytes = command.to_bytes(encoding)?;
         self.stats.commands += 1;
         self.stats.bytes_sent += bytes.len() as u64;
@@ -389,7 +368,7 @@ impl<C: CardChannel> Session<C> {
         if reset {
             self.on_reset();
         }
-        if let Some(key) = how.attempt {
+        if let Some(key) = attempt {
             return Err(Error::AttemptMayHaveBeenCounted {
                 key,
                 source: failure,
@@ -401,200 +380,32 @@ impl<C: CardChannel> Session<C> {
         Err(Error::Transport(failure))
     }
 
-    /// Reads an EF of the current application with as few APDUs as the link allows.
-    ///
-    /// With extended length: one READ BINARY by short EF identifier with the largest Le
-    /// (`00 B0 8x 00 00 00 00`), so no SELECT EF. Without: READ BINARY by SFI of the first
-    /// chunk, which also tells the length from the TLV header; if more is needed, SELECT EF and
-    /// READ BINARY at offsets (an SFI read only carries an 8-bit offset), each asking exactly for
-    /// what remains.
+    /// Reads an EF of the current application with as few APDUs as the link allows
+    /// ([`ReadFile`]).
     pub(crate) async fn read_file(
         &mut self,
         fid: u16,
         extent: Extent,
         what: &'static str,
     ) -> Result<Vec<u8>> {
-        let sfi = (fid & 0x1F) as u8;
-        let want = |max: usize| match extent {
-            Extent::Exact(n) => n.clamp(1, max),
-            _ => max,
-        };
-        let mut first: Option<(Vec<u8>, ReadEnd)> = None;
-        if self.extended_usable() && want(self.max_read()) > 256 {
-            let ne = want(self.max_read());
-            let cmd = commands::read_binary_sfi(sfi, 0, ne as u32)?;
-            let how = How {
-                encoding: Some(LengthEncoding::Extended),
-                ..How::plain(what)
-            };
-            match self.exchange(&cmd, how).await {
-                Ok(r) if r.sw == StatusWord::WrongLength => self.extended_refused = true,
-                Ok(r) => first = Some(read_answer(r, ne, what)?),
-                Err(Error::Transport(TransportError::CommandTooLong { .. })) => {
-                    self.extended_refused = true
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let (mut data, end) = match first {
-            Some(f) => f,
-            None => {
-                let ne = want(self.max_read());
-                let cmd = commands::read_binary_sfi(sfi, 0, ne as u32)?;
-                let r = self.exchange(&cmd, How::plain(what)).await?;
-                read_answer(r, ne, what)?
-            }
-        };
-        // Without a length to go by (a physical read), a short answer is the end. With one, an
-        // answer short of it is read on at its offset: a reader that caps answers cuts them
-        // short, with `9000`, or with the card's `6282` when Le was larger than the file; a
-        // file that really ends early then answers `6B00` or nothing.
-        let mut eof = false;
-        let total = match extent {
-            Extent::Exact(n) => n,
-            Extent::Physical if end != ReadEnd::Full => return Ok(data),
-            Extent::Physical => usize::MAX,
-            Extent::Tlv => match ber::parse_header(&data) {
-                Ok((_, header, len)) => header
-                    .checked_add(len)
-                    .ok_or(Error::FileTooLarge { what, len })?,
-                Err(source) => return Err(Error::MalformedTlv { what, source }),
-            },
-        };
-        if data.len() >= total {
-            data.truncate(total);
-            return Ok(data);
-        }
-        if eof {
-            return Err(Error::Malformed {
-                what: "file ends before its announced length",
-            });
-        }
-        if total != usize::MAX && total > 0x7FFF + self.max_read() {
-            return Err(Error::FileTooLarge { what, len: total });
-        }
-        // The rest by offset: an SFI read can only address the first 256 bytes.
-        let r = self
-            .exchange(&commands::select_ef(fid), How::plain(what))
-            .await?;
-        if !r.is_success() {
-            return Err(Error::card(r.sw, what));
-        }
-        while data.len() < total {
-            let offset = u16::try_from(data.len())
-                .ok()
-                .filter(|o| *o <= 0x7FFF)
-                .ok_or(Error::FileTooLarge {
-                    what,
-                    len: data.len(),
-                })?;
-            let ne = (total - data.len()).min(self.max_read());
-            let r = self
-                .exchange(&commands::read_binary(offset, ne as u32)?, How::plain(what))
-                .await?;
-            if r.sw == StatusWord::WrongP1P2 {
-                // 6B00: the offset is past the end of the file.
-                if extent == Extent::Physical {
-                    return Ok(data);
-                }
-                break;
-            }
-            let (chunk, end) = read_answer(r, ne, what)?;
-            if chunk.is_empty() {
-                break;
-            }
-            data.extend_from_slice(&chunk);
-            eof = extent == Extent::Physical && end != ReadEnd::Full;
-            if eof {
-                break;
-            }
-        }
-        if extent == Extent::Physical {
-            return Ok(data);
-        }
-        if data.len() < total {
-            return Err(Error::Malformed {
-                what: "file ends before its announced length",
-            });
-        }
-        data.truncate(total);
-        Ok(data)
+        self.run(ReadFile::new(fid, extent, what)).await
     }
 
-    /// The reference for a key: by SFI (`80|SFI`, no SELECT), or the current EF after the
-    /// session fell back to selecting key EFs.
-    fn key_ref(&self, key: PinKind) -> KeyRef {
-        if self.key_by_sfi {
-            KeyRef::for_file(key.file_id())
-        } else {
-            KeyRef::Current
-        }
-    }
-
-    /// Reads a key's retry counter with an empty VERIFY, which spends nothing.
-    ///
-    /// By SFI first; if the card refuses that addressing, SELECT EF of the key and ask again, and
-    /// keep using that addressing in this application.
+    /// Reads a key's retry counter with an empty VERIFY, which spends nothing
+    /// ([`PinStatusRead`]).
     pub(crate) async fn pin_status(&mut self, key: PinKind) -> Result<PinStatus> {
-        const OP: &str = "VERIFY (retry counter)";
-        if self.key_by_sfi {
-            let r = self
-                .exchange(&commands::verify_status(self.key_ref(key)), How::plain(OP))
-                .await?;
-            if !matches!(
-                r.sw,
-                StatusWord::IncorrectP1P2 | StatusWord::WrongP1P2 | StatusWord::FileNotFound
-            ) {
-                return status_from(r.sw, OP);
-            }
-            self.key_by_sfi = false;
-        }
-        let r = self
-            .exchange(
-                &commands::select_ef(key.file_id()),
-                How::plain("SELECT key"),
-            )
-            .await?;
-        match r.sw {
-            StatusWord::Success => {}
-            StatusWord::FileNotFound | StatusWord::ReferencedDataNotFound => {
-                return Ok(PinStatus::NotSet);
-            }
-            sw => return Err(Error::card(sw, "SELECT key")),
-        }
-        let r = self
-            .exchange(&commands::verify_status(KeyRef::Current), How::plain(OP))
-            .await?;
-        status_from(r.sw, OP)
+        self.run(PinStatusRead::new(key)).await
     }
 
     /// Reads the retry counter, refuses when blocked or (unless allowed) on the last try, then
-    /// sends exactly one VERIFY. Never repeated.
+    /// sends exactly one VERIFY ([`Verify`]). Never repeated.
     pub(crate) async fn verify(
         &mut self,
         key: PinKind,
         value: Zeroizing<Vec<u8>>,
         policy: AttemptPolicy,
     ) -> Result<()> {
-        match self.pin_status(key).await? {
-            PinStatus::Blocked => return Err(Error::Blocked { key }),
-            PinStatus::NotSet => return Err(Error::PinNotSet { key }),
-            PinStatus::Remaining(1) if policy == AttemptPolicy::KeepLastAttempt => {
-                return Err(Error::LastAttemptRefused {
-                    key,
-                    retries_left: 1,
-                });
-            }
-            _ => {}
-        }
-        let how = How {
-            attempt: Some(key),
-            ..How::once("VERIFY")
-        };
-        let r = self
-            .exchange(&commands::verify(self.key_ref(key), value), how)
-            .await?;
-        verify_outcome(key, r.sw, "VERIFY")
+        self.run(Verify::new(key, value, policy)).await
     }
 
     /// CHANGE REFERENCE DATA after a successful VERIFY of the old value. Sent once.
@@ -609,60 +420,10 @@ impl<C: CardChannel> Session<C> {
         };
         let r = self
             .exchange(
-                &commands::change_reference_data(self.key_ref(key), new),
+                &commands::change_reference_data(self.link.key_ref(key), new),
                 how,
             )
             .await?;
         verify_outcome(key, r.sw, "CHANGE REFERENCE DATA")
-    }
-}
-
-/// Data and end-of-file flag of a READ BINARY answer.
-/// How a READ BINARY answer ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
-    /// As much as was asked for.
-    Full,
-    /// Fewer bytes with `9000`: the end of the file, or a reader that caps answers (the file's
-    /// TLV length tells which).
-    Short,
-    /// `6282`: the card says the file ended.
-    EndOfFile,
-}
-
-fn read_answer(r: Response, ne: usize, what: &'static str) -> Result<(Vec<u8>, ReadEnd)> {
-    match r.sw {
-        StatusWord::Success if r.data.len() < ne => Ok((r.data, ReadEnd::Short)),
-        StatusWord::Success => Ok((r.data, ReadEnd::Full)),
-        StatusWord::EndOfFileWarning => Ok((r.data, ReadEnd::EndOfFile)),
-        sw => Err(Error::card(sw, what)),
-    }
-}
-
-fn status_from(sw: StatusWord, operation: &'static str) -> Result<PinStatus> {
-    Ok(match sw {
-        StatusWord::RetriesRemaining(0)
-        | StatusWord::ReferenceDataBlocked
-        | StatusWord::AuthenticationMethodBlocked => PinStatus::Blocked,
-        StatusWord::RetriesRemaining(n) => PinStatus::Remaining(n),
-        StatusWord::WarningNvChanged => PinStatus::Unlimited,
-        StatusWord::Success => PinStatus::NotReported,
-        StatusWord::ReferencedDataNotFound => PinStatus::NotSet,
-        sw => return Err(Error::card(sw, operation)),
-    })
-}
-
-fn verify_outcome(key: PinKind, sw: StatusWord, operation: &'static str) -> Result<()> {
-    match sw {
-        StatusWord::Success => Ok(()),
-        StatusWord::RetriesRemaining(0)
-        | StatusWord::ReferenceDataBlocked
-        | StatusWord::AuthenticationMethodBlocked => Err(Error::Blocked { key }),
-        StatusWord::RetriesRemaining(n) => Err(Error::WrongPin {
-            key,
-            retries_left: n,
-        }),
-        StatusWord::ReferencedDataNotFound => Err(Error::PinNotSet { key }),
-        sw => Err(Error::card(sw, operation)),
     }
 }

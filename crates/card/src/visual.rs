@@ -4,8 +4,8 @@
 
 use core::fmt;
 
-use crate::catalogue::{self, SignScheme, visual};
-use mynacard_apdu::commands::{self, KeyRef};
+use crate::catalogue::visual;
+use mynacard_apdu::commands;
 use mynacard_apdu::tlv::Tlv;
 use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
 use crate::cvc::{Checked, CvCertificate, CvcScope, CvcTrust};
 use crate::date::Date;
+use crate::ops::PresenceSign;
 use crate::pin::{AttemptPolicy, BirthDateKey, CollationB, MyNumber, PinKind, PinStatus};
 use crate::session::{Application, Extent, How, Session};
 use crate::text::{Sex, field, objects, record};
@@ -310,25 +311,19 @@ async fn prove_presence<C: CardChannel>(
     card_key: &CardPublicKey,
     challenge: &[u8],
 ) -> Result<PresenceProof> {
-    const OP: &str = "COMPUTE DIGITAL SIGNATURE (card presence)";
     if challenge.is_empty() {
         return Err(Error::InvalidInput {
             what: "the challenge is empty",
         });
     }
     let info = HashAlgorithm::Sha256.digest_info(&sha256(challenge))?;
-    let mut cmd =
-        catalogue::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, info.clone());
-    // P2 = 00: the application's own key, not a key EF.
-    cmd.p2 = 0x00;
-    let r = session.exchange(&cmd, How::once(OP)).await?;
-    if !r.is_success() {
-        return Err(Error::card(r.sw, OP));
-    }
-    card_key.verify_pkcs1(&info, &r.data, "card-presence signature")?;
+    let signature = session
+        .run(PresenceSign::new(&info, card_key.modulus_len()))
+        .await?;
+    card_key.verify_pkcs1(&info, &signature, "card-presence signature")?;
     Ok(PresenceProof {
         challenge: challenge.to_vec(),
-        signature: r.data,
+        signature,
     })
 }
 
