@@ -26,7 +26,6 @@ use mynacard::registration::{
 use mynacard::sim::engine::Card;
 use mynacard::sim::image::CardImage;
 use mynacard::sim::pki::TestPki;
-use zeroize::Zeroizing;
 
 /// The service's answers, in the order the machine asks for them.
 struct ServiceAnswers {
@@ -116,7 +115,7 @@ fn pin_registration(card: &mut Card, read_chunk: u32, service: &ServiceAnswers) 
             }
             Action::ShowConsent(_) => machine.feed_consent(true).expect("consent"),
             Action::AskPin { .. } => machine
-                .feed_pin(Zeroizing::new("1234".to_owned()))
+                .feed_pin(mynacard::card::Pin::new("1234").expect("a PIN"))
                 .expect("PIN"),
             Action::SendHttp(_) => {
                 machine

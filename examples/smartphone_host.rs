@@ -148,7 +148,11 @@ pub(crate) async fn register_from_phone(
                     None => "ui    PIN requested".to_owned(),
                 });
                 match pin_pad.take() {
-                    Some(pin) => machine.feed_pin(pin)?,
+                    // The pad's digits become a PIN; anything else is never sent.
+                    Some(typed) => match mynacard::card::Pin::new(&typed) {
+                        Ok(pin) => machine.feed_pin(pin)?,
+                        Err(_) => machine.cancel()?,
+                    },
                     None => machine.cancel()?,
                 }
             }

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use mynacard_registration::machine::{Action, CardFailure, FlowConfig, HttpFailure, HttpResponse, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
-use zeroize::Zeroizing;
+use mynacard_card::{CollationB, Pin};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, mut rest)) = data.split_first() else {
@@ -41,9 +41,15 @@ fuzz_target!(|data: &[u8]| {
                 body: chunk.to_vec(),
             }),
             (Action::ShowConsent(_), _) => m.feed_consent(len % 2 == 0),
-            (Action::AskPin { .. }, _) => m.feed_pin(Zeroizing::new(String::from_utf8_lossy(chunk).into_owned())),
+            (Action::AskPin { .. }, _) => match Pin::new(&String::from_utf8_lossy(chunk)) {
+                Ok(pin) => m.feed_pin(pin),
+                Err(_) => m.cancel(),
+            },
             (Action::AskCollationNumberB { .. }, _) => {
-                m.feed_collation_number_b(Zeroizing::new(String::from_utf8_lossy(chunk).into_owned()))
+                match CollationB::from_digits(&String::from_utf8_lossy(chunk)) {
+                    Ok(b) => m.feed_collation_number_b(b),
+                    Err(_) => m.cancel(),
+                }
             }
             (Action::MatchFace { .. }, _) => m.feed_face_match(FaceMatch {
                 decision: if len % 2 == 0 { FaceDecision::Match } else { FaceDecision::NoMatch },

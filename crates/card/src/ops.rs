@@ -447,6 +447,11 @@ impl ReadFile {
         }
     }
 
+    /// How many bytes of the file have arrived so far.
+    pub fn bytes_read(&self) -> usize {
+        self.data.len()
+    }
+
     fn want(&self, max: usize) -> usize {
         match self.extent {
             Extent::Exact(n) => n.clamp(1, max),

@@ -40,6 +40,94 @@ impl VisualKey {
     }
 }
 
+/// The signed parts of the card-face record (EF `0002`), as a verifier needs them: the three
+/// segments the `DF28` signature covers (`DF22`–`DF24`, `DF25`–`DF26`, `DF27`, each a run of
+/// consecutive objects as encoded, card facts B.7), the signature, the card key's objects and the
+/// photo. [`CardFace::parse`] reads the rest; the registration flows send these as evidence.
+/// Personal data: `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignedFace {
+    /// The three covered segments, as encoded on the card.
+    pub segments: [Zeroizing<Vec<u8>>; 3],
+    /// The signature (`DF28`).
+    pub signature: Vec<u8>,
+    /// The card key's objects (`DF24` value: `90` exponent, `91` modulus).
+    pub card_key: Vec<u8>,
+    /// The photo (`DF27` value).
+    pub photo: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for SignedFace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedFace")
+            .field("photo_len", &self.photo.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedFace {
+    /// Finds the signed parts of `FF20 { … }` by tag. Each segment must be a run of
+    /// consecutive objects: the signature covers byte ranges of the file, not objects picked
+    /// from anywhere in it.
+    ///
+    /// # Errors
+    /// [`Error::MalformedTlv`] or [`Error::Malformed`].
+    pub fn parse(bytes: &[u8]) -> Result<SignedFace> {
+        const WHAT: &str = "card face";
+        let value = record(bytes, 0xFF20, WHAT)?;
+        let objs = objects(value, WHAT)?;
+        let index = |tag: u32| {
+            objs.iter()
+                .position(|(t, _)| t.tag == tag)
+                .ok_or(Error::Malformed {
+                    what: "card face lacks a signed field",
+                })
+        };
+        let segment = |first: u32, last: u32| -> Result<Zeroizing<Vec<u8>>> {
+            let (a, b) = (index(first)?, index(last)?);
+            if b < a {
+                return Err(Error::Malformed {
+                    what: "card-face segment out of order",
+                });
+            }
+            // `objects` keeps the objects in file order, each as encoded, so a run of indices
+            // is a run of bytes.
+            Ok(Zeroizing::new(
+                objs[a..=b]
+                    .iter()
+                    .flat_map(|(_, enc)| enc.iter().copied())
+                    .collect(),
+            ))
+        };
+        Ok(SignedFace {
+            segments: [
+                segment(0xDF22, 0xDF24)?,
+                segment(0xDF25, 0xDF26)?,
+                segment(0xDF27, 0xDF27)?,
+            ],
+            signature: field(&objs, 0xDF28)?.to_vec(),
+            card_key: field(&objs, 0xDF24)?.to_vec(),
+            photo: Zeroizing::new(field(&objs, 0xDF27)?.to_vec()),
+        })
+    }
+
+    /// SHA-256 of each covered segment.
+    pub fn digests(&self) -> [[u8; 32]; 3] {
+        [
+            sha256(&self.segments[0]),
+            sha256(&self.segments[1]),
+            sha256(&self.segments[2]),
+        ]
+    }
+
+    /// What `DF28` signs: a SHA-256 DigestInfo whose digest field holds the three digests,
+    /// concatenated (96 bytes) — the form real cards carry.
+    pub fn digest_info(&self) -> Vec<u8> {
+        sha256_digest_info_raw(&self.digests().concat())
+    }
+}
+
 /// The card-face record of EF `0002`. Personal data: `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,7 +150,7 @@ pub struct CardFace {
     pub expiry: Date,
     /// Security code as printed, PNG (`DF2A`): not covered by the signature either.
     pub security_code_image: Vec<u8>,
-    segments: [Vec<u8>; 3],
+    signed: SignedFace,
 }
 
 impl fmt::Debug for CardFace {
@@ -89,19 +177,7 @@ impl CardFace {
                 })
             })
         };
-        let segment = |tags: &[u32]| -> Result<Vec<u8>> {
-            let mut out = Vec::new();
-            for tag in tags {
-                let (_, enc) = objs
-                    .iter()
-                    .find(|(t, _): &&(Tlv<'_>, &[u8])| t.tag == *tag)
-                    .ok_or(Error::Malformed {
-                        what: "card face lacks a signed field",
-                    })?;
-                out.extend_from_slice(enc);
-            }
-            Ok(out)
-        };
+        let signed = SignedFace::parse(bytes)?;
         Ok(CardFace {
             birth_date: date(0xDF22)?,
             sex: Sex::from_code(*field(&objs, 0xDF23)?.first().ok_or(Error::Malformed {
@@ -114,11 +190,7 @@ impl CardFace {
             signature: field(&objs, 0xDF28)?.to_vec(),
             expiry: date(0xDF29)?,
             security_code_image: field(&objs, 0xDF2A)?.to_vec(),
-            segments: [
-                segment(&[0xDF22, 0xDF23, 0xDF24])?,
-                segment(&[0xDF25, 0xDF26])?,
-                segment(&[0xDF27])?,
-            ],
+            signed,
         })
     }
 
@@ -130,12 +202,8 @@ impl CardFace {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let mut digests = Vec::with_capacity(96);
-        for s in &self.segments {
-            digests.extend_from_slice(&sha256(s));
-        }
         cvc.public_key.verify_pkcs1(
-            &sha256_digest_info_raw(&digests),
+            &self.signed.digest_info(),
             &self.signature,
             "card-face record",
         )

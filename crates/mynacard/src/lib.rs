@@ -8,9 +8,9 @@
 //!
 //! | Module | Crate | What it is for |
 //! |---|---|---|
-//! | [`apdu`] | `mynacard-apdu` | The ISO/IEC 7816-4 codec: commands, responses, status words, `61xx`/`6Cxx`, chaining, TLV; the card's commands as constructors. No I/O. |
+//! | [`apdu`] | `mynacard-apdu` | The ISO/IEC 7816-4 codec: commands, responses, status words, `61xx`/`6Cxx`, chaining, TLV. Card-agnostic, no I/O. |
 //! | [`transport`] | `mynacard-transport` | The seam every reader plugs into: `Transport`, `CardChannel`, `Capabilities`, `TransportError`, and a blocking adapter. |
-//! | [`card`] | `mynacard-card` | The card session over any channel: JPKI certificates, PIN status, VERIFY and signing behind PIN-safe types; the text, visual and common applications. |
+//! | [`card`] | `mynacard-card` | The card's catalogue and its operations as sans-I/O values (`ops`), and the session over any channel: JPKI certificates, PIN status, VERIFY and signing behind PIN-safe types; the text, visual and common applications. |
 //! | [`cert`] | `mynacard-cert` | JPKI certificates: kinds, personal data, chains to the embedded J-LIS roots, CRLs and revocation. |
 //! | [`sign`] | `mynacard-sign` | Hashes, `DigestInfo`, signature verification, CMS `SignedData`; a verified card key as a signer ([`sign::card`]). |
 //! | [`registration`] | `mynacard-registration` | Health-insurance-use registration and eligibility: sans-I/O state machines, typed outcomes, and (features `driver`, `http`) an async driver and the service client. |

@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use mynacard_card::{CollationB, Pin};
 use mynacard_transport::{CardChannel, TransportError};
 use zeroize::Zeroizing;
 
@@ -266,17 +267,18 @@ where
                 machine.feed_consent(agreed)?;
             }
             Action::AskPin { retries_left } => match terminal.pin(retries_left).await {
-                Some(pin) => match machine.feed_pin(pin) {
-                    Err(MachineError::PinFormat) => continue,
-                    other => other?,
+                // A value that is not a PIN goes nowhere: ask again.
+                Some(typed) => match Pin::new(&typed) {
+                    Ok(pin) => machine.feed_pin(pin)?,
+                    Err(_) => continue,
                 },
                 None => machine.cancel()?,
             },
             Action::AskCollationNumberB { retries_left } => {
                 match terminal.collation_number_b(retries_left).await {
-                    Some(b) => match machine.feed_collation_number_b(b) {
-                        Err(MachineError::CollationNumberFormat) => continue,
-                        other => other?,
+                    Some(read) => match CollationB::from_digits(&read) {
+                        Ok(b) => machine.feed_collation_number_b(b)?,
+                        Err(_) => continue,
                     },
                     None => machine.cancel()?,
                 }

@@ -43,12 +43,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mynacard_apdu::commands::{self, KeyRef};
-use mynacard_apdu::tlv::ber;
-use mynacard_apdu::{
-    Command, CommandBytes, LengthEncoding, Response, ResponseAssembler, StatusWord, Step,
-};
+use mynacard_apdu::{Command, CommandBytes, Response, StatusWord};
 use mynacard_card::catalogue::{self, SignScheme};
+use mynacard_card::ops::{
+    self, Exchange, Extent, Link, PinStatusRead, PresenceSign, ReadFile, SelectApplication, Sign,
+    VerifyOnce, check_attempt,
+};
+use mynacard_card::visual::SignedFace;
+use mynacard_card::{Application, AttemptPolicy, CollationB, Pin, PinKind, PinStatus};
 use zeroize::Zeroizing;
 
 use crate::consent::ConsentDocument;
@@ -63,8 +65,6 @@ use crate::messages::{
 use crate::outcome::Outcome;
 use crate::wire::{Bytes, Sha256Digest, UtcTime, V1};
 
-/// Largest file the machine reads (the card-face record with its photo is the largest, a few KiB).
-const MAX_FILE_LEN: usize = 0x7FFF;
 /// The length of an RSA-2048 signature.
 const RSA_2048_LEN: usize = 256;
 /// How long after the service's deadline for a pending registration the machine still polls:
@@ -319,7 +319,7 @@ pub struct ConsentPrompt {
 pub enum Action {
     /// Send this command to the card and feed the response with
     /// [`Machine::feed_card_response`] (or [`Machine::feed_card_failure`]).
-    SendCard(CardCommand),
+    SendCard(Arc<CardCommand>),
     /// Show the consent and feed the answer with [`Machine::feed_consent`].
     ShowConsent(ConsentPrompt),
     /// Ask the person for the auth PIN on the terminal's own PIN pad; feed it with
@@ -369,12 +369,6 @@ pub enum MachineError {
         /// What was fed.
         got: &'static str,
     },
-    /// A PIN that is not four digits (nothing was sent to the card).
-    #[error("the PIN must be 4 digits")]
-    PinFormat,
-    /// A 照合番号B that is not 14 digits (nothing was sent to the card).
-    #[error("照合番号B must be 14 digits")]
-    CollationNumberFormat,
     /// A face score above 1000.
     #[error("face scores are in thousandths (0-1000)")]
     FaceScore,
@@ -393,31 +387,21 @@ enum Http {
     Proof,
 }
 
+/// The flow's steps on the card. Each runs one of the card crate's operations
+/// ([`mynacard_card::ops`]), which own the card's rules and fall-backs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Card {
     SelectJpki,
     ReadAuthCert,
-    /// SELECT EF before reading by offset (the SFI read was refused, or the file is longer
-    /// than one SFI read reaches); likewise for the other `Select*` steps of files.
-    SelectAuthCert,
     ReadAuthCertAfterPin,
-    SelectAuthCertAfterPin,
     PinStatus,
-    /// SELECT EF of a key or PIN: only after the card refused its SFI form.
-    SelectPinForStatus,
-    SelectPinForVerify,
     VerifyPin,
-    SelectAuthKey,
     SignIntent,
     SelectVisual,
     BStatus,
-    SelectBForStatus,
     VerifyB,
-    SelectBForVerify,
     ReadFace,
-    SelectFace,
     ReadCvc,
-    SelectCvc,
     PresenceSign,
 }
 
@@ -425,98 +409,86 @@ impl Card {
     fn purpose(self) -> &'static str {
         match self {
             Card::SelectJpki => "select JPKI application",
-            Card::SelectAuthCert | Card::SelectAuthCertAfterPin => "select auth certificate",
             Card::ReadAuthCert | Card::ReadAuthCertAfterPin => "read auth certificate",
-            Card::SelectPinForStatus | Card::SelectPinForVerify => "select auth PIN",
             Card::PinStatus => "read PIN tries left",
             Card::VerifyPin => "verify auth PIN",
-            Card::SelectAuthKey => "select auth key",
             Card::SignIntent => "sign intent",
             Card::SelectVisual => "select visual application",
-            Card::SelectBForStatus | Card::SelectBForVerify => "select collation number B",
             Card::BStatus => "read collation number tries left",
             Card::VerifyB => "verify collation number B",
-            Card::SelectFace => "select card face",
             Card::ReadFace => "read card face",
-            Card::SelectCvc => "select card-verifiable certificate",
             Card::ReadCvc => "read card-verifiable certificate",
             Card::PresenceSign => "card presence signature",
         }
     }
+}
 
-    /// For a file read: the file and the step that selects it.
-    fn file(self) -> Option<(u16, Card)> {
+/// The card operation a step runs.
+#[derive(Debug, Clone)]
+enum CardOp {
+    Select(SelectApplication),
+    Read(ReadFile),
+    Status(PinStatusRead),
+    Verify(VerifyOnce),
+    Sign(Sign),
+    Presence(PresenceSign),
+}
+
+/// What a card operation gave.
+enum CardResult {
+    Done,
+    File(Vec<u8>),
+    Status(PinStatus),
+    Signature(Vec<u8>),
+}
+
+/// Starts (`None`) or feeds an operation.
+fn advance<O: ops::Operation>(
+    op: &mut O,
+    link: &mut Link,
+    response: Option<Response>,
+    wrap: impl FnOnce(O::Output) -> CardResult,
+) -> mynacard_card::Result<ops::Step<CardResult>> {
+    let step = match response {
+        None => op.start(link)?,
+        Some(r) => op.feed(link, r)?,
+    };
+    Ok(match step {
+        ops::Step::Send(command) => ops::Step::Send(command),
+        ops::Step::Done(output) => ops::Step::Done(wrap(output)),
+    })
+}
+
+impl CardOp {
+    fn advance(
+        &mut self,
+        link: &mut Link,
+        response: Option<Response>,
+    ) -> mynacard_card::Result<ops::Step<CardResult>> {
         match self {
-            Card::ReadAuthCert => Some((catalogue::jpki::AUTH_CERT, Card::SelectAuthCert)),
-            Card::ReadAuthCertAfterPin => {
-                Some((catalogue::jpki::AUTH_CERT, Card::SelectAuthCertAfterPin))
-            }
-            Card::ReadFace => Some((catalogue::visual::FACE, Card::SelectFace)),
-            Card::ReadCvc => Some((catalogue::visual::CVC, Card::SelectCvc)),
-            _ => None,
-        }
-    }
-
-    /// For a SELECT EF before reading by offset: the read it precedes.
-    fn read_after_select(self) -> Option<Card> {
-        match self {
-            Card::SelectAuthCert => Some(Card::ReadAuthCert),
-            Card::SelectAuthCertAfterPin => Some(Card::ReadAuthCertAfterPin),
-            Card::SelectFace => Some(Card::ReadFace),
-            Card::SelectCvc => Some(Card::ReadCvc),
-            _ => None,
+            CardOp::Select(op) => advance(op, link, response, |()| CardResult::Done),
+            CardOp::Read(op) => advance(op, link, response, CardResult::File),
+            CardOp::Status(op) => advance(op, link, response, CardResult::Status),
+            CardOp::Verify(op) => advance(op, link, response, |()| CardResult::Done),
+            CardOp::Sign(op) => advance(op, link, response, CardResult::Signature),
+            CardOp::Presence(op) => advance(op, link, response, CardResult::Signature),
         }
     }
 }
 
-/// Which short-EF-identifier forms the machine still uses. Each is given up for the rest of the
-/// run the first time the card refuses it with `6A86`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SfiForms {
-    /// READ BINARY `00 B0 (80|SFI) 00`.
-    read: bool,
-    /// VERIFY (with and without data) `00 20 00 (80|SFI)`.
-    key: bool,
-    /// COMPUTE DIGITAL SIGNATURE `80 2A 00 (80|SFI)`.
-    sign: bool,
-}
-
-impl Default for SfiForms {
-    fn default() -> Self {
-        SfiForms {
-            read: true,
-            key: true,
-            sign: true,
-        }
-    }
-}
-
-/// Whether `command` addresses its file or key by short EF identifier (and so may be answered
-/// `6A86` by a card without that addressing).
-fn addressed_by_sfi(command: &Command) -> bool {
-    match command.ins {
-        0xB0 => command.p1 & 0x80 != 0,
-        0x20 | 0x2A => (0x81..=0x9E).contains(&command.p2),
-        _ => false,
-    }
-}
-
-/// Reads one TLV file in chunks; its length comes from the header of the first chunk.
-#[derive(Debug, Clone, Default)]
-struct FileRead {
-    data: Vec<u8>,
-    total: Option<usize>,
-    /// The file was selected with SELECT EF, so it can be read at any offset.
-    selected: bool,
+/// A card operation waiting for the answer to its current APDU.
+#[derive(Debug, Clone)]
+struct CardWait {
+    step: Card,
+    op: CardOp,
+    exchange: Exchange,
+    /// Shared with every [`Action::SendCard`] of this APDU, so a PIN in it is held once.
+    current: Arc<CardCommand>,
 }
 
 #[derive(Debug, Clone)]
 enum State {
-    Card {
-        step: Card,
-        current: CardCommand,
-        assembler: ResponseAssembler,
-    },
+    Card(Box<CardWait>),
     Consent,
     AskPin(Option<u8>),
     AskB(Option<u8>),
@@ -545,6 +517,18 @@ struct FaceRecord {
     photo: Zeroizing<Vec<u8>>,
 }
 
+impl From<SignedFace> for FaceRecord {
+    fn from(face: SignedFace) -> FaceRecord {
+        FaceRecord {
+            digests: face.digests().map(Sha256Digest),
+            covered: face.segments[0].clone(),
+            signature: face.signature,
+            public_key: face.card_key,
+            photo: face.photo,
+        }
+    }
+}
+
 /// A registration, eligibility or deregistration flow. See the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -552,14 +536,13 @@ pub struct Machine {
     op: Operation,
     way: Way,
     state: State,
-    read: FileRead,
-    sfi: SfiForms,
+    link: Link,
     auth_cert: Vec<u8>,
     /// The token keeps its auth certificate behind the PIN: read it after VERIFY.
     cert_after_pin: bool,
     consent: Option<ConsentDocument>,
-    pin: Option<Zeroizing<Vec<u8>>>,
-    collation_b: Option<Zeroizing<Vec<u8>>>,
+    /// Typed, until its VERIFY takes it.
+    pin: Option<Pin>,
     face: Option<FaceRecord>,
     face_match: Option<FaceMatch>,
     cvc: Vec<u8>,
@@ -572,17 +555,15 @@ pub struct Machine {
 impl Machine {
     fn new(config: FlowConfig, op: Operation, way: Way) -> Machine {
         let mut m = Machine {
+            link: Link::with_max_read(config.read_chunk as usize),
             config,
             op,
             way,
             state: State::Consent,
-            read: FileRead::default(),
-            sfi: SfiForms::default(),
             auth_cert: Vec::new(),
             cert_after_pin: false,
             consent: None,
             pin: None,
-            collation_b: None,
             face: None,
             face_match: None,
             cvc: Vec::new(),
@@ -591,7 +572,10 @@ impl Machine {
             evidence: None,
             proof_body: None,
         };
-        m.card(Card::SelectJpki, commands::select_df(&catalogue::aid::JPKI));
+        m.card(
+            Card::SelectJpki,
+            CardOp::Select(SelectApplication::new(Application::Jpki)),
+        );
         m
     }
 
@@ -638,6 +622,7 @@ impl Machine {
     /// refuses a long read (`6700`) is read in 256-byte chunks from then on.
     pub fn set_read_chunk(&mut self, chunk: u32) {
         self.config.read_chunk = chunk.clamp(1, 65_536);
+        self.link = Link::with_max_read(self.config.read_chunk as usize);
     }
 
     /// The challenge, once received.
@@ -648,7 +633,7 @@ impl Machine {
     /// What to do next. Calling it again without feeding anything returns the same action.
     pub fn next_action(&self) -> Action {
         match &self.state {
-            State::Card { current, .. } => Action::SendCard(current.clone()),
+            State::Card(wait) => Action::SendCard(Arc::clone(&wait.current)),
             State::Consent => match &self.consent {
                 Some(doc) => Action::ShowConsent(ConsentPrompt {
                     document: doc.clone(),
@@ -699,7 +684,7 @@ impl Machine {
 
     fn waiting_for(&self) -> &'static str {
         match self.state {
-            State::Card { .. } => "a card response",
+            State::Card(_) => "a card response",
             State::Consent => "the consent answer",
             State::AskPin(_) => "the PIN",
             State::AskB(_) => "collation number B",
@@ -721,7 +706,6 @@ impl Machine {
     fn finish(&mut self, outcome: Outcome) {
         // Secrets and the photo go as soon as the flow ends.
         self.pin = None;
-        self.collation_b = None;
         self.face = None;
         self.state = State::Done(outcome);
     }
@@ -733,23 +717,52 @@ impl Machine {
         });
     }
 
-    fn card(&mut self, step: Card, command: Command) {
-        let spends_attempt = matches!(step, Card::VerifyPin | Card::VerifyB);
-        match command.to_bytes(LengthEncoding::Auto) {
-            Ok(bytes) => {
-                let assembler = ResponseAssembler::new(&command);
-                self.state = State::Card {
-                    step,
-                    current: CardCommand {
-                        command,
-                        bytes,
-                        purpose: step.purpose(),
-                        spends_attempt,
-                    },
-                    assembler,
-                };
+    fn attempt_policy(&self) -> AttemptPolicy {
+        if self.config.allow_last_attempt {
+            AttemptPolicy::AllowLastAttempt
+        } else {
+            AttemptPolicy::KeepLastAttempt
+        }
+    }
+
+    /// Starts `op` for `step`.
+    fn card(&mut self, step: Card, op: CardOp) {
+        self.drive(step, op, None);
+    }
+
+    /// Starts or feeds `op`: its next command goes out, or its result moves the flow on.
+    fn drive(&mut self, step: Card, mut op: CardOp, response: Option<Response>) {
+        match op.advance(&mut self.link, response) {
+            Ok(ops::Step::Send(command)) => match Exchange::new(&self.link, &command) {
+                Ok(exchange) => self.emit(step, op, exchange, command.attempt.is_some()),
+                Err(e) => self.on_card_error(step, &e),
+            },
+            Ok(ops::Step::Done(result)) => self.on_card(step, result),
+            Err(e) => {
+                let nothing_read = matches!(&op, CardOp::Read(read) if read.bytes_read() == 0);
+                self.on_card_error_after(step, &e, nothing_read);
             }
-            Err(_) => self.card_error(step.purpose(), None),
+        }
+    }
+
+    /// Waits for the answer to the exchange's current APDU.
+    fn emit(&mut self, step: Card, op: CardOp, exchange: Exchange, spends_attempt: bool) {
+        match exchange.apdu_bytes() {
+            Ok(bytes) => {
+                let current = Arc::new(CardCommand {
+                    command: exchange.apdu().clone(),
+                    bytes,
+                    purpose: step.purpose(),
+                    spends_attempt,
+                });
+                self.state = State::Card(Box::new(CardWait {
+                    step,
+                    op,
+                    exchange,
+                    current,
+                }));
+            }
+            Err(e) => self.on_card_error(step, &e),
         }
     }
 
@@ -767,43 +780,18 @@ impl Machine {
         };
     }
 
-    /// Starts reading the file of `step` (one of the `Read*` steps).
-    fn start_read(&mut self, step: Card) {
-        self.read = FileRead::default();
-        self.read_next(step);
-    }
-
-    /// The next command of a file read: READ BINARY by SFI for the first chunk; SELECT EF and
-    /// READ BINARY by offset for the rest, or for all of it once the card refused the SFI form.
-    fn read_next(&mut self, step: Card) {
-        let Some((fid, select)) = step.file() else {
-            return self.card_error(step.purpose(), None);
+    /// Reads the whole file of a `Read*` step.
+    fn read(&mut self, step: Card) {
+        let fid = match step {
+            Card::ReadAuthCert | Card::ReadAuthCertAfterPin => catalogue::jpki::AUTH_CERT,
+            Card::ReadFace => catalogue::visual::FACE,
+            Card::ReadCvc => catalogue::visual::CVC,
+            _ => return self.card_error(step.purpose(), None),
         };
-        let offset = self.read.data.len();
-        let want = match self.read.total {
-            Some(total) => total.saturating_sub(offset),
-            None => self.config.read_chunk as usize,
-        };
-        let ne = want.clamp(1, self.config.read_chunk as usize) as u32;
-        if !self.read.selected {
-            if offset == 0 && self.sfi.read {
-                match commands::read_binary_sfi((fid & 0x1F) as u8, 0, ne) {
-                    Ok(cmd) => self.card(step, cmd),
-                    Err(_) => self.card_error(step.purpose(), None),
-                }
-            } else {
-                // An SFI read only carries an 8-bit offset: the rest by SELECT and offset.
-                self.card(select, commands::select_ef(fid));
-            }
-            return;
-        }
-        let Ok(offset) = u16::try_from(offset) else {
-            return self.card_error(step.purpose(), None);
-        };
-        match commands::read_binary(offset, ne) {
-            Ok(cmd) => self.card(step, cmd),
-            Err(_) => self.card_error(step.purpose(), None),
-        }
+        self.card(
+            step,
+            CardOp::Read(ReadFile::new(fid, Extent::Tlv, step.purpose())),
+        );
     }
 
     /// Feeds the card's response (data and SW1-SW2) to the last command sent.
@@ -811,44 +799,26 @@ impl Machine {
     /// # Errors
     /// [`MachineError::Unexpected`] when no card command is outstanding.
     pub fn feed_card_response(&mut self, bytes: &[u8]) -> Result<(), MachineError> {
-        let State::Card {
-            step,
-            current,
-            assembler,
-        } = &mut self.state
-        else {
+        if !matches!(self.state, State::Card(_)) {
+            return Err(self.unexpected("a card response"));
+        }
+        let State::Card(wait) = std::mem::replace(&mut self.state, State::Consent) else {
             return Err(self.unexpected("a card response"));
         };
-        let step = *step;
-        let by_sfi = addressed_by_sfi(&current.command);
+        let CardWait {
+            step,
+            op,
+            mut exchange,
+            ..
+        } = *wait;
         let Ok(response) = Response::parse(bytes) else {
             self.card_error(step.purpose(), None);
             return Ok(());
         };
-        match assembler.feed(response) {
-            Ok(Step::Done(response)) => self.on_card(step, response, by_sfi),
-            Ok(Step::GetResponse(cmd) | Step::Resend(cmd)) => {
-                let assembler = match &self.state {
-                    State::Card { assembler, .. } => assembler.clone(),
-                    _ => ResponseAssembler::new(&cmd),
-                };
-                match cmd.to_bytes(LengthEncoding::Auto) {
-                    Ok(bytes) => {
-                        self.state = State::Card {
-                            step,
-                            current: CardCommand {
-                                command: cmd,
-                                bytes,
-                                purpose: step.purpose(),
-                                spends_attempt: false,
-                            },
-                            assembler,
-                        };
-                    }
-                    Err(_) => self.card_error(step.purpose(), None),
-                }
-            }
-            Err(_) => self.card_error(step.purpose(), None),
+        match exchange.feed(response) {
+            Ok(None) => self.emit(step, op, exchange, false),
+            Ok(Some(response)) => self.drive(step, op, Some(response)),
+            Err(e) => self.on_card_error(step, &e),
         }
         Ok(())
     }
@@ -858,9 +828,10 @@ impl Machine {
     /// # Errors
     /// [`MachineError::Unexpected`] when no card command is outstanding.
     pub fn feed_card_failure(&mut self, failure: CardFailure) -> Result<(), MachineError> {
-        let State::Card { current, .. } = &self.state else {
+        let State::Card(wait) = &self.state else {
             return Err(self.unexpected("a card failure"));
         };
+        let current = &wait.current;
         let counted = current.spends_attempt;
         match failure {
             CardFailure::Removed | CardFailure::Reset => self.finish(Outcome::CardRemoved {
@@ -877,222 +848,97 @@ impl Machine {
         Ok(())
     }
 
-    fn on_card(&mut self, step: Card, r: Response, by_sfi: bool) {
-        let ok = r.sw.is_success();
-        // 6A86 to a command addressed by SFI: the card rejected P1-P2 before doing anything
-        // (no PIN was checked, nothing signed), so the SELECT form may follow.
-        let sfi_refused = by_sfi && r.sw == StatusWord::IncorrectP1P2;
-        match step {
-            Card::SelectJpki if ok => self.start_read(Card::ReadAuthCert),
-            Card::ReadAuthCert
-                if r.sw == StatusWord::SecurityStatusNotSatisfied
-                    && self.way == Way::Pin
-                    && self.read.data.is_empty() =>
-            {
-                // A smartphone token: the certificate comes after VERIFY.
-                self.read = FileRead::default();
-                self.cert_after_pin = true;
+    /// A card operation finished: the flow moves on.
+    fn on_card(&mut self, step: Card, result: CardResult) {
+        match (step, result) {
+            (Card::SelectJpki, CardResult::Done) => self.read(Card::ReadAuthCert),
+            (Card::ReadAuthCert, CardResult::File(der)) => {
+                self.auth_cert = der;
                 self.after_auth_cert();
             }
-            Card::ReadAuthCert | Card::ReadAuthCertAfterPin | Card::ReadFace | Card::ReadCvc => {
-                self.on_read(step, r, sfi_refused);
-            }
-            Card::SelectAuthCert
-            | Card::SelectAuthCertAfterPin
-            | Card::SelectFace
-            | Card::SelectCvc
-                if ok =>
-            {
-                self.read.selected = true;
-                match step.read_after_select() {
-                    Some(read) => self.read_next(read),
-                    None => self.card_error(step.purpose(), None),
-                }
-            }
-            Card::PinStatus if sfi_refused => {
-                self.sfi.key = false;
-                self.ask_pin_status();
-            }
-            Card::SelectPinForStatus if ok => {
-                self.card(Card::PinStatus, commands::verify_status(KeyRef::Current));
-            }
-            Card::SelectPinForStatus if r.sw == StatusWord::FileNotFound => {
-                self.finish(Outcome::NoAuthPin);
-            }
-            // No auth PIN on the card (a face-authentication card): by SFI the key is not found.
-            Card::PinStatus
-                if matches!(
-                    r.sw,
-                    StatusWord::FileNotFound | StatusWord::ReferencedDataNotFound
-                ) =>
-            {
-                self.finish(Outcome::NoAuthPin);
-            }
-            Card::PinStatus => match retries(r.sw) {
-                Ok(Some(0)) | Err(true) => self.finish(Outcome::PinBlocked),
-                Ok(Some(1)) if !self.config.allow_last_attempt => {
-                    self.finish(Outcome::LastAttemptRefused);
-                }
-                Ok(n) => self.state = State::AskPin(n),
-                Err(false) => self.card_error(step.purpose(), Some(r.sw)),
-            },
-            Card::SelectPinForVerify if ok => match self.pin.clone() {
-                Some(pin) => self.card(Card::VerifyPin, commands::verify(KeyRef::Current, pin)),
-                None => self.card_error(step.purpose(), None),
-            },
-            // Refused for its P2 before the PIN was looked at: no attempt was counted, so the
-            // same PIN goes once more with SELECT EF. A VERIFY by current EF is never resent.
-            Card::VerifyPin if sfi_refused => {
-                self.sfi.key = false;
-                self.verify_pin();
-            }
-            Card::VerifyPin => {
-                self.pin = None;
-                match r.sw {
-                    StatusWord::Success if self.cert_after_pin => {
-                        self.start_read(Card::ReadAuthCertAfterPin);
-                    }
-                    StatusWord::Success => self.sign_intent(),
-                    StatusWord::RetriesRemaining(0)
-                    | StatusWord::ReferenceDataBlocked
-                    | StatusWord::AuthenticationMethodBlocked => self.finish(Outcome::PinBlocked),
-                    StatusWord::RetriesRemaining(n) => {
-                        self.finish(Outcome::WrongPin { retries_left: n });
-                    }
-                    sw => self.card_error(step.purpose(), Some(sw)),
-                }
-            }
-            Card::SelectAuthKey if ok => match self.digest_info() {
-                Some(di) => self.card(
-                    Card::SignIntent,
-                    catalogue::compute_signature(
-                        SignScheme::Pkcs1DigestInfo,
-                        KeyRef::Current,
-                        di.to_vec(),
-                    ),
-                ),
-                None => self.card_error(step.purpose(), None),
-            },
-            // Refused before computing anything: sign by the selected key instead.
-            Card::SignIntent if sfi_refused => {
-                self.sfi.sign = false;
-                self.sign_intent();
-            }
-            Card::SignIntent if ok && r.data.len() == RSA_2048_LEN => self.submit_pin_proof(r.data),
-            Card::SelectVisual if ok => self.ask_b_status(),
-            Card::BStatus if sfi_refused => {
-                self.sfi.key = false;
-                self.ask_b_status();
-            }
-            Card::SelectBForStatus if ok => {
-                self.card(Card::BStatus, commands::verify_status(KeyRef::Current));
-            }
-            Card::BStatus => match retries(r.sw) {
-                Ok(Some(0)) | Err(true) => self.finish(Outcome::CollationNumberBlocked),
-                Ok(Some(1)) if !self.config.allow_last_attempt => {
-                    self.finish(Outcome::CollationLastAttemptRefused);
-                }
-                Ok(n) => self.state = State::AskB(n),
-                Err(false) => self.card_error(step.purpose(), Some(r.sw)),
-            },
-            Card::SelectBForVerify if ok => match self.collation_b.clone() {
-                Some(b) => self.card(Card::VerifyB, commands::verify(KeyRef::Current, b)),
-                None => self.card_error(step.purpose(), None),
-            },
-            // As for the PIN: refused for its P2, counted nothing; once more with SELECT EF.
-            Card::VerifyB if sfi_refused => {
-                self.sfi.key = false;
-                self.card(
-                    Card::SelectBForVerify,
-                    commands::select_ef(catalogue::visual::PIN_B),
-                );
-            }
-            Card::VerifyB => {
-                self.collation_b = None;
-                match r.sw {
-                    StatusWord::Success => self.start_read(Card::ReadFace),
-                    StatusWord::RetriesRemaining(0)
-                    | StatusWord::ReferenceDataBlocked
-                    | StatusWord::AuthenticationMethodBlocked => {
-                        self.finish(Outcome::CollationNumberBlocked);
-                    }
-                    StatusWord::RetriesRemaining(n) => {
-                        self.finish(Outcome::CollationNumberWrong { retries_left: n });
-                    }
-                    sw => self.card_error(step.purpose(), Some(sw)),
-                }
-            }
-            Card::PresenceSign if ok && !r.data.is_empty() => self.attest(r.data),
-            _ => self.card_error(step.purpose(), Some(r.sw)),
-        }
-    }
-
-    fn on_read(&mut self, step: Card, r: Response, sfi_refused: bool) {
-        if r.sw == StatusWord::WrongLength && self.config.read_chunk > 256 {
-            // The card (or reader) does not take extended length: short reads from now on.
-            self.config.read_chunk = 256;
-            return self.read_next(step);
-        }
-        if sfi_refused && self.read.data.is_empty() {
-            // No reading by short EF identifier on this card: SELECT EF and offsets from now on.
-            self.sfi.read = false;
-            return self.read_next(step);
-        }
-        let end_of_file = matches!(r.sw, StatusWord::EndOfFileWarning) || r.sw.to_u16() == 0x6B00;
-        if !(r.sw.is_success() || end_of_file) || r.data.is_empty() {
-            return self.card_error(step.purpose(), Some(r.sw));
-        }
-        self.read.data.extend_from_slice(&r.data);
-        if self.read.total.is_none() {
-            match ber::parse_header(&self.read.data) {
-                Ok((_, header, len)) => {
-                    let total = header.saturating_add(len);
-                    if total > MAX_FILE_LEN {
-                        return self.card_error(step.purpose(), None);
-                    }
-                    self.read.total = Some(total);
-                }
-                Err(_) if self.read.data.len() < 8 && !end_of_file => {}
-                Err(_) => return self.card_error(step.purpose(), None),
-            }
-        }
-        let have = self.read.data.len();
-        match self.read.total {
-            Some(total) if have >= total => {
-                let mut data = std::mem::take(&mut self.read.data);
-                data.truncate(total);
-                self.read = FileRead::default();
-                self.on_file(step, data);
-            }
-            _ if end_of_file => self.card_error(step.purpose(), Some(r.sw)),
-            _ => self.read_next(step),
-        }
-    }
-
-    fn on_file(&mut self, step: Card, data: Vec<u8>) {
-        match step {
-            Card::ReadAuthCert => {
-                self.auth_cert = data;
-                self.after_auth_cert();
-            }
-            Card::ReadAuthCertAfterPin => {
-                self.auth_cert = data;
+            (Card::ReadAuthCertAfterPin, CardResult::File(der)) => {
+                self.auth_cert = der;
                 self.make_intent();
                 self.sign_intent();
             }
-            Card::ReadFace => match parse_face_record(&data) {
-                Some(record) => {
-                    self.face = Some(record);
+            (Card::PinStatus, CardResult::Status(status)) => {
+                match check_attempt(PinKind::JpkiAuth, status, self.attempt_policy()) {
+                    Ok(retries_left) => self.state = State::AskPin(retries_left),
+                    Err(e) => self.on_card_error(step, &e),
+                }
+            }
+            (Card::VerifyPin, CardResult::Done) if self.cert_after_pin => {
+                self.read(Card::ReadAuthCertAfterPin);
+            }
+            (Card::VerifyPin, CardResult::Done) => self.sign_intent(),
+            (Card::SignIntent, CardResult::Signature(signature)) => {
+                self.submit_pin_proof(signature);
+            }
+            (Card::SelectVisual, CardResult::Done) => self.card(
+                Card::BStatus,
+                CardOp::Status(PinStatusRead::new(PinKind::VisualCollationB)),
+            ),
+            (Card::BStatus, CardResult::Status(status)) => {
+                match check_attempt(PinKind::VisualCollationB, status, self.attempt_policy()) {
+                    Ok(retries_left) => self.state = State::AskB(retries_left),
+                    Err(e) => self.on_card_error(step, &e),
+                }
+            }
+            (Card::VerifyB, CardResult::Done) => self.read(Card::ReadFace),
+            (Card::ReadFace, CardResult::File(data)) => match SignedFace::parse(&data) {
+                Ok(face) => {
+                    self.face = Some(face.into());
                     self.state = State::MatchFace;
                 }
-                None => self.card_error(step.purpose(), None),
+                Err(_) => self.card_error(step.purpose(), None),
             },
-            Card::ReadCvc => {
+            (Card::ReadCvc, CardResult::File(data)) => {
                 self.cvc = data;
                 self.start_session();
             }
+            (Card::PresenceSign, CardResult::Signature(signature)) => self.attest(signature),
             _ => self.card_error(step.purpose(), None),
         }
+    }
+
+    /// A card operation was refused: the typed outcome for the person.
+    fn on_card_error(&mut self, step: Card, e: &mynacard_card::Error) {
+        self.on_card_error_after(step, e, false);
+    }
+
+    /// As [`Machine::on_card_error`]; `nothing_read` when a file read failed before any of
+    /// the file arrived.
+    fn on_card_error_after(&mut self, step: Card, e: &mynacard_card::Error, nothing_read: bool) {
+        use mynacard_card::Error as E;
+        let collation = matches!(step, Card::BStatus | Card::VerifyB);
+        let outcome = match e {
+            // A smartphone token: the certificate comes after VERIFY.
+            E::Card { sw, .. }
+                if step == Card::ReadAuthCert
+                    && nothing_read
+                    && *sw == StatusWord::SecurityStatusNotSatisfied
+                    && self.way == Way::Pin =>
+            {
+                self.cert_after_pin = true;
+                return self.after_auth_cert();
+            }
+            E::Blocked { .. } if collation => Outcome::CollationNumberBlocked,
+            E::Blocked { .. } => Outcome::PinBlocked,
+            E::LastAttemptRefused { .. } if collation => Outcome::CollationLastAttemptRefused,
+            E::LastAttemptRefused { .. } => Outcome::LastAttemptRefused,
+            E::WrongPin { retries_left, .. } if collation => Outcome::CollationNumberWrong {
+                retries_left: *retries_left,
+            },
+            E::WrongPin { retries_left, .. } => Outcome::WrongPin {
+                retries_left: *retries_left,
+            },
+            E::PinNotSet { .. } if !collation => Outcome::NoAuthPin,
+            e => Outcome::CardError {
+                what: step.purpose(),
+                sw: e.status_word().map(StatusWord::to_u16),
+            },
+        };
+        self.finish(outcome);
     }
 
     /// After the first read of the auth certificate (or its `6982`): the consent, or for a
@@ -1109,41 +955,28 @@ impl Machine {
         }
     }
 
-    /// COMPUTE DIGITAL SIGNATURE of the intent with the auth key: by SFI (`P2 = 97`), or after
-    /// SELECT EF once the card refused that.
+    /// COMPUTE DIGITAL SIGNATURE of the intent with the auth key.
     fn sign_intent(&mut self) {
-        if !self.sfi.sign {
-            return self.card(
-                Card::SelectAuthKey,
-                commands::select_ef(catalogue::jpki::AUTH_KEY),
-            );
-        }
         match self.digest_info() {
             Some(di) => self.card(
                 Card::SignIntent,
-                catalogue::compute_signature(
+                CardOp::Sign(Sign::new(
+                    catalogue::jpki::AUTH_KEY,
                     SignScheme::Pkcs1DigestInfo,
-                    KeyRef::for_file(catalogue::jpki::AUTH_KEY),
-                    di.to_vec(),
-                ),
+                    &di,
+                    RSA_2048_LEN,
+                )),
             ),
             None => self.card_error(Card::SignIntent.purpose(), None),
         }
     }
 
-    /// VERIFY of the auth PIN held: by SFI (`P2 = 98`), or SELECT EF and the current-EF form
-    /// once the card refused that. Called once per PIN, and once more only after a `6A86`.
+    /// The one VERIFY of the auth PIN held; the PIN goes into it and is not kept here.
     fn verify_pin(&mut self) {
-        if !self.sfi.key {
-            return self.card(
-                Card::SelectPinForVerify,
-                commands::select_ef(catalogue::jpki::AUTH_PIN),
-            );
-        }
-        match self.pin.clone() {
+        match self.pin.take() {
             Some(pin) => self.card(
                 Card::VerifyPin,
-                commands::verify(KeyRef::for_file(catalogue::jpki::AUTH_PIN), pin),
+                CardOp::Verify(VerifyOnce::pin(PinKind::JpkiAuth, &pin)),
             ),
             None => self.card_error(Card::VerifyPin.purpose(), None),
         }
@@ -1163,32 +996,10 @@ impl Machine {
 
     /// The auth PIN's tries left (an empty VERIFY, which spends nothing).
     fn ask_pin_status(&mut self) {
-        if self.sfi.key {
-            self.card(
-                Card::PinStatus,
-                commands::verify_status(KeyRef::for_file(catalogue::jpki::AUTH_PIN)),
-            );
-        } else {
-            self.card(
-                Card::SelectPinForStatus,
-                commands::select_ef(catalogue::jpki::AUTH_PIN),
-            );
-        }
-    }
-
-    /// 照合番号B's tries left (an empty VERIFY, which spends nothing).
-    fn ask_b_status(&mut self) {
-        if self.sfi.key {
-            self.card(
-                Card::BStatus,
-                commands::verify_status(KeyRef::for_file(catalogue::visual::PIN_B)),
-            );
-        } else {
-            self.card(
-                Card::SelectBForStatus,
-                commands::select_ef(catalogue::visual::PIN_B),
-            );
-        }
+        self.card(
+            Card::PinStatus,
+            CardOp::Status(PinStatusRead::new(PinKind::JpkiAuth)),
+        );
     }
 
     /// Feeds the person's answer to the consent.
@@ -1206,50 +1017,36 @@ impl Machine {
                 Way::Pin => self.ask_pin_status(),
                 Way::Face => self.card(
                     Card::SelectVisual,
-                    commands::select_df(&catalogue::aid::VISUAL),
+                    CardOp::Select(SelectApplication::new(Application::Visual)),
                 ),
             }
         }
         Ok(())
     }
 
-    /// Feeds the PIN the person typed. The machine then asks for the challenge and sends VERIFY
-    /// once.
+    /// Feeds the PIN the person typed (a [`Pin`], checked when it was made). The machine then
+    /// asks for the challenge and sends VERIFY once.
     ///
     /// # Errors
-    /// [`MachineError::PinFormat`] (nothing sent; ask again) or [`MachineError::Unexpected`].
-    pub fn feed_pin(&mut self, pin: Zeroizing<String>) -> Result<(), MachineError> {
+    /// [`MachineError::Unexpected`] when the machine does not wait for a PIN.
+    pub fn feed_pin(&mut self, pin: Pin) -> Result<(), MachineError> {
         if !matches!(self.state, State::AskPin(_)) {
             return Err(self.unexpected("a PIN"));
         }
-        if pin.len() != 4 || !pin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(MachineError::PinFormat);
-        }
-        self.pin = Some(Zeroizing::new(pin.as_bytes().to_vec()));
+        self.pin = Some(pin);
         self.start_session();
         Ok(())
     }
 
-    /// Feeds 照合番号B as read from the card face (14 digits).
+    /// Feeds 照合番号B as read from the card face; it goes to the card once, at once.
     ///
     /// # Errors
-    /// [`MachineError::CollationNumberFormat`] (nothing sent) or [`MachineError::Unexpected`].
-    pub fn feed_collation_number_b(&mut self, b: Zeroizing<String>) -> Result<(), MachineError> {
+    /// [`MachineError::Unexpected`] when the machine does not wait for it.
+    pub fn feed_collation_number_b(&mut self, b: CollationB) -> Result<(), MachineError> {
         if !matches!(self.state, State::AskB(_)) {
             return Err(self.unexpected("collation number B"));
         }
-        if b.len() != 14 || !b.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(MachineError::CollationNumberFormat);
-        }
-        let value = Zeroizing::new(b.as_bytes().to_vec());
-        self.collation_b = Some(value.clone());
-        let key = if self.sfi.key {
-            KeyRef::for_file(catalogue::visual::PIN_B)
-        } else {
-            // The status query selected EF 0012, which is still the current EF.
-            KeyRef::Current
-        };
-        self.card(Card::VerifyB, commands::verify(key, value));
+        self.card(Card::VerifyB, CardOp::Verify(VerifyOnce::collation_b(&b)));
         Ok(())
     }
 
@@ -1275,7 +1072,7 @@ impl Machine {
             self.finish(Outcome::FaceNotMatched);
         } else {
             self.face_match = Some(result);
-            self.start_read(Card::ReadCvc);
+            self.read(Card::ReadCvc);
         }
         Ok(())
     }
@@ -1565,7 +1362,10 @@ impl Machine {
             Way::Pin => self.verify_pin(),
             Way::Face => match self.digest_info() {
                 // The visual AP is still selected: its key signs the intent (card presence).
-                Some(di) => self.card(Card::PresenceSign, presence_signature(di.to_vec())),
+                Some(di) => self.card(
+                    Card::PresenceSign,
+                    CardOp::Presence(PresenceSign::new(&di, RSA_2048_LEN)),
+                ),
                 None => self.card_error("card presence signature", None),
             },
         }
@@ -1611,7 +1411,6 @@ impl Machine {
         }
         // The secrets are of no further use: the card's part is over.
         self.pin = None;
-        self.collation_b = None;
         self.face = None;
         let delay = response.retry_after.unwrap_or(pending.poll.retry_after);
         self.schedule_poll(pending, delay);
@@ -1778,102 +1577,4 @@ fn check_poll_target(pending: &RegistrationPending) -> Result<(), &'static str> 
         return Err("pending status names another poll target");
     }
     Ok(())
-}
-
-/// COMPUTE DIGITAL SIGNATURE with the current 券面 AP's own key, no credential: `80 2A 00 00 Lc
-/// DigestInfo 00` (card fact B.5). P2 `00` names no key file, which [`KeyRef`] cannot express.
-fn presence_signature(digest_info: Vec<u8>) -> Command {
-    Command::new(0x80, 0x2A, SignScheme::Pkcs1DigestInfo.p1(), 0x00)
-        .with_data(digest_info)
-        .with_ne(256)
-}
-
-/// `Ok(Some(n))` for `63Cx`, `Ok(None)` when the card does not report a count, `Err(true)` for
-/// blocked, `Err(false)` for anything else.
-fn retries(sw: StatusWord) -> Result<Option<u8>, bool> {
-    match sw {
-        StatusWord::RetriesRemaining(n) => Ok(Some(n)),
-        StatusWord::Success | StatusWord::WarningNvChanged => Ok(None),
-        StatusWord::ReferenceDataBlocked | StatusWord::AuthenticationMethodBlocked => Err(true),
-        _ => Err(false),
-    }
-}
-
-/// Splits the card-face record `FF20 { DF21 … DF2A }` (card fact B.7) into what the evidence
-/// needs: the three signed segments' digests, the signature, the public key and the photo.
-fn parse_face_record(file: &[u8]) -> Option<FaceRecord> {
-    let (outer, _) = ber::parse_one(file).ok()?;
-    if outer.tag != 0xFF20 {
-        return None;
-    }
-    let body = outer.value;
-    let base = outer.header_len;
-    let mut spans: Vec<(u32, usize, usize, &[u8])> = Vec::new();
-    let mut at = 0usize;
-    for item in ber::iter(body) {
-        let tlv = item.ok()?;
-        let len = tlv.total_len();
-        spans.push((tlv.tag, base + at, base + at + len, tlv.value));
-        at += len;
-    }
-    let find = |tag: u32| spans.iter().position(|s| s.0 == tag);
-    let segment = |first: u32, last: u32| -> Option<&[u8]> {
-        let (a, b) = (find(first)?, find(last)?);
-        // The signed segments are runs of consecutive objects.
-        if b < a || (a..b).any(|i| spans[i].2 != spans[i + 1].1) {
-            return None;
-        }
-        file.get(spans[a].1..spans[b].2)
-    };
-    let covered = segment(0xDF22, 0xDF24)?;
-    let digests = [
-        Sha256Digest::of(covered),
-        Sha256Digest::of(segment(0xDF25, 0xDF26)?),
-        Sha256Digest::of(segment(0xDF27, 0xDF27)?),
-    ];
-    let value = |tag: u32| find(tag).map(|i| spans[i].3.to_vec());
-    Some(FaceRecord {
-        digests,
-        covered: Zeroizing::new(covered.to_vec()),
-        signature: value(0xDF28)?,
-        public_key: value(0xDF24)?,
-        photo: Zeroizing::new(value(0xDF27)?),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn face_record_parts_are_found_by_tag() {
-        let tlv = |tag: u32, v: &[u8]| ber::to_vec(tag, v).unwrap();
-        let seg1 = [
-            tlv(0xDF22, b"19800217"),
-            tlv(0xDF23, b"1"),
-            tlv(0xDF24, &[0x90, 1, 3]),
-        ]
-        .concat();
-        let seg2 = [tlv(0xDF25, b"name"), tlv(0xDF26, b"addr")].concat();
-        let seg3 = tlv(0xDF27, b"photo");
-        let inner = [
-            tlv(0xDF21, &[0; 18]),
-            seg1.clone(),
-            seg2.clone(),
-            seg3.clone(),
-            tlv(0xDF28, &[7; 256]),
-            tlv(0xDF29, b"20340217"),
-        ]
-        .concat();
-        let file = tlv(0xFF20, &inner);
-        let r = parse_face_record(&file).unwrap();
-        assert_eq!(r.digests[0], Sha256Digest::of(&seg1));
-        assert_eq!(r.digests[1], Sha256Digest::of(&seg2));
-        assert_eq!(r.digests[2], Sha256Digest::of(&seg3));
-        assert_eq!(r.signature, vec![7; 256]);
-        assert_eq!(r.public_key, vec![0x90, 1, 3]);
-        assert_eq!(&r.photo[..], b"photo");
-        assert!(parse_face_record(&file[..file.len() - 3]).is_none());
-        assert!(parse_face_record(&tlv(0xFF10, &inner)).is_none());
-    }
 }

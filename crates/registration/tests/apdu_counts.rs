@@ -402,8 +402,8 @@ async fn a_card_refusing_short_identifiers_gets_select_and_one_verify() {
         let image = image("adult", link);
         let cert = image.auth.cert_der.len();
         // The old forms: SELECT AP, SELECT EF and the certificate by offset, SELECT PIN and
-        // tries left, SELECT PIN and VERIFY, SELECT key and the signature.
-        let select_forms = 1 + select_reads(cert, link) + 2 + 2 + 2;
+        // tries left, VERIFY of the PIN EF still current, SELECT key and the signature.
+        let select_forms = 1 + select_reads(cert, link) + 2 + 1 + 2;
 
         let (report, refused, sim) = run_refusing(
             pin_registration_in_app(),

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use mynacard_card::{CollationB, Pin};
 use mynacard_registration::consent;
 use mynacard_registration::intent::sha256_digest_info;
 use mynacard_registration::machine::{
@@ -20,7 +21,6 @@ use mynacard_registration::{
     ErrorBody, ErrorCode, Intent, Outcome, PollToken, RevocationReason, Sha256Digest, UtcTime, V1,
 };
 use proptest::prelude::*;
-use zeroize::Zeroizing;
 
 const SIGNED_AT: i64 = 1_775_035_805; // 2026-04-01T09:30:05Z
 const SESSION: &str = "ses_01HZX5T7Q9M3";
@@ -182,7 +182,7 @@ fn expect_pin_prompt(m: &Machine, retries_left: u8) {
 }
 
 fn type_pin(m: &mut Machine, pin: &str) {
-    m.feed_pin(Zeroizing::new(pin.into())).unwrap();
+    m.feed_pin(Pin::new(pin).unwrap()).unwrap();
 }
 
 /// The next action is a VERIFY that spends a try and never shows its secret in `Debug`.
@@ -331,10 +331,8 @@ fn pin_registration_sends_exactly_the_recorded_apdus_and_a_verifiable_proof() {
     let mut m = Machine::register_with_pin(config());
     up_to_pin(&mut m, THREE_TRIES);
     expect_pin_prompt(&m, 3);
-    assert_eq!(
-        m.feed_pin(Zeroizing::new("12a4".into())),
-        Err(MachineError::PinFormat)
-    );
+    // A value that is not a PIN cannot even be made, so it never reaches the machine.
+    assert!(Pin::new("12a4").is_err());
     assert!(
         matches!(m.next_action(), Action::AskPin { .. }),
         "a bad PIN format spends nothing"
@@ -436,7 +434,7 @@ fn declined_consent_asks_no_pin() {
     select_jpki_and_read_cert(&mut m);
     answer_consent(&mut m, false);
     assert_eq!(done(&m), Outcome::ConsentDeclined);
-    assert!(m.feed_pin(Zeroizing::new("1234".into())).is_err());
+    assert!(m.feed_pin(Pin::new("1234").unwrap()).is_err());
 }
 
 #[test]
@@ -760,8 +758,8 @@ proptest! {
                 Input::Http(s, b) => m.feed_http_response(HttpResponse { status: s, retry_after: None, body: b }),
                 Input::HttpFailure => m.feed_http_failure(HttpFailure::Interrupted),
                 Input::Consent(a) => m.feed_consent(a),
-                Input::Pin(p) => m.feed_pin(Zeroizing::new(p)),
-                Input::CollationB(b) => m.feed_collation_number_b(Zeroizing::new(b)),
+                Input::Pin(p) => m.feed_pin(Pin::new(&p).unwrap()),
+                Input::CollationB(b) => m.feed_collation_number_b(CollationB::from_digits(&b).unwrap()),
                 Input::Face(score) => m.feed_face_match(FaceMatch {
                     decision: FaceDecision::Match,
                     score_permille: score,
@@ -826,8 +824,8 @@ fn a_card_refusing_short_ef_identifiers_is_driven_by_select() {
         "/v1/registrations",
         &challenge(Operation::RegisterInsuranceUse),
     );
-    // The card already refused the SFI form of VERIFY: SELECT EF, then the one VERIFY.
-    expect_card(&mut m, "00A4020C020018", SW_OK);
+    // The card already refused the SFI form of VERIFY, and EF 0018 is still the current EF
+    // from the status query: the one VERIFY by current EF, without selecting it again.
     expect_secret_verify(&m);
     expect_card(&mut m, "002000800431323334", SW_OK);
     let intent = intent(&challenge(Operation::RegisterInsuranceUse));
@@ -877,7 +875,6 @@ fn a_verify_refused_for_its_p2_is_sent_once_more_by_select_and_never_again() {
 fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
     for sw in [
         [0x6B, 0x00],
-        [0x6A, 0x88],
         [0x69, 0x82],
         [0x69, 0x85],
         [0x67, 0x00],
@@ -895,6 +892,14 @@ fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
             },
             "{sw:02X?}"
         );
+    }
+    // A key that is not there (6A88, 6A82), after its tries were read: the card has no auth
+    // PIN, as when the tries cannot be read; still no second VERIFY.
+    for sw in [[0x6A, 0x88], [0x6A, 0x82]] {
+        let mut m = Machine::register_with_pin(config());
+        up_to_verify(&mut m, "1234");
+        expect_card(&mut m, VERIFY_1234, &sw);
+        assert_eq!(done(&m), Outcome::NoAuthPin, "{sw:02X?}");
     }
     // Lost during the VERIFY by SFI: counted or not, it is not sent again.
     let mut m = Machine::register_with_pin(config());
@@ -1051,7 +1056,7 @@ fn face_registration_addresses_every_file_and_key_by_short_identifier() {
             retries_left: Some(10)
         }
     ));
-    m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
+    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
         .unwrap();
     expect_secret_verify(&m);
     expect_card(&mut m, &verify_collation_b(0x92, COLLATION_B), SW_OK);
@@ -1076,7 +1081,7 @@ fn face_registration_on_a_card_refusing_short_identifiers_selects_each_file() {
     expect_card(&mut m, "00200092", SW_NO_SFI);
     expect_card(&mut m, "00A4020C020012", SW_OK);
     expect_card(&mut m, "00200080", &[0x63, 0xCA]);
-    m.feed_collation_number_b(Zeroizing::new(COLLATION_B.into()))
+    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
         .unwrap();
     // EF 0012 is current from the status query: one VERIFY by current EF.
     expect_card(&mut m, &verify_collation_b(0x80, COLLATION_B), SW_OK);
@@ -1097,7 +1102,7 @@ fn face_registration_on_a_card_refusing_short_identifiers_selects_each_file() {
 fn a_collation_verify_refused_for_its_p2_is_sent_once_more_by_select() {
     let mut m = Machine::register_with_face(config());
     face_up_to_collation_b(&mut m);
-    m.feed_collation_number_b(Zeroizing::new("11111111111111".into()))
+    m.feed_collation_number_b(CollationB::from_digits("11111111111111").unwrap())
         .unwrap();
     expect_card(&mut m, "002000920E3131313131313131313131313131", SW_NO_SFI);
     expect_card(&mut m, "00A4020C020012", SW_OK);
