@@ -47,5 +47,5 @@ pub use messages::{
     Operation, PollToken, Proof, RegistrationPending, RegistrationResult,
     RegistrationStatusDocument, StartSession, TerminalAttestation, TerminalKind,
 };
-pub use outcome::Outcome;
+pub use outcome::{Outcome, OutcomeKind};
 pub use wire::{Bytes, Sha256Digest, UtcTime, V1};

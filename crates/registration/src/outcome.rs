@@ -142,7 +142,223 @@ pub enum Outcome {
     },
 }
 
+/// Which [`Outcome`] a flow ended with, without its data: one match for every terminal, CLI
+/// and binding that shows or logs outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutcomeKind {
+    /// [`Outcome::Registered`].
+    Registered,
+    /// [`Outcome::AlreadyRegistered`].
+    AlreadyRegistered,
+    /// [`Outcome::RelinkedAfterReissue`].
+    RelinkedAfterReissue,
+    /// [`Outcome::Eligible`].
+    Eligible,
+    /// [`Outcome::Deregistered`].
+    Deregistered,
+    /// [`Outcome::Pending`].
+    Pending,
+    /// [`Outcome::UpstreamTimedOut`].
+    UpstreamTimedOut,
+    /// [`Outcome::NotRegistered`].
+    NotRegistered,
+    /// [`Outcome::RegistrationLapsed`].
+    RegistrationLapsed,
+    /// [`Outcome::NoInsuranceRecord`].
+    NoInsuranceRecord,
+    /// [`Outcome::PersonNotFound`].
+    PersonNotFound,
+    /// [`Outcome::MultipleInsuranceRecords`].
+    MultipleInsuranceRecords,
+    /// [`Outcome::RegistrationRestricted`].
+    RegistrationRestricted,
+    /// [`Outcome::CertificateExpired`].
+    CertificateExpired,
+    /// [`Outcome::CertificateRevoked`].
+    CertificateRevoked,
+    /// [`Outcome::CertificateUntrusted`].
+    CertificateUntrusted,
+    /// [`Outcome::CertificateWrongType`].
+    CertificateWrongType,
+    /// [`Outcome::WrongPin`].
+    WrongPin,
+    /// [`Outcome::PinBlocked`].
+    PinBlocked,
+    /// [`Outcome::LastAttemptRefused`].
+    LastAttemptRefused,
+    /// [`Outcome::NoAuthPin`].
+    NoAuthPin,
+    /// [`Outcome::CollationNumberWrong`].
+    CollationNumberWrong,
+    /// [`Outcome::CollationNumberBlocked`].
+    CollationNumberBlocked,
+    /// [`Outcome::CollationLastAttemptRefused`].
+    CollationLastAttemptRefused,
+    /// [`Outcome::FaceNotMatched`].
+    FaceNotMatched,
+    /// [`Outcome::ConsentDeclined`].
+    ConsentDeclined,
+    /// [`Outcome::Cancelled`].
+    Cancelled,
+    /// [`Outcome::CardRemoved`].
+    CardRemoved,
+    /// [`Outcome::CardError`].
+    CardError,
+    /// [`Outcome::ServiceBusy`].
+    ServiceBusy,
+    /// [`Outcome::Maintenance`].
+    Maintenance,
+    /// [`Outcome::ServiceUnreachable`].
+    ServiceUnreachable,
+    /// [`Outcome::SessionExpired`].
+    SessionExpired,
+    /// [`Outcome::TerminalNotAccepted`].
+    TerminalNotAccepted,
+    /// [`Outcome::ConsentChanged`].
+    ConsentChanged,
+    /// [`Outcome::Rejected`].
+    Rejected,
+    /// [`Outcome::ProtocolError`].
+    ProtocolError,
+}
+
+impl OutcomeKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [OutcomeKind; 37] = [
+        OutcomeKind::Registered,
+        OutcomeKind::AlreadyRegistered,
+        OutcomeKind::RelinkedAfterReissue,
+        OutcomeKind::Eligible,
+        OutcomeKind::Deregistered,
+        OutcomeKind::Pending,
+        OutcomeKind::UpstreamTimedOut,
+        OutcomeKind::NotRegistered,
+        OutcomeKind::RegistrationLapsed,
+        OutcomeKind::NoInsuranceRecord,
+        OutcomeKind::PersonNotFound,
+        OutcomeKind::MultipleInsuranceRecords,
+        OutcomeKind::RegistrationRestricted,
+        OutcomeKind::CertificateExpired,
+        OutcomeKind::CertificateRevoked,
+        OutcomeKind::CertificateUntrusted,
+        OutcomeKind::CertificateWrongType,
+        OutcomeKind::WrongPin,
+        OutcomeKind::PinBlocked,
+        OutcomeKind::LastAttemptRefused,
+        OutcomeKind::NoAuthPin,
+        OutcomeKind::CollationNumberWrong,
+        OutcomeKind::CollationNumberBlocked,
+        OutcomeKind::CollationLastAttemptRefused,
+        OutcomeKind::FaceNotMatched,
+        OutcomeKind::ConsentDeclined,
+        OutcomeKind::Cancelled,
+        OutcomeKind::CardRemoved,
+        OutcomeKind::CardError,
+        OutcomeKind::ServiceBusy,
+        OutcomeKind::Maintenance,
+        OutcomeKind::ServiceUnreachable,
+        OutcomeKind::SessionExpired,
+        OutcomeKind::TerminalNotAccepted,
+        OutcomeKind::ConsentChanged,
+        OutcomeKind::Rejected,
+        OutcomeKind::ProtocolError,
+    ];
+
+    /// The stable snake-case name (`wrong_pin`, `registered`, …) used in JSON and logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Registered => "registered",
+            OutcomeKind::AlreadyRegistered => "already_registered",
+            OutcomeKind::RelinkedAfterReissue => "relinked_after_reissue",
+            OutcomeKind::Eligible => "eligible",
+            OutcomeKind::Deregistered => "deregistered",
+            OutcomeKind::Pending => "pending",
+            OutcomeKind::UpstreamTimedOut => "upstream_timed_out",
+            OutcomeKind::NotRegistered => "not_registered",
+            OutcomeKind::RegistrationLapsed => "registration_lapsed",
+            OutcomeKind::NoInsuranceRecord => "no_insurance_record",
+            OutcomeKind::PersonNotFound => "person_not_found",
+            OutcomeKind::MultipleInsuranceRecords => "multiple_insurance_records",
+            OutcomeKind::RegistrationRestricted => "registration_restricted",
+            OutcomeKind::CertificateExpired => "certificate_expired",
+            OutcomeKind::CertificateRevoked => "certificate_revoked",
+            OutcomeKind::CertificateUntrusted => "certificate_untrusted",
+            OutcomeKind::CertificateWrongType => "certificate_wrong_type",
+            OutcomeKind::WrongPin => "wrong_pin",
+            OutcomeKind::PinBlocked => "pin_blocked",
+            OutcomeKind::LastAttemptRefused => "last_attempt_refused",
+            OutcomeKind::NoAuthPin => "no_auth_pin",
+            OutcomeKind::CollationNumberWrong => "collation_number_wrong",
+            OutcomeKind::CollationNumberBlocked => "collation_number_blocked",
+            OutcomeKind::CollationLastAttemptRefused => "collation_last_attempt_refused",
+            OutcomeKind::FaceNotMatched => "face_not_matched",
+            OutcomeKind::ConsentDeclined => "consent_declined",
+            OutcomeKind::Cancelled => "cancelled",
+            OutcomeKind::CardRemoved => "card_removed",
+            OutcomeKind::CardError => "card_error",
+            OutcomeKind::ServiceBusy => "service_busy",
+            OutcomeKind::Maintenance => "maintenance",
+            OutcomeKind::ServiceUnreachable => "service_unreachable",
+            OutcomeKind::SessionExpired => "session_expired",
+            OutcomeKind::TerminalNotAccepted => "terminal_not_accepted",
+            OutcomeKind::ConsentChanged => "consent_changed",
+            OutcomeKind::Rejected => "rejected",
+            OutcomeKind::ProtocolError => "protocol_error",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Outcome {
+    /// Which outcome this is.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Registered { .. } => OutcomeKind::Registered,
+            Outcome::AlreadyRegistered { .. } => OutcomeKind::AlreadyRegistered,
+            Outcome::RelinkedAfterReissue { .. } => OutcomeKind::RelinkedAfterReissue,
+            Outcome::Eligible(_) => OutcomeKind::Eligible,
+            Outcome::Deregistered { .. } => OutcomeKind::Deregistered,
+            Outcome::Pending(_) => OutcomeKind::Pending,
+            Outcome::UpstreamTimedOut => OutcomeKind::UpstreamTimedOut,
+            Outcome::NotRegistered => OutcomeKind::NotRegistered,
+            Outcome::RegistrationLapsed => OutcomeKind::RegistrationLapsed,
+            Outcome::NoInsuranceRecord => OutcomeKind::NoInsuranceRecord,
+            Outcome::PersonNotFound => OutcomeKind::PersonNotFound,
+            Outcome::MultipleInsuranceRecords => OutcomeKind::MultipleInsuranceRecords,
+            Outcome::RegistrationRestricted => OutcomeKind::RegistrationRestricted,
+            Outcome::CertificateExpired => OutcomeKind::CertificateExpired,
+            Outcome::CertificateRevoked { .. } => OutcomeKind::CertificateRevoked,
+            Outcome::CertificateUntrusted => OutcomeKind::CertificateUntrusted,
+            Outcome::CertificateWrongType => OutcomeKind::CertificateWrongType,
+            Outcome::WrongPin { .. } => OutcomeKind::WrongPin,
+            Outcome::PinBlocked => OutcomeKind::PinBlocked,
+            Outcome::LastAttemptRefused => OutcomeKind::LastAttemptRefused,
+            Outcome::NoAuthPin => OutcomeKind::NoAuthPin,
+            Outcome::CollationNumberWrong { .. } => OutcomeKind::CollationNumberWrong,
+            Outcome::CollationNumberBlocked => OutcomeKind::CollationNumberBlocked,
+            Outcome::CollationLastAttemptRefused => OutcomeKind::CollationLastAttemptRefused,
+            Outcome::FaceNotMatched => OutcomeKind::FaceNotMatched,
+            Outcome::ConsentDeclined => OutcomeKind::ConsentDeclined,
+            Outcome::Cancelled => OutcomeKind::Cancelled,
+            Outcome::CardRemoved { .. } => OutcomeKind::CardRemoved,
+            Outcome::CardError { .. } => OutcomeKind::CardError,
+            Outcome::ServiceBusy { .. } => OutcomeKind::ServiceBusy,
+            Outcome::Maintenance { .. } => OutcomeKind::Maintenance,
+            Outcome::ServiceUnreachable { .. } => OutcomeKind::ServiceUnreachable,
+            Outcome::SessionExpired => OutcomeKind::SessionExpired,
+            Outcome::TerminalNotAccepted => OutcomeKind::TerminalNotAccepted,
+            Outcome::ConsentChanged => OutcomeKind::ConsentChanged,
+            Outcome::Rejected { .. } => OutcomeKind::Rejected,
+            Outcome::ProtocolError { .. } => OutcomeKind::ProtocolError,
+        }
+    }
+
     /// Whether the flow reached what it was for.
     pub fn is_success(&self) -> bool {
         matches!(
@@ -378,5 +594,32 @@ impl Outcome {
                 "The service answered something unexpected.",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_distinct_snake_case() {
+        let mut names: Vec<&str> = OutcomeKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), OutcomeKind::ALL.len());
+        assert_eq!(Outcome::PinBlocked.kind().as_str(), "pin_blocked");
+        assert_eq!(
+            Outcome::CardError {
+                what: "x",
+                sw: None
+            }
+            .kind(),
+            OutcomeKind::CardError
+        );
     }
 }

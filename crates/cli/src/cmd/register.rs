@@ -483,45 +483,7 @@ pub(crate) fn exit_code(outcome: &Outcome) -> ExitCode {
 
 /// The outcome's name as printed in JSON (`wrong_pin`, `registered`, …).
 pub(crate) fn outcome_kind(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Registered { .. } => "registered",
-        Outcome::AlreadyRegistered { .. } => "already_registered",
-        Outcome::RelinkedAfterReissue { .. } => "relinked_after_reissue",
-        Outcome::Eligible(_) => "eligible",
-        Outcome::Deregistered { .. } => "deregistered",
-        Outcome::Pending(_) => "pending",
-        Outcome::UpstreamTimedOut => "upstream_timed_out",
-        Outcome::NotRegistered => "not_registered",
-        Outcome::RegistrationLapsed => "registration_lapsed",
-        Outcome::NoInsuranceRecord => "no_insurance_record",
-        Outcome::PersonNotFound => "person_not_found",
-        Outcome::MultipleInsuranceRecords => "multiple_insurance_records",
-        Outcome::RegistrationRestricted => "registration_restricted",
-        Outcome::CertificateExpired => "certificate_expired",
-        Outcome::CertificateRevoked { .. } => "certificate_revoked",
-        Outcome::CertificateUntrusted => "certificate_untrusted",
-        Outcome::CertificateWrongType => "certificate_wrong_type",
-        Outcome::WrongPin { .. } => "wrong_pin",
-        Outcome::PinBlocked => "pin_blocked",
-        Outcome::LastAttemptRefused => "last_attempt_refused",
-        Outcome::NoAuthPin => "no_auth_pin",
-        Outcome::CollationNumberWrong { .. } => "collation_number_wrong",
-        Outcome::CollationNumberBlocked => "collation_number_blocked",
-        Outcome::CollationLastAttemptRefused => "collation_last_attempt_refused",
-        Outcome::FaceNotMatched => "face_not_matched",
-        Outcome::ConsentDeclined => "consent_declined",
-        Outcome::Cancelled => "cancelled",
-        Outcome::CardRemoved { .. } => "card_removed",
-        Outcome::CardError { .. } => "card_error",
-        Outcome::ServiceBusy { .. } => "service_busy",
-        Outcome::Maintenance { .. } => "maintenance",
-        Outcome::ServiceUnreachable { .. } => "service_unreachable",
-        Outcome::SessionExpired => "session_expired",
-        Outcome::TerminalNotAccepted => "terminal_not_accepted",
-        Outcome::ConsentChanged => "consent_changed",
-        Outcome::Rejected { .. } => "rejected",
-        _ => "protocol_error",
-    }
+    outcome.kind().as_str()
 }
 
 #[derive(Debug)]
