@@ -219,6 +219,13 @@ impl CollationB {
         digits("collation number B", digits14, 14, 14).map(CollationB)
     }
 
+    /// The fourteen digits, for the party that presents them to the card (a simulated card, a
+    /// reader that takes the code as text). Handle with care: it opens the card-face records.
+    pub fn expose(&self) -> &str {
+        // Built from ASCII digits only.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
     pub(crate) fn bytes(&self) -> Zeroizing<Vec<u8>> {
         self.0.clone()
     }
@@ -252,6 +259,12 @@ impl BirthDateKey {
     /// [`PinFormatError`].
     pub fn from_digits(digits6: &str) -> Result<BirthDateKey, PinFormatError> {
         digits("birth-date key", digits6, 6, 6).map(BirthDateKey)
+    }
+
+    /// The six digits.
+    pub fn expose(&self) -> &str {
+        // Built from ASCII digits only.
+        core::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     pub(crate) fn bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -441,5 +454,19 @@ mod tests {
         let s64 = BirthDateKey::new(Date::new(1989, 1, 7).unwrap()).unwrap();
         assert_eq!(s64.bytes().as_slice(), b"640107");
         assert!(CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "22x5").is_err());
+    }
+
+    #[test]
+    fn meiji_keys_count_from_1868_01_25() {
+        // 明治元年 begins on 慶応4年1月1日 (1868-01-25); a table starting at the edict's day
+        // (1868-10-23) refuses the spring of 明治元年.
+        let spring = BirthDateKey::new(Date::new(1868, 5, 1).unwrap()).unwrap();
+        assert_eq!(spring.expose(), "010501");
+        assert_eq!(
+            BirthDateKey::new(Date::new(1868, 1, 24).unwrap()),
+            Err(PinFormatError::Date)
+        );
+        let b = CollationB::new(Date::new(1912, 7, 29).unwrap(), 2030, "0001").unwrap();
+        assert_eq!(b.expose(), "45072920300001");
     }
 }

@@ -23,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 mod certificate;
 mod chain;
 mod crl;
@@ -36,6 +37,7 @@ mod sigalg;
 mod time;
 mod trust;
 
+pub use calendar::Era;
 pub use certificate::{JpkiCertificate, KeyUsageFlags};
 pub use chain::{
     ChainError, MatchedRoot, Verification, VerifiedChain, identify_issuer, verify, verify_chain,
@@ -45,8 +47,7 @@ pub use error::ParseError;
 pub use kind::{CertKind, Hierarchy, KindEvidence, Purpose};
 pub use names::format_name;
 pub use personal::{
-    BirthDate, Era, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry,
-    oid as personal_oid,
+    BirthDate, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry, oid as personal_oid,
 };
 pub use revocation::{
     CallbackSource, CrlSource, NoRevocationCheck, RevocationError, RevocationQuery,

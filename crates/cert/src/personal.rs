@@ -10,7 +10,12 @@ use der::{Decode, Encode, asn1::Any, oid::ObjectIdentifier};
 use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
 use zeroize::Zeroizing;
 
-use crate::{error::ParseError, kind::starts_with, names};
+use crate::{
+    calendar::{Date, Era},
+    error::ParseError,
+    kind::starts_with,
+    names,
+};
 
 /// Object identifiers of the personal-data `otherName` entries.
 pub mod oid {
@@ -140,102 +145,6 @@ impl fmt::Debug for Sex {
     }
 }
 
-/// The era (元号) digit that leads an `EYYYYMMDD` birth date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Era {
-    /// `1`: 明治 (1868–1912).
-    Meiji,
-    /// `2`: 大正 (1912–1926).
-    Taisho,
-    /// `3`: 昭和 (1926–1989).
-    Showa,
-    /// `4`: 平成 (1989–2019).
-    Heisei,
-    /// `5`: 令和 (2019–).
-    Reiwa,
-    /// Any other digit, kept.
-    Unknown(u8),
-}
-
-impl Era {
-    /// The era for a digit `0`–`9`.
-    pub const fn from_digit(digit: u8) -> Era {
-        match digit {
-            1 => Era::Meiji,
-            2 => Era::Taisho,
-            3 => Era::Showa,
-            4 => Era::Heisei,
-            5 => Era::Reiwa,
-            d => Era::Unknown(d),
-        }
-    }
-
-    /// The era digit.
-    pub const fn digit(self) -> u8 {
-        match self {
-            Era::Meiji => 1,
-            Era::Taisho => 2,
-            Era::Showa => 3,
-            Era::Heisei => 4,
-            Era::Reiwa => 5,
-            Era::Unknown(d) => d,
-        }
-    }
-
-    /// The era's name (`明治` … `令和`), for known eras.
-    pub const fn name_ja(self) -> Option<&'static str> {
-        match self {
-            Era::Meiji => Some("明治"),
-            Era::Taisho => Some("大正"),
-            Era::Showa => Some("昭和"),
-            Era::Heisei => Some("平成"),
-            Era::Reiwa => Some("令和"),
-            Era::Unknown(_) => None,
-        }
-    }
-
-    /// The Gregorian year the era's first year (元年) falls in, for known eras.
-    pub const fn first_year(self) -> Option<u16> {
-        match self.first_day() {
-            Some((year, _, _)) => Some(year),
-            None => None,
-        }
-    }
-
-    /// The era's first day as Gregorian `(year, month, day)`, for known eras. 明治 counts from
-    /// its proclamation, 1868-10-23.
-    pub const fn first_day(self) -> Option<(u16, u8, u8)> {
-        match self {
-            Era::Meiji => Some((1868, 10, 23)),
-            Era::Taisho => Some((1912, 7, 30)),
-            Era::Showa => Some((1926, 12, 25)),
-            Era::Heisei => Some((1989, 1, 8)),
-            Era::Reiwa => Some((2019, 5, 1)),
-            Era::Unknown(_) => None,
-        }
-    }
-
-    /// The era a Gregorian date falls in, or `None` before 明治 (the date is not validated).
-    pub fn of_date(year: u16, month: u8, day: u8) -> Option<Era> {
-        // Newest first, so the first era that began on or before the date is the one.
-        [Era::Reiwa, Era::Heisei, Era::Showa, Era::Taisho, Era::Meiji]
-            .into_iter()
-            .find(|era| {
-                era.first_day()
-                    .is_some_and(|start| (year, month, day) >= start)
-            })
-    }
-
-    /// The year counted in this era (元年 = 1) of a Gregorian year, when the era is known and the
-    /// year is not before it.
-    pub const fn year_in_era(self, gregorian_year: u16) -> Option<u16> {
-        match self.first_year() {
-            Some(first) if gregorian_year >= first => Some(gregorian_year - first + 1),
-            _ => None,
-        }
-    }
-}
-
 /// A birth date in the certificate's `EYYYYMMDD` form: era digit plus a valid Gregorian date.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EraDate {
@@ -249,11 +158,7 @@ impl EraDate {
     /// Builds a date; `None` if the era digit is above 9, the year above 9999, or the month/day do
     /// not form a Gregorian date.
     pub fn new(era: Era, year: u16, month: u8, day: u8) -> Option<EraDate> {
-        let valid = era.digit() <= 9
-            && year <= 9999
-            && (1..=12).contains(&month)
-            && day >= 1
-            && day <= days_in_month(year, month);
+        let valid = era.digit() <= 9 && year <= 9999 && Date::new(year, month, day).is_some();
         valid.then_some(EraDate {
             era,
             year,
@@ -286,6 +191,15 @@ impl EraDate {
             self.month,
             self.day
         )
+    }
+
+    /// The Gregorian date.
+    pub fn gregorian(&self) -> Date {
+        Date {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+        }
     }
 
     /// The era digit's meaning.
@@ -322,18 +236,6 @@ impl EraDate {
 impl fmt::Debug for EraDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
-    }
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        2 => 28,
-        _ => 0,
     }
 }
 

@@ -220,75 +220,13 @@ pub enum PkiError {
     DateOutOfRange(Date),
 }
 
-/// Japanese calendar era, as coded in the first digit of the certificate's birth date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Era {
-    /// 明治 (from 1868-10-23), code 1.
-    Meiji,
-    /// 大正 (from 1912-07-30), code 2.
-    Taisho,
-    /// 昭和 (from 1926-12-25), code 3.
-    Showa,
-    /// 平成 (from 1989-01-08), code 4.
-    Heisei,
-    /// 令和 (from 2019-05-01), code 5.
-    Reiwa,
-}
-
-impl Era {
-    const ALL: [Era; 5] = [Era::Meiji, Era::Taisho, Era::Showa, Era::Heisei, Era::Reiwa];
-
-    /// The same era in `mynacard-cert`, which holds the era table.
-    pub const fn to_cert(self) -> mynacard_cert::Era {
-        mynacard_cert::Era::from_digit(self.code())
-    }
-
-    /// The era of a known `mynacard-cert` era; `None` for an unknown digit.
-    pub fn from_cert(era: mynacard_cert::Era) -> Option<Era> {
-        Self::ALL.into_iter().find(|e| e.code() == era.digit())
-    }
-
-    /// The era a Gregorian date falls in, or `None` before 明治.
-    pub fn of(date: Date) -> Option<Era> {
-        mynacard_cert::Era::of_date(date.year, date.month, date.day).and_then(Era::from_cert)
-    }
-
-    /// The first day of the era.
-    pub fn first_day(self) -> Date {
-        // Every era here is a known one, so the table always answers.
-        let (year, month, day) = self.to_cert().first_day().unwrap_or((1868, 10, 23));
-        Date { year, month, day }
-    }
-
-    /// The era code digit (1 明治 … 5 令和).
-    pub const fn code(self) -> u8 {
-        match self {
-            Era::Meiji => 1,
-            Era::Taisho => 2,
-            Era::Showa => 3,
-            Era::Heisei => 4,
-            Era::Reiwa => 5,
-        }
-    }
-
-    /// The year within this era of a date in it (元年 = 1), e.g. 1980 → 昭和55; 1 for a date
-    /// before the era.
-    pub fn year_of(self, date: Date) -> u16 {
-        self.to_cert().year_in_era(date.year).unwrap_or(1)
-    }
-}
-
 /// The birth date as the signing certificate writes it: `EYYYYMMDD`, the era code followed by
 /// the **Gregorian** date (1980-02-17 → `319800217`).
 pub fn jpki_birth_date(date: Date) -> Result<String, PkiError> {
-    let era = Era::of(date).ok_or(PkiError::DateOutOfRange(date))?;
-    Ok(format!(
-        "{}{:04}{:02}{:02}",
-        era.code(),
-        date.year,
-        date.month,
-        date.day
-    ))
+    mynacard_cert::Era::of(date)
+        .and_then(|era| mynacard_cert::EraDate::new(era, date.year, date.month, date.day))
+        .map(|d| d.to_code())
+        .ok_or(PkiError::DateOutOfRange(date))
 }
 
 /// The sex code of the signing certificate (`1` male, `2` female, `3` unknown) for the card's
@@ -1015,10 +953,9 @@ mod tests {
         assert_eq!(jpki_birth_date(d(2019, 4, 30)).unwrap(), "420190430");
         assert_eq!(jpki_birth_date(d(2019, 5, 1)).unwrap(), "520190501");
         assert_eq!(jpki_birth_date(d(1926, 12, 24)).unwrap(), "219261224");
-        assert!(jpki_birth_date(d(1868, 10, 22)).is_err());
-        assert_eq!(Era::Showa.year_of(d(1980, 2, 17)), 55);
-        assert_eq!(Era::Reiwa.year_of(d(2020, 2, 24)), 2);
-        assert_eq!(Era::Heisei.year_of(d(1989, 1, 8)), 1);
+        // 明治元年 begins on 1868-01-25 (慶応4年1月1日), not on the edict's day 1868-10-23.
+        assert_eq!(jpki_birth_date(d(1868, 10, 22)).unwrap(), "118681022");
+        assert!(jpki_birth_date(d(1868, 1, 24)).is_err());
     }
 
     #[test]

@@ -464,31 +464,16 @@ pub fn is_valid_my_number(number: &str) -> bool {
         && my_number_check_digit(&number[..11]).is_some_and(|c| number.as_bytes()[11] == b'0' + c)
 }
 
-const fn is_leap(year: u16) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-const fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
 /// Whether `date` is a real calendar date (years 1868–9999).
 pub fn is_valid_date(date: Date) -> bool {
-    (1868..=9999).contains(&date.year)
-        && (1..=12).contains(&date.month)
-        && date.day >= 1
-        && date.day <= days_in_month(date.year, date.month)
+    (1868..=9999).contains(&date.year) && date.is_valid()
 }
 
 /// The holder's birthday in `year` (29 February → 28 February in common years).
 fn birthday_in(birth: Date, year: u16) -> Date {
-    let day = birth.day.min(days_in_month(year, birth.month));
+    let day = birth
+        .day
+        .min(mynacard_cert::calendar::days_in_month(year, birth.month));
     Date {
         year,
         month: birth.month,
@@ -577,7 +562,7 @@ impl Profile {
         if p.locality.is_empty() || !p.locality.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(self.invalid("person.locality", "romanised ASCII, no spaces"));
         }
-        if !is_valid_date(p.birth_date) || crate::pki::Era::of(p.birth_date).is_none() {
+        if !is_valid_date(p.birth_date) || p.birth_date.era().is_none() {
             return Err(self.invalid("person.birth_date", "not a calendar date from 明治 on"));
         }
         if p.sex.len() != 1 || !p.sex.bytes().all(|b| b.is_ascii_digit()) {
