@@ -17,25 +17,33 @@ use crate::{
     names,
 };
 
-/// Object identifiers of the personal-data `otherName` entries.
+/// Object identifiers of the personal-data `otherName` entries: the workspace's one table.
+///
+/// `.2` and `.6` are not the name and address again: they say, one ASCII digit per character of
+/// 氏名 (`.1`) and 住所 (`.5`), which characters were replaced by a substitute (`0` where the
+/// character is written as registered). The real J-LIS test card's signing certificate carries
+/// `00000` for its five-character name (family and given name with U+3000 between) and eighteen
+/// `0`s for its eighteen-character address.
 pub mod oid {
     use der::oid::ObjectIdentifier;
 
     /// `jpki-personalData`, the arc all six live under.
     pub const PERSONAL_DATA_ARC: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5");
-    /// 氏名: the holder's name.
+    /// `.1` 氏名: the holder's name (family and given name separated by U+3000).
     pub const NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
-    /// 氏名代替文字: the name with characters outside the certificate's repertoire substituted.
+    /// `.2` 氏名代替文字: the substitute-character positions of the name, one digit per
+    /// character of [`NAME`].
     pub const NAME_SUBSTITUTE: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
-    /// 性別: sex code.
+    /// `.3` 性別: sex code.
     pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
-    /// 生年月日: birth date as `EYYYYMMDD`.
+    /// `.4` 生年月日: birth date as `EYYYYMMDD`.
     pub const BIRTH_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
-    /// 住所: address.
+    /// `.5` 住所: address.
     pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
-    /// 住所代替文字: the address with substituted characters.
+    /// `.6` 住所代替文字: the substitute-character positions of the address, one digit per
+    /// character of [`ADDRESS`].
     pub const ADDRESS_SUBSTITUTE: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
 }
@@ -376,7 +384,7 @@ impl PersonalData {
         self.name.as_ref()
     }
 
-    /// 氏名代替文字.
+    /// 氏名代替文字: which characters of the name are substitutes, one digit per character.
     pub fn name_substitute(&self) -> Option<&PersonalValue> {
         self.name_substitute.as_ref()
     }
@@ -396,7 +404,7 @@ impl PersonalData {
         self.address.as_ref()
     }
 
-    /// 住所代替文字.
+    /// 住所代替文字: which characters of the address are substitutes, one digit per character.
     pub fn address_substitute(&self) -> Option<&PersonalValue> {
         self.address_substitute.as_ref()
     }

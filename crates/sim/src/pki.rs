@@ -86,6 +86,7 @@ use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned, SubjectPublic
 use x509_cert::time::{Time, Validity};
 
 use crate::image::{Date, Person};
+use mynacard_cert::personal_oid;
 
 pub use der::DateTime;
 
@@ -119,25 +120,11 @@ const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
 const OID_OU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.11");
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 
-/// The arc of the personal-data otherNames (`jpki-personalData`).
+/// Object identifiers of the certificate profile other than the personal data (those are
+/// [`mynacard_cert::personal_oid`]).
 pub mod oid {
     use x509_cert::spki::ObjectIdentifier;
 
-    /// `1.2.392.200149.8.5.5.1`: 氏名 (name, family and given separated by U+3000).
-    pub const NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
-    /// `1.2.392.200149.8.5.5.2`: substitute-character positions of the name (one digit per
-    /// character: `0` as written, `1` substituted).
-    pub const NAME_SUBSTITUTES: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
-    /// `1.2.392.200149.8.5.5.3`: sex (`1` male, `2` female, `3` unknown).
-    pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
-    /// `1.2.392.200149.8.5.5.4`: birth date `EYYYYMMDD` (era digit, Gregorian date).
-    pub const BIRTH_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
-    /// `1.2.392.200149.8.5.5.5`: address.
-    pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
-    /// `1.2.392.200149.8.5.5.6`: substitute-character positions of the address.
-    pub const ADDRESS_SUBSTITUTES: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
     /// `1.2.392.200149.8.5.1.1.20`: certificate policy of signing certificates ("class 20").
     pub const POLICY_SIGN: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
@@ -278,12 +265,12 @@ impl HolderAttributes {
     /// The values in the order the real profile lists them, with their OIDs.
     pub fn fields(&self) -> [(ObjectIdentifier, &str); 6] {
         [
-            (oid::NAME, &self.name),
-            (oid::BIRTH_DATE, &self.birth_date),
-            (oid::SEX, &self.sex),
-            (oid::ADDRESS, &self.address),
-            (oid::NAME_SUBSTITUTES, &self.name_substitutes),
-            (oid::ADDRESS_SUBSTITUTES, &self.address_substitutes),
+            (personal_oid::NAME, &self.name),
+            (personal_oid::BIRTH_DATE, &self.birth_date),
+            (personal_oid::SEX, &self.sex),
+            (personal_oid::ADDRESS, &self.address),
+            (personal_oid::NAME_SUBSTITUTE, &self.name_substitutes),
+            (personal_oid::ADDRESS_SUBSTITUTE, &self.address_substitutes),
         ]
     }
 }
