@@ -51,7 +51,7 @@ pub use personal::{
 };
 pub use revocation::{
     CallbackSource, CrlSource, NoRevocationCheck, RevocationError, RevocationQuery,
-    RevocationReason, RevocationSource, RevocationStatus, UncheckedReason,
+    RevocationReason, RevocationSource, RevocationStatus, UncheckedReason, UnknownReasonName,
 };
 pub use sigalg::SignatureError;
 pub use time::format_rfc3339;

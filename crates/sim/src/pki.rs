@@ -63,7 +63,6 @@ use der::referenced::OwnedToRef as _;
 use der::{Decode as _, Encode as _, EncodePem as _};
 use rsa::pkcs1v15::SigningKey;
 use rsa::{PrivateKey, PublicKey};
-use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
@@ -75,8 +74,8 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
-    IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    CertificatePolicies, CrlDistributionPoints, CrlNumber, ExtendedKeyUsage, IssuerAltName,
+    KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
     certpolicy::{PolicyInformation, PolicyQualifierInfo},
 };
 use x509_cert::ext::{Extension, ToExtension as _};
@@ -312,38 +311,16 @@ pub struct LeafSpec {
     pub public_key: PublicKey,
 }
 
-/// Why a certificate was revoked (the reasons the JPKI platform operators expose).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RevocationReason {
-    /// Destroyed before issue, or no reason given.
-    Unspecified,
-    /// The holder's key was compromised (e.g. card lost).
-    KeyCompromise,
-    /// The CA key was compromised.
-    CaCompromise,
-    /// One of the four attributes changed (moving, a new name).
-    AffiliationChanged,
-    /// Renewed.
-    Superseded,
-    /// No longer needed (card returned, holder deceased).
-    CessationOfOperation,
-    /// Suspended; a JPKI hold is never lifted.
-    CertificateHold,
-}
+/// Why a certificate was revoked: the cert crate's RFC 5280 reasons (the JPKI uses codes 0–6).
+pub use mynacard_cert::RevocationReason;
 
-impl RevocationReason {
-    /// The RFC 5280 `CRLReason` this maps to.
-    pub const fn crl_reason(self) -> CrlReason {
-        match self {
-            RevocationReason::Unspecified => CrlReason::Unspecified,
-            RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-            RevocationReason::CaCompromise => CrlReason::CaCompromise,
-            RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-            RevocationReason::Superseded => CrlReason::Superseded,
-            RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-            RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        }
+/// The DER of a CRL entry's reason code: `ENUMERATED` with the reason's code.
+fn crl_reason_der(reason: RevocationReason) -> Vec<u8> {
+    let code = reason.code();
+    if code < 0x80 {
+        vec![0x0A, 0x01, code]
+    } else {
+        vec![0x0A, 0x02, 0x00, code]
     }
 }
 
@@ -798,7 +775,7 @@ impl TestPki {
                 let reason = Extension {
                     extn_id: ObjectIdentifier::new_unwrap("2.5.29.21"),
                     critical: false,
-                    extn_value: OctetString::new(r.reason.crl_reason().to_der()?)?,
+                    extn_value: OctetString::new(crl_reason_der(r.reason))?,
                 };
                 Ok(RevokedCert {
                     serial_number: SerialNumber::from(r.serial),
@@ -943,6 +920,42 @@ mod tests {
         // 明治元年 begins on 1868-01-25 (慶応4年1月1日), not on the edict's day 1868-10-23.
         assert_eq!(jpki_birth_date(d(1868, 10, 22)).unwrap(), "118681022");
         assert!(jpki_birth_date(d(1868, 1, 24)).is_err());
+    }
+
+    #[test]
+    fn crl_reason_codes_are_the_rfc_5280_enumeration() {
+        use x509_cert::ext::pkix::CrlReason;
+        let rfc = [
+            (RevocationReason::Unspecified, CrlReason::Unspecified),
+            (RevocationReason::KeyCompromise, CrlReason::KeyCompromise),
+            (RevocationReason::CaCompromise, CrlReason::CaCompromise),
+            (
+                RevocationReason::AffiliationChanged,
+                CrlReason::AffiliationChanged,
+            ),
+            (RevocationReason::Superseded, CrlReason::Superseded),
+            (
+                RevocationReason::CessationOfOperation,
+                CrlReason::CessationOfOperation,
+            ),
+            (
+                RevocationReason::CertificateHold,
+                CrlReason::CertificateHold,
+            ),
+            (RevocationReason::RemoveFromCrl, CrlReason::RemoveFromCRL),
+            (
+                RevocationReason::PrivilegeWithdrawn,
+                CrlReason::PrivilegeWithdrawn,
+            ),
+            (RevocationReason::AaCompromise, CrlReason::AaCompromise),
+        ];
+        for (ours, theirs) in rfc {
+            assert_eq!(crl_reason_der(ours), theirs.to_der().unwrap(), "{ours}");
+        }
+        assert_eq!(
+            crl_reason_der(RevocationReason::Other(200)),
+            [0x0A, 0x02, 0x00, 200]
+        );
     }
 
     #[test]

@@ -207,7 +207,9 @@ pub struct RevocationSpec {
     /// Revocation date (00:00:00Z).
     #[serde(deserialize_with = "de_date")]
     pub date: Date,
-    /// Reason, kebab-case (`key-compromise`, `superseded`, `affiliation-changed`, ...).
+    /// Reason: one of the seven the JPKI uses, by its RFC 5280 name, kebab-case
+    /// (`key-compromise`, `superseded`, `affiliation-changed`, ...).
+    #[serde(deserialize_with = "de_reason")]
     pub reason: RevocationReason,
 }
 
@@ -427,6 +429,17 @@ fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
         }),
         _ => Err(D::Error::custom("expected a date such as 1980-02-17")),
     }
+}
+
+fn de_reason<'de, D: Deserializer<'de>>(d: D) -> Result<RevocationReason, D::Error> {
+    let name = String::deserialize(d)?;
+    RevocationReason::from_name(&name)
+        .filter(|r| r.is_jpki())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown revocation reason `{name}` (key-compromise, superseded, ...)"
+            ))
+        })
 }
 
 fn de_opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
