@@ -151,8 +151,9 @@ impl MyNumber {
     /// # Errors
     /// [`PinFormatError`].
     pub fn new(number: &str) -> Result<MyNumber, PinFormatError> {
-        let bytes = digits("individual number", number, 12, 12)?;
-        if check_digit(&bytes[..11]) != bytes[11] - b'0' {
+        digits("individual number", number, 12, 12)?;
+        // Twelve ASCII digits, so both halves are digits.
+        if my_number_check_digit(&number[..11]) != Some(number.as_bytes()[11] - b'0') {
             return Err(PinFormatError::CheckDigit);
         }
         Ok(MyNumber(Zeroizing::new(number.to_owned())))
@@ -168,10 +169,19 @@ impl MyNumber {
     }
 }
 
-/// Check digit of the individual number (番号法施行令 第8条): weights 2–7 then 2–6 from the
-/// right, modulo 11.
-fn check_digit(first11: &[u8]) -> u8 {
-    let sum: u32 = first11
+/// The check digit (検査用数字) of an individual number from its first 11 digits; `None`
+/// unless `first11` is exactly 11 ASCII digits.
+///
+/// The formula of 番号法施行令 第8条, set out in 総務省令第85号 (2014) 第5条: with P(n) the
+/// n-th digit counted leftwards from the 11th, Q(n) = n + 1 for n ≤ 6 and n − 5 for n ≥ 7, and
+/// r = Σ P(n)·Q(n) mod 11, the check digit is 0 when r ≤ 1, else 11 − r. The specimen number
+/// `12345678901` has the check digit 8.
+pub fn my_number_check_digit(first11: &str) -> Option<u8> {
+    let digits = first11.as_bytes();
+    if digits.len() != 11 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = digits
         .iter()
         .rev()
         .enumerate()
@@ -182,7 +192,7 @@ fn check_digit(first11: &[u8]) -> u8 {
         })
         .sum();
     let r = sum % 11;
-    if r <= 1 { 0 } else { (11 - r) as u8 }
+    Some(if r <= 1 { 0 } else { (11 - r) as u8 })
 }
 
 /// 照合番号B: birth date (`YYMMDD` in the Japanese era year) ‖ card expiry year (4 digits) ‖
@@ -432,9 +442,16 @@ mod tests {
     }
 
     #[test]
-    fn my_number_check_digit() {
-        // 12345678901 → weights from the right: check digit 8.
-        assert_eq!(check_digit(b"12345678901"), 8);
+    fn my_number_check_digit_of_the_specimen() {
+        // 12345678901 → weights from the right: check digit 8 (the specimen card's
+        // 123456789012 is not a valid number).
+        assert_eq!(super::my_number_check_digit("12345678901"), Some(8));
+        assert!(MyNumber::new("123456789012").is_err());
+        assert_eq!(super::my_number_check_digit("1234567890"), None);
+        assert_eq!(super::my_number_check_digit("1234567890a"), None);
+        // r ≤ 1 gives 0: 00000000001 sums to 2 → r = 2 → 9; 00000000000 → r = 0 → 0.
+        assert_eq!(super::my_number_check_digit("00000000000"), Some(0));
+        assert_eq!(super::my_number_check_digit("00000000001"), Some(9));
         assert!(MyNumber::new("123456789018").is_ok());
         assert_eq!(
             MyNumber::new("123456789019"),

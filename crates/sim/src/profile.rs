@@ -446,35 +446,12 @@ fn de_opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error
     de_date(d).map(Some)
 }
 
-/// The check digit of an individual number, per the official formula, for its first 11 digits;
-/// `None` unless `first11` is exactly 11 ASCII digits.
-///
-/// With P(n) the n-th digit counted leftwards from the 11th, Q(n) = n + 1 for n ≤ 6 and n − 5
-/// for n ≥ 7; r = Σ P(n)·Q(n) mod 11; the check digit is 0 when r ≤ 1, else 11 − r.
-pub fn my_number_check_digit(first11: &str) -> Option<u8> {
-    let digits = first11.as_bytes();
-    if digits.len() != 11 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let n = i as u32 + 1;
-            let q = if n <= 6 { n + 1 } else { n - 5 };
-            u32::from(d - b'0') * q
-        })
-        .sum();
-    let r = sum % 11;
-    Some(if r <= 1 { 0 } else { (11 - r) as u8 })
-}
+/// The check digit of an individual number: the card crate's.
+pub use mynacard_card::my_number_check_digit;
 
 /// Whether `number` is 12 digits with a correct check digit.
 pub fn is_valid_my_number(number: &str) -> bool {
-    number.len() == 12
-        && number.is_char_boundary(11)
-        && my_number_check_digit(&number[..11]).is_some_and(|c| number.as_bytes()[11] == b'0' + c)
+    mynacard_card::MyNumber::new(number).is_ok()
 }
 
 /// Whether `date` is a real calendar date (years 1868–9999).
