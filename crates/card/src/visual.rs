@@ -10,13 +10,14 @@ use mynacard_apdu::tlv::Tlv;
 use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
 
-use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
+use crate::crypto::{CardPublicKey, HashAlgorithm, sha256};
 use crate::cvc::{Checked, CvCertificate, CvcScope, CvcTrust};
 use crate::date::Date;
 use crate::pin::{AttemptPolicy, BirthDateKey, CollationB, MyNumber, PinKind, PinStatus};
 use crate::session::{Application, Extent, How, Session};
 use crate::text::{Sex, field, objects, record};
 use crate::{Error, Result};
+use mynacard_cert::digest_info::card_face;
 
 /// The visual AP's keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,12 +130,9 @@ impl CardFace {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let mut digests = Vec::with_capacity(96);
-        for s in &self.segments {
-            digests.extend_from_slice(&sha256(s));
-        }
+        let [a, b, c] = &self.segments;
         cvc.public_key.verify_pkcs1(
-            &sha256_digest_info_raw(&digests),
+            &card_face::of_segments([a, b, c]),
             &self.signature,
             "card-face record",
         )
@@ -195,7 +193,7 @@ impl AgeRecord {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.signed))?;
         cvc.public_key
             .verify_pkcs1(&info, &self.signature, "age record")
     }
@@ -259,7 +257,7 @@ impl MyNumberImage {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.signed))?;
         cvc.public_key
             .verify_pkcs1(&info, &self.signature, "rendered individual number")
     }
@@ -316,7 +314,7 @@ async fn prove_presence<C: CardChannel>(
             what: "the challenge is empty",
         });
     }
-    let info = HashAlgorithm::Sha256.digest_info(&sha256(challenge))?;
+    let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(challenge))?;
     let mut cmd =
         catalogue::compute_signature(SignScheme::Pkcs1DigestInfo, KeyRef::Current, info.clone());
     // P2 = 00: the application's own key, not a key EF.

@@ -27,6 +27,7 @@ pub mod calendar;
 mod certificate;
 mod chain;
 mod crl;
+pub mod digest_info;
 mod error;
 mod kind;
 mod names;

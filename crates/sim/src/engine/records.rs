@@ -47,24 +47,16 @@ pub(crate) fn sign_sha256(key: &PrivateKey, message: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// RSASSA-PKCS1-v1_5 over a DigestInfo that names SHA-256 but carries `content` in its digest
-/// field: the form of the card-face record signature, whose "digest" is three SHA-256 values
-/// concatenated. A failure gives an empty signature, as in [`sign_sha256`].
-pub(crate) fn sign_sha256_digest_info_raw(key: &PrivateKey, content: &[u8]) -> Vec<u8> {
-    // DigestInfo ::= SEQUENCE { SEQUENCE { OID id-sha256, NULL }, OCTET STRING content }.
-    const ALGORITHM: [u8; 15] = [
-        0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    ];
-    let octets = tlv(&[0x04], content);
-    let info = tlv(&[0x30], &[&ALGORITHM[..], &octets].concat());
+/// RSASSA-PKCS1-v1_5 over the card-face DigestInfo
+/// ([`mynacard_cert::digest_info::card_face`]): it names SHA-256 but carries the three segment
+/// digests. A failure gives an empty signature, as in [`sign_sha256`].
+pub(crate) fn sign_card_face(key: &PrivateKey, segments: [&[u8]; 3]) -> Vec<u8> {
+    let info = mynacard_cert::digest_info::card_face::of_segments(segments);
     key.sign(Pkcs1v15Sign::new_unprefixed(), &info)
         .unwrap_or_default()
 }
 
-/// SHA-256 as an array.
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
+pub(crate) use mynacard_cert::digest_info::sha256;
 
 #[cfg(test)]
 mod tests {

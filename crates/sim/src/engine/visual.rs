@@ -6,7 +6,7 @@
 use mynacard_card::catalogue::visual as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{public_key_do, sha256, sign_sha256, sign_sha256_digest_info_raw, tlv};
+use super::records::{public_key_do, sign_card_face, sign_sha256, tlv};
 use super::text::offset_record;
 use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
@@ -34,8 +34,7 @@ fn face_record(image: &CardImage) -> Vec<u8> {
     ]
     .concat();
     let segment3 = tlv(&[0xDF, 0x27], &face.photo);
-    let digests = [sha256(&segment1), sha256(&segment2), sha256(&segment3)].concat();
-    let signature = sign_sha256_digest_info_raw(&image.visual_record_key, &digests);
+    let signature = sign_card_face(&image.visual_record_key, [&segment1, &segment2, &segment3]);
     let objects = vec![
         tlv(
             &[0xDF, 0x22],
