@@ -8,7 +8,9 @@
 //! - [`card_face`] is the form of the visual AP's card-face signature (`DF28`): a DigestInfo that
 //!   names SHA-256 but whose digest field holds the three segment digests, 96 bytes, as they are.
 
+use der::oid::ObjectIdentifier;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use x509_cert::spki::AlgorithmIdentifierOwned;
 
 /// DigestInfo prefix for SHA-1 (`30 21 30 09 06 05 2B 0E 03 02 1A 05 00 04 14`), followed by
 /// the 20-byte digest. Recognised, never built.
@@ -35,9 +37,9 @@ pub const SHA512_PREFIX: [u8; 19] = [
     0x00, 0x04, 0x40,
 ];
 
-/// A hash function whose DigestInfo the card's keys sign.
+/// A hash function whose DigestInfo the card's keys sign. Exhaustive, so that the crates that
+/// pick an implementation per hash (the signature verifier, CMS) match every one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum HashAlgorithm {
     /// SHA-256: JPKI certificates, the card's own hashing and its records.
     Sha256,
@@ -55,12 +57,67 @@ impl HashAlgorithm {
         HashAlgorithm::Sha512,
     ];
 
+    /// The algorithm's OID (`2.16.840.1.101.3.4.2.1` …).
+    pub const fn oid(self) -> ObjectIdentifier {
+        match self {
+            HashAlgorithm::Sha256 => ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1"),
+            HashAlgorithm::Sha384 => ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2"),
+            HashAlgorithm::Sha512 => ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3"),
+        }
+    }
+
+    /// The `shaNNNWithRSAEncryption` OID for this hash.
+    pub const fn rsa_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            HashAlgorithm::Sha256 => ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+            HashAlgorithm::Sha384 => ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12"),
+            HashAlgorithm::Sha512 => ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13"),
+        }
+    }
+
     /// Digest length in bytes.
     pub const fn output_len(self) -> usize {
         match self {
             HashAlgorithm::Sha256 => 32,
             HashAlgorithm::Sha384 => 48,
             HashAlgorithm::Sha512 => 64,
+        }
+    }
+
+    /// `sha256`, `sha384` or `sha512`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha384 => "sha384",
+            HashAlgorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// From the OID.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<HashAlgorithm> {
+        HashAlgorithm::ALL.into_iter().find(|h| h.oid() == *oid)
+    }
+
+    /// From `sha256`/`sha-256`/`SHA256` and the like.
+    pub fn from_name(name: &str) -> Option<HashAlgorithm> {
+        let n = name.to_ascii_lowercase().replace('-', "");
+        HashAlgorithm::ALL.into_iter().find(|h| h.name() == n)
+    }
+
+    /// A hasher for data that comes in pieces.
+    pub fn hasher(self) -> Hasher {
+        Hasher(match self {
+            HashAlgorithm::Sha256 => HasherState::Sha256(Sha256::new()),
+            HashAlgorithm::Sha384 => HasherState::Sha384(Sha384::new()),
+            HashAlgorithm::Sha512 => HasherState::Sha512(Sha512::new()),
+        })
+    }
+
+    /// `AlgorithmIdentifier` with absent parameters, as RFC 5754 prefers for CMS.
+    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned {
+            oid: self.oid(),
+            parameters: None,
         }
     }
 
@@ -94,6 +151,48 @@ impl HashAlgorithm {
     /// The DER DigestInfo around `digest`, or `None` when the digest has the wrong length.
     pub fn digest_info(self, digest: &[u8]) -> Option<Vec<u8>> {
         (digest.len() == self.output_len()).then(|| [&self.prefix()[..], digest].concat())
+    }
+}
+
+#[derive(Clone)]
+enum HasherState {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+/// An incremental hash computation (see [`HashAlgorithm::hasher`]).
+#[derive(Clone)]
+pub struct Hasher(HasherState);
+
+impl Hasher {
+    /// Feeds more data.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            HasherState::Sha256(h) => h.update(data),
+            HasherState::Sha384(h) => h.update(data),
+            HasherState::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest.
+    pub fn finalize(self) -> Vec<u8> {
+        match self.0 {
+            HasherState::Sha256(h) => h.finalize().to_vec(),
+            HasherState::Sha384(h) => h.finalize().to_vec(),
+            HasherState::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+impl core::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = match self.0 {
+            HasherState::Sha256(_) => "sha256",
+            HasherState::Sha384(_) => "sha384",
+            HasherState::Sha512(_) => "sha512",
+        };
+        f.debug_tuple("Hasher").field(&name).finish()
     }
 }
 
@@ -202,7 +301,12 @@ mod tests {
             (HashAlgorithm::Sha384, "2.16.840.1.101.3.4.2.2"),
             (HashAlgorithm::Sha512, "2.16.840.1.101.3.4.2.3"),
         ] {
+            assert_eq!(hash.oid().to_string(), oid);
             let digest = hash.digest(b"abc");
+            let mut pieces = hash.hasher();
+            pieces.update(b"a");
+            pieces.update(b"bc");
+            assert_eq!(pieces.finalize(), digest);
             let info = hash.digest_info(&digest).unwrap();
             assert_eq!(decode(&info), (oid.to_owned(), true, digest.clone()));
             assert_eq!(name_of(&info), Some(hash.display_name()));
