@@ -19,7 +19,6 @@ use mynacard::registration::messages::{FaceDecision, FaceMatch};
 use mynacard::registration::{FlowConfig, Machine, Outcome, TerminalKind};
 use mynacard::sim::image::CardImage;
 use mynacard::sim::inprocess::SimCard;
-use mynacard::sim::pki::Era;
 use mynacard::transport::Interface;
 use mynacard_registry::dev_pki::DevPki;
 use zeroize::Zeroizing;
@@ -110,16 +109,8 @@ impl Terminal for Kiosk {
 /// 照合番号B as printed on the card face: birth date in the Japanese era year (`YYMMDD`),
 /// the card's expiry year and the 4-digit security code.
 fn read_card_face(image: &CardImage) -> Option<Zeroizing<String>> {
-    let birth = image.person.birth_date;
-    let era_year = Era::of(birth)?.year_of(birth);
-    Some(Zeroizing::new(format!(
-        "{:02}{:02}{:02}{:04}{}",
-        era_year % 100,
-        birth.month,
-        birth.day,
-        image.face.expiry.year,
-        image.face.security_code.as_str()
-    )))
+    let b = image.collation_number_b().ok()?;
+    Some(Zeroizing::new(b.expose().to_owned()))
 }
 
 /// The simulated face-authentication card on the kiosk's contactless reader.

@@ -9,94 +9,25 @@ use mynacard_apdu::tlv::ber;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BoxedUint, Pkcs1v15Sign, PublicKey};
-use sha2::{Digest, Sha256, Sha384, Sha512};
+use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
-/// Hash functions the card's keys are used with (the card itself only hashes with SHA-256).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HashAlgorithm {
-    /// SHA-256.
-    Sha256,
-    /// SHA-384.
-    Sha384,
-    /// SHA-512.
-    Sha512,
+/// Hash functions the card's keys are used with (the card itself only hashes with SHA-256): the
+/// workspace's one DigestInfo table, [`mynacard_cert::digest_info`].
+pub use mynacard_cert::digest_info::HashAlgorithm;
+
+/// The DER DigestInfo for a digest computed with `alg`.
+///
+/// # Errors
+/// [`Error::InvalidInput`] when `digest` has the wrong length.
+pub(crate) fn digest_info(alg: HashAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+    alg.digest_info(digest).ok_or(Error::InvalidInput {
+        what: "digest length does not match the hash algorithm",
+    })
 }
 
-// DER prefixes of DigestInfo { AlgorithmIdentifier { id-sha*, NULL }, OCTET STRING } (RFC 8017
-// §9.2 note 1).
-const PREFIX_SHA256: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-const PREFIX_SHA384: [u8; 19] = [
-    0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
-    0x00, 0x04, 0x30,
-];
-const PREFIX_SHA512: [u8; 19] = [
-    0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
-    0x00, 0x04, 0x40,
-];
-
-impl HashAlgorithm {
-    /// Digest length in bytes.
-    pub const fn output_len(self) -> usize {
-        match self {
-            HashAlgorithm::Sha256 => 32,
-            HashAlgorithm::Sha384 => 48,
-            HashAlgorithm::Sha512 => 64,
-        }
-    }
-
-    /// Hashes `message`.
-    pub fn digest(self, message: &[u8]) -> Vec<u8> {
-        match self {
-            HashAlgorithm::Sha256 => Sha256::digest(message).to_vec(),
-            HashAlgorithm::Sha384 => Sha384::digest(message).to_vec(),
-            HashAlgorithm::Sha512 => Sha512::digest(message).to_vec(),
-        }
-    }
-
-    /// The DER DigestInfo for a digest computed with this algorithm.
-    ///
-    /// # Errors
-    /// [`Error::InvalidInput`] when `digest` has the wrong length.
-    pub fn digest_info(self, digest: &[u8]) -> Result<Vec<u8>> {
-        if digest.len() != self.output_len() {
-            return Err(Error::InvalidInput {
-                what: "digest length does not match the hash algorithm",
-            });
-        }
-        let prefix: &[u8] = match self {
-            HashAlgorithm::Sha256 => &PREFIX_SHA256,
-            HashAlgorithm::Sha384 => &PREFIX_SHA384,
-            HashAlgorithm::Sha512 => &PREFIX_SHA512,
-        };
-        let mut out = Vec::with_capacity(prefix.len() + digest.len());
-        out.extend_from_slice(prefix);
-        out.extend_from_slice(digest);
-        Ok(out)
-    }
-}
-
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
-
-/// A DigestInfo over arbitrary content under the SHA-256 identifier (used by the card-face
-/// record, whose "digest" is three SHA-256 values concatenated).
-pub(crate) fn sha256_digest_info_raw(content: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(PREFIX_SHA256.len() + content.len());
-    // DigestInfo lengths fit in one byte for the content this is used with (≤ 96 bytes).
-    let inner = 15 + 2 + content.len();
-    out.extend_from_slice(&[0x30, inner as u8]);
-    out.extend_from_slice(&PREFIX_SHA256[2..18]);
-    out.push(content.len() as u8);
-    out.extend_from_slice(content);
-    out
-}
+pub(crate) use mynacard_cert::digest_info::sha256;
 
 /// An RSA public key of the card: from an X.509 certificate, or from the card's own `90`/`91`
 /// (exponent/modulus) data objects.
@@ -153,20 +84,35 @@ impl CardPublicKey {
         CardPublicKey::from_parts(n.value, e.value)
     }
 
-    /// A key from its big-endian modulus and public exponent.
+    /// The largest modulus accepted, in bits: a key object from a card (or from a terminal that
+    /// forwards one) never makes verification arbitrarily slow.
+    pub const MAX_MODULUS_BITS: usize = 4096;
+
+    /// A key from its big-endian modulus and public exponent. Leading zero bytes are ignored;
+    /// the modulus may have at most [`MAX_MODULUS_BITS`](Self::MAX_MODULUS_BITS), the exponent
+    /// at most 64 bits.
     ///
     /// # Errors
     /// [`Error::Malformed`] or [`Error::PublicKey`].
     pub fn from_parts(modulus: &[u8], exponent: &[u8]) -> Result<CardPublicKey> {
         let what = "card public key";
-        if modulus.is_empty() || exponent.is_empty() || exponent.len() > 8 {
+        let strip = |b: &[u8]| {
+            let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+            b[start..].to_vec()
+        };
+        let (modulus, exponent) = (strip(modulus), strip(exponent));
+        if modulus.is_empty()
+            || exponent.is_empty()
+            || exponent.len() > 8
+            || modulus.len() * 8 > Self::MAX_MODULUS_BITS
+        {
             return Err(Error::Malformed {
                 what: "public key size",
             });
         }
         let key = PublicKey::new(
-            BoxedUint::from_be_slice_vartime(modulus),
-            BoxedUint::from_be_slice_vartime(exponent),
+            BoxedUint::from_be_slice_vartime(&modulus),
+            BoxedUint::from_be_slice_vartime(&exponent),
         )
         .map_err(|source| Error::PublicKey { what, source })?;
         Ok(CardPublicKey { key })
@@ -231,34 +177,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn digest_info_prefixes_are_der() {
-        for alg in [
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha384,
-            HashAlgorithm::Sha512,
-        ] {
-            let info = alg.digest_info(&alg.digest(b"abc")).unwrap();
-            let (tlv, rest) = ber::parse_one(&info).unwrap();
-            assert!(rest.is_empty());
-            assert_eq!(tlv.tag, 0x30);
-            let octets = ber::find(tlv.value, 0x04).unwrap().unwrap();
-            assert_eq!(octets.value, alg.digest(b"abc").as_slice());
-        }
-        assert!(HashAlgorithm::Sha256.digest_info(&[0; 31]).is_err());
+    fn digest_info_refuses_a_digest_of_the_wrong_length() {
+        assert!(digest_info(HashAlgorithm::Sha256, &[0; 31]).is_err());
+        let d = HashAlgorithm::Sha256.digest(b"abc");
+        let info = digest_info(HashAlgorithm::Sha256, &d).unwrap();
+        let (tlv, rest) = ber::parse_one(&info).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(
+            ber::find(tlv.value, 0x04).unwrap().unwrap().value,
+            d.as_slice()
+        );
     }
 
     #[test]
-    fn raw_sha256_digest_info_matches_the_prefix_for_one_digest() {
-        let d = HashAlgorithm::Sha256.digest(b"x");
-        assert_eq!(
-            sha256_digest_info_raw(&d),
-            HashAlgorithm::Sha256.digest_info(&d).unwrap()
-        );
-        let three = [0u8; 96];
-        let info = sha256_digest_info_raw(&three);
-        let (tlv, rest) = ber::parse_one(&info).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(ber::find(tlv.value, 0x04).unwrap().unwrap().value.len(), 96);
+    fn key_objects_ignore_leading_zeros_and_refuse_oversized_moduli() {
+        // A 2048-bit modulus (top bit set, odd) with e = 65537, once as is and once with a
+        // leading zero byte as DER integers write it.
+        let mut n = vec![0xC5u8; 256];
+        n[255] = 0x01;
+        let objects = |n: &[u8]| {
+            let mut out = vec![0x90, 0x03, 0x01, 0x00, 0x01, 0x91, 0x82];
+            out.extend_from_slice(&(n.len() as u16).to_be_bytes());
+            out.extend_from_slice(n);
+            out
+        };
+        let plain = CardPublicKey::from_card_objects(&objects(&n)).unwrap();
+        let padded = CardPublicKey::from_card_objects(&objects(&[&[0][..], &n].concat())).unwrap();
+        assert_eq!(plain, padded);
+        assert_eq!(plain.modulus_len(), 256);
+        let huge = vec![0xC5u8; CardPublicKey::MAX_MODULUS_BITS / 8 + 1];
+        assert!(CardPublicKey::from_card_objects(&objects(&huge)).is_err());
+        assert!(CardPublicKey::from_parts(&n, &[0; 4]).is_err());
     }
 
     #[test]

@@ -171,7 +171,7 @@ impl CvCertificate {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_under(&self, issuer_key: &CardPublicKey) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.body))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.body))?;
         issuer_key.verify_pkcs1(&info, &self.signature, "card-verifiable certificate")
     }
 }

@@ -472,12 +472,14 @@ impl Expected {
                 Expected::Pkcs1(input.to_vec())
             }
             SignScheme::Pkcs1CardSha256Bare => Expected::Pkcs1(card_hashed()?.to_vec()),
-            SignScheme::Pkcs1Sha256Hash => {
-                Expected::Pkcs1(HashAlgorithm::Sha256.digest_info(&hash32()?)?)
-            }
-            SignScheme::Pkcs1CardSha256 => {
-                Expected::Pkcs1(HashAlgorithm::Sha256.digest_info(&card_hashed()?)?)
-            }
+            SignScheme::Pkcs1Sha256Hash => Expected::Pkcs1(crate::crypto::digest_info(
+                HashAlgorithm::Sha256,
+                &hash32()?,
+            )?),
+            SignScheme::Pkcs1CardSha256 => Expected::Pkcs1(crate::crypto::digest_info(
+                HashAlgorithm::Sha256,
+                &card_hashed()?,
+            )?),
             SignScheme::PssSha256Hash => Expected::Pss(hash32()?),
             SignScheme::PssCardSha256 => Expected::Pss(card_hashed()?),
         })
@@ -509,7 +511,7 @@ macro_rules! signing_methods {
         /// # Errors
         /// As `sign`; [`Error::InvalidInput`] when the digest length does not match `hash`.
         pub async fn sign_digest(&mut self, hash: HashAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-            let info = hash.digest_info(digest)?;
+            let info = crate::crypto::digest_info(hash, digest)?;
             self.inner
                 .sign($key, SignScheme::Pkcs1DigestInfo, &info)
                 .await

@@ -58,6 +58,6 @@ pub use date::{Date, Era};
 pub use error::{Error, Result};
 pub use pin::{
     AttemptPolicy, BirthDateKey, CollationB, MyNumber, Pin, PinFormatError, PinKind, PinStatus,
-    SignPassword,
+    SignPassword, my_number_check_digit,
 };
 pub use session::{ApduStats, Application, ExtendedLength, Session, SessionOptions};

@@ -151,8 +151,9 @@ impl MyNumber {
     /// # Errors
     /// [`PinFormatError`].
     pub fn new(number: &str) -> Result<MyNumber, PinFormatError> {
-        let bytes = digits("individual number", number, 12, 12)?;
-        if check_digit(&bytes[..11]) != bytes[11] - b'0' {
+        digits("individual number", number, 12, 12)?;
+        // Twelve ASCII digits, so both halves are digits.
+        if my_number_check_digit(&number[..11]) != Some(number.as_bytes()[11] - b'0') {
             return Err(PinFormatError::CheckDigit);
         }
         Ok(MyNumber(Zeroizing::new(number.to_owned())))
@@ -168,10 +169,19 @@ impl MyNumber {
     }
 }
 
-/// Check digit of the individual number (番号法施行令 第8条): weights 2–7 then 2–6 from the
-/// right, modulo 11.
-fn check_digit(first11: &[u8]) -> u8 {
-    let sum: u32 = first11
+/// The check digit (検査用数字) of an individual number from its first 11 digits; `None`
+/// unless `first11` is exactly 11 ASCII digits.
+///
+/// The formula of 番号法施行令 第8条, set out in 総務省令第85号 (2014) 第5条: with P(n) the
+/// n-th digit counted leftwards from the 11th, Q(n) = n + 1 for n ≤ 6 and n − 5 for n ≥ 7, and
+/// r = Σ P(n)·Q(n) mod 11, the check digit is 0 when r ≤ 1, else 11 − r. The specimen number
+/// `12345678901` has the check digit 8.
+pub fn my_number_check_digit(first11: &str) -> Option<u8> {
+    let digits = first11.as_bytes();
+    if digits.len() != 11 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = digits
         .iter()
         .rev()
         .enumerate()
@@ -182,7 +192,7 @@ fn check_digit(first11: &[u8]) -> u8 {
         })
         .sum();
     let r = sum % 11;
-    if r <= 1 { 0 } else { (11 - r) as u8 }
+    Some(if r <= 1 { 0 } else { (11 - r) as u8 })
 }
 
 /// 照合番号B: birth date (`YYMMDD` in the Japanese era year) ‖ card expiry year (4 digits) ‖
@@ -219,6 +229,13 @@ impl CollationB {
         digits("collation number B", digits14, 14, 14).map(CollationB)
     }
 
+    /// The fourteen digits, for the party that presents them to the card (a simulated card, a
+    /// reader that takes the code as text). Handle with care: it opens the card-face records.
+    pub fn expose(&self) -> &str {
+        // Built from ASCII digits only.
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
     pub(crate) fn bytes(&self) -> Zeroizing<Vec<u8>> {
         self.0.clone()
     }
@@ -252,6 +269,12 @@ impl BirthDateKey {
     /// [`PinFormatError`].
     pub fn from_digits(digits6: &str) -> Result<BirthDateKey, PinFormatError> {
         digits("birth-date key", digits6, 6, 6).map(BirthDateKey)
+    }
+
+    /// The six digits.
+    pub fn expose(&self) -> &str {
+        // Built from ASCII digits only.
+        core::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     pub(crate) fn bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -419,9 +442,16 @@ mod tests {
     }
 
     #[test]
-    fn my_number_check_digit() {
-        // 12345678901 → weights from the right: check digit 8.
-        assert_eq!(check_digit(b"12345678901"), 8);
+    fn my_number_check_digit_of_the_specimen() {
+        // 12345678901 → weights from the right: check digit 8 (the specimen card's
+        // 123456789012 is not a valid number).
+        assert_eq!(super::my_number_check_digit("12345678901"), Some(8));
+        assert!(MyNumber::new("123456789012").is_err());
+        assert_eq!(super::my_number_check_digit("1234567890"), None);
+        assert_eq!(super::my_number_check_digit("1234567890a"), None);
+        // r ≤ 1 gives 0: 00000000001 sums to 2 → r = 2 → 9; 00000000000 → r = 0 → 0.
+        assert_eq!(super::my_number_check_digit("00000000000"), Some(0));
+        assert_eq!(super::my_number_check_digit("00000000001"), Some(9));
         assert!(MyNumber::new("123456789018").is_ok());
         assert_eq!(
             MyNumber::new("123456789019"),
@@ -441,5 +471,19 @@ mod tests {
         let s64 = BirthDateKey::new(Date::new(1989, 1, 7).unwrap()).unwrap();
         assert_eq!(s64.bytes().as_slice(), b"640107");
         assert!(CollationB::new(Date::new(1980, 2, 17).unwrap(), 2035, "22x5").is_err());
+    }
+
+    #[test]
+    fn meiji_keys_count_from_1868_01_25() {
+        // 明治元年 begins on 慶応4年1月1日 (1868-01-25); a table starting at the edict's day
+        // (1868-10-23) refuses the spring of 明治元年.
+        let spring = BirthDateKey::new(Date::new(1868, 5, 1).unwrap()).unwrap();
+        assert_eq!(spring.expose(), "010501");
+        assert_eq!(
+            BirthDateKey::new(Date::new(1868, 1, 24).unwrap()),
+            Err(PinFormatError::Date)
+        );
+        let b = CollationB::new(Date::new(1912, 7, 29).unwrap(), 2030, "0001").unwrap();
+        assert_eq!(b.expose(), "45072920300001");
     }
 }

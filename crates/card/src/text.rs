@@ -252,7 +252,7 @@ impl IntegrityRecord {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.signed))?;
         cvc.public_key
             .verify_pkcs1(&info, &self.signature, "text AP integrity record")
     }

@@ -10,7 +10,7 @@ use mynacard_apdu::tlv::Tlv;
 use mynacard_transport::CardChannel;
 use zeroize::Zeroizing;
 
-use crate::crypto::{CardPublicKey, HashAlgorithm, sha256, sha256_digest_info_raw};
+use crate::crypto::{CardPublicKey, HashAlgorithm, sha256};
 use crate::cvc::{Checked, CvCertificate, CvcScope, CvcTrust};
 use crate::date::Date;
 use crate::ops::PresenceSign;
@@ -18,6 +18,7 @@ use crate::pin::{AttemptPolicy, BirthDateKey, CollationB, MyNumber, PinKind, Pin
 use crate::session::{Application, Extent, How, Session};
 use crate::text::{Sex, field, objects, record};
 use crate::{Error, Result};
+use mynacard_cert::digest_info::card_face;
 
 /// The visual AP's keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +125,8 @@ impl SignedFace {
     /// What `DF28` signs: a SHA-256 DigestInfo whose digest field holds the three digests,
     /// concatenated (96 bytes) — the form real cards carry.
     pub fn digest_info(&self) -> Vec<u8> {
-        sha256_digest_info_raw(&self.digests().concat())
+        let [a, b, c] = &self.segments;
+        card_face::of_segments([a, b, c]).to_vec()
     }
 }
 
@@ -264,7 +266,7 @@ impl AgeRecord {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.signed))?;
         cvc.public_key
             .verify_pkcs1(&info, &self.signature, "age record")
     }
@@ -328,7 +330,7 @@ impl MyNumberImage {
     /// # Errors
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
-        let info = HashAlgorithm::Sha256.digest_info(&sha256(&self.signed))?;
+        let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(&self.signed))?;
         cvc.public_key
             .verify_pkcs1(&info, &self.signature, "rendered individual number")
     }
@@ -384,7 +386,7 @@ async fn prove_presence<C: CardChannel>(
             what: "the challenge is empty",
         });
     }
-    let info = HashAlgorithm::Sha256.digest_info(&sha256(challenge))?;
+    let info = crate::crypto::digest_info(HashAlgorithm::Sha256, &sha256(challenge))?;
     let signature = session
         .run(PresenceSign::new(&info, card_key.modulus_len()))
         .await?;

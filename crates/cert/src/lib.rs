@@ -23,9 +23,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 mod certificate;
 mod chain;
 mod crl;
+pub mod digest_info;
 mod error;
 mod kind;
 mod names;
@@ -36,6 +38,7 @@ mod sigalg;
 mod time;
 mod trust;
 
+pub use calendar::Era;
 pub use certificate::{JpkiCertificate, KeyUsageFlags};
 pub use chain::{
     ChainError, MatchedRoot, Verification, VerifiedChain, identify_issuer, verify, verify_chain,
@@ -45,12 +48,11 @@ pub use error::ParseError;
 pub use kind::{CertKind, Hierarchy, KindEvidence, Purpose};
 pub use names::format_name;
 pub use personal::{
-    BirthDate, Era, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry,
-    oid as personal_oid,
+    BirthDate, EraDate, PersonalData, PersonalValue, Sex, UnrecognizedEntry, oid as personal_oid,
 };
 pub use revocation::{
     CallbackSource, CrlSource, NoRevocationCheck, RevocationError, RevocationQuery,
-    RevocationReason, RevocationSource, RevocationStatus, UncheckedReason,
+    RevocationReason, RevocationSource, RevocationStatus, UncheckedReason, UnknownReasonName,
 };
 pub use sigalg::SignatureError;
 pub use time::format_rfc3339;

@@ -10,27 +10,40 @@ use der::{Decode, Encode, asn1::Any, oid::ObjectIdentifier};
 use x509_cert::ext::pkix::{SubjectAltName, name::GeneralName};
 use zeroize::Zeroizing;
 
-use crate::{error::ParseError, kind::starts_with, names};
+use crate::{
+    calendar::{Date, Era},
+    error::ParseError,
+    kind::starts_with,
+    names,
+};
 
-/// Object identifiers of the personal-data `otherName` entries.
+/// Object identifiers of the personal-data `otherName` entries: the workspace's one table.
+///
+/// `.2` and `.6` are not the name and address again: they say, one ASCII digit per character of
+/// 氏名 (`.1`) and 住所 (`.5`), which characters were replaced by a substitute (`0` where the
+/// character is written as registered). The real J-LIS test card's signing certificate carries
+/// `00000` for its five-character name (family and given name with U+3000 between) and eighteen
+/// `0`s for its eighteen-character address.
 pub mod oid {
     use der::oid::ObjectIdentifier;
 
     /// `jpki-personalData`, the arc all six live under.
     pub const PERSONAL_DATA_ARC: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5");
-    /// 氏名: the holder's name.
+    /// `.1` 氏名: the holder's name (family and given name separated by U+3000).
     pub const NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
-    /// 氏名代替文字: the name with characters outside the certificate's repertoire substituted.
+    /// `.2` 氏名代替文字: the substitute-character positions of the name, one digit per
+    /// character of [`NAME`].
     pub const NAME_SUBSTITUTE: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
-    /// 性別: sex code.
+    /// `.3` 性別: sex code.
     pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
-    /// 生年月日: birth date as `EYYYYMMDD`.
+    /// `.4` 生年月日: birth date as `EYYYYMMDD`.
     pub const BIRTH_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
-    /// 住所: address.
+    /// `.5` 住所: address.
     pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
-    /// 住所代替文字: the address with substituted characters.
+    /// `.6` 住所代替文字: the substitute-character positions of the address, one digit per
+    /// character of [`ADDRESS`].
     pub const ADDRESS_SUBSTITUTE: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
 }
@@ -140,102 +153,6 @@ impl fmt::Debug for Sex {
     }
 }
 
-/// The era (元号) digit that leads an `EYYYYMMDD` birth date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Era {
-    /// `1`: 明治 (1868–1912).
-    Meiji,
-    /// `2`: 大正 (1912–1926).
-    Taisho,
-    /// `3`: 昭和 (1926–1989).
-    Showa,
-    /// `4`: 平成 (1989–2019).
-    Heisei,
-    /// `5`: 令和 (2019–).
-    Reiwa,
-    /// Any other digit, kept.
-    Unknown(u8),
-}
-
-impl Era {
-    /// The era for a digit `0`–`9`.
-    pub const fn from_digit(digit: u8) -> Era {
-        match digit {
-            1 => Era::Meiji,
-            2 => Era::Taisho,
-            3 => Era::Showa,
-            4 => Era::Heisei,
-            5 => Era::Reiwa,
-            d => Era::Unknown(d),
-        }
-    }
-
-    /// The era digit.
-    pub const fn digit(self) -> u8 {
-        match self {
-            Era::Meiji => 1,
-            Era::Taisho => 2,
-            Era::Showa => 3,
-            Era::Heisei => 4,
-            Era::Reiwa => 5,
-            Era::Unknown(d) => d,
-        }
-    }
-
-    /// The era's name (`明治` … `令和`), for known eras.
-    pub const fn name_ja(self) -> Option<&'static str> {
-        match self {
-            Era::Meiji => Some("明治"),
-            Era::Taisho => Some("大正"),
-            Era::Showa => Some("昭和"),
-            Era::Heisei => Some("平成"),
-            Era::Reiwa => Some("令和"),
-            Era::Unknown(_) => None,
-        }
-    }
-
-    /// The Gregorian year the era's first year (元年) falls in, for known eras.
-    pub const fn first_year(self) -> Option<u16> {
-        match self.first_day() {
-            Some((year, _, _)) => Some(year),
-            None => None,
-        }
-    }
-
-    /// The era's first day as Gregorian `(year, month, day)`, for known eras. 明治 counts from
-    /// its proclamation, 1868-10-23.
-    pub const fn first_day(self) -> Option<(u16, u8, u8)> {
-        match self {
-            Era::Meiji => Some((1868, 10, 23)),
-            Era::Taisho => Some((1912, 7, 30)),
-            Era::Showa => Some((1926, 12, 25)),
-            Era::Heisei => Some((1989, 1, 8)),
-            Era::Reiwa => Some((2019, 5, 1)),
-            Era::Unknown(_) => None,
-        }
-    }
-
-    /// The era a Gregorian date falls in, or `None` before 明治 (the date is not validated).
-    pub fn of_date(year: u16, month: u8, day: u8) -> Option<Era> {
-        // Newest first, so the first era that began on or before the date is the one.
-        [Era::Reiwa, Era::Heisei, Era::Showa, Era::Taisho, Era::Meiji]
-            .into_iter()
-            .find(|era| {
-                era.first_day()
-                    .is_some_and(|start| (year, month, day) >= start)
-            })
-    }
-
-    /// The year counted in this era (元年 = 1) of a Gregorian year, when the era is known and the
-    /// year is not before it.
-    pub const fn year_in_era(self, gregorian_year: u16) -> Option<u16> {
-        match self.first_year() {
-            Some(first) if gregorian_year >= first => Some(gregorian_year - first + 1),
-            _ => None,
-        }
-    }
-}
-
 /// A birth date in the certificate's `EYYYYMMDD` form: era digit plus a valid Gregorian date.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EraDate {
@@ -249,11 +166,7 @@ impl EraDate {
     /// Builds a date; `None` if the era digit is above 9, the year above 9999, or the month/day do
     /// not form a Gregorian date.
     pub fn new(era: Era, year: u16, month: u8, day: u8) -> Option<EraDate> {
-        let valid = era.digit() <= 9
-            && year <= 9999
-            && (1..=12).contains(&month)
-            && day >= 1
-            && day <= days_in_month(year, month);
+        let valid = era.digit() <= 9 && year <= 9999 && Date::new(year, month, day).is_some();
         valid.then_some(EraDate {
             era,
             year,
@@ -286,6 +199,15 @@ impl EraDate {
             self.month,
             self.day
         )
+    }
+
+    /// The Gregorian date.
+    pub fn gregorian(&self) -> Date {
+        Date {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+        }
     }
 
     /// The era digit's meaning.
@@ -322,18 +244,6 @@ impl EraDate {
 impl fmt::Debug for EraDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
-    }
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        2 => 28,
-        _ => 0,
     }
 }
 
@@ -474,7 +384,7 @@ impl PersonalData {
         self.name.as_ref()
     }
 
-    /// 氏名代替文字.
+    /// 氏名代替文字: which characters of the name are substitutes, one digit per character.
     pub fn name_substitute(&self) -> Option<&PersonalValue> {
         self.name_substitute.as_ref()
     }
@@ -494,7 +404,7 @@ impl PersonalData {
         self.address.as_ref()
     }
 
-    /// 住所代替文字.
+    /// 住所代替文字: which characters of the address are substitutes, one digit per character.
     pub fn address_substitute(&self) -> Option<&PersonalValue> {
         self.address_substitute.as_ref()
     }

@@ -86,7 +86,67 @@ impl RevocationReason {
             RevocationReason::Other(_) => "other",
         }
     }
+
+    /// The reasons RFC 5280 names, in code order (code 7 is unused).
+    pub const NAMED: [RevocationReason; 10] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::CaCompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::CertificateHold,
+        RevocationReason::RemoveFromCrl,
+        RevocationReason::PrivilegeWithdrawn,
+        RevocationReason::AaCompromise,
+    ];
+
+    /// The reason an RFC 5280 name stands for ([`as_str`](Self::as_str)), matched ignoring
+    /// ASCII case, `-` and `_`, so that `cACompromise`, `ca-compromise` and `CA_COMPROMISE`
+    /// all read; `None` for any other text (`other` included).
+    pub fn from_name(name: &str) -> Option<RevocationReason> {
+        let folded = |s: &str| {
+            s.chars()
+                .filter(|c| !matches!(c, '-' | '_'))
+                .map(|c| c.to_ascii_lowercase())
+                .collect::<String>()
+        };
+        let wanted = folded(name);
+        RevocationReason::NAMED
+            .into_iter()
+            .find(|r| folded(r.as_str()) == wanted)
+    }
+
+    /// Whether the JPKI uses this reason: the seven the platform operators expose (codes 0–6).
+    /// The wire protocol's reasons are these.
+    pub const fn is_jpki(self) -> bool {
+        self.code() <= 6
+    }
 }
+
+impl core::str::FromStr for RevocationReason {
+    type Err = UnknownReasonName;
+
+    /// [`RevocationReason::from_name`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RevocationReason::from_name(s).ok_or(UnknownReasonName)
+    }
+}
+
+impl fmt::Display for RevocationReason {
+    /// The RFC 5280 name; a code outside the list as `other(N)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevocationReason::Other(code) => write!(f, "other({code})"),
+            named => f.write_str(named.as_str()),
+        }
+    }
+}
+
+/// A text that is not the name of an RFC 5280 revocation reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an RFC 5280 revocation reason name")]
+pub struct UnknownReasonName;
 
 /// A revocation source failed (network, platform operator error, …). The cause is kept.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use common::system_time;
 use mynacard_cert::{
     BirthDate, CertKind, ChainError, Era, Hierarchy, JpkiCertificate, Purpose, Sex, TrustPolicy,
-    verify_chain,
+    personal_oid, verify_chain,
 };
 use mynacard_sim::recorded::JLIS_TEST_CARD;
 
@@ -106,6 +106,49 @@ fn the_signing_certificate_names_the_test_holder() {
     assert_eq!(birth.to_iso8601(), "1980-02-17");
     assert_eq!(birth.era(), Era::Showa);
     assert_eq!(birth.era_year(), Some(55));
+}
+
+#[test]
+fn the_substitute_entries_are_one_digit_per_character() {
+    // `.2` and `.6` are position strings over the name and the address, not a second spelling
+    // of them: on the real card `.2` is `00000` for the five characters of 黒桐　幹也.
+    let sign = cert("jpki-sign-cert.der");
+    let personal = sign.personal_data().unwrap();
+    fn text(v: Option<&mynacard_cert::PersonalValue>) -> &str {
+        v.and_then(|v| v.as_text()).unwrap()
+    }
+    let name = text(personal.name());
+    let address = text(personal.address());
+    assert_eq!(text(personal.name_substitute()), "00000");
+    assert_eq!(name.chars().count(), 5);
+    assert_eq!(
+        text(personal.address_substitute()),
+        "0".repeat(address.chars().count())
+    );
+    assert_eq!(address.chars().count(), 18);
+    assert!(personal.unrecognized().is_empty());
+    // Each field sits under the OID the table gives it.
+    let der = der("jpki-sign-cert.der");
+    for (oid, value) in [
+        (personal_oid::NAME, name),
+        (personal_oid::NAME_SUBSTITUTE, "00000"),
+        (personal_oid::BIRTH_DATE, "319800217"),
+        (personal_oid::SEX, "1"),
+        (personal_oid::ADDRESS, address),
+    ] {
+        let oid_der = der::Encode::to_der(&oid).unwrap();
+        let at = der
+            .windows(oid_der.len())
+            .position(|w| w == oid_der.as_slice())
+            .unwrap_or_else(|| panic!("{oid} not in the certificate"));
+        // otherName: OID, then [0] { UTF8String value }.
+        let after = &der[at + oid_der.len()..];
+        let value_at = after
+            .windows(value.len())
+            .position(|w| w == value.as_bytes())
+            .unwrap();
+        assert!(value_at <= 4, "{oid}: its value follows it");
+    }
 }
 
 #[test]

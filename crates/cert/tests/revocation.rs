@@ -292,3 +292,43 @@ fn a_trust_anchor_is_not_checked_for_revocation() {
         }
     ));
 }
+
+#[test]
+fn reason_codes_and_names_are_rfc_5280s() {
+    // RFC 5280 §5.3.1: CRLReason ::= ENUMERATED, 7 unused.
+    let table = [
+        (0, "unspecified"),
+        (1, "keyCompromise"),
+        (2, "cACompromise"),
+        (3, "affiliationChanged"),
+        (4, "superseded"),
+        (5, "cessationOfOperation"),
+        (6, "certificateHold"),
+        (8, "removeFromCRL"),
+        (9, "privilegeWithdrawn"),
+        (10, "aACompromise"),
+    ];
+    assert_eq!(RevocationReason::NAMED.len(), table.len());
+    for ((code, name), reason) in table.into_iter().zip(RevocationReason::NAMED) {
+        assert_eq!(reason.code(), code);
+        assert_eq!(RevocationReason::from_code(code), reason);
+        assert_eq!(reason.as_str(), name);
+        assert_eq!(reason.to_string(), name);
+        assert_eq!(RevocationReason::from_name(name), Some(reason));
+        assert_eq!(name.parse::<RevocationReason>(), Ok(reason));
+        assert_eq!(reason.is_jpki(), code <= 6);
+    }
+    // The simulator's profiles spell them in kebab-case.
+    assert_eq!(
+        RevocationReason::from_name("key-compromise"),
+        Some(RevocationReason::KeyCompromise)
+    );
+    assert_eq!(
+        RevocationReason::from_name("ca-compromise"),
+        Some(RevocationReason::CaCompromise)
+    );
+    assert_eq!(RevocationReason::from_code(7), RevocationReason::Other(7));
+    assert_eq!(RevocationReason::Other(7).to_string(), "other(7)");
+    assert_eq!(RevocationReason::from_name("other"), None);
+    assert_eq!(RevocationReason::from_name("lost"), None);
+}

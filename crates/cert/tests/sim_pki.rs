@@ -172,6 +172,17 @@ fn the_signing_certificate_carries_the_holders_data() {
         }
         other => panic!("unexpected {other:?}"),
     }
+    // `.2`/`.6` are substitute positions, one digit per character, as on the real card.
+    let zeros = |s: &str| "0".repeat(s.chars().count());
+    assert_eq!(
+        p.name_substitute().unwrap().as_text(),
+        Some(zeros(&image.person.name).as_str())
+    );
+    assert_eq!(
+        p.address_substitute().unwrap().as_text(),
+        Some(zeros(&image.person.address).as_str())
+    );
+    assert!(p.unrecognized().is_empty());
     // The authentication certificate carries none.
     let auth = JpkiCertificate::from_der(&image.auth.cert_der).unwrap();
     assert!(auth.personal_data().is_none());

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use mynacard_card::CardPublicKey;
 use mynacard_card::cvc::{CvCertificate, CvcScope, CvcTrust};
+use mynacard_cert::digest_info::card_face;
 use mynacard_cert::{
     CertKind, ChainError, Crl, Hierarchy, JpkiCertificate, RevocationError, RevocationQuery,
     RevocationSource, RevocationStatus, TrustPolicy, verify_chain,
@@ -543,7 +545,7 @@ impl Verifier {
         if evidence.card_face_digests.len() != 3 {
             return Err(FaceFailure::EvidenceInvalid);
         }
-        let mut digests = [0u8; 96];
+        let mut digests = [0u8; card_face::DIGESTS_LEN];
         for (slot, digest) in digests
             .chunks_exact_mut(32)
             .zip(&evidence.card_face_digests)
@@ -553,7 +555,7 @@ impl Verifier {
         record_key(&cvc)?
             .verify(
                 rsa::Pkcs1v15Sign::new_unprefixed(),
-                &card_face_digest_info(&digests),
+                &card_face::digest_info(&digests),
                 evidence.card_face_signature.as_slice(),
             )
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
@@ -581,10 +583,11 @@ impl Verifier {
     }
 }
 
-/// The key a verified CVC certifies, as an RSA key of at most [`MAX_CARD_KEY_BITS`].
+/// The key a verified CVC certifies, as an RSA key of at most
+/// [`CardPublicKey::MAX_MODULUS_BITS`].
 fn record_key(cvc: &CvCertificate) -> Result<RsaPublicKey, FaceFailure> {
     let key = cvc.public_key.rsa();
-    if rsa::traits::PublicKeyParts::size(key) * 8 > MAX_CARD_KEY_BITS as usize {
+    if rsa::traits::PublicKeyParts::size(key) * 8 > CardPublicKey::MAX_MODULUS_BITS {
         return Err(FaceFailure::EvidenceInvalid);
     }
     Ok(key.clone())
@@ -601,42 +604,14 @@ fn covered_card_key(covered: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// What the card-face record's signature (`DF28`) covers on real cards: a DigestInfo naming
-/// SHA-256 whose digest field holds the three segment digests, 96 bytes, as they are (not hashed
-/// again).
-fn card_face_digest_info(digests: &[u8; 96]) -> [u8; 115] {
-    // SEQUENCE (113) { SEQUENCE { OID id-sha256, NULL }, OCTET STRING (96) }.
-    const PREFIX: [u8; 19] = [
-        0x30, 0x71, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-        0x05, 0x00, 0x04, 0x60,
-    ];
-    let mut out = [0u8; 115];
-    out[..19].copy_from_slice(&PREFIX);
-    out[19..].copy_from_slice(digests);
-    out
-}
-
-/// Largest card key accepted from the visual AP's public-key object.
-const MAX_CARD_KEY_BITS: u32 = 4096;
-
-/// Parses the visual AP's card public key, the `DF24` value `90 L exponent 91 L modulus`.
-/// `None` for anything else (never panics on arbitrary bytes).
+/// Parses the visual AP's card public key, the `DF24` value `90 L exponent 91 L modulus`, with
+/// the card crate's parser ([`CardPublicKey::from_card_objects`], at most
+/// [`CardPublicKey::MAX_MODULUS_BITS`]). `None` for anything else (never panics on arbitrary
+/// bytes).
 pub fn parse_card_public_key(bytes: &[u8]) -> Option<RsaPublicKey> {
-    use mynacard_apdu::tlv::ber;
-    let exponent = ber::find(bytes, 0x90).ok()??.value;
-    let modulus = ber::find(bytes, 0x91).ok()??.value;
-    let modulus = strip_zeros(modulus);
-    let exponent = strip_zeros(exponent);
-    if modulus.is_empty() || exponent.is_empty() || exponent.len() > 8 {
-        return None;
-    }
-    let bits = u32::try_from(modulus.len() * 8).ok()?;
-    if bits > MAX_CARD_KEY_BITS {
-        return None;
-    }
-    let n = rsa::BoxedUint::from_be_slice(modulus, bits).ok()?;
-    let e = rsa::BoxedUint::from_be_slice(exponent, 64).ok()?;
-    RsaPublicKey::new(n, e).ok()
+    CardPublicKey::from_card_objects(bytes)
+        .ok()
+        .map(|key| key.rsa().clone())
 }
 
 #[cfg(test)]
@@ -649,22 +624,6 @@ mod tests {
         fn card_public_key_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = parse_card_public_key(&bytes);
         }
-    }
-
-    #[test]
-    fn card_face_digest_info_is_der_with_the_digests_as_they_are() {
-        let digests: [u8; 96] = core::array::from_fn(|i| i as u8);
-        let info = card_face_digest_info(&digests);
-        let (outer, rest) = mynacard_apdu::tlv::ber::parse_one(&info).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!((outer.tag, outer.value.len()), (0x30, 113));
-        let octets = mynacard_apdu::tlv::ber::find(outer.value, 0x04)
-            .unwrap()
-            .unwrap();
-        assert_eq!(octets.value, &digests[..]);
-        // The algorithm is SHA-256's: the same prefix as a one-digest DigestInfo bar the lengths.
-        let one = mynacard_registration::intent::SHA256_DIGEST_INFO_PREFIX;
-        assert_eq!(&info[2..17], &one[2..17]);
     }
 
     /// A face proof as a card makes it: the record signed by the key the visual AP's CVC
@@ -741,7 +700,7 @@ mod tests {
         fn honest(&self) -> Variant<'_> {
             Variant {
                 face_signer: &self.record_key,
-                digest_info: |d| card_face_digest_info(d).to_vec(),
+                digest_info: |d| card_face::digest_info(d).to_vec(),
                 covered_key: &self.card_key,
                 presented_key: &self.card_key,
                 cvc: &self.cvc,
@@ -815,16 +774,12 @@ mod tests {
     /// simulator) is refused.
     #[test]
     fn face_evidence_needs_the_real_card_face_signature_form() {
-        use sha2::{Digest, Sha256};
+        use mynacard_cert::digest_info::{sha256, sha256_digest_info};
         let case = FaceCase::new();
         let verifier = test_verifier();
         assert_eq!(case.check(&verifier, &case.honest()), Ok(()));
         let hashed = Variant {
-            digest_info: |d| {
-                let mut info = mynacard_registration::intent::SHA256_DIGEST_INFO_PREFIX.to_vec();
-                info.extend_from_slice(&Sha256::digest(d));
-                info
-            },
+            digest_info: |d| sha256_digest_info(&sha256(d)).to_vec(),
             ..case.honest()
         };
         assert_eq!(

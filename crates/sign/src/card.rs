@@ -10,16 +10,12 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use mynacard_card::{
-    HashAlgorithm as CardHash,
-    jpki::{VerifiedAuth, VerifiedSign},
-};
+use mynacard_card::jpki::{VerifiedAuth, VerifiedSign};
 use mynacard_cert::JpkiCertificate;
 use mynacard_transport::CardChannel;
 
 use crate::{
     digest_info::DigestInfo,
-    hash::HashAlgorithm,
     signer::{DigestInfoSigner, SignerError},
 };
 
@@ -76,14 +72,6 @@ impl<C> core::fmt::Debug for CardSigner<'_, C> {
     }
 }
 
-fn card_hash(hash: HashAlgorithm) -> CardHash {
-    match hash {
-        HashAlgorithm::Sha256 => CardHash::Sha256,
-        HashAlgorithm::Sha384 => CardHash::Sha384,
-        HashAlgorithm::Sha512 => CardHash::Sha512,
-    }
-}
-
 #[async_trait]
 impl<C: CardChannel> DigestInfoSigner for CardSigner<'_, C> {
     fn certificate(&self) -> &JpkiCertificate {
@@ -98,7 +86,7 @@ impl<C: CardChannel> DigestInfoSigner for CardSigner<'_, C> {
             Err(poisoned) => poisoned.into_inner().take(),
         };
         let mut key = taken.ok_or_else(|| SignerError::new(CardSignerError::Busy))?;
-        let hash = card_hash(digest_info.algorithm());
+        let hash = digest_info.algorithm();
         let result = match &mut key {
             VerifiedKey::Auth(k) => k.sign_digest(hash, digest_info.digest()).await,
             VerifiedKey::Sign(k) => k.sign_digest(hash, digest_info.digest()).await,

@@ -7,16 +7,8 @@
 use rsa::PrivateKey as RsaPrivateKey;
 use zeroize::Zeroizing;
 
-/// A calendar date (Gregorian).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Date {
-    /// Year, e.g. 1980.
-    pub year: u16,
-    /// Month, 1–12.
-    pub month: u8,
-    /// Day, 1–31.
-    pub day: u8,
-}
+/// A calendar date (Gregorian): the card crate's.
+pub use mynacard_card::Date;
 
 /// Sex code as written on the card (JIS X 0303 style: `1` male, `2` female, `9` not applicable,
 /// `0` unknown); kept as the card's ASCII digit.
@@ -258,6 +250,23 @@ impl CardImage {
         let digits = self.person.my_number.as_bytes();
         let (width, height) = MY_NUMBER_IMAGE_SIZE;
         crate::profile::png::bilevel(width, height, |x, y| digit_ink(digits, x, y))
+    }
+
+    /// 照合番号B as printed on this card's face (what a kiosk's camera reads): the birth date in
+    /// its era year, the expiry year and the security code, derived by
+    /// [`mynacard_card::CollationB::new`].
+    ///
+    /// # Errors
+    /// [`mynacard_card::PinFormatError`] when the face cannot form one (a security code that is
+    /// not four digits, a birth date before 明治).
+    pub fn collation_number_b(
+        &self,
+    ) -> Result<mynacard_card::CollationB, mynacard_card::PinFormatError> {
+        mynacard_card::CollationB::new(
+            self.person.birth_date,
+            self.face.expiry.year,
+            &self.face.security_code,
+        )
     }
 
     /// The chip's contact ATR: the link ATR on a contact link, [`DEFAULT_CONTACT_ATR`] behind a

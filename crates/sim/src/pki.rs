@@ -63,7 +63,6 @@ use der::referenced::OwnedToRef as _;
 use der::{Decode as _, Encode as _, EncodePem as _};
 use rsa::pkcs1v15::SigningKey;
 use rsa::{PrivateKey, PublicKey};
-use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::attr::AttributeTypeAndValue;
@@ -75,8 +74,8 @@ use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
     AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
-    CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
-    IssuerAltName, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    CertificatePolicies, CrlDistributionPoints, CrlNumber, ExtendedKeyUsage, IssuerAltName,
+    KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
     certpolicy::{PolicyInformation, PolicyQualifierInfo},
 };
 use x509_cert::ext::{Extension, ToExtension as _};
@@ -86,6 +85,7 @@ use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned, SubjectPublic
 use x509_cert::time::{Time, Validity};
 
 use crate::image::{Date, Person};
+use mynacard_cert::personal_oid;
 
 pub use der::DateTime;
 
@@ -119,25 +119,11 @@ const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
 const OID_OU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.11");
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 
-/// The arc of the personal-data otherNames (`jpki-personalData`).
+/// Object identifiers of the certificate profile other than the personal data (those are
+/// [`mynacard_cert::personal_oid`]).
 pub mod oid {
     use x509_cert::spki::ObjectIdentifier;
 
-    /// `1.2.392.200149.8.5.5.1`: 氏名 (name, family and given separated by U+3000).
-    pub const NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
-    /// `1.2.392.200149.8.5.5.2`: substitute-character positions of the name (one digit per
-    /// character: `0` as written, `1` substituted).
-    pub const NAME_SUBSTITUTES: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
-    /// `1.2.392.200149.8.5.5.3`: sex (`1` male, `2` female, `3` unknown).
-    pub const SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
-    /// `1.2.392.200149.8.5.5.4`: birth date `EYYYYMMDD` (era digit, Gregorian date).
-    pub const BIRTH_DATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
-    /// `1.2.392.200149.8.5.5.5`: address.
-    pub const ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
-    /// `1.2.392.200149.8.5.5.6`: substitute-character positions of the address.
-    pub const ADDRESS_SUBSTITUTES: ObjectIdentifier =
-        ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
     /// `1.2.392.200149.8.5.1.1.20`: certificate policy of signing certificates ("class 20").
     pub const POLICY_SIGN: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
@@ -220,75 +206,13 @@ pub enum PkiError {
     DateOutOfRange(Date),
 }
 
-/// Japanese calendar era, as coded in the first digit of the certificate's birth date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Era {
-    /// 明治 (from 1868-10-23), code 1.
-    Meiji,
-    /// 大正 (from 1912-07-30), code 2.
-    Taisho,
-    /// 昭和 (from 1926-12-25), code 3.
-    Showa,
-    /// 平成 (from 1989-01-08), code 4.
-    Heisei,
-    /// 令和 (from 2019-05-01), code 5.
-    Reiwa,
-}
-
-impl Era {
-    const ALL: [Era; 5] = [Era::Meiji, Era::Taisho, Era::Showa, Era::Heisei, Era::Reiwa];
-
-    /// The same era in `mynacard-cert`, which holds the era table.
-    pub const fn to_cert(self) -> mynacard_cert::Era {
-        mynacard_cert::Era::from_digit(self.code())
-    }
-
-    /// The era of a known `mynacard-cert` era; `None` for an unknown digit.
-    pub fn from_cert(era: mynacard_cert::Era) -> Option<Era> {
-        Self::ALL.into_iter().find(|e| e.code() == era.digit())
-    }
-
-    /// The era a Gregorian date falls in, or `None` before 明治.
-    pub fn of(date: Date) -> Option<Era> {
-        mynacard_cert::Era::of_date(date.year, date.month, date.day).and_then(Era::from_cert)
-    }
-
-    /// The first day of the era.
-    pub fn first_day(self) -> Date {
-        // Every era here is a known one, so the table always answers.
-        let (year, month, day) = self.to_cert().first_day().unwrap_or((1868, 10, 23));
-        Date { year, month, day }
-    }
-
-    /// The era code digit (1 明治 … 5 令和).
-    pub const fn code(self) -> u8 {
-        match self {
-            Era::Meiji => 1,
-            Era::Taisho => 2,
-            Era::Showa => 3,
-            Era::Heisei => 4,
-            Era::Reiwa => 5,
-        }
-    }
-
-    /// The year within this era of a date in it (元年 = 1), e.g. 1980 → 昭和55; 1 for a date
-    /// before the era.
-    pub fn year_of(self, date: Date) -> u16 {
-        self.to_cert().year_in_era(date.year).unwrap_or(1)
-    }
-}
-
 /// The birth date as the signing certificate writes it: `EYYYYMMDD`, the era code followed by
 /// the **Gregorian** date (1980-02-17 → `319800217`).
 pub fn jpki_birth_date(date: Date) -> Result<String, PkiError> {
-    let era = Era::of(date).ok_or(PkiError::DateOutOfRange(date))?;
-    Ok(format!(
-        "{}{:04}{:02}{:02}",
-        era.code(),
-        date.year,
-        date.month,
-        date.day
-    ))
+    mynacard_cert::Era::of(date)
+        .and_then(|era| mynacard_cert::EraDate::new(era, date.year, date.month, date.day))
+        .map(|d| d.to_code())
+        .ok_or(PkiError::DateOutOfRange(date))
 }
 
 /// The sex code of the signing certificate (`1` male, `2` female, `3` unknown) for the card's
@@ -340,12 +264,12 @@ impl HolderAttributes {
     /// The values in the order the real profile lists them, with their OIDs.
     pub fn fields(&self) -> [(ObjectIdentifier, &str); 6] {
         [
-            (oid::NAME, &self.name),
-            (oid::BIRTH_DATE, &self.birth_date),
-            (oid::SEX, &self.sex),
-            (oid::ADDRESS, &self.address),
-            (oid::NAME_SUBSTITUTES, &self.name_substitutes),
-            (oid::ADDRESS_SUBSTITUTES, &self.address_substitutes),
+            (personal_oid::NAME, &self.name),
+            (personal_oid::BIRTH_DATE, &self.birth_date),
+            (personal_oid::SEX, &self.sex),
+            (personal_oid::ADDRESS, &self.address),
+            (personal_oid::NAME_SUBSTITUTE, &self.name_substitutes),
+            (personal_oid::ADDRESS_SUBSTITUTE, &self.address_substitutes),
         ]
     }
 }
@@ -387,38 +311,16 @@ pub struct LeafSpec {
     pub public_key: PublicKey,
 }
 
-/// Why a certificate was revoked (the reasons the JPKI platform operators expose).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RevocationReason {
-    /// Destroyed before issue, or no reason given.
-    Unspecified,
-    /// The holder's key was compromised (e.g. card lost).
-    KeyCompromise,
-    /// The CA key was compromised.
-    CaCompromise,
-    /// One of the four attributes changed (moving, a new name).
-    AffiliationChanged,
-    /// Renewed.
-    Superseded,
-    /// No longer needed (card returned, holder deceased).
-    CessationOfOperation,
-    /// Suspended; a JPKI hold is never lifted.
-    CertificateHold,
-}
+/// Why a certificate was revoked: the cert crate's RFC 5280 reasons (the JPKI uses codes 0–6).
+pub use mynacard_cert::RevocationReason;
 
-impl RevocationReason {
-    /// The RFC 5280 `CRLReason` this maps to.
-    pub const fn crl_reason(self) -> CrlReason {
-        match self {
-            RevocationReason::Unspecified => CrlReason::Unspecified,
-            RevocationReason::KeyCompromise => CrlReason::KeyCompromise,
-            RevocationReason::CaCompromise => CrlReason::CaCompromise,
-            RevocationReason::AffiliationChanged => CrlReason::AffiliationChanged,
-            RevocationReason::Superseded => CrlReason::Superseded,
-            RevocationReason::CessationOfOperation => CrlReason::CessationOfOperation,
-            RevocationReason::CertificateHold => CrlReason::CertificateHold,
-        }
+/// The DER of a CRL entry's reason code: `ENUMERATED` with the reason's code.
+fn crl_reason_der(reason: RevocationReason) -> Vec<u8> {
+    let code = reason.code();
+    if code < 0x80 {
+        vec![0x0A, 0x01, code]
+    } else {
+        vec![0x0A, 0x02, 0x00, code]
     }
 }
 
@@ -873,7 +775,7 @@ impl TestPki {
                 let reason = Extension {
                     extn_id: ObjectIdentifier::new_unwrap("2.5.29.21"),
                     critical: false,
-                    extn_value: OctetString::new(r.reason.crl_reason().to_der()?)?,
+                    extn_value: OctetString::new(crl_reason_der(r.reason))?,
                 };
                 Ok(RevokedCert {
                     serial_number: SerialNumber::from(r.serial),
@@ -1015,10 +917,45 @@ mod tests {
         assert_eq!(jpki_birth_date(d(2019, 4, 30)).unwrap(), "420190430");
         assert_eq!(jpki_birth_date(d(2019, 5, 1)).unwrap(), "520190501");
         assert_eq!(jpki_birth_date(d(1926, 12, 24)).unwrap(), "219261224");
-        assert!(jpki_birth_date(d(1868, 10, 22)).is_err());
-        assert_eq!(Era::Showa.year_of(d(1980, 2, 17)), 55);
-        assert_eq!(Era::Reiwa.year_of(d(2020, 2, 24)), 2);
-        assert_eq!(Era::Heisei.year_of(d(1989, 1, 8)), 1);
+        // 明治元年 begins on 1868-01-25 (慶応4年1月1日), not on the edict's day 1868-10-23.
+        assert_eq!(jpki_birth_date(d(1868, 10, 22)).unwrap(), "118681022");
+        assert!(jpki_birth_date(d(1868, 1, 24)).is_err());
+    }
+
+    #[test]
+    fn crl_reason_codes_are_the_rfc_5280_enumeration() {
+        use x509_cert::ext::pkix::CrlReason;
+        let rfc = [
+            (RevocationReason::Unspecified, CrlReason::Unspecified),
+            (RevocationReason::KeyCompromise, CrlReason::KeyCompromise),
+            (RevocationReason::CaCompromise, CrlReason::CaCompromise),
+            (
+                RevocationReason::AffiliationChanged,
+                CrlReason::AffiliationChanged,
+            ),
+            (RevocationReason::Superseded, CrlReason::Superseded),
+            (
+                RevocationReason::CessationOfOperation,
+                CrlReason::CessationOfOperation,
+            ),
+            (
+                RevocationReason::CertificateHold,
+                CrlReason::CertificateHold,
+            ),
+            (RevocationReason::RemoveFromCrl, CrlReason::RemoveFromCRL),
+            (
+                RevocationReason::PrivilegeWithdrawn,
+                CrlReason::PrivilegeWithdrawn,
+            ),
+            (RevocationReason::AaCompromise, CrlReason::AaCompromise),
+        ];
+        for (ours, theirs) in rfc {
+            assert_eq!(crl_reason_der(ours), theirs.to_der().unwrap(), "{ours}");
+        }
+        assert_eq!(
+            crl_reason_der(RevocationReason::Other(200)),
+            [0x0A, 0x02, 0x00, 200]
+        );
     }
 
     #[test]

@@ -207,7 +207,9 @@ pub struct RevocationSpec {
     /// Revocation date (00:00:00Z).
     #[serde(deserialize_with = "de_date")]
     pub date: Date,
-    /// Reason, kebab-case (`key-compromise`, `superseded`, `affiliation-changed`, ...).
+    /// Reason: one of the seven the JPKI uses, by its RFC 5280 name, kebab-case
+    /// (`key-compromise`, `superseded`, `affiliation-changed`, ...).
+    #[serde(deserialize_with = "de_reason")]
     pub reason: RevocationReason,
 }
 
@@ -429,66 +431,39 @@ fn de_date<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
     }
 }
 
+fn de_reason<'de, D: Deserializer<'de>>(d: D) -> Result<RevocationReason, D::Error> {
+    let name = String::deserialize(d)?;
+    RevocationReason::from_name(&name)
+        .filter(|r| r.is_jpki())
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown revocation reason `{name}` (key-compromise, superseded, ...)"
+            ))
+        })
+}
+
 fn de_opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
     de_date(d).map(Some)
 }
 
-/// The check digit of an individual number, per the official formula, for its first 11 digits;
-/// `None` unless `first11` is exactly 11 ASCII digits.
-///
-/// With P(n) the n-th digit counted leftwards from the 11th, Q(n) = n + 1 for n ≤ 6 and n − 5
-/// for n ≥ 7; r = Σ P(n)·Q(n) mod 11; the check digit is 0 when r ≤ 1, else 11 − r.
-pub fn my_number_check_digit(first11: &str) -> Option<u8> {
-    let digits = first11.as_bytes();
-    if digits.len() != 11 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let n = i as u32 + 1;
-            let q = if n <= 6 { n + 1 } else { n - 5 };
-            u32::from(d - b'0') * q
-        })
-        .sum();
-    let r = sum % 11;
-    Some(if r <= 1 { 0 } else { (11 - r) as u8 })
-}
+/// The check digit of an individual number: the card crate's.
+pub use mynacard_card::my_number_check_digit;
 
 /// Whether `number` is 12 digits with a correct check digit.
 pub fn is_valid_my_number(number: &str) -> bool {
-    number.len() == 12
-        && number.is_char_boundary(11)
-        && my_number_check_digit(&number[..11]).is_some_and(|c| number.as_bytes()[11] == b'0' + c)
-}
-
-const fn is_leap(year: u16) -> bool {
-    (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400)
-}
-
-const fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
+    mynacard_card::MyNumber::new(number).is_ok()
 }
 
 /// Whether `date` is a real calendar date (years 1868–9999).
 pub fn is_valid_date(date: Date) -> bool {
-    (1868..=9999).contains(&date.year)
-        && (1..=12).contains(&date.month)
-        && date.day >= 1
-        && date.day <= days_in_month(date.year, date.month)
+    (1868..=9999).contains(&date.year) && date.is_valid()
 }
 
 /// The holder's birthday in `year` (29 February → 28 February in common years).
 fn birthday_in(birth: Date, year: u16) -> Date {
-    let day = birth.day.min(days_in_month(year, birth.month));
+    let day = birth
+        .day
+        .min(mynacard_cert::calendar::days_in_month(year, birth.month));
     Date {
         year,
         month: birth.month,
@@ -577,7 +552,7 @@ impl Profile {
         if p.locality.is_empty() || !p.locality.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(self.invalid("person.locality", "romanised ASCII, no spaces"));
         }
-        if !is_valid_date(p.birth_date) || crate::pki::Era::of(p.birth_date).is_none() {
+        if !is_valid_date(p.birth_date) || p.birth_date.era().is_none() {
             return Err(self.invalid("person.birth_date", "not a calendar date from 明治 on"));
         }
         if p.sex.len() != 1 || !p.sex.bytes().all(|b| b.is_ascii_digit()) {

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use der::asn1::{PrintableStringRef, Utf8StringRef};
 use der::{Decode, Encode, Tagged};
+use mynacard_cert::personal_oid;
 use mynacard_sim::image::Date;
 use mynacard_sim::pki::{
     self, CaKind, CrlSpec, HolderAttributes, LeafSpec, PkiError, Revocation, RevocationReason,
@@ -315,12 +316,15 @@ fn sign_leaf_other_names_decode_back() {
     let (_, SubjectAltName(names)) = ext::<SubjectAltName>(&cert).unwrap();
     let h = holder();
     let expected = [
-        (oid::NAME, h.name.as_str()),
-        (oid::BIRTH_DATE, "319800217"),
-        (oid::SEX, "2"),
-        (oid::ADDRESS, h.address.as_str()),
-        (oid::NAME_SUBSTITUTES, "00000"),
-        (oid::ADDRESS_SUBSTITUTES, h.address_substitutes.as_str()),
+        (personal_oid::NAME, h.name.as_str()),
+        (personal_oid::BIRTH_DATE, "319800217"),
+        (personal_oid::SEX, "2"),
+        (personal_oid::ADDRESS, h.address.as_str()),
+        (personal_oid::NAME_SUBSTITUTE, "00000"),
+        (
+            personal_oid::ADDRESS_SUBSTITUTE,
+            h.address_substitutes.as_str(),
+        ),
     ];
     assert_eq!(names.len(), expected.len() + 1);
     for (name, (type_id, value)) in names.iter().zip(expected) {

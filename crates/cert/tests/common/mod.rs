@@ -146,7 +146,8 @@ pub fn san(names: Vec<GeneralName>) -> Extension {
     )
 }
 
-/// The six personal-data entries with the given values.
+/// The six personal-data entries with the given values; the substitute-character positions
+/// (`.2`, `.6`) say that no character was substituted.
 pub fn personal_san(
     name: &str,
     sex: &str,
@@ -154,13 +155,14 @@ pub fn personal_san(
     address: &str,
     extra: Vec<GeneralName>,
 ) -> Extension {
+    let none_substituted = |s: &str| "0".repeat(s.chars().count());
     let mut names = vec![
         other_name("1.2.392.200149.8.5.5.1", name),
-        other_name("1.2.392.200149.8.5.5.2", name),
+        other_name("1.2.392.200149.8.5.5.2", &none_substituted(name)),
         other_name("1.2.392.200149.8.5.5.3", sex),
         other_name("1.2.392.200149.8.5.5.4", birth),
         other_name("1.2.392.200149.8.5.5.5", address),
-        other_name("1.2.392.200149.8.5.5.6", address),
+        other_name("1.2.392.200149.8.5.5.6", &none_substituted(address)),
     ];
     names.extend(extra);
     san(names)

@@ -997,42 +997,7 @@ fn compute_signature(p1: u8, p2: u8, data: &[u8]) -> Detail {
 
 /// Names a DER DigestInfo by its algorithm prefix (RFC 8017 §9.2 note 1).
 fn digest_info_name(data: &[u8]) -> Option<String> {
-    const PREFIXES: [(&str, &[u8]); 4] = [
-        (
-            "SHA-1",
-            &[
-                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04,
-                0x14,
-            ],
-        ),
-        (
-            "SHA-256",
-            &[
-                0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
-            ],
-        ),
-        (
-            "SHA-384",
-            &[
-                0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
-            ],
-        ),
-        (
-            "SHA-512",
-            &[
-                0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
-            ],
-        ),
-    ];
-    PREFIXES.iter().find_map(|(name, prefix)| {
-        // The last prefix byte is the hash length.
-        let hash_len = usize::from(*prefix.last()?);
-        (data.starts_with(prefix) && data.len() == prefix.len() + hash_len)
-            .then(|| format!("DigestInfo with a {name} hash"))
-    })
+    mynacard_cert::digest_info::name_of(data).map(|name| format!("DigestInfo with a {name} hash"))
 }
 
 fn perform_security_operation(p1: u8, p2: u8) -> Detail {

@@ -16,7 +16,6 @@ use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
 use mynacard_registration::{Outcome, RegistrationPending};
 use mynacard_sim::image::CardImage;
-use mynacard_sim::pki::Era;
 use mynacard_transport::blocking::block_on;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -637,16 +636,8 @@ struct CliTerminal {
 
 /// 照合番号B of a simulated card, as a kiosk's OCR reads it from the card face.
 pub(crate) fn simulated_collation_number_b(image: &CardImage) -> Option<Zeroizing<String>> {
-    let birth = image.person.birth_date;
-    let era_year = Era::of(birth)?.year_of(birth);
-    Some(Zeroizing::new(format!(
-        "{:02}{:02}{:02}{:04}{}",
-        era_year % 100,
-        birth.month,
-        birth.day,
-        image.face.expiry.year,
-        image.face.security_code.as_str()
-    )))
+    let b = image.collation_number_b().ok()?;
+    Some(Zeroizing::new(b.expose().to_owned()))
 }
 
 #[async_trait]

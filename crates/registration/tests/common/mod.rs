@@ -17,7 +17,7 @@ use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, 
 use mynacard_registry::upstream::CertificateForm;
 use mynacard_sim::image::{CardImage, Date};
 use mynacard_sim::inprocess::SimCard;
-use mynacard_sim::pki::{CaKind, Era, TestPki, utc};
+use mynacard_sim::pki::{CaKind, TestPki, utc};
 use mynacard_sim::profile::Catalogue;
 use zeroize::Zeroizing;
 
@@ -174,16 +174,8 @@ pub fn card(profile: &str) -> (SimCard, CardImage) {
 /// 照合番号B as a kiosk's OCR reads it from the card face: era-year birth date, expiry year,
 /// security code.
 pub fn collation_number_b(image: &CardImage) -> String {
-    let birth = image.person.birth_date;
-    let era_year = Era::of(birth).expect("era").year_of(birth);
-    format!(
-        "{:02}{:02}{:02}{:04}{}",
-        era_year % 100,
-        birth.month,
-        birth.day,
-        image.face.expiry.year,
-        image.face.security_code.as_str()
-    )
+    let b = image.collation_number_b().expect("collation number B");
+    b.expose().to_owned()
 }
 
 /// A terminal that agrees, types a fixed PIN, reads 照合番号B, sees a matching face and

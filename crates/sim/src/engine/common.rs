@@ -5,7 +5,6 @@
 use mynacard_card::catalogue::common as fid;
 
 use super::files::{Body, Ef, Files, KeySlot};
-use super::records::yyyymmdd;
 use super::secrets::card_pin_source;
 use crate::image::CardImage;
 use crate::state::SecretId;
@@ -17,7 +16,7 @@ pub(super) fn serial_record(image: &CardImage) -> Vec<u8> {
         "{}{}{}",
         image.face.serial,
         image.face.municipality_code,
-        yyyymmdd(image.face.expiry)
+        image.face.expiry.to_yyyymmdd()
     );
     let mut record = vec![0x01, digits.len().min(0xFE) as u8];
     record.extend_from_slice(digits.as_bytes());

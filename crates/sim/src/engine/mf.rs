@@ -13,7 +13,6 @@
 
 use mynacard_card::catalogue::mf as tag;
 
-use super::records::yyyymmdd;
 use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
 
@@ -38,7 +37,7 @@ pub(super) fn objects(image: &CardImage) -> Vec<(u16, Vec<u8>)> {
             tag::MUNICIPALITY_CODE,
             image.face.municipality_code.as_bytes().to_vec(),
         ),
-        (tag::EXPIRY, yyyymmdd(image.face.expiry).into_bytes()),
+        (tag::EXPIRY, image.face.expiry.to_yyyymmdd().into_bytes()),
         (
             tag::INTERMEDIATE_KEY_ID,
             subject_id(CvcRole::CardChain, &image.face.municipality_code).to_vec(),

@@ -1,11 +1,9 @@
-//! Byte encodings shared by the card applications: BER-TLV framing, dates, the Japanese-era
-//! year and the `90`/`91` public-key encoding (card-verifiable certificates: [`crate::cvc`]).
+//! Byte encodings shared by the card applications: BER-TLV framing and the `90`/`91` public-key
+//! encoding (card-verifiable certificates: [`crate::cvc`]).
 
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, PrivateKey};
 use sha2::{Digest, Sha256};
-
-use crate::image::Date;
 
 /// A BER-TLV data object: `tag` bytes as given, definite length, value.
 pub(crate) fn tlv(tag: &[u8], value: &[u8]) -> Vec<u8> {
@@ -33,35 +31,6 @@ fn push_len(len: usize, out: &mut Vec<u8>) {
     }
 }
 
-/// `YYYYMMDD` in ASCII.
-pub(crate) fn yyyymmdd(date: Date) -> String {
-    format!("{:04}{:02}{:02}", date.year, date.month, date.day)
-}
-
-/// The two-digit Japanese-era year of a date (B.7: 照合番号B uses the era year; 1980-02-17 is
-/// 昭和55 → `55`).
-pub(crate) fn era_year(date: Date) -> u16 {
-    let key = (date.year, date.month, date.day);
-    // First day of each era and the offset from the Gregorian year.
-    let offset = if key >= (2019, 5, 1) {
-        2018 // 令和
-    } else if key >= (1989, 1, 8) {
-        1988 // 平成
-    } else if key >= (1926, 12, 25) {
-        1925 // 昭和
-    } else if key >= (1912, 7, 30) {
-        1911 // 大正
-    } else {
-        1867 // 明治
-    };
-    date.year.saturating_sub(offset) % 100
-}
-
-/// `YYMMDD` with the Japanese-era year: the birth-date key and the start of 照合番号B.
-pub(crate) fn era_yymmdd(date: Date) -> String {
-    format!("{:02}{:02}{:02}", era_year(date), date.month, date.day)
-}
-
 /// RSA public key as the card encodes it inside records and CVCs: `90 exponent` `91 modulus`.
 pub(crate) fn public_key_do(key: &PrivateKey) -> Vec<u8> {
     let modulus = crate::cvc::modulus(key);
@@ -78,43 +47,20 @@ pub(crate) fn sign_sha256(key: &PrivateKey, message: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// RSASSA-PKCS1-v1_5 over a DigestInfo that names SHA-256 but carries `content` in its digest
-/// field: the form of the card-face record signature, whose "digest" is three SHA-256 values
-/// concatenated. A failure gives an empty signature, as in [`sign_sha256`].
-pub(crate) fn sign_sha256_digest_info_raw(key: &PrivateKey, content: &[u8]) -> Vec<u8> {
-    // DigestInfo ::= SEQUENCE { SEQUENCE { OID id-sha256, NULL }, OCTET STRING content }.
-    const ALGORITHM: [u8; 15] = [
-        0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
-    ];
-    let octets = tlv(&[0x04], content);
-    let info = tlv(&[0x30], &[&ALGORITHM[..], &octets].concat());
+/// RSASSA-PKCS1-v1_5 over the card-face DigestInfo
+/// ([`mynacard_cert::digest_info::card_face`]): it names SHA-256 but carries the three segment
+/// digests. A failure gives an empty signature, as in [`sign_sha256`].
+pub(crate) fn sign_card_face(key: &PrivateKey, segments: [&[u8]; 3]) -> Vec<u8> {
+    let info = mynacard_cert::digest_info::card_face::of_segments(segments);
     key.sign(Pkcs1v15Sign::new_unprefixed(), &info)
         .unwrap_or_default()
 }
 
-/// SHA-256 as an array.
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
-}
+pub(crate) use mynacard_cert::digest_info::sha256;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(year: u16, month: u8, day: u8) -> Date {
-        Date { year, month, day }
-    }
-
-    #[test]
-    fn era_years_follow_the_era_boundaries() {
-        assert_eq!(era_yymmdd(d(1980, 2, 17)), "550217");
-        assert_eq!(era_yymmdd(d(2020, 2, 24)), "020224");
-        assert_eq!(era_year(d(2019, 4, 30)), 31); // 平成31
-        assert_eq!(era_year(d(2019, 5, 1)), 1); // 令和元年
-        assert_eq!(era_year(d(1989, 1, 7)), 64); // 昭和64
-        assert_eq!(era_year(d(1989, 1, 8)), 1); // 平成元年
-        assert_eq!(era_year(d(1926, 12, 24)), 15); // 大正15
-    }
 
     #[test]
     fn tlv_lengths_use_the_two_byte_form_above_127() {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::records::{era_yymmdd, yyyymmdd};
 use crate::image::{CardImage, Secret};
 use crate::state::{PersistentState, STATE_FORMAT, SavedSecret, SecretId, StateError};
+use mynacard_card::BirthDateKey;
 
 /// What a new reference value must look like (B.2, B.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,10 +170,16 @@ impl Secrets {
             },
         );
         let limit = image.collation_limit;
-        let birth = era_yymmdd(image.person.birth_date);
-        // B.7: 照合番号B = era YYMMDD ‖ expiry year (4 digits) ‖ security code.
-        let expiry_year = &yyyymmdd(image.face.expiry)[..4];
-        let b = format!("{birth}{expiry_year}{}", image.face.security_code.as_str());
+        // B.7: the birth-date key is the era-year YYMMDD, 照合番号B that followed by the expiry
+        // year and the security code (both derived by the card crate). A face that cannot form
+        // them (an image built by hand with a bad security code) leaves a key no input opens.
+        let birth = BirthDateKey::new(image.person.birth_date)
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default();
+        let b = image
+            .collation_number_b()
+            .map(|b| b.expose().to_owned())
+            .unwrap_or_default();
         let a = image.person.my_number.as_str().to_owned();
         slots.insert(SecretId::TextCollationA, collation(a.clone(), limit));
         slots.insert(SecretId::TextCollationB, collation(b.clone(), limit));

@@ -8,7 +8,7 @@
 use mynacard_card::catalogue::text as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{public_key_do, sha256, sign_sha256, tlv, yyyymmdd};
+use super::records::{public_key_do, sha256, sign_sha256, tlv};
 use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
 use crate::state::SecretId;
@@ -52,7 +52,7 @@ pub(super) fn files(image: &CardImage) -> Files {
     let attributes: Vec<Vec<u8>> = vec![
         tlv(&[0xDF, 0x22], person.name.as_bytes()),
         tlv(&[0xDF, 0x23], person.address.as_bytes()),
-        tlv(&[0xDF, 0x24], yyyymmdd(person.birth_date).as_bytes()),
+        tlv(&[0xDF, 0x24], person.birth_date.to_yyyymmdd().as_bytes()),
         tlv(&[0xDF, 0x25], &[person.sex.0]),
     ];
     let attributes_file = offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &attributes);

@@ -6,9 +6,7 @@
 use mynacard_card::catalogue::visual as fid;
 
 use super::files::{Body, Ef, Files};
-use super::records::{
-    public_key_do, sha256, sign_sha256, sign_sha256_digest_info_raw, tlv, yyyymmdd,
-};
+use super::records::{public_key_do, sign_card_face, sign_sha256, tlv};
 use super::text::offset_record;
 use crate::cvc::{CvcRole, subject_id};
 use crate::image::CardImage;
@@ -22,7 +20,10 @@ fn face_record(image: &CardImage) -> Vec<u8> {
     let card_key = &image.card_key;
     let face = &image.face;
     let segment1 = [
-        tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
+        tlv(
+            &[0xDF, 0x22],
+            image.person.birth_date.to_yyyymmdd().as_bytes(),
+        ),
         tlv(&[0xDF, 0x23], &[image.person.sex.0]),
         tlv(&[0xDF, 0x24], &public_key_do(card_key)),
     ]
@@ -33,17 +34,19 @@ fn face_record(image: &CardImage) -> Vec<u8> {
     ]
     .concat();
     let segment3 = tlv(&[0xDF, 0x27], &face.photo);
-    let digests = [sha256(&segment1), sha256(&segment2), sha256(&segment3)].concat();
-    let signature = sign_sha256_digest_info_raw(&image.visual_record_key, &digests);
+    let signature = sign_card_face(&image.visual_record_key, [&segment1, &segment2, &segment3]);
     let objects = vec![
-        tlv(&[0xDF, 0x22], yyyymmdd(image.person.birth_date).as_bytes()),
+        tlv(
+            &[0xDF, 0x22],
+            image.person.birth_date.to_yyyymmdd().as_bytes(),
+        ),
         tlv(&[0xDF, 0x23], &[image.person.sex.0]),
         tlv(&[0xDF, 0x24], &public_key_do(card_key)),
         tlv(&[0xDF, 0x25], &face.name_image),
         tlv(&[0xDF, 0x26], &face.address_image),
         segment3,
         tlv(&[0xDF, 0x28], &signature),
-        tlv(&[0xDF, 0x29], yyyymmdd(face.expiry).as_bytes()),
+        tlv(&[0xDF, 0x29], face.expiry.to_yyyymmdd().as_bytes()),
         tlv(&[0xDF, 0x2A], &face.security_code_image),
     ];
     offset_record(&[0xFF, 0x20], &[0xDF, 0x21], &objects)
@@ -52,7 +55,10 @@ fn face_record(image: &CardImage) -> Vec<u8> {
 /// The age record `FF10 { DF11 birth date · DF12 public key · DF13 signature }`; the signature
 /// covers the `DF11` and `DF12` objects and is made by the record key; `DF12` is the card key.
 fn age_record(image: &CardImage) -> Vec<u8> {
-    let mut signed = tlv(&[0xDF, 0x11], yyyymmdd(image.person.birth_date).as_bytes());
+    let mut signed = tlv(
+        &[0xDF, 0x11],
+        image.person.birth_date.to_yyyymmdd().as_bytes(),
+    );
     signed.extend_from_slice(&tlv(&[0xDF, 0x12], &public_key_do(&image.card_key)));
     let signature = sign_sha256(&image.visual_record_key, &signed);
     signed.extend_from_slice(&tlv(&[0xDF, 0x13], &signature));

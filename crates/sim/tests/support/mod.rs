@@ -209,8 +209,6 @@ pub fn read_all_short(card: &mut Card) -> (Vec<u8>, u16) {
 
 /// A SHA-256 DigestInfo of `message`.
 pub fn digest_info(message: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    let mut out = h("3031300d060960864801650304020105000420");
-    out.extend_from_slice(&sha2::Sha256::digest(message));
-    out
+    use mynacard_cert::digest_info::{sha256, sha256_digest_info};
+    sha256_digest_info(&sha256(message)).to_vec()
 }
