@@ -1065,10 +1065,6 @@ impl Registry {
                     card: cert.card.clone(),
                 }))
             }
-            _ => Ok(Plan::Fail(err(
-                ErrorCode::BadRequest,
-                "unsupported operation",
-            ))),
         }
     }
 }
