@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mynacard_registration::errors::{ErrorBody, ErrorCode};
-use mynacard_registration::messages::{
+use mynacard_protocol::errors::{ErrorBody, ErrorCode};
+use mynacard_protocol::messages::{
     Challenge, ConsentRef, DeregistrationResult, DeregistrationStatus, EligibilityResult,
     EligibilityStatus, FailedState, InsuranceRecord as WireInsurance, Method, Operation,
     PendingState, PollInfo, PollToken, Proof, RegistrationFailed, RegistrationPending,
     RegistrationResult, RegistrationStatus, StartSession, is_valid_identifier, paths,
 };
-use mynacard_registration::wire::{Sha256Digest, UtcTime, V1};
-use mynacard_registration::{ConsentDocument, jcs};
+use mynacard_protocol::wire::{Sha256Digest, UtcTime, V1};
+use mynacard_protocol::{ConsentDocument, jcs};
 use serde::{Deserialize, Serialize};
 
 use crate::limits::{Maintenance, RateLimiter};
@@ -124,7 +124,8 @@ enum StoredOutcome {
     Pending,
 }
 
-/// Test-only fault points.
+/// Test-only fault points (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -145,6 +146,7 @@ pub struct Registry {
     pub(crate) maintenance: Maintenance,
     pub(crate) clock: Clock,
     pub(crate) challenge_ttl_secs: i64,
+    #[cfg(feature = "fault-injection")]
     pub(crate) fault: Option<Fault>,
     pub(crate) upstream_timeout: std::time::Duration,
     pub(crate) pending: PendingPolicy,
@@ -179,7 +181,7 @@ pub fn grace_end_unix(not_after: i64) -> i64 {
 fn random_b64(len: usize) -> Result<String, ErrorBody> {
     let mut buf = vec![0u8; len];
     getrandom::fill(&mut buf).map_err(|_| err(ErrorCode::Internal, "no randomness"))?;
-    Ok(mynacard_registration::wire::Bytes(buf).to_base64url())
+    Ok(mynacard_protocol::wire::Bytes(buf).to_base64url())
 }
 
 /// A random identifier (16 bytes, base64url), or `None` without randomness.
@@ -231,6 +233,16 @@ fn op_of(purpose: &str) -> Option<Operation> {
 }
 
 impl Registry {
+    /// Ends the process (exit status 86) when [`Fault::ExitAfterCommit`] is set: a proof's
+    /// transaction has committed and its answer is not sent.
+    #[cfg(feature = "fault-injection")]
+    fn exit_after_commit(&self) {
+        if self.fault == Some(Fault::ExitAfterCommit) {
+            tracing::warn!("fault injection: exiting after commit, before answering");
+            std::process::exit(86);
+        }
+    }
+
     /// `Some(retry_after)` while in maintenance.
     pub fn maintenance(&self) -> Option<u32> {
         self.maintenance.active(self.clock.now_ms() / 1000)
@@ -353,7 +365,7 @@ impl Registry {
     pub fn consent(&self) -> Answer {
         Answer::json(
             200,
-            &mynacard_registration::messages::ConsentResponse {
+            &mynacard_protocol::messages::ConsentResponse {
                 v: V1,
                 consent: self.consent_ref.clone(),
                 document: self.consent.clone(),
@@ -605,10 +617,8 @@ impl Registry {
                     terminal_id = %challenge.terminal_id,
                     "registration pending: an upstream did not answer in time"
                 );
-                if self.fault == Some(Fault::ExitAfterCommit) {
-                    tracing::warn!("fault injection: exiting after commit, before answering");
-                    std::process::exit(86);
-                }
+                #[cfg(feature = "fault-injection")]
+                self.exit_after_commit();
                 let status = PendingStatus {
                     token_sha256: token.sha256().to_base64url(),
                     done: false,
@@ -619,10 +629,8 @@ impl Registry {
                 Ok(self.pending_answer(202, &session, &token, &status))
             }
             Settled::Fresh { outcome, applied } => {
-                if self.fault == Some(Fault::ExitAfterCommit) {
-                    tracing::warn!("fault injection: exiting after commit, before answering");
-                    std::process::exit(86);
-                }
+                #[cfg(feature = "fault-injection")]
+                self.exit_after_commit();
                 let stored: StoredOutcome = serde_json::from_str(&outcome)
                     .map_err(|_| err(ErrorCode::Internal, "stored answer unreadable"))?;
                 let linkage = match applied {
