@@ -268,7 +268,7 @@ impl ServeArgs {
 }
 
 /// The test trust this build has for `--allow-test-roots`: the simulated card's as of now
-/// ([`simulator_trust`]) with the `dev-sim` feature; [`OptionsError::NoTestTrust`] without it.
+/// (`simulator_trust`) with the `dev-sim` feature; [`OptionsError::NoTestTrust`] without it.
 pub fn builtin_test_trust() -> Result<TrustMaterial, OptionsError> {
     #[cfg(feature = "dev-sim")]
     {
