@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mynacard_registration::machine::{Action, CardFailure, FlowConfig, HttpFailure, HttpResponse, Machine};
-use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
+use mynacard_protocol::messages::{FaceDecision, FaceMatch, TerminalKind};
 use mynacard_card::{CollationB, Pin};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,10 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mynacard_registration::messages::{
+use mynacard_protocol::messages::{
     Challenge, Proof, RegistrationStatusDocument, StartSession,
 };
-use mynacard_registration::{ErrorBody, jcs};
+use mynacard_protocol::{ErrorBody, jcs};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(proof) = serde_json::from_slice::<Proof>(data) {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = jcs::canonicalize_text(text);
-        let _ = mynacard_registration::UtcTime::parse(text);
-        let _ = mynacard_registration::PollToken::from_bearer(text);
+        let _ = mynacard_protocol::UtcTime::parse(text);
+        let _ = mynacard_protocol::PollToken::from_bearer(text);
     }
 });

@@ -252,8 +252,7 @@ impl fmt::Debug for HttpRequest {
     }
 }
 
-/// The `Prefer` header of a registration proof that accepts a pending answer (RFC 7240).
-pub const PREFER_RESPOND_ASYNC: &str = "respond-async";
+pub use mynacard_protocol::messages::PREFER_RESPOND_ASYNC;
 
 /// A poll of a pending registration: send `request` at `at` (or later) and feed the answer
 /// with [`Machine::feed_http_response`] (or [`Machine::feed_http_failure`]), or end the flow

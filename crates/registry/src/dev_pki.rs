@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mynacard_registration::messages::is_valid_identifier;
+use mynacard_protocol::messages::is_valid_identifier;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,

@@ -10,9 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use mynacard_registration::errors::{ErrorBody, ErrorCode};
-use mynacard_registration::machine::PREFER_RESPOND_ASYNC;
-use mynacard_registration::messages::{Operation, Proof, StartSession, paths};
+use mynacard_protocol::errors::{ErrorBody, ErrorCode};
+use mynacard_protocol::messages::PREFER_RESPOND_ASYNC;
+use mynacard_protocol::messages::{Operation, Proof, StartSession, paths};
 use serde::de::DeserializeOwned;
 
 use crate::service::{Answer, Registry};

@@ -59,7 +59,9 @@ use tokio::task::JoinHandle;
 pub use limits::RateLimit;
 pub use pending::PendingPolicy;
 pub use seed::Seed;
-pub use service::{Fault, Registry};
+#[cfg(feature = "fault-injection")]
+pub use service::Fault;
+pub use service::Registry;
 pub use store::{Backend, Store};
 pub use tls::{ClientTerminal, TlsSettings};
 pub use upstream::{IdentityProvider, InsuranceProvider};
@@ -102,7 +104,8 @@ pub struct Config {
     pub identity: Option<Arc<dyn IdentityProvider>>,
     /// Replaces the seeded insurance upstream.
     pub insurance: Option<Arc<dyn InsuranceProvider>>,
-    /// Test-only fault point.
+    /// Test-only fault point (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
     pub fault: Option<Fault>,
     /// Start the service's clock at this time instead of the system clock's (it then runs
     /// on); for tests and demonstrations at a fixed date.
@@ -118,8 +121,8 @@ pub struct Config {
 
 impl core::fmt::Debug for Config {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
+        let mut f = f.debug_struct("Config");
+        f.field("listen", &self.listen)
             .field("test_roots", &self.test_roots.len())
             .field(
                 "cvc_test_hierarchy",
@@ -128,9 +131,10 @@ impl core::fmt::Debug for Config {
             .field("crls", &self.crls.len())
             .field("require_revocation", &self.require_revocation)
             .field("challenge_ttl", &self.challenge_ttl)
-            .field("rate_limit", &self.rate_limit)
-            .field("fault", &self.fault)
-            .field("upstream_timeout", &self.upstream_timeout)
+            .field("rate_limit", &self.rate_limit);
+        #[cfg(feature = "fault-injection")]
+        f.field("fault", &self.fault);
+        f.field("upstream_timeout", &self.upstream_timeout)
             .field("pending", &self.pending)
             .field("tls", &self.tls)
             .finish_non_exhaustive()
@@ -157,6 +161,7 @@ impl Config {
             max_connections: 8,
             identity: None,
             insurance: None,
+            #[cfg(feature = "fault-injection")]
             fault: None,
             start_time: None,
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
@@ -184,7 +189,7 @@ pub enum ServiceError {
     },
     /// The consent document cannot be hashed.
     #[error("consent document")]
-    Consent(#[from] mynacard_registration::jcs::JcsError),
+    Consent(#[from] mynacard_protocol::jcs::JcsError),
     /// The challenge lifetime is over 120 s or zero.
     #[error("challenge lifetime must be 1 to 120 seconds")]
     ChallengeTtl,
@@ -246,7 +251,7 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
     let verifier = verify::Verifier::new(policy, &config.crls, config.require_revocation)?
         .with_cvc_trust(config.cvc_trust.clone());
     let store = Store::connect(&config.database_url, config.max_connections).await?;
-    let consent = mynacard_registration::consent::current();
+    let consent = mynacard_protocol::consent::current();
     let consent_ref = consent.reference()?;
     let identity = match &config.identity {
         Some(i) => Arc::clone(i),
@@ -274,6 +279,7 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
             None => service::Clock::default(),
         },
         challenge_ttl_secs: i64::try_from(config.challenge_ttl.as_secs()).unwrap_or(120),
+        #[cfg(feature = "fault-injection")]
         fault: config.fault,
         upstream_timeout: config.upstream_timeout,
         pending: config.pending,

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mynacard_registry::options::{ServeArgs, simulator_trust};
+use mynacard_registry::options::{ServeArgs, builtin_test_trust};
 
 /// The reference health-insurance-use registration service.
 #[derive(Debug, Parser)]
@@ -29,10 +29,7 @@ fn report(error: &dyn std::error::Error) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mynacard_registry::init_logging(cli.serve.log_json);
-    let config = match cli
-        .serve
-        .to_config(|| simulator_trust(std::time::SystemTime::now()))
-    {
+    let config = match cli.serve.to_config(builtin_test_trust) {
         Ok(config) => config,
         Err(e) => return report(&e),
     };

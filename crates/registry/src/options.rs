@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use crate::{Config, RateLimit, Seed};
 
-/// Environment variable naming test-only faults, comma-separated: `exit-after-commit` (exit
+/// Environment variable naming test-only faults (feature `fault-injection`), comma-separated: `exit-after-commit` (exit
 /// right after a proof's transaction commits), `identity-down`, `insurance-down` (the seeded
 /// upstream answers every call as unavailable), `identity-slow`, `insurance-slow` (it never
 /// answers within the upstream timeout).
+#[cfg(feature = "fault-injection")]
 pub const FAULT_ENV: &str = "MYNACARD_REGISTRY_FAULT";
 
-/// Test trust material, as [`simulator_trust`] returns it.
+/// Test trust material, as `simulator_trust` (feature `dev-sim`) returns it.
 #[derive(Debug, Clone)]
 pub struct TrustMaterial {
     /// `O=JPKI-TEST` roots, DER.
@@ -148,7 +149,12 @@ pub enum OptionsError {
         #[source]
         source: std::io::Error,
     },
+    /// `--allow-test-roots` was given, and no test trust is available (this build has no
+    /// `dev-sim` feature, or the caller supplies none).
+    #[error("--allow-test-roots: this build has no test trust (feature dev-sim)")]
+    NoTestTrust,
     /// The fault variable names no known fault.
+    #[cfg(feature = "fault-injection")]
     #[error("{FAULT_ENV} names no known fault")]
     Fault,
 }
@@ -194,42 +200,50 @@ impl ServeArgs {
             .pending
             .with_deadline(Duration::from_secs(self.pending_deadline))
             .with_retry(first_retry, Duration::from_secs(60).max(first_retry));
-        let faults = std::env::var(FAULT_ENV).unwrap_or_default();
-        for fault in faults.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            use crate::upstream::{
-                SeededIdentity, SeededInsurance, SwitchedIdentity, SwitchedInsurance, UpstreamMode,
-                UpstreamSwitch,
-            };
-            let switch = |mode| UpstreamSwitch::new(mode);
-            match fault {
-                "exit-after-commit" => config.fault = Some(crate::Fault::ExitAfterCommit),
-                "identity-down" | "identity-slow" => {
-                    let mode = if fault.ends_with("down") {
-                        UpstreamMode::Down
-                    } else {
-                        UpstreamMode::Slow
-                    };
-                    config.identity = Some(std::sync::Arc::new(SwitchedIdentity::new(
-                        std::sync::Arc::new(SeededIdentity::from_seed(&config.seed)),
-                        switch(mode),
-                    )));
-                }
-                "insurance-down" | "insurance-slow" => {
-                    let mode = if fault.ends_with("down") {
-                        UpstreamMode::Down
-                    } else {
-                        UpstreamMode::Slow
-                    };
-                    config.insurance = Some(std::sync::Arc::new(SwitchedInsurance::new(
-                        std::sync::Arc::new(SeededInsurance::from_seed(&config.seed)),
-                        switch(mode),
-                    )));
-                }
-                _ => return Err(OptionsError::Fault),
-            }
-        }
+        #[cfg(feature = "fault-injection")]
+        apply_faults(&mut config)?;
         Ok(config)
     }
+}
+
+/// Applies the faults [`FAULT_ENV`] names to `config`.
+#[cfg(feature = "fault-injection")]
+fn apply_faults(config: &mut Config) -> Result<(), OptionsError> {
+    let faults = std::env::var(FAULT_ENV).unwrap_or_default();
+    for fault in faults.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        use crate::upstream::{
+            SeededIdentity, SeededInsurance, SwitchedIdentity, SwitchedInsurance, UpstreamMode,
+            UpstreamSwitch,
+        };
+        let switch = |mode| UpstreamSwitch::new(mode);
+        match fault {
+            "exit-after-commit" => config.fault = Some(crate::Fault::ExitAfterCommit),
+            "identity-down" | "identity-slow" => {
+                let mode = if fault.ends_with("down") {
+                    UpstreamMode::Down
+                } else {
+                    UpstreamMode::Slow
+                };
+                config.identity = Some(std::sync::Arc::new(SwitchedIdentity::new(
+                    std::sync::Arc::new(SeededIdentity::from_seed(&config.seed)),
+                    switch(mode),
+                )));
+            }
+            "insurance-down" | "insurance-slow" => {
+                let mode = if fault.ends_with("down") {
+                    UpstreamMode::Down
+                } else {
+                    UpstreamMode::Slow
+                };
+                config.insurance = Some(std::sync::Arc::new(SwitchedInsurance::new(
+                    std::sync::Arc::new(SeededInsurance::from_seed(&config.seed)),
+                    switch(mode),
+                )));
+            }
+            _ => return Err(OptionsError::Fault),
+        }
+    }
+    Ok(())
 }
 
 impl ServeArgs {
@@ -253,9 +267,23 @@ impl ServeArgs {
     }
 }
 
-/// The simulated card's trust material for `--allow-test-roots`: its `O=JPKI-TEST`
+/// The test trust this build has for `--allow-test-roots`: the simulated card's as of now
+/// (`simulator_trust`) with the `dev-sim` feature; [`OptionsError::NoTestTrust`] without it.
+pub fn builtin_test_trust() -> Result<TrustMaterial, OptionsError> {
+    #[cfg(feature = "dev-sim")]
+    {
+        simulator_trust(std::time::SystemTime::now())
+    }
+    #[cfg(not(feature = "dev-sim"))]
+    {
+        Err(OptionsError::NoTestTrust)
+    }
+}
+
+/// The simulated card's trust material for `--allow-test-roots` (feature `dev-sim`): its `O=JPKI-TEST`
 /// authentication root and today's CRL of the simulator (listing the `revoked-auth` card),
 /// issued at `now`.
+#[cfg(feature = "dev-sim")]
 pub fn simulator_trust(now: std::time::SystemTime) -> Result<TrustMaterial, OptionsError> {
     use mynacard_sim::pki::{CaKind, TestPki};
     use mynacard_sim::profile::Catalogue;
@@ -280,10 +308,12 @@ pub fn simulator_trust(now: std::time::SystemTime) -> Result<TrustMaterial, Opti
 }
 
 /// CVC trust for a development setup: the J-LIS test authorities (test cards) and the
-/// simulated card's own (`6900020`, `6900023`, `6900033`), beside the production ones.
+/// simulated card's own (`6900020`, `6900023`, `6900033`), beside the production ones (feature
+/// `dev-sim`).
 ///
 /// # Errors
 /// The simulator's key derivation failed.
+#[cfg(feature = "dev-sim")]
 pub fn simulator_cvc_trust() -> Result<mynacard_card::CvcTrust, SimulatorTrustError> {
     use mynacard_card::CardPublicKey;
     use mynacard_card::cvc::{CvcAuthority, CvcScope};
@@ -303,6 +333,7 @@ pub fn simulator_cvc_trust() -> Result<mynacard_card::CvcTrust, SimulatorTrustEr
 }
 
 /// The simulator's CVC authorities could not be made into trust.
+#[cfg(feature = "dev-sim")]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimulatorTrustError {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mynacard_registration::errors::{ErrorBody, ErrorCode};
+use mynacard_protocol::errors::{ErrorBody, ErrorCode};
 use tokio::sync::watch;
 
 use crate::service::{Plan, Registry, Upstream, pending_outcome};

@@ -13,7 +13,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use mynacard_cert::x509_cert;
-use mynacard_registration::messages::is_valid_identifier;
+use mynacard_protocol::messages::is_valid_identifier;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;

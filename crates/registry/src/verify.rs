@@ -18,8 +18,8 @@ use mynacard_cert::{
     CertKind, ChainError, Crl, Hierarchy, JpkiCertificate, RevocationError, RevocationQuery,
     RevocationSource, RevocationStatus, TrustPolicy, verify_chain,
 };
-use mynacard_registration::errors::{ErrorCode, RevocationReason as WireReason};
-use mynacard_registration::messages::{
+use mynacard_protocol::errors::{ErrorCode, RevocationReason as WireReason};
+use mynacard_protocol::messages::{
     ATTESTATION_ALG_ES256, FaceDecision, FaceEvidence, TerminalAttestation,
 };
 use rsa::PublicKey as RsaPublicKey;
@@ -79,7 +79,7 @@ pub struct CheckedCert {
     /// Root id and serial.
     pub card: CardKey,
     /// SHA-256 of the DER.
-    pub cert_sha256: mynacard_registration::wire::Sha256Digest,
+    pub cert_sha256: mynacard_protocol::wire::Sha256Digest,
     /// End of validity, Unix seconds.
     pub not_after: i64,
 }
@@ -370,7 +370,7 @@ impl Verifier {
     }
 
     fn cached(&self, der: &[u8]) -> Result<Arc<CachedCert>, CertFailure> {
-        let fp = mynacard_registration::wire::Sha256Digest::of(der).0;
+        let fp = mynacard_protocol::wire::Sha256Digest::of(der).0;
         let mut cache = match self.cache.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
@@ -397,7 +397,7 @@ impl Verifier {
     }
 
     fn remember_chain(&self, der: &[u8], entry: &Arc<CachedCert>, chain: CachedChain) {
-        let fp = mynacard_registration::wire::Sha256Digest::of(der).0;
+        let fp = mynacard_protocol::wire::Sha256Digest::of(der).0;
         let updated = Arc::new(CachedCert {
             cert: entry.cert.clone(),
             key: entry.key.clone(),
@@ -496,7 +496,7 @@ impl Verifier {
                 root_id: chain.root_id,
                 serial: serial_from_bytes(cert.serial()),
             },
-            cert_sha256: mynacard_registration::wire::Sha256Digest(cert.sha256_fingerprint()),
+            cert_sha256: mynacard_protocol::wire::Sha256Digest(cert.sha256_fingerprint()),
             not_after,
         })
     }
@@ -523,7 +523,7 @@ impl Verifier {
         let signed = evidence
             .canonical_bytes()
             .map_err(|_| FaceFailure::AttestationInvalid)?;
-        let verified = mynacard_registration::attestation::verify_es256(
+        let verified = mynacard_protocol::attestation::verify_es256(
             key,
             &signed,
             attestation.signature.as_slice(),
@@ -561,7 +561,7 @@ impl Verifier {
             .map_err(|_| FaceFailure::EvidenceInvalid)?;
         // The signed first segment covers exactly this card key.
         let covered = evidence.card_face_covered.as_slice();
-        if mynacard_registration::wire::Sha256Digest::of(covered).0 != digests[..32]
+        if mynacard_protocol::wire::Sha256Digest::of(covered).0 != digests[..32]
             || covered_card_key(covered) != Some(evidence.card_public_key.as_slice())
         {
             return Err(FaceFailure::EvidenceInvalid);
@@ -630,10 +630,11 @@ mod tests {
     /// certifies, the presence by the card key the record covers.
     struct FaceCase {
         terminal: Terminal,
-        attestation_key: mynacard_registration::attestation::SoftwareAttestationKey,
-        intent: mynacard_registration::messages::Intent,
+        attestation_key: mynacard_protocol::attestation::SoftwareAttestationKey,
+        intent: mynacard_protocol::messages::Intent,
         card_key: rsa::PrivateKey,
         record_key: rsa::PrivateKey,
+        #[cfg_attr(not(feature = "dev-sim"), allow(dead_code))]
         other_key: rsa::PrivateKey,
         cvc: Vec<u8>,
     }
@@ -656,9 +657,9 @@ mod tests {
 
     impl FaceCase {
         fn new() -> FaceCase {
-            use mynacard_registration::attestation::SoftwareAttestationKey;
-            use mynacard_registration::messages::{Intent, Operation};
-            use mynacard_registration::wire::{Sha256Digest, UtcTime, V1};
+            use mynacard_protocol::attestation::SoftwareAttestationKey;
+            use mynacard_protocol::messages::{Intent, Operation};
+            use mynacard_protocol::wire::{Sha256Digest, UtcTime, V1};
             use mynacard_sim::cvc::{CvcRole, ef_cvc, subject_id};
             let pki = mynacard_sim::pki::TestPki::shared().expect("pki");
             let key = |label: &str| pki.key(label).expect("key");
@@ -709,8 +710,8 @@ mod tests {
         }
 
         fn check(&self, verifier: &Verifier, v: &Variant<'_>) -> Result<(), FaceFailure> {
-            use mynacard_registration::messages::FaceMatch;
-            use mynacard_registration::wire::{Bytes, Sha256Digest, V1};
+            use mynacard_protocol::messages::FaceMatch;
+            use mynacard_protocol::wire::{Bytes, Sha256Digest, V1};
             use rsa::Pkcs1v15Sign;
             let tlv = |tag: u32, v: &[u8]| mynacard_apdu::tlv::ber::to_vec(tag, v).expect("tlv");
             let covered = [
@@ -763,6 +764,8 @@ mod tests {
         }
     }
 
+    // The simulator's CVC trust is the library's own (feature `dev-sim`).
+    #[cfg(feature = "dev-sim")]
     fn test_verifier() -> Verifier {
         Verifier::new(mynacard_cert::TrustPolicy::production(), &[], false)
             .expect("verifier")
@@ -772,6 +775,7 @@ mod tests {
     /// The card-face record signature is checked in the form real cards use, under the key the
     /// CVC certifies; SHA-256 over the three digests (a form of this workspace's earlier
     /// simulator) is refused.
+    #[cfg(feature = "dev-sim")]
     #[test]
     fn face_evidence_needs_the_real_card_face_signature_form() {
         use mynacard_cert::digest_info::{sha256, sha256_digest_info};
@@ -790,6 +794,7 @@ mod tests {
 
     /// A real card's `DF28` does not verify under `DF24`: a record signed by the card key, or
     /// a proof whose card key is not the one the record covers, is refused.
+    #[cfg(feature = "dev-sim")]
     #[test]
     fn face_evidence_binds_the_record_key_and_the_covered_card_key() {
         let case = FaceCase::new();

@@ -7,7 +7,6 @@ use common::{db, e2e_scenarios as s};
 
 scenario_tests!(
     s, db::sqlite();
-    killed_between_proof_and_answer,
     grace_then_lapse,
     smartphone_certificate_has_no_grace,
     reissue_relinks_the_registration,
@@ -16,3 +15,7 @@ scenario_tests!(
     nothing_personal_is_stored,
     limits_and_protocol_errors,
 );
+
+// The service killed between commit and answer (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+scenario_tests!(s, db::sqlite(); killed_between_proof_and_answer);

@@ -12,6 +12,9 @@ scenario_tests!(
     s, db::postgres().await;
     identity_down_then_back,
     insurance_slow_beyond_the_deadline,
-    killed_while_pending_resumes_after_restart,
     two_services_process_each_pending_item_once,
 );
+
+// The service killed while a registration waits (feature `fault-injection`).
+#[cfg(feature = "fault-injection")]
+scenario_tests!(s, db::postgres().await; killed_while_pending_resumes_after_restart);

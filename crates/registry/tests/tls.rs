@@ -534,11 +534,13 @@ async fn shutdown_finishes_requests_in_flight() {
 }
 
 fn program(args: &[&str]) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_mynacard-registry"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
+    #[cfg(feature = "fault-injection")]
+    command.env_remove(mynacard_registry::options::FAULT_ENV);
+    command
         .args(["--allow-test-roots", "--rate-limit", "0"])
         .args(args)
         .env("RUST_LOG", "warn")
-        .env_remove(mynacard_registry::options::FAULT_ENV)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

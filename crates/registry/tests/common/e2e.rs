@@ -230,10 +230,13 @@ impl ServiceProcess {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        #[cfg(feature = "fault-injection")]
         match fault {
             Some(f) => command.env(mynacard_registry::options::FAULT_ENV, f),
             None => command.env_remove(mynacard_registry::options::FAULT_ENV),
         };
+        #[cfg(not(feature = "fault-injection"))]
+        assert!(fault.is_none(), "faults need the fault-injection feature");
         let mut child = command.spawn().expect("start the service");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();

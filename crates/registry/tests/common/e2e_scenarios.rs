@@ -3,8 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use mynacard_registration::machine::Machine;
 use mynacard_registration::messages::TerminalKind;
@@ -12,8 +11,7 @@ use mynacard_registration::outcome::Outcome;
 use mynacard_registry::Store;
 
 use super::e2e::{
-    APP, ATM, CLINIC, Client, ServiceProcess, at, card, code, config, flow, post, registration_id,
-    run,
+    APP, ATM, CLINIC, Client, at, card, code, config, flow, post, registration_id, run,
 };
 
 async fn count(db: &str) -> i64 {
@@ -25,7 +23,13 @@ async fn count(db: &str) -> i64 {
 
 /// The service is killed after committing a proof and before answering; restarted on the same
 /// database, it answers the client's resent proof with the first result: one registration.
+#[cfg(feature = "fault-injection")]
 pub(crate) async fn killed_between_proof_and_answer(db: String) {
+    use std::sync::{Arc, Mutex};
+    use std::time::SystemTime;
+
+    use super::e2e::ServiceProcess;
+
     let first = ServiceProcess::start(&db, "127.0.0.1:0", Some("exit-after-commit"));
     let base = first.base_url.clone();
     let first = Arc::new(Mutex::new(Some(first)));

@@ -21,12 +21,10 @@ use mynacard_registry::upstream::{
     CertificateForm, IdentityProvider, PersonLookup, SeededIdentity, SeededInsurance,
     SwitchedIdentity, SwitchedInsurance, UpstreamError, UpstreamMode, UpstreamSwitch,
 };
-use mynacard_registry::{Config, PendingPolicy, RunningService, Store};
+use mynacard_registry::{Config, PendingPolicy, RunningService};
 use mynacard_sim::inprocess::SimCard;
 
-use super::e2e::{
-    ATM, Client, PinTerminal, ServiceProcess, card, code, config, flow, registration_id,
-};
+use super::e2e::{ATM, Client, PinTerminal, card, code, config, flow, registration_id};
 
 /// Short timeouts so that the scenarios take seconds: upstream calls cut at 300 ms, background
 /// attempts from 100 ms doubling to 400 ms, polls every second, a scan every 50 ms.
@@ -421,7 +419,12 @@ pub(crate) async fn insurance_slow_beyond_the_deadline(db: String) {
 
 /// The service is killed while a registration is pending; a new process on the same database
 /// takes it up and finishes it, and the terminal's poll to the new process sees it registered.
+#[cfg(feature = "fault-injection")]
 pub(crate) async fn killed_while_pending_resumes_after_restart(db: String) {
+    use mynacard_registry::Store;
+
+    use super::e2e::ServiceProcess;
+
     let now = SystemTime::now();
     let fast = [
         "--upstream-timeout-ms",

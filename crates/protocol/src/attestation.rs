@@ -1,8 +1,10 @@
 //! Terminal attestation keys (ES256: ECDSA P-256 with SHA-256), protocol §7.2.
 //!
-//! A kiosk whose key lives in a TPM or HSM answers [`Action::SignAttestation`](crate::Action)
-//! with its own signer. [`SoftwareAttestationKey`] is the software key for tests, the demo and
-//! terminals that keep the key in a file.
+//! A terminal signs the canonical face evidence
+//! ([`FaceEvidence::canonical_bytes`](crate::messages::FaceEvidence::canonical_bytes)); a kiosk
+//! whose key lives in a TPM or HSM does so with its own signer. [`SoftwareAttestationKey`] is the
+//! software key for tests, the demo and terminals that keep the key in a file; a service checks
+//! the signature with [`verify_es256`].
 
 use core::fmt;
 

@@ -29,9 +29,11 @@ use crate::wire::{Bytes, Nonce, Sha256Digest, UtcTime, V1, WireError};
 
 /// The operation a session is for; it names the endpoint family and is part of the signed
 /// intent, so a proof for one operation can never be used for another.
+///
+/// Not `#[non_exhaustive]`: a new value is a protocol revision that terminals and services
+/// must handle, and exhaustive matches make the compiler say where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum Operation {
     /// Register the card for health-insurance use.
     RegisterInsuranceUse,
@@ -82,6 +84,10 @@ pub mod paths {
         format!("{REGISTRATIONS}/{session_id}")
     }
 }
+
+/// The `Prefer` header of a registration proof that accepts a pending answer (RFC 7240,
+/// protocol §16).
+pub const PREFER_RESPOND_ASYNC: &str = "respond-async";
 
 /// The kind of terminal a session runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -340,9 +346,11 @@ impl Proof {
 }
 
 /// How a registration ended.
+///
+/// Not `#[non_exhaustive]`: a new value is a protocol revision that terminals and services
+/// must handle, and exhaustive matches make the compiler say where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum RegistrationStatus {
     /// A new registration.
     Registered,
@@ -583,9 +591,11 @@ pub struct RegistrationFailed {
 
 /// `200` answer to `GET /v1/registrations/{session_id}` (protocol §16.4): still pending,
 /// finished (the same members as the synchronous [`RegistrationResult`]), or failed.
+///
+/// Not `#[non_exhaustive]`: a new value is a protocol revision that terminals and services
+/// must handle, and exhaustive matches make the compiler say where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
-#[non_exhaustive]
 pub enum RegistrationStatusDocument {
     /// The service still waits for an upstream.
     Pending(RegistrationPending),
