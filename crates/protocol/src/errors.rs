@@ -190,17 +190,35 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// The seven, in the order of their RFC 5280 codes (0–6).
+    const ALL: [RevocationReason; 7] = [
+        RevocationReason::Unspecified,
+        RevocationReason::KeyCompromise,
+        RevocationReason::CaCompromise,
+        RevocationReason::AffiliationChanged,
+        RevocationReason::Superseded,
+        RevocationReason::CessationOfOperation,
+        RevocationReason::CertificateHold,
+    ];
+
+    /// The reason as the certificate layer names it (one table of codes and names).
+    pub const fn to_cert(self) -> mynacard_cert::RevocationReason {
+        mynacard_cert::RevocationReason::from_code(self as u8)
+    }
+
     /// The RFC 5280 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevocationReason::Unspecified => "unspecified",
-            RevocationReason::KeyCompromise => "keyCompromise",
-            RevocationReason::CaCompromise => "cACompromise",
-            RevocationReason::AffiliationChanged => "affiliationChanged",
-            RevocationReason::Superseded => "superseded",
-            RevocationReason::CessationOfOperation => "cessationOfOperation",
-            RevocationReason::CertificateHold => "certificateHold",
-        }
+    pub const fn as_str(self) -> &'static str {
+        self.to_cert().as_str()
+    }
+}
+
+/// A CRL's reason on the wire: the JPKI's seven as they are, any other as `unspecified`.
+impl From<mynacard_cert::RevocationReason> for RevocationReason {
+    fn from(reason: mynacard_cert::RevocationReason) -> RevocationReason {
+        RevocationReason::ALL
+            .into_iter()
+            .find(|r| r.to_cert() == reason)
+            .unwrap_or(RevocationReason::Unspecified)
     }
 }
 
@@ -303,5 +321,23 @@ mod tests {
         );
         let ca: RevocationReason = serde_json::from_str("\"cACompromise\"").unwrap();
         assert_eq!(ca, RevocationReason::CaCompromise);
+    }
+}
+
+#[cfg(test)]
+mod revocation_wire_tests {
+    use super::RevocationReason;
+
+    #[test]
+    fn the_wire_names_are_the_certificate_layers() {
+        for r in RevocationReason::ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(RevocationReason::from(r.to_cert()), r);
+        }
+        assert_eq!(
+            RevocationReason::from(mynacard_cert::RevocationReason::AaCompromise),
+            RevocationReason::Unspecified
+        );
     }
 }

@@ -8,18 +8,9 @@ use crate::jcs::{self, JcsError};
 use crate::messages::{Challenge, FaceEvidence, Intent};
 use crate::wire::{Sha256Digest, UtcTime, V1};
 
-/// The DER prefix of a SHA-256 `DigestInfo` (RFC 8017 §9.2, note 1): the digest's 32 bytes follow.
-pub const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-
-/// `DigestInfo(SHA-256, digest)`: 51 bytes.
+/// `DigestInfo(SHA-256, digest)`: 51 bytes ([`mynacard_cert::digest_info::sha256_digest_info`]).
 pub fn sha256_digest_info(digest: &Sha256Digest) -> [u8; 51] {
-    let mut out = [0u8; 51];
-    out[..19].copy_from_slice(&SHA256_DIGEST_INFO_PREFIX);
-    out[19..].copy_from_slice(digest.as_bytes());
-    out
+    mynacard_cert::digest_info::sha256_digest_info(&digest.0)
 }
 
 impl Intent {

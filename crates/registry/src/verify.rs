@@ -304,16 +304,7 @@ fn from_unix(secs: i64) -> SystemTime {
 }
 
 fn wire_reason(reason: Option<mynacard_cert::RevocationReason>) -> WireReason {
-    use mynacard_cert::RevocationReason as R;
-    match reason {
-        Some(R::KeyCompromise) => WireReason::KeyCompromise,
-        Some(R::CaCompromise) => WireReason::CaCompromise,
-        Some(R::AffiliationChanged) => WireReason::AffiliationChanged,
-        Some(R::Superseded) => WireReason::Superseded,
-        Some(R::CessationOfOperation) => WireReason::CessationOfOperation,
-        Some(R::CertificateHold) => WireReason::CertificateHold,
-        _ => WireReason::Unspecified,
-    }
+    reason.map_or(WireReason::Unspecified, WireReason::from)
 }
 
 impl Verifier {
