@@ -359,3 +359,25 @@ impl RevocationSource for CrlSource {
         })
     }
 }
+
+/// By its RFC 5280 name; a code RFC 5280 does not name is written `unspecified`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for RevocationReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let name = match self {
+            RevocationReason::Other(_) => RevocationReason::Unspecified.as_str(),
+            named => named.as_str(),
+        };
+        serializer.serialize_str(name)
+    }
+}
+
+/// From an RFC 5280 name ([`RevocationReason::from_name`]).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RevocationReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        RevocationReason::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom("not an RFC 5280 revocation reason"))
+    }
+}

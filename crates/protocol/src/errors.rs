@@ -167,60 +167,10 @@ impl<'de> Deserialize<'de> for ErrorCode {
     }
 }
 
-/// The revocation reasons of RFC 5280 §5.3.1 as the JPKI uses them (protocol §8.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub enum RevocationReason {
-    /// `unspecified`: destroyed before issue.
-    Unspecified,
-    /// `keyCompromise`: the user's key was compromised.
-    KeyCompromise,
-    /// `cACompromise`: the CA key was compromised.
-    #[serde(rename = "cACompromise")]
-    CaCompromise,
-    /// `affiliationChanged`: certificate contents changed.
-    AffiliationChanged,
-    /// `superseded`: renewed or reissued.
-    Superseded,
-    /// `cessationOfOperation`: no longer needed (card returned or lost).
-    CessationOfOperation,
-    /// `certificateHold`: suspended (never lifted in the JPKI).
-    CertificateHold,
-}
-
-impl RevocationReason {
-    /// The seven, in the order of their RFC 5280 codes (0–6).
-    const ALL: [RevocationReason; 7] = [
-        RevocationReason::Unspecified,
-        RevocationReason::KeyCompromise,
-        RevocationReason::CaCompromise,
-        RevocationReason::AffiliationChanged,
-        RevocationReason::Superseded,
-        RevocationReason::CessationOfOperation,
-        RevocationReason::CertificateHold,
-    ];
-
-    /// The reason as the certificate layer names it (one table of codes and names).
-    pub const fn to_cert(self) -> mynacard_cert::RevocationReason {
-        mynacard_cert::RevocationReason::from_code(self as u8)
-    }
-
-    /// The RFC 5280 name.
-    pub const fn as_str(self) -> &'static str {
-        self.to_cert().as_str()
-    }
-}
-
-/// A CRL's reason on the wire: the JPKI's seven as they are, any other as `unspecified`.
-impl From<mynacard_cert::RevocationReason> for RevocationReason {
-    fn from(reason: mynacard_cert::RevocationReason) -> RevocationReason {
-        RevocationReason::ALL
-            .into_iter()
-            .find(|r| r.to_cert() == reason)
-            .unwrap_or(RevocationReason::Unspecified)
-    }
-}
+/// The revocation reasons of RFC 5280 §5.3.1 (protocol §8.2), on the wire by their RFC 5280
+/// names: the certificate layer's one table. The JPKI uses the seven of codes 0–6
+/// ([`RevocationReason::is_jpki`]).
+pub use mynacard_cert::RevocationReason;
 
 /// The body of every non-2xx answer.
 ///
@@ -329,15 +279,16 @@ mod revocation_wire_tests {
     use super::RevocationReason;
 
     #[test]
-    fn the_wire_names_are_the_certificate_layers() {
-        for r in RevocationReason::ALL {
+    fn reasons_go_on_the_wire_by_their_rfc_5280_names() {
+        for r in RevocationReason::NAMED {
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.as_str()));
-            assert_eq!(RevocationReason::from(r.to_cert()), r);
+            assert_eq!(serde_json::from_str::<RevocationReason>(&json).unwrap(), r);
         }
         assert_eq!(
-            RevocationReason::from(mynacard_cert::RevocationReason::AaCompromise),
-            RevocationReason::Unspecified
+            serde_json::to_string(&RevocationReason::KeyCompromise).unwrap(),
+            "\"keyCompromise\""
         );
+        assert!(serde_json::from_str::<RevocationReason>("\"stolen\"").is_err());
     }
 }

@@ -303,8 +303,12 @@ fn from_unix(secs: i64) -> SystemTime {
     }
 }
 
+/// The JPKI's reasons as they are; any other (or none) as `unspecified` (protocol §8.2).
 fn wire_reason(reason: Option<mynacard_cert::RevocationReason>) -> WireReason {
-    reason.map_or(WireReason::Unspecified, WireReason::from)
+    match reason {
+        Some(r) if r.is_jpki() => r,
+        _ => WireReason::Unspecified,
+    }
 }
 
 impl Verifier {
