@@ -222,8 +222,8 @@ stage_fuzz() {
         if [[ "$target" == cert_parse ]]; then
             corpora+=("$ROOT/crates/cert/roots" "$ROOT/crates/cert/tests/fixtures/real-card")
         fi
-        if [[ "$target" == card_records ]]; then
-            # A real test card's records, certificates and CVCs.
+        if [[ "$target" == card_records || "$target" == recorded_image ]]; then
+            # A real test card's records, certificates and CVCs, and its image description.
             corpora+=("$ROOT/crates/sim/images/jlis-test-card")
         fi
         out="$(mktemp)"

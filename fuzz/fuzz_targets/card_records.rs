@@ -9,7 +9,7 @@ use mynacard_card::common::CardIdentity;
 use mynacard_card::jpki::{CertificateAvailability, TokenInfo};
 use mynacard_card::text::{Attributes, IntegrityRecord};
 use mynacard_card::cvc::{CvcScope, CvcTrust};
-use mynacard_card::visual::{AgeRecord, CardFace};
+use mynacard_card::visual::{AgeRecord, CardFace, SignedFace};
 use mynacard_card::{CardPublicKey, CvCertificate};
 
 fuzz_target!(|data: &[u8]| {
@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Attributes::parse(data);
     let _ = IntegrityRecord::parse(data);
     let _ = CardFace::parse(data);
+    let _ = SignedFace::parse(data);
     let _ = AgeRecord::parse(data);
     let trust = CvcTrust::production().allow_test_hierarchy();
     let ef = CvCertificate::parse(data);
