@@ -140,7 +140,7 @@ stage_opensc() {
 # profile: the figures are lower than a release build's; the registry README has release ones.)
 stage_load() {
     [[ -n "${MYNACARD_TEST_POSTGRES_URL:-}" ]] || stage_postgres
-    cargo build -p mynacard-registry --bins --examples
+    cargo build -p mynacard-registry --features dev-sim --bins --examples
     "$CARGO_TARGET_DIR/debug/examples/load" --short
     "$CARGO_TARGET_DIR/debug/examples/load" --short --db "$MYNACARD_TEST_POSTGRES_URL"
 }
