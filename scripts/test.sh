@@ -140,6 +140,7 @@ stage_opensc() {
 # profile: the figures are lower than a release build's; the registry README has release ones.)
 stage_load() {
     [[ -n "${MYNACARD_TEST_POSTGRES_URL:-}" ]] || stage_postgres
+    # The benchmark and the program it starts use the simulator's test roots (feature dev-sim).
     cargo build -p mynacard-registry --features dev-sim --bins --examples
     "$CARGO_TARGET_DIR/debug/examples/load" --short
     "$CARGO_TARGET_DIR/debug/examples/load" --short --db "$MYNACARD_TEST_POSTGRES_URL"

@@ -167,7 +167,7 @@ fn service_killed_between_proof_and_answer_gives_one_registration() {
     // The service commits the registration, then exits without answering.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if first.0.try_wait().expect("wait").is_some() {
+        if first.child.try_wait().expect("wait").is_some() {
             break;
         }
         assert!(

@@ -5,30 +5,11 @@ mod common;
 
 use common::scenarios;
 
-struct TempDb {
-    dir: std::path::PathBuf,
-    url: String,
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn sqlite(name: &str) -> TempDb {
-    let dir = std::env::temp_dir().join(format!("mynacard-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}", dir.join("registry.db").display());
-    TempDb { dir, url }
-}
-
 macro_rules! e2e {
     ($($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let db = sqlite(stringify!($name));
+            let db = mynacard_registry::test_kit::sqlite();
             scenarios::$name(db.url.clone()).await;
         }
     )*};

@@ -1,7 +1,7 @@
 //! Load benchmark of the reference registration service over loopback HTTP.
 //!
 //! ```text
-//! cargo build --release -p mynacard-registry --bins --examples
+//! cargo build --release -p mynacard-registry --features dev-sim --bins --examples
 //! target/release/examples/load [--db sqlite | --db postgres://…] [--short]
 //!     [--registrations N] [--checks N] [--terminals N] [--service-cpus LIST]
 //! ```
@@ -125,7 +125,7 @@ fn start_service(db: &str, seed: &std::path::Path, cpus: Option<&str>) -> Result
     let program = dir.join("mynacard-registry");
     if !program.exists() {
         return Err(format!(
-            "{} is missing: build it first (cargo build -p mynacard-registry --bins)",
+            "{} is missing: build it first (cargo build -p mynacard-registry --features dev-sim --bins)",
             program.display()
         )
         .into());

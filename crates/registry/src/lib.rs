@@ -16,6 +16,8 @@
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
 //!   `202`, finished by a background worker that resumes from the database after a restart,
 //!   polled by the terminal with its token.
+//! - For tests (feature `test-kit`): [`test_kit`] starts the service on fresh SQLite and
+//!   PostgreSQL databases, configured for the simulated cards, in-process or as a child process.
 //!
 //! Stored per registration: issuer root, serial, certificate hash, linkage code, terminal,
 //! method, consent version and times. Never the My Number, a PIN, a raw certificate, a photo or
@@ -40,6 +42,8 @@ pub mod pending;
 pub mod seed;
 pub mod service;
 pub mod store;
+#[cfg(feature = "test-kit")]
+pub mod test_kit;
 pub mod tls;
 pub mod upstream;
 pub mod verify;

@@ -6,7 +6,8 @@
 #[macro_use]
 mod common;
 
-use common::{db, e2e_scenarios as s};
+use common::e2e_scenarios as s;
+use mynacard_registry::test_kit as db;
 
 scenario_tests!(
     s, db::postgres().await;

@@ -6,7 +6,8 @@
 #[macro_use]
 mod common;
 
-use common::{db, pending_scenarios as s};
+use common::pending_scenarios as s;
+use mynacard_registry::test_kit as db;
 
 scenario_tests!(
     s, db::postgres().await;

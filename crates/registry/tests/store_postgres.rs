@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{db, store_scenarios as s};
+use common::store_scenarios as s;
+use mynacard_registry::test_kit as db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_registrations_of_one_card_end_as_one() {

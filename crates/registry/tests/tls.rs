@@ -20,10 +20,10 @@ use mynacard_registration::outcome::Outcome;
 use mynacard_registry::upstream::{UpstreamMode, UpstreamSwitch};
 use mynacard_registry::{Config, RunningService};
 
-use common::db;
 use common::e2e::{PinTerminal, card, code, config, flow, registration_id};
 use common::pending_scenarios::{pending_config, send_raw_with, switched_identity};
 use common::tls::{TERMINAL_A, TERMINAL_B, TestPki};
+use mynacard_registry::test_kit as db;
 
 fn pki() -> &'static TestPki {
     TestPki::shared()

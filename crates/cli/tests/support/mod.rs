@@ -1,11 +1,12 @@
 //! What the command-line tests share: running the `mynacard` binary, reading its one JSON
-//! document, checking exit codes, scratch files, and the reference service as a process.
+//! document, checking exit codes, scratch files, and the reference service as a process (through
+//! the registry's test kit).
 
 #![allow(dead_code)] // every test file uses its own part of this
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// Runs `mynacard` with `args`, feeding `stdin` (a PIN, say) or nothing, and waits for it.
 pub(crate) fn mynacard<'a>(args: &[&str], stdin: impl Into<Option<&'a str>>) -> Output {
@@ -76,15 +77,9 @@ pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.to_str().expect("UTF-8 path").to_owned()
 }
 
-/// `mynacard registry serve` running as a child process; killed and reaped when dropped.
-pub(crate) struct Service(pub(crate) Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// `mynacard registry serve` running as a child process (the registry's test kit); killed and
+/// reaped when dropped.
+pub(crate) use mynacard_registry::test_kit::ServiceProcess as Service;
 
 /// Starts `mynacard registry serve` (test roots allowed, no rate limit) on the SQLite file `db`,
 /// listening on `listen` (`127.0.0.1:0` for a free port), with the options `extra` and the test
@@ -97,34 +92,14 @@ pub(crate) fn serve(
     extra: &[&str],
 ) -> (Service, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard"));
-    command
-        .args([
-            "registry",
-            "serve",
-            "--allow-test-roots",
-            "--rate-limit",
-            "0",
-            "--listen",
-            listen,
-        ])
-        .args(extra)
-        .arg("--db")
-        .arg(format!("sqlite://{}", db.display()))
-        .env_remove("MYNACARD_REGISTRY_FAULT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(fault) = fault {
-        command.env("MYNACARD_REGISTRY_FAULT", fault);
-    }
-    let mut child = command.spawn().expect("start the service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-        .unwrap_or_else(|| panic!("service said {line:?}"))
-        .to_owned();
-    (Service(child), url)
+    command.args(["registry", "serve"]).stderr(Stdio::null());
+    let service = Service::start(
+        command,
+        &format!("sqlite://{}", db.display()),
+        listen,
+        fault,
+        extra,
+    );
+    let url = service.base_url.clone();
+    (service, url)
 }

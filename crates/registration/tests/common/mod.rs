@@ -6,18 +6,18 @@
 pub mod scenarios;
 
 use async_trait::async_trait;
+use mynacard_registration::Sha256Digest;
 use mynacard_registration::attestation::SoftwareAttestationKey;
 use mynacard_registration::driver::{self, RunReport, Terminal};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
-use mynacard_registration::{Sha256Digest, UtcTime};
 use mynacard_registry::Config;
 use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, SeedTerminal};
 use mynacard_registry::upstream::CertificateForm;
-use mynacard_sim::image::{CardImage, Date};
+use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
-use mynacard_sim::pki::{CaKind, TestPki, utc};
+use mynacard_sim::pki::{CaKind, TestPki};
 use mynacard_sim::profile::Catalogue;
 use zeroize::Zeroizing;
 
@@ -136,32 +136,17 @@ pub fn seed() -> Seed {
     }
 }
 
-fn today() -> Date {
-    let (y, m, d, ..) = UtcTime::now().to_civil();
-    Date {
-        year: u16::try_from(y).expect("year"),
-        month: m,
-        day: d,
-    }
-}
-
-/// The service for the simulated cards on `database_url`: the test hierarchy accepted when
-/// `allow_test_roots`, today's CRL of the simulator, rate limiting off.
+/// The service for the simulated cards on `database_url` (the test kit's), with this seed:
+/// the test hierarchy and the simulator's CRL accepted when `allow_test_roots`, rate
+/// limiting off.
 pub fn service_config(database_url: &str, allow_test_roots: bool) -> Config {
-    let mut config = Config::new(database_url);
+    let mut config = if allow_test_roots {
+        mynacard_registry::test_kit::config(database_url, std::time::SystemTime::now())
+    } else {
+        Config::new(database_url)
+    };
     config.seed = seed();
     config.rate_limit = None;
-    if allow_test_roots {
-        config.test_roots = vec![pki().root_der(CaKind::Auth).to_vec()];
-        config.cvc_trust =
-            mynacard_registry::options::simulator_cvc_trust().expect("simulator CVC trust");
-        let this_update = utc(today(), 0, 0, 0).expect("date");
-        config.crls = vec![
-            catalogue()
-                .crl_der(CaKind::Auth, pki(), this_update)
-                .expect("CRL"),
-        ];
-    }
     config
 }
 

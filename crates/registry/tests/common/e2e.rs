@@ -4,8 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +16,6 @@ use mynacard_registration::machine::{
     ConsentPrompt, FlowConfig, HttpFailure, HttpRequest, HttpResponse, Machine,
 };
 use mynacard_registration::messages::TerminalKind;
-use mynacard_registry::Config;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
 use zeroize::Zeroizing;
@@ -26,17 +24,8 @@ pub(crate) const ATM: &str = "atm-0001";
 pub(crate) const APP: &str = "app-0001";
 pub(crate) const CLINIC: &str = "clinic-0002";
 
-/// The built-in seed, the simulator's roots and its CRL as of `now`, rate limiting off.
-pub(crate) fn config(database_url: &str, now: SystemTime) -> Config {
-    let mut config = Config::new(database_url);
-    config.seed = mynacard_registry::Seed::builtin().expect("built-in seed");
-    mynacard_registry::options::simulator_trust(now)
-        .expect("simulator trust")
-        .apply_to(&mut config);
-    config.rate_limit = None;
-    config.start_time = Some(now);
-    config
-}
+/// The service for the simulated cards: the test kit's configuration.
+pub(crate) use mynacard_registry::test_kit::config;
 
 /// A date at 00:00 UTC plus `hours`.
 pub(crate) fn at(year: i64, month: u8, day: u8, hours: u8) -> SystemTime {
@@ -195,73 +184,22 @@ pub(crate) fn code(body: &str) -> String {
     value["code"].as_str().unwrap_or_default().to_owned()
 }
 
-/// The `mynacard-registry` program as a child process.
-pub(crate) struct ServiceProcess {
-    pub(crate) child: Child,
-    pub(crate) base_url: String,
+/// The `mynacard-registry` program as a child process (the test kit's).
+pub(crate) use mynacard_registry::test_kit::ServiceProcess;
+
+/// Starts the `mynacard-registry` program on `db` (listening on `listen`), with `fault` in its
+/// environment, and waits for its address.
+pub(crate) fn service(db: &str, listen: &str, fault: Option<&str>) -> ServiceProcess {
+    service_with(db, listen, fault, &[])
 }
 
-impl ServiceProcess {
-    /// Starts the service on `db` (listening on `listen`), with `fault` in its environment, and
-    /// waits for its address.
-    pub(crate) fn start(db: &str, listen: &str, fault: Option<&str>) -> ServiceProcess {
-        ServiceProcess::start_with(db, listen, fault, &[])
-    }
-
-    /// As [`ServiceProcess::start`], with more command-line options.
-    pub(crate) fn start_with(
-        db: &str,
-        listen: &str,
-        fault: Option<&str>,
-        extra: &[&str],
-    ) -> ServiceProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
-        command
-            .args([
-                "--db",
-                db,
-                "--listen",
-                listen,
-                "--allow-test-roots",
-                "--rate-limit",
-                "0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        #[cfg(feature = "fault-injection")]
-        match fault {
-            Some(f) => command.env(mynacard_registry::options::FAULT_ENV, f),
-            None => command.env_remove(mynacard_registry::options::FAULT_ENV),
-        };
-        #[cfg(not(feature = "fault-injection"))]
-        assert!(fault.is_none(), "faults need the fault-injection feature");
-        let mut child = command.spawn().expect("start the service");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read address");
-        let base_url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        ServiceProcess { child, base_url }
-    }
-
-    /// Waits for the process to end by itself; returns its exit code.
-    pub(crate) fn wait(mut self) -> Option<i32> {
-        self.child.wait().expect("wait").code()
-    }
-}
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// As [`service`], with more command-line options.
+pub(crate) fn service_with(
+    db: &str,
+    listen: &str,
+    fault: Option<&str>,
+    extra: &[&str],
+) -> ServiceProcess {
+    let program = Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
+    ServiceProcess::start(program, db, listen, fault, extra)
 }

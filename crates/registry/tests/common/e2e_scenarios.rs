@@ -28,9 +28,9 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
     use std::sync::{Arc, Mutex};
     use std::time::SystemTime;
 
-    use super::e2e::ServiceProcess;
+    use super::e2e::{ServiceProcess, service};
 
-    let first = ServiceProcess::start(&db, "127.0.0.1:0", Some("exit-after-commit"));
+    let first = service(&db, "127.0.0.1:0", Some("exit-after-commit"));
     let base = first.base_url.clone();
     let first = Arc::new(Mutex::new(Some(first)));
     let second: Arc<Mutex<Option<ServiceProcess>>> = Arc::new(Mutex::new(None));
@@ -51,7 +51,7 @@ pub(crate) async fn killed_between_proof_and_answer(db: String) {
             if let Some(dead) = first.lock().expect("lock").take() {
                 *exit_code.lock().expect("lock") = Some(dead.wait());
             }
-            let restarted = ServiceProcess::start(&db, "127.0.0.1:0", None);
+            let restarted = service(&db, "127.0.0.1:0", None);
             let url = restarted.base_url.clone();
             *second.lock().expect("lock") = Some(restarted);
             Some(url)

@@ -15,14 +15,8 @@ macro_rules! scenario_tests {
     )*};
 }
 
-pub(crate) mod db;
-// The service for the simulated cards needs the simulator's test trust.
-#[cfg(feature = "test-kit")]
 pub(crate) mod e2e;
-#[cfg(feature = "test-kit")]
 pub(crate) mod e2e_scenarios;
-#[cfg(feature = "test-kit")]
 pub(crate) mod pending_scenarios;
 pub(crate) mod store_scenarios;
-#[cfg(feature = "test-kit")]
 pub(crate) mod tls;

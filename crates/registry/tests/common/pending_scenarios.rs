@@ -423,7 +423,7 @@ pub(crate) async fn insurance_slow_beyond_the_deadline(db: String) {
 pub(crate) async fn killed_while_pending_resumes_after_restart(db: String) {
     use mynacard_registry::Store;
 
-    use super::e2e::ServiceProcess;
+    use super::e2e::service_with;
 
     let now = SystemTime::now();
     let fast = [
@@ -434,7 +434,7 @@ pub(crate) async fn killed_while_pending_resumes_after_restart(db: String) {
         "--pending-deadline",
         "120",
     ];
-    let first = ServiceProcess::start_with(&db, "127.0.0.1:0", Some("identity-down"), &fast);
+    let first = service_with(&db, "127.0.0.1:0", Some("identity-down"), &fast);
     let report = register(&card("adult"), &Client::new(&first.base_url), now, Wait::No).await;
     let pending = pending_of(&report);
     let seen = get_status(
@@ -451,7 +451,7 @@ pub(crate) async fn killed_while_pending_resumes_after_restart(db: String) {
     assert_eq!(store.registration_count().await.expect("count"), 0);
     store.close().await;
 
-    let second = ServiceProcess::start_with(&db, "127.0.0.1:0", None, &fast);
+    let second = service_with(&db, "127.0.0.1:0", None, &fast);
     let outcome = poll(
         &second.base_url,
         &pending,
