@@ -16,7 +16,7 @@
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
 //!   `202`, finished by a background worker that resumes from the database after a restart,
 //!   polled by the terminal with its token.
-//! - For tests (feature `test-kit`): [`test_kit`] starts the service on fresh SQLite and
+//! - For tests (feature `test-kit`): `test_kit` starts the service on fresh SQLite and
 //!   PostgreSQL databases, configured for the simulated cards, in-process or as a child process.
 //!
 //! Stored per registration: issuer root, serial, certificate hash, linkage code, terminal,
