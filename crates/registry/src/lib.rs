@@ -384,11 +384,15 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
     let task = match acceptor {
         Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, rx)),
         None => tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
+            // Handlers see the peer address as `ConnectInfo<SocketAddr>`, as over TLS.
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "server stopped");
             }

@@ -215,9 +215,10 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
+                Ok((tcp, peer)) => {
                     connections.spawn(connection(
                         tcp,
+                        peer,
                         acceptor.clone(),
                         app.clone(),
                         stop_rx.clone(),
@@ -239,6 +240,7 @@ pub(crate) async fn serve(
 
 async fn connection(
     tcp: TcpStream,
+    peer_addr: std::net::SocketAddr,
     acceptor: TlsAcceptor,
     app: Router,
     mut stop: watch::Receiver<bool>,
@@ -276,6 +278,8 @@ async fn connection(
         },
         None => app,
     };
+    // Handlers see the peer address as `ConnectInfo<SocketAddr>`, as over plain HTTP.
+    let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer_addr)));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
