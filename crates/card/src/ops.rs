@@ -523,28 +523,14 @@ impl ReadFile {
             Extent::Exact(n) => n,
             Extent::Physical if end != ReadEnd::Full => return self.finish(),
             Extent::Physical => usize::MAX,
-            Extent::Tlv => match ber::parse_header(&self.data) {
-                Ok((_, header, len)) => header.checked_add(len).ok_or(Error::FileTooLarge {
-                    what: self.what,
-                    len,
-                })?,
-                Err(source) => {
-                    return Err(Error::MalformedTlv {
-                        what: self.what,
-                        source,
-                    });
-                }
-            },
+            Extent::Tlv => self.announced_total()?,
         };
         self.total = (total != usize::MAX).then_some(total);
         if self.data.len() >= total {
             return self.finish();
         }
-        if total != usize::MAX && total > 0x7FFF + link.max_read() {
-            return Err(Error::FileTooLarge {
-                what: self.what,
-                len: total,
-            });
+        if total != usize::MAX {
+            self.addressable(link, total)?;
         }
         // The rest by offset: an identifier read only addresses the first 256 bytes.
         Ok(self.select())
@@ -621,29 +607,37 @@ impl Operation for ReadFile {
 
 impl ReadFile {
     fn after_offset_header(&mut self, link: &Link) -> Result<Step<Vec<u8>>> {
-        match ber::parse_header(&self.data) {
-            Ok((_, header, len)) => {
-                let total = header.checked_add(len).ok_or(Error::FileTooLarge {
-                    what: self.what,
-                    len,
-                })?;
-                if total > 0x7FFF + link.max_read() {
-                    return Err(Error::FileTooLarge {
-                        what: self.what,
-                        len: total,
-                    });
-                }
-                self.total = Some(total);
-                if self.data.len() >= total {
-                    return self.finish();
-                }
-                self.next_offset(link)
-            }
-            Err(source) => Err(Error::MalformedTlv {
+        let total = self.announced_total()?;
+        self.addressable(link, total)?;
+        self.total = Some(total);
+        if self.data.len() >= total {
+            return self.finish();
+        }
+        self.next_offset(link)
+    }
+
+    /// The file's whole length as its TLV header (at the start of what has arrived) announces it.
+    fn announced_total(&self) -> Result<usize> {
+        let (_, header, len) =
+            ber::parse_header(&self.data).map_err(|source| Error::MalformedTlv {
                 what: self.what,
                 source,
-            }),
+            })?;
+        header.checked_add(len).ok_or(Error::FileTooLarge {
+            what: self.what,
+            len,
+        })
+    }
+
+    /// Refuses a length past what READ BINARY offsets (15 bits) and one last read can reach.
+    fn addressable(&self, link: &Link, total: usize) -> Result<()> {
+        if total > 0x7FFF + link.max_read() {
+            return Err(Error::FileTooLarge {
+                what: self.what,
+                len: total,
+            });
         }
+        Ok(())
     }
 }
 

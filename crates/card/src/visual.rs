@@ -152,7 +152,9 @@ pub struct CardFace {
     pub expiry: Date,
     /// Security code as printed, PNG (`DF2A`): not covered by the signature either.
     pub security_code_image: Vec<u8>,
-    signed: SignedFace,
+    /// What `DF28` signs ([`SignedFace::digest_info`]): digests only, so the photo and the
+    /// signature are held once, in the fields above.
+    signed_digest_info: Vec<u8>,
 }
 
 impl fmt::Debug for CardFace {
@@ -179,7 +181,7 @@ impl CardFace {
                 })
             })
         };
-        let signed = SignedFace::parse(bytes)?;
+        let signed_digest_info = SignedFace::parse(bytes)?.digest_info();
         Ok(CardFace {
             birth_date: date(0xDF22)?,
             sex: Sex::from_code(*field(&objs, 0xDF23)?.first().ok_or(Error::Malformed {
@@ -192,7 +194,7 @@ impl CardFace {
             signature: field(&objs, 0xDF28)?.to_vec(),
             expiry: date(0xDF29)?,
             security_code_image: field(&objs, 0xDF2A)?.to_vec(),
-            signed,
+            signed_digest_info,
         })
     }
 
@@ -205,7 +207,7 @@ impl CardFace {
     /// [`Error::SignatureLength`] or [`Error::SignatureInvalid`].
     pub fn verify_signature(&self, cvc: &CvCertificate) -> Result<()> {
         cvc.public_key.verify_pkcs1(
-            &self.signed.digest_info(),
+            &self.signed_digest_info,
             &self.signature,
             "card-face record",
         )
