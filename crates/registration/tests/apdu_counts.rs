@@ -15,7 +15,6 @@ use mynacard_registration::Outcome;
 use mynacard_registration::driver::{self, RunReport};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::Machine;
-use mynacard_registry::RunningService;
 use mynacard_sim::image::{CardImage, LinkProfile};
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::state::SecretId;
@@ -27,34 +26,6 @@ macro_rules! assert_outcome {
     ($report:expr, $pattern:pat) => {
         assert!(matches!($report.outcome, $pattern), "{:?}", $report)
     };
-}
-
-struct Service {
-    running: RunningService,
-    dir: std::path::PathBuf,
-}
-
-impl Service {
-    async fn start(name: &str) -> Service {
-        let dir =
-            std::env::temp_dir().join(format!("mynacard-counts-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = format!("sqlite://{}", dir.join("registry.db").display());
-        let running = mynacard_registry::spawn(service_config(&url, true))
-            .await
-            .expect("service starts");
-        Service { running, dir }
-    }
-
-    fn url(&self) -> String {
-        self.running.base_url()
-    }
-
-    async fn stop(self) {
-        self.running.shutdown().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// The two links measured.
@@ -210,7 +181,7 @@ fn assert_as_the_card_crate(report: &RunReport, card_crate: u64, link: Link) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_flows_send_five_apdus_with_extended_length_as_the_card_crate_does() {
     for link in LINKS {
-        let service = Service::start(&format!("pin-{link:?}")).await;
+        let service = SqliteService::start().await;
         let url = service.url();
         let (image, sim) = card_on("adult", link);
         let cert = image.auth.cert_der.len();
@@ -245,7 +216,7 @@ async fn pin_flows_send_five_apdus_with_extended_length_as_the_card_crate_does()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn face_flows_address_visual_files_and_keys_by_short_identifier() {
     for link in LINKS {
-        let service = Service::start(&format!("face-{link:?}")).await;
+        let service = SqliteService::start().await;
         let url = service.url();
         let (image, sim) = card_on("face-auth", link);
         let cert = image.auth.cert_der.len();
@@ -276,7 +247,7 @@ async fn face_flows_address_visual_files_and_keys_by_short_identifier() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smartphone_token_reads_its_certificate_by_identifier_after_verify() {
-    let service = Service::start("smartphone").await;
+    let service = SqliteService::start().await;
     let url = service.url();
     let image = CardImage::from_profile_name("smartphone").expect("profile");
     assert!(!image.link.extended_length);
@@ -397,7 +368,7 @@ fn assert_one_pin_verify(sim: &SimCard, tries: u8) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_refusing_short_identifiers_gets_select_and_one_verify() {
     for link in LINKS {
-        let service = Service::start(&format!("fallback-{link:?}")).await;
+        let service = SqliteService::start().await;
         let url = service.url();
         let image = image("adult", link);
         let cert = image.auth.cert_der.len();
@@ -453,7 +424,7 @@ async fn a_card_refusing_short_identifiers_gets_select_and_one_verify() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_face_card_refusing_short_identifiers_gets_select_and_one_verify() {
-    let service = Service::start("face-fallback").await;
+    let service = SqliteService::start().await;
     let url = service.url();
     let image = image("face-auth", Link::Extended);
     let mut kiosk = SimTerminal::face(&image, KIOSK);

@@ -14,7 +14,6 @@ use mynacard_registration::Outcome;
 use mynacard_registration::driver::{self, RunReport};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::Machine;
-use mynacard_registry::RunningService;
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_transport::blocking::block_on;
 use mynacard_transport::{Capabilities, CardChannel, TransportError};
@@ -76,20 +75,10 @@ fn signature(c: &[u8]) -> bool {
     matches!(c, [0x80, 0x2A, ..])
 }
 
-async fn service(name: &str) -> (RunningService, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("mynacard-rule-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let url = format!("sqlite://{}", dir.join("registry.db").display());
-    let running = mynacard_registry::spawn(service_config(&url, true))
-        .await
-        .expect("service starts");
-    (running, dir)
-}
-
 /// A PIN registration (PIN 1234) in the app through `channel`.
-async fn register<C: CardChannel>(channel: &mut C, name: &str) -> RunReport {
-    let (running, dir) = service(name).await;
+async fn register<C: CardChannel>(channel: &mut C) -> RunReport {
+    let service = SqliteService::start().await;
+    let running = &service.running;
     let client = HttpClient::new(&running.base_url()).expect("client");
     let report = driver::run(
         pin_registration_in_app(),
@@ -99,8 +88,7 @@ async fn register<C: CardChannel>(channel: &mut C, name: &str) -> RunReport {
     )
     .await
     .expect("driver");
-    running.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    service.stop().await;
     report
 }
 
@@ -137,7 +125,7 @@ async fn a_read_refused_for_its_identifier_is_read_by_select_in_both() {
 
     let (sim, _) = card("adult");
     let mut channel = Habit::new(&sim, refuse);
-    let report = register(&mut channel, "read").await;
+    let report = register(&mut channel).await;
     assert!(
         matches!(report.outcome, Outcome::Registered { .. }),
         "{report:?}"
@@ -161,7 +149,7 @@ async fn tries_refused_with_6b00_are_read_by_select_in_both() {
 
     let (sim, _) = card("adult");
     let mut channel = Habit::new(&sim, refuse);
-    let report = register(&mut channel, "tries").await;
+    let report = register(&mut channel).await;
     assert!(
         matches!(report.outcome, Outcome::Registered { .. }),
         "{report:?}"
@@ -193,7 +181,7 @@ async fn a_missing_key_is_not_set_after_one_query_in_both() {
 
     let (sim, _) = card("adult");
     let mut channel = Habit::new(&sim, missing);
-    let report = register(&mut channel, "missing").await;
+    let report = register(&mut channel).await;
     assert_eq!(report.outcome, Outcome::NoAuthPin);
     assert_eq!(channel.count(0x20), 1, "no VERIFY after the query");
 }
@@ -223,7 +211,7 @@ async fn a_signature_answered_6cxx_is_not_resent_in_both() {
 
     let (sim, _) = card("adult");
     let mut channel = Habit::new(&sim, wrong_le);
-    let report = register(&mut channel, "sign").await;
+    let report = register(&mut channel).await;
     assert_eq!(
         report.outcome,
         Outcome::CardError {
@@ -271,7 +259,8 @@ async fn a_pin_is_checked_by_one_type_in_both() {
         }
     }
     let (sim, _) = card("adult");
-    let (running, dir) = service("pin").await;
+    let service = SqliteService::start().await;
+    let running = &service.running;
     let client = HttpClient::new(&running.base_url()).expect("client");
     let mut channel = Habit::new(&sim, |_: &[u8]| None);
     let mut terminal = Clumsy(SimTerminal::default(), vec!["1234", "12a4"]);
@@ -283,8 +272,7 @@ async fn a_pin_is_checked_by_one_type_in_both() {
     )
     .await
     .expect("driver");
-    running.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    service.stop().await;
     assert!(
         matches!(report.outcome, Outcome::Registered { .. }),
         "{report:?}"

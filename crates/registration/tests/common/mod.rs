@@ -12,9 +12,10 @@ use mynacard_registration::driver::{self, RunReport, Terminal};
 use mynacard_registration::http::HttpClient;
 use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, TerminalKind};
-use mynacard_registry::Config;
 use mynacard_registry::seed::{Seed, SeedCertificate, SeedInsurance, SeedPerson, SeedTerminal};
+use mynacard_registry::test_kit::TestDb;
 use mynacard_registry::upstream::CertificateForm;
+use mynacard_registry::{Config, RunningService};
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::pki::{CaKind, TestPki};
@@ -148,6 +149,35 @@ pub fn service_config(database_url: &str, allow_test_roots: bool) -> Config {
     config.seed = seed();
     config.rate_limit = None;
     config
+}
+
+/// The reference service for the simulated cards on a fresh SQLite database of the test kit,
+/// removed when stopped.
+pub struct SqliteService {
+    pub running: RunningService,
+    db: TestDb,
+}
+
+impl SqliteService {
+    /// Starts the service with the test roots allowed.
+    pub async fn start() -> SqliteService {
+        let db = mynacard_registry::test_kit::sqlite();
+        let running = mynacard_registry::spawn(service_config(&db.url, true))
+            .await
+            .expect("service starts");
+        SqliteService { running, db }
+    }
+
+    /// Where it listens.
+    pub fn url(&self) -> String {
+        self.running.base_url()
+    }
+
+    /// Stops the service, then removes its database.
+    pub async fn stop(self) {
+        self.running.shutdown().await;
+        drop(self.db);
+    }
 }
 
 /// A simulated card of a built-in profile.
