@@ -23,7 +23,7 @@ use mynacard_registry::{Config, RunningService};
 use common::e2e::{PinTerminal, card, code, config, flow, registration_id};
 use common::pending_scenarios::{pending_config, send_raw_with, switched_identity};
 use common::tls::{TERMINAL_A, TERMINAL_B, TestPki};
-use mynacard_registry::test_kit as db;
+use mynacard_registry::test_kit::{self as db, ServiceProcess};
 
 fn pki() -> &'static TestPki {
     TestPki::shared()
@@ -533,42 +533,27 @@ async fn shutdown_finishes_requests_in_flight() {
     assert!(after.is_err(), "still serving after shutdown");
 }
 
-fn program(args: &[&str]) -> std::process::Child {
+/// The `mynacard-registry` program on `db`, listening on `listen`, with `extra` options and its
+/// standard error captured.
+fn program(db: &str, listen: &str, extra: &[&str]) -> ServiceProcess {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mynacard-registry"));
-    #[cfg(feature = "fault-injection")]
-    command.env_remove(mynacard_registry::options::FAULT_ENV);
-    command
-        .args(["--allow-test-roots", "--rate-limit", "0"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the service")
+    command.stderr(std::process::Stdio::piped());
+    ServiceProcess::start(command, db, listen, None, extra)
 }
 
-/// The first stdout line's address, then the process stopped and its stderr.
-fn first_line_and_stderr(mut child: std::process::Child) -> (String, String) {
-    use std::io::BufRead as _;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let _ = child.kill();
-    let _ = child.wait();
+/// Stops the program; returns where it listened and what it wrote to standard error.
+fn stop_and_read_stderr(mut service: ServiceProcess) -> (String, String) {
+    let _ = service.child.kill();
+    let _ = service.child.wait();
     let mut stderr = String::new();
-    child
+    service
+        .child
         .stderr
         .take()
         .expect("stderr")
         .read_to_string(&mut stderr)
         .expect("stderr");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    (url, stderr)
+    (service.base_url.clone(), stderr)
 }
 
 /// The program with `--tls-cert`, `--tls-key`, `--client-ca`, `--require-client-cert` prints
@@ -587,30 +572,20 @@ async fn the_program_serves_https_with_its_options() {
         key.to_str().expect("utf-8"),
         ca.to_str().expect("utf-8"),
     );
-    let mut child = program(&[
-        "--db",
+    let service = program(
         &dir.url,
-        "--listen",
         "127.0.0.1:0",
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-        "--client-ca",
-        ca,
-        "--require-client-cert",
-    ]);
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("read");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address line")
-        .to_owned();
+        &[
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--client-ca",
+            ca,
+            "--require-client-cert",
+        ],
+    );
+    let base = service.base_url.clone();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let (status, _) = send(
         &pki().raw_client(Some(&pki().terminal_a)),
@@ -627,26 +602,19 @@ async fn the_program_serves_https_with_its_options() {
         .send()
         .await;
     assert!(refused.is_err(), "served without a client certificate");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(service);
 
     let plain_db = db::sqlite();
-    let (url, stderr) =
-        first_line_and_stderr(program(&["--db", &plain_db.url, "--listen", "0.0.0.0:0"]));
+    let (url, stderr) = stop_and_read_stderr(program(&plain_db.url, "0.0.0.0:0", &[]));
     assert!(url.starts_with("http://0.0.0.0:"), "{url}");
     assert!(stderr.contains("plain HTTP"), "no warning: {stderr:?}");
 
     let tls_db = db::sqlite();
-    let (url, stderr) = first_line_and_stderr(program(&[
-        "--db",
+    let (url, stderr) = stop_and_read_stderr(program(
         &tls_db.url,
-        "--listen",
         "0.0.0.0:0",
-        "--tls-cert",
-        cert,
-        "--tls-key",
-        key,
-    ]));
+        &["--tls-cert", cert, "--tls-key", key],
+    ));
     assert!(url.starts_with("https://0.0.0.0:"), "{url}");
     assert!(
         !stderr.contains("plain HTTP"),
@@ -654,12 +622,7 @@ async fn the_program_serves_https_with_its_options() {
     );
 
     let loopback_db = db::sqlite();
-    let (_, stderr) = first_line_and_stderr(program(&[
-        "--db",
-        &loopback_db.url,
-        "--listen",
-        "127.0.0.1:0",
-    ]));
+    let (_, stderr) = stop_and_read_stderr(program(&loopback_db.url, "127.0.0.1:0", &[]));
     assert!(
         !stderr.contains("plain HTTP"),
         "warned on loopback: {stderr:?}"
