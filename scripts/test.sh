@@ -26,14 +26,8 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 
-# ---------------------------------------------------------------------------------------------
-# Debian packages the tests need. Extend this one list; nothing else installs system packages.
-DEBIAN_PACKAGES=(
-    pkg-config
-    pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
-    postgresql
-)
-# ---------------------------------------------------------------------------------------------
+# The Debian packages (TEST_PACKAGES) and their installer.
+source "$ROOT/scripts/debian-packages.sh"
 
 CURRENT_STAGE="setup"
 STAGE_TIMES=()
@@ -54,23 +48,7 @@ run_stage() {
 }
 
 stage_packages() {
-    local missing=() pkg
-    for pkg in "${DEBIAN_PACKAGES[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-            missing+=("$pkg")
-        fi
-    done
-    if ((${#missing[@]} == 0)); then
-        echo "all Debian packages present: ${DEBIAN_PACKAGES[*]}"
-        return 0
-    fi
-    if [[ "$(id -u)" != 0 ]]; then
-        echo "missing Debian packages (run as root to install them): ${missing[*]}" >&2
-        return 1
-    fi
-    log "installing ${missing[*]}"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    ensure_debian_packages "${TEST_PACKAGES[@]}"
 }
 
 stage_toolchain() {
