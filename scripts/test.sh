@@ -126,6 +126,15 @@ stage_load() {
 
 stage_doc() {
     RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
+    # As docs.rs builds them: every feature, with `--cfg docsrs`.
+    RUSTDOCFLAGS="-Dwarnings --cfg docsrs" cargo doc --workspace --no-deps --all-features \
+        --exclude mynacard-workspace-examples
+}
+
+# Every crate meant for publication packs and builds from its own package (the packages
+# depend on each other through a local registry, as on crates.io).
+stage_package() {
+    cargo package --workspace --exclude mynacard-workspace-examples --locked
 }
 
 # Services for end-to-end tests start here, each as its own stage placed before stage_test and
@@ -226,7 +235,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test opensc load doc fuzz)
+STAGES=(packages toolchain fmt clippy postgres test opensc load doc package fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

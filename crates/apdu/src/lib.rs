@@ -28,7 +28,6 @@
 //! # Ok::<(), mynacard_apdu::ApduError>(())
 //! ```
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -1,7 +1,7 @@
 //! The consent document (protocol §6): what the person agrees to for registration and for use,
 //! in Japanese with an English rendering, with a version and a hash.
 //!
-//! The source texts live in the repository at `docs/consent/<doc_id>/<version>/` and are
+//! The source texts live in this crate at `consent/<doc_id>/<version>/` and are
 //! compiled into this crate, so the client and the reference service always agree on the
 //! bytes and therefore on the hash. **A service embeds the document through [`current`]**
 //! (never by reading the files itself) and serves [`ConsentDocument::reference`] in every
@@ -134,7 +134,7 @@ fn text(raw: &str) -> String {
 }
 
 /// The consent document in force (`mynacard-insurance-use` 1.0), built from the texts in
-/// `docs/consent/mynacard-insurance-use/1.0/`.
+/// `consent/mynacard-insurance-use/1.0/` (in this crate).
 pub fn current() -> ConsentDocument {
     ConsentDocument {
         v: V1,
@@ -155,10 +155,10 @@ pub fn current() -> ConsentDocument {
                 },
                 text: Localized {
                     ja: text(include_str!(
-                        "../../../docs/consent/mynacard-insurance-use/1.0/registration.ja.md"
+                        "../consent/mynacard-insurance-use/1.0/registration.ja.md"
                     )),
                     en: text(include_str!(
-                        "../../../docs/consent/mynacard-insurance-use/1.0/registration.en.md"
+                        "../consent/mynacard-insurance-use/1.0/registration.en.md"
                     )),
                 },
             },
@@ -172,10 +172,10 @@ pub fn current() -> ConsentDocument {
                 },
                 text: Localized {
                     ja: text(include_str!(
-                        "../../../docs/consent/mynacard-insurance-use/1.0/use.ja.md"
+                        "../consent/mynacard-insurance-use/1.0/use.ja.md"
                     )),
                     en: text(include_str!(
-                        "../../../docs/consent/mynacard-insurance-use/1.0/use.en.md"
+                        "../consent/mynacard-insurance-use/1.0/use.en.md"
                     )),
                 },
             },

@@ -8,7 +8,7 @@
 //! - [`jcs`] and [`intent`]: RFC 8785 canonical JSON and the exact bytes the card signs,
 //!   `DigestInfo(SHA-256, SHA-256(JCS(intent)))`.
 //! - [`consent`]: the consent document (Japanese with an English rendering), its version and
-//!   hash; the texts in `docs/consent/` are compiled in.
+//!   hash; the texts in the crate's `consent/` folder are compiled in.
 //! - [`attestation`]: ES256 terminal attestation: the software key and the verification.
 //!
 //! The terminal side (`mynacard-registration`) and the reference service
@@ -22,7 +22,6 @@
 //! attestation ([`attestation::verify_es256`]) over [`FaceEvidence::canonical_bytes`]. A
 //! registration proof sent with `Prefer:` [`PREFER_RESPOND_ASYNC`] may be answered `202`
 //! [`RegistrationPending`] (protocol §16).
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod attestation;
 pub mod consent;

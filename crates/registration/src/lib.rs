@@ -17,7 +17,6 @@
 //! Depend on `mynacard-protocol`, not on this crate: the message types, error codes, JCS,
 //! intents, the consent document and the attestation check need no card, no async runtime and
 //! no HTTP stack. The reference service `mynacard-registry` does so.
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(feature = "driver")]
 pub mod driver;
