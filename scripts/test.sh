@@ -5,7 +5,7 @@
 #   bash scripts/test.sh test fuzz    # only the named stages (after packages and toolchain)
 #
 # Works as root on a fresh Debian 12 machine that has only the Rust toolchain: missing Debian
-# packages are installed with apt-get, cargo-fuzz with cargo. Stops at the first failure with a
+# packages are installed with apt-get, cargo-fuzz and cargo-deny with cargo. Stops at the first failure with a
 # non-zero exit status and names the stage that failed.
 #
 # Environment:
@@ -137,6 +137,15 @@ stage_package() {
     cargo package --workspace --exclude mynacard-workspace-examples --locked
 }
 
+# What the workspace may depend on (deny.toml): licences, banned versions, sources.
+stage_deny() {
+    if ! cargo deny --version >/dev/null 2>&1; then
+        log "installing cargo-deny"
+        cargo install cargo-deny --locked
+    fi
+    cargo deny --log-level error check licenses bans sources
+}
+
 # Services for end-to-end tests start here, each as its own stage placed before stage_test and
 # stopped from an EXIT trap:
 #   - "start pcscd + virtual cards" (pcscd with vsmartcard vpcd and the simulated card)
@@ -235,7 +244,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test opensc load doc package fuzz)
+STAGES=(packages toolchain fmt clippy postgres test opensc load doc package deny fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage
