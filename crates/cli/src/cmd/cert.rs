@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::cmd::card_select::CardOptions;
 use crate::exit::{CliError, ExitCode};
+use crate::input::{self, read_bounded};
 use crate::output::Output;
 
 /// `mynacard cert …`
@@ -110,24 +111,14 @@ pub(crate) fn run(card: &CardOptions, command: CertCommand, out: &Output) -> Res
 
 /// Reads a DER or PEM certificate.
 pub(crate) fn read_certificate(path: &Path) -> Result<JpkiCertificate, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_bounded(path, input::CERTIFICATE)?;
     JpkiCertificate::from_der_or_pem(&bytes).map_err(|e| {
-        CliError::new(
-            ExitCode::Failure,
-            format!("{} is not a certificate", path.display()),
-        )
-        .with_source(e)
+        CliError::usage(format!("{} is not a certificate", path.display())).with_source(e)
     })
 }
 
 fn read_certificates(paths: &[PathBuf]) -> Result<Vec<JpkiCertificate>, CliError> {
     paths.iter().map(|p| read_certificate(p)).collect()
-}
-
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| {
-        CliError::new(ExitCode::Failure, format!("cannot read {}", path.display())).with_source(e)
-    })
 }
 
 /// The trust decision for `cert`, as a printable report; `Err` with the verification-failed code
@@ -148,9 +139,8 @@ pub(crate) fn check_trust(
         .crls
         .iter()
         .map(|p| {
-            Crl::from_der_or_pem(&read_file(p)?).map_err(|e| {
-                CliError::new(ExitCode::Failure, format!("{} is not a CRL", p.display()))
-                    .with_source(e)
+            Crl::from_der_or_pem(&read_bounded(p, input::CRL)?).map_err(|e| {
+                CliError::usage(format!("{} is not a CRL", p.display())).with_source(e)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
