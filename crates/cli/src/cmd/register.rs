@@ -420,13 +420,61 @@ fn print_report(
         out.print(&result)?;
         Err(CliError::new(
             ExitCode::StillPending,
-            "the registration is still pending: the service finishes it when its upstream \
-             answers; `register --resume` with the --json output waits for it",
+            format!(
+                "the registration is still pending: the service finishes it when its upstream \
+                 answers; resume later with `mynacard register --resume FILE --service {}`, \
+                 FILE being this command's --json output",
+                client.base_url()
+            ),
         )
         .after_printed_result())
+    } else if let Outcome::ServiceUnreachable {
+        proof_may_have_arrived: true,
+    } = report.outcome
+    {
+        Err(unknown_outcome_error(
+            op,
+            report.session_id.as_deref(),
+            locale,
+        ))
     } else {
         Err(outcome_error(&report.outcome, locale))
     }
+}
+
+/// The error of a flow whose proof was sent and never answered: the service may have done it,
+/// so the message says what to run to find out (protocol §10: a proof is idempotent, and a
+/// second registration of the same card answers `already_registered`).
+fn unknown_outcome_error(op: Operation, session: Option<&str>, locale: &str) -> CliError {
+    let session = session.map_or_else(String::new, |id| format!(" of session {id}"));
+    let next = match op {
+        Operation::RegisterInsuranceUse => {
+            "the card may be registered. Once the service answers, run the same `mynacard \
+             register` again: it answers `already_registered` (with the registration id) if \
+             this one arrived, and registers the card if not; `mynacard eligibility` also shows \
+             whether it is registered"
+        }
+        Operation::DeregisterInsuranceUse => {
+            "the registration may be withdrawn. Once the service answers, `mynacard eligibility` \
+             answers `not_registered` if this one arrived; run `mynacard deregister` again if \
+             not"
+        }
+        _ => "a check changes nothing: run `mynacard eligibility` again once the service answers",
+    };
+    CliError::new(
+        ExitCode::OutcomeUnknown,
+        format!(
+            "the outcome is unknown: the proof{session} was sent and the service stopped \
+             answering before its answer, so {next}"
+        ),
+    )
+    .with_source(OutcomeDetail(format!(
+        "service_unreachable: {}",
+        Outcome::ServiceUnreachable {
+            proof_may_have_arrived: true
+        }
+        .message(locale)
+    )))
 }
 
 /// A tokio runtime for the HTTP client (and, in the demo, the service).
@@ -454,6 +502,9 @@ pub(crate) fn exit_code(outcome: &Outcome) -> ExitCode {
         | Outcome::CertificateUntrusted
         | Outcome::CertificateWrongType => ExitCode::VerificationFailed,
         Outcome::Pending(_) => ExitCode::StillPending,
+        Outcome::ServiceUnreachable {
+            proof_may_have_arrived: true,
+        } => ExitCode::OutcomeUnknown,
         Outcome::CardError { .. }
         | Outcome::NoAuthPin
         | Outcome::FaceNotMatched
