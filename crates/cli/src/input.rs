@@ -64,6 +64,12 @@ pub(crate) const PEM_BUNDLE: InputKind = InputKind {
     limit: MIB,
 };
 
+/// The registry's seed file (TOML: the simulated upstreams' persons and terminals).
+pub(crate) const SEED: InputKind = InputKind {
+    what: "seed file",
+    limit: 16 * MIB,
+};
+
 /// A simulated card's state file (PIN counters and PINs, a few hundred bytes).
 pub(crate) const STATE_FILE: InputKind = InputKind {
     what: "simulated card state file",

@@ -48,6 +48,7 @@ fn every_kind_of_input_is_read_with_a_bound_and_says_so_past_it() {
     std::fs::create_dir_all(&image_dir).unwrap();
     sparse(&image_dir, "card.toml", HUGE);
     let image_spec = format!("image:{}", image_dir.display());
+    let db = format!("sqlite://{}", dir.join("registry.db").display());
     // (what is fed, the command, stdin, what the message must say)
     let cases: Vec<(&str, Vec<&str>, Option<&str>, String)> = vec![
         (
@@ -163,6 +164,53 @@ fn every_kind_of_input_is_read_with_a_bound_and_says_so_past_it() {
             vec!["--card", "sim", "--sim-state", &big, "info"],
             None,
             format!("--sim-state: {big}: larger than 1048576 bytes, not a simulated card state"),
+        ),
+        (
+            "registry seed",
+            vec![
+                "registry",
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                "127.0.0.1:0",
+                "--seed",
+                &big,
+            ],
+            None,
+            format!("--seed: {big}: larger than 16777216 bytes, not a seed file"),
+        ),
+        (
+            "registry CRL",
+            vec![
+                "registry",
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                "127.0.0.1:0",
+                "--crl",
+                "/dev/zero",
+            ],
+            None,
+            "--crl: /dev/zero: larger than 268435456 bytes, not a CRL".to_owned(),
+        ),
+        (
+            "registry TLS key",
+            vec![
+                "registry",
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                &big,
+                "--tls-key",
+                &big,
+            ],
+            None,
+            format!("--tls-cert: {big}: larger than 1048576 bytes, not a PEM file"),
         ),
         (
             "recorded image description",
@@ -435,6 +483,23 @@ fn a_prompt_without_a_terminal_names_pin_stdin() {
         assert!(text.contains("--pin-stdin"), "{what}: {text}");
         assert!(!text.contains("error: No such device"), "{what}: {text}");
     }
+
+    // The consent question reads stdin: when it ends before an answer, that is no person's
+    // "no", and the message says how to agree without asking.
+    let (_service, url) = serve(&scratch().join("registry.db"), "127.0.0.1:0", None, &[]);
+    let out = without_terminal(&[
+        "--card",
+        "sim",
+        "register",
+        "--channel",
+        "app",
+        "--service",
+        &url,
+    ]);
+    assert_exit(&out, USAGE);
+    let text = stderr(&out);
+    assert!(text.contains("no answer to the consent"), "{text}");
+    assert!(text.contains("--yes"), "{text}");
 }
 
 #[test]

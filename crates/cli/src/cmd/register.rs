@@ -686,10 +686,22 @@ impl Terminal for CliTerminal {
         let _ = write!(err, "同意しますか / Do you agree? [y/N] ");
         let _ = err.flush();
         let mut line = String::new();
-        if card_select::read_line_bounded(&mut std::io::stdin().lock(), &mut line).is_err() {
-            return false;
+        match card_select::read_line_bounded(&mut std::io::stdin().lock(), &mut line) {
+            Ok(0) => {
+                // No one to answer (stdin closed, as under a service): not a person's "no".
+                self.error = Some(CliError::usage(
+                    "no answer to the consent: stdin ended before one (give --yes to agree \
+                     without asking)",
+                ));
+                false
+            }
+            Ok(_) => matches!(line.trim(), "y" | "Y" | "yes" | "はい"),
+            Err(e) => {
+                self.error =
+                    Some(CliError::usage("cannot read the answer to the consent").with_source(e));
+                false
+            }
         }
-        matches!(line.trim(), "y" | "Y" | "yes" | "はい")
     }
 
     async fn pin(&mut self, retries_left: Option<u8>) -> Option<Zeroizing<String>> {
