@@ -156,6 +156,13 @@ impl CliError {
         self
     }
 
+    /// Puts `prefix` (the option that named the input, say) before the message.
+    #[must_use]
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
+        self
+    }
+
     /// Marks the command's result as printed already: with --json the error adds no document
     /// of its own (the printed result is the one), without it the message still goes to stderr.
     #[must_use]

@@ -108,7 +108,12 @@ pub(crate) enum InputError {
 
 impl From<InputError> for CliError {
     fn from(err: InputError) -> Self {
-        CliError::usage(err.to_string()).with_source(err)
+        let message = err.to_string();
+        match err {
+            // The message already says what; the cause is the system's reason.
+            InputError::Io { source, .. } => CliError::usage(message).with_source(source),
+            InputError::TooLarge { .. } => CliError::usage(message),
+        }
     }
 }
 

@@ -161,8 +161,7 @@ fn load_state(path: &Path, state_flag: &str) -> Result<Option<PersistentState>, 
     }
     let unusable =
         |what: &str| CliError::usage(format!("{state_flag} {}: not a {what}", path.display()));
-    let bytes = input::read_bounded(path, input::STATE_FILE)
-        .map_err(|e| CliError::usage(format!("{state_flag}: {e}")).with_source(e))?;
+    let bytes = input::read_bounded(path, input::STATE_FILE).map_err(|e| e.prefixed(state_flag))?;
     let state: PersistentState = serde_json::from_slice(&bytes)
         .map_err(|e| unusable(input::STATE_FILE.what).with_source(e))?;
     if state.format != STATE_FORMAT {

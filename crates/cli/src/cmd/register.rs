@@ -360,7 +360,7 @@ fn service_client(args: &ServiceArgs) -> Result<HttpClient, CliError> {
     let pem = |option: &str, path: &std::path::Path| {
         input::read_bounded(path, input::PEM_BUNDLE)
             .map(Zeroizing::new)
-            .map_err(|e| CliError::usage(format!("{option}: {e}")).with_source(e))
+            .map_err(|e| e.prefixed(option))
     };
     let unusable = |option: &str, path: &std::path::Path, what: &str| {
         let message = format!("{option}: {} is not {what}", path.display());

@@ -129,7 +129,7 @@ fn check_input_bounds(args: &ServeArgs) -> Result<(), CliError> {
         move |path: &PathBuf| -> Result<(), CliError> {
             read_bounded(path, kind)
                 .map(drop)
-                .map_err(|e| CliError::usage(format!("{option}: {e}")).with_source(e))
+                .map_err(|e| e.prefixed(option))
         }
     };
     args.seed
