@@ -249,6 +249,9 @@ where
 /// [`Machine::poll_registration`]) and polls it as `wait` allows. No card and no person are
 /// needed.
 ///
+/// The first poll is sent even when `wait` ends before the pause the status asks for: it is
+/// then sent as the wait ends (at once for [`Wait::No`]), so that a take-up always asks.
+///
 /// # Errors
 /// [`DriverError`].
 pub async fn poll<S>(
