@@ -27,11 +27,13 @@ pub(crate) enum ExitCode {
     ServiceError = 7,
     /// 8: the service accepted the registration but had not finished it when the wait ended.
     StillPending = 8,
+    /// 9: the request reached the service and its answer was lost: it may have been done.
+    OutcomeUnknown = 9,
 }
 
 impl ExitCode {
     /// Every code, in numeric order.
-    pub(crate) const ALL: [ExitCode; 9] = [
+    pub(crate) const ALL: [ExitCode; 10] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::Usage,
@@ -41,6 +43,7 @@ impl ExitCode {
         ExitCode::VerificationFailed,
         ExitCode::ServiceError,
         ExitCode::StillPending,
+        ExitCode::OutcomeUnknown,
     ];
 
     /// What the code means, as documented in `--help` and the README.
@@ -49,7 +52,10 @@ impl ExitCode {
             ExitCode::Success => "success",
             ExitCode::Failure => "general failure (anything not listed below)",
             ExitCode::Usage => {
-                "usage error: unknown option, missing or malformed argument (e.g. bad HEX)"
+                "usage error or bad input: unknown option, missing or malformed argument (e.g. \
+                 bad HEX), an option this command cannot honour, an input file or stdin that \
+                 cannot be read, is over its size bound or is not what it should be, no \
+                 terminal to prompt on"
             }
             ExitCode::CardAbsent => {
                 "card absent: no reader, no card in the reader, or the card was removed"
@@ -67,6 +73,10 @@ impl ExitCode {
             ExitCode::StillPending => {
                 "still pending: the service accepted the registration and finishes it later; \
                  `register --resume` waits for it"
+            }
+            ExitCode::OutcomeUnknown => {
+                "outcome unknown: the request was sent and the service stopped answering; it \
+                 may have been done (the message says how to find out)"
             }
         }
     }
@@ -88,6 +98,7 @@ impl ExitCode {
             ExitCode::VerificationFailed => "verification_failed",
             ExitCode::ServiceError => "service_error",
             ExitCode::StillPending => "still_pending",
+            ExitCode::OutcomeUnknown => "outcome_unknown",
         }
     }
 }
@@ -142,6 +153,13 @@ impl CliError {
     #[must_use]
     pub(crate) fn with_source(mut self, source: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
         self.source = Some(source.into());
+        self
+    }
+
+    /// Puts `prefix` (the option that named the input, say) before the message.
+    #[must_use]
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
+        self.message = format!("{prefix}: {}", self.message);
         self
     }
 

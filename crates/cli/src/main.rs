@@ -7,6 +7,7 @@
 
 mod cmd;
 mod exit;
+mod input;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -72,12 +73,68 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
 }
 
+impl Command {
+    /// Whether the command exchanges APDUs with the card `--card` or `--reader` names (and so
+    /// can honour `--record`).
+    fn talks_to_a_card(&self) -> bool {
+        match self {
+            Command::Info(_)
+            | Command::Pin(_)
+            | Command::Visual(_)
+            | Command::Text(_)
+            | Command::Sign(_)
+            | Command::Register(_)
+            | Command::Eligibility(_)
+            | Command::Deregister(_)
+            | Command::Cert(cmd::cert::CertCommand::Read(_)) => true,
+            // `sim vpcd` serves the card to pcscd: its exchanges are another process's.
+            Command::Apdu(_)
+            | Command::Cert(_)
+            | Command::Verify(_)
+            | Command::Sim(_)
+            | Command::Readers(_)
+            | Command::Registry(_)
+            | Command::Demo(_) => false,
+        }
+    }
+
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Apdu(_) => "apdu",
+            Command::Info(_) => "info",
+            Command::Cert(_) => "cert",
+            Command::Pin(_) => "pin",
+            Command::Visual(_) => "visual",
+            Command::Text(_) => "text",
+            Command::Sign(_) => "sign",
+            Command::Verify(_) => "verify",
+            Command::Sim(_) => "sim vpcd",
+            Command::Readers(_) => "readers",
+            Command::Register(_) => "register",
+            Command::Eligibility(_) => "eligibility",
+            Command::Deregister(_) => "deregister",
+            Command::Registry(_) => "registry",
+            Command::Demo(_) => "demo",
+        }
+    }
+}
+
 /// Runs the chosen subcommand.
 fn dispatch(
     command: Command,
     card: &cmd::card_select::CardOptions,
     out: &Output,
 ) -> Result<(), CliError> {
+    if card.record().is_some() && !command.talks_to_a_card() {
+        // Ignoring it would leave a diagnosis without the trace it asked for.
+        return Err(CliError::usage(format!(
+            "--record records the APDUs of a command that talks to a card, and `{}` talks to \
+             none here (record the PC/SC client's command instead, e.g. `mynacard --reader NAME \
+             --record FILE info`)",
+            command.name()
+        )));
+    }
     match command {
         Command::Apdu(args) => cmd::apdu::run(args, out),
         Command::Info(args) => cmd::card::run_info(card, args, out),

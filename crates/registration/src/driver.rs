@@ -75,6 +75,9 @@ pub struct RunReport {
     pub bytes_received: u64,
     /// HTTP requests sent (resends included).
     pub http_requests: u32,
+    /// The service's session of the run, once its challenge came: with an outcome that is
+    /// unknown (a proof sent and never answered) it names what to ask about.
+    pub session_id: Option<String>,
 }
 
 /// The driver could not go on: the machine refused what the terminal gave it.
@@ -126,28 +129,89 @@ fn empty_report() -> RunReport {
         bytes_sent: 0,
         bytes_received: 0,
         http_requests: 0,
+        session_id: None,
+    }
+}
+
+/// What the driver saw of a flow's proof sends, to tell an outcome that is unknown (a proof
+/// left on a connection that then broke) from one that is not (no proof ever left).
+#[derive(Debug, Default)]
+struct ProofSends {
+    /// A proof was sent and its connection broke or timed out before the answer.
+    unanswered: bool,
+}
+
+impl ProofSends {
+    /// Sends `request` and feeds the answer or the failure to `machine`.
+    async fn send<S>(
+        &mut self,
+        machine: &mut Machine,
+        request: &HttpRequest,
+        service: &S,
+        report: &mut RunReport,
+    ) -> Result<(), DriverError>
+    where
+        S: ServiceClient + ?Sized,
+    {
+        report.http_requests += 1;
+        match service.send(request).await {
+            Ok(response) => machine.feed_http_response(response)?,
+            Err(failure) => {
+                // Every proof endpoint ends in `/proof` (protocol §4).
+                if failure == HttpFailure::Interrupted && request.path.ends_with("/proof") {
+                    self.unanswered = true;
+                }
+                machine.feed_http_failure(failure)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome as the run ends: the machine counts any failed proof as one that may have
+    /// arrived; when every proof send failed to connect, none did.
+    fn settle(&self, outcome: Outcome) -> Outcome {
+        match outcome {
+            Outcome::ServiceUnreachable {
+                proof_may_have_arrived: true,
+            } if !self.unanswered => Outcome::ServiceUnreachable {
+                proof_may_have_arrived: false,
+            },
+            other => other,
+        }
     }
 }
 
 /// Sends one poll, or stops waiting when `wait` does not reach the time the poll is due.
+///
+/// A `first` poll of a registration taken up again ([`poll`]) is sent in any case, brought
+/// forward to the end of the wait when that comes sooner: the pause it would keep was asked for
+/// by an answer of an earlier run, and a take-up that never asks would learn nothing.
 async fn poll_once<S>(
     machine: &mut Machine,
-    step: PollStep,
+    mut step: PollStep,
     service: &S,
     wait: Wait,
+    first: bool,
     report: &mut RunReport,
 ) -> Result<(), DriverError>
 where
     S: ServiceClient + ?Sized,
 {
-    let due = Instant::now().checked_add(Duration::from_millis(u64::from(step.request.delay_ms)));
+    let now = Instant::now();
+    let due = now.checked_add(Duration::from_millis(u64::from(step.request.delay_ms)));
     let in_time = match (wait, due) {
         (Wait::No, _) => false,
         (Wait::ForService, _) => true,
         (Wait::Until(until), Some(due)) => due <= until,
         (Wait::Until(_), None) => false,
     };
-    if !in_time {
+    if !in_time && first {
+        let left = match wait {
+            Wait::Until(until) => until.saturating_duration_since(now),
+            _ => Duration::ZERO,
+        };
+        step.request.delay_ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+    } else if !in_time {
         machine.stop_waiting()?;
         return Ok(());
     }
@@ -185,6 +249,9 @@ where
 /// [`Machine::poll_registration`]) and polls it as `wait` allows. No card and no person are
 /// needed.
 ///
+/// The first poll is sent even when `wait` ends before the pause the status asks for: it is
+/// then sent as the wait ends (at once for [`Wait::No`]), so that a take-up always asks.
+///
 /// # Errors
 /// [`DriverError`].
 pub async fn poll<S>(
@@ -196,20 +263,22 @@ where
     S: ServiceClient + ?Sized,
 {
     let mut report = empty_report();
+    let mut proofs = ProofSends::default();
+    let mut polls = 0_u32;
     loop {
         match machine.next_action() {
             Action::Poll(step) => {
-                poll_once(&mut machine, step, service, wait, &mut report).await?;
+                poll_once(&mut machine, step, service, wait, polls == 0, &mut report).await?;
+                polls += 1;
             }
             Action::SendHttp(request) => {
-                report.http_requests += 1;
-                match service.send(&request).await {
-                    Ok(response) => machine.feed_http_response(response)?,
-                    Err(failure) => machine.feed_http_failure(failure)?,
-                }
+                proofs
+                    .send(&mut machine, &request, service, &mut report)
+                    .await?;
             }
             Action::Done(outcome) => {
-                report.outcome = outcome;
+                report.outcome = proofs.settle(outcome);
+                report.session_id = machine.challenge().map(|c| c.session_id.clone());
                 return Ok(report);
             }
             // A poll-only flow never asks for the card or the person.
@@ -236,6 +305,7 @@ where
     T: Terminal + ?Sized,
 {
     let mut report = empty_report();
+    let mut proofs = ProofSends::default();
     // A reset before the flow starts is of no concern; one during it is.
     let _ = channel.was_reset();
     let caps = channel.capabilities();
@@ -292,17 +362,18 @@ where
                 None => machine.cancel()?,
             },
             Action::SendHttp(request) => {
-                report.http_requests += 1;
-                match service.send(&request).await {
-                    Ok(response) => machine.feed_http_response(response)?,
-                    Err(failure) => machine.feed_http_failure(failure)?,
-                }
+                proofs
+                    .send(&mut machine, &request, service, &mut report)
+                    .await?;
             }
             Action::Poll(step) => {
-                poll_once(&mut machine, step, service, wait, &mut report).await?;
+                // The service answered the proof with its pending status: no first poll to
+                // bring forward.
+                poll_once(&mut machine, step, service, wait, false, &mut report).await?;
             }
             Action::Done(outcome) => {
-                report.outcome = outcome;
+                report.outcome = proofs.settle(outcome);
+                report.session_id = machine.challenge().map(|c| c.session_id.clone());
                 return Ok(report);
             }
         }

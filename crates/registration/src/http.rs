@@ -214,13 +214,7 @@ impl ServiceClient for HttpClient {
                 .header("content-type", "application/json")
                 .body(body.clone());
         }
-        let response = builder.send().await.map_err(|e| {
-            if e.is_connect() {
-                HttpFailure::Connect
-            } else {
-                HttpFailure::Interrupted
-            }
-        })?;
+        let response = builder.send().await.map_err(|e| send_failure(&e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -247,6 +241,19 @@ impl ServiceClient for HttpClient {
     }
 }
 
+/// What a failed send means for the request: [`HttpFailure::Connect`] when it cannot have
+/// reached the service (no connection was made, or it was never built), so that sending it again
+/// is safe and a proof is known not to have arrived; [`HttpFailure::Interrupted`] for everything
+/// after the request started on a connection (reset, closed, timed out before the answer),
+/// where it may have arrived and been acted on.
+fn send_failure(e: &reqwest::Error) -> HttpFailure {
+    if e.is_connect() || e.is_builder() {
+        HttpFailure::Connect
+    } else {
+        HttpFailure::Interrupted
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -259,6 +266,66 @@ mod tests {
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let key = rcgen::KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().pem().into_bytes()
+    }
+
+    fn proof_request() -> HttpRequest {
+        HttpRequest {
+            method: HttpMethod::Post,
+            path: "/v1/registrations/s1/proof".to_owned(),
+            headers: Vec::new(),
+            body: Some(b"{}".to_vec()),
+            delay_ms: 0,
+            attempt: 1,
+        }
+    }
+
+    fn send_once(base: &str) -> Result<HttpResponse, HttpFailure> {
+        let client = HttpClient::with_timeout(base, Duration::from_secs(5)).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(client.send(&proof_request()))
+    }
+
+    #[test]
+    fn no_listener_is_a_request_not_sent() {
+        // A port just freed: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert_eq!(
+            send_once(&format!("http://127.0.0.1:{port}")),
+            Err(HttpFailure::Connect)
+        );
+    }
+
+    #[test]
+    fn a_connection_dropped_after_the_request_is_an_unknown_outcome() {
+        use std::io::Read as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Reads the whole request, then goes away without answering, as a service that
+        // committed and crashed does.
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.ends_with(b"{}") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the request came whole");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen
+        });
+        assert_eq!(
+            send_once(&format!("http://127.0.0.1:{port}")),
+            Err(HttpFailure::Interrupted)
+        );
+        let seen = server.join().unwrap();
+        assert!(seen.starts_with(b"POST /v1/registrations/s1/proof"));
     }
 
     #[test]

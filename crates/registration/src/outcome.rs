@@ -569,9 +569,20 @@ impl Outcome {
                     &format!("The service is in maintenance. Try again in {s} s."),
                 )
             }
-            Outcome::ServiceUnreachable { .. } => pick(
+            Outcome::ServiceUnreachable {
+                proof_may_have_arrived: false,
+            } => pick(
                 "サービスに接続できません。",
                 "The service cannot be reached.",
+            ),
+            // The service may have done it: saying "cannot be reached" would invite a person
+            // to think nothing happened.
+            Outcome::ServiceUnreachable {
+                proof_may_have_arrived: true,
+            } => pick(
+                "送信後にサービスの応答が途絶えました。処理されたかどうかは不明です。",
+                "The service stopped answering after the request was sent: whether it was \
+                 done is unknown.",
             ),
             Outcome::SessionExpired => pick(
                 "時間切れです。最初からやり直してください。",

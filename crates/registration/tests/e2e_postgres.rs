@@ -34,4 +34,5 @@ e2e!(
     deregistration,
     maintenance,
     concurrent_registrations_of_one_card,
+    lost_proof_answers_are_told_from_proofs_never_sent,
 );

@@ -13,12 +13,13 @@ use mynacard_sim::engine::Card;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::SimCard;
 use mynacard_sim::recorded::RecordedImage;
-use mynacard_sim::state::StateFile;
+use mynacard_sim::state::{PersistentState, STATE_FORMAT, StateFile};
 use mynacard_transport::blocking::block_on;
 use mynacard_transport::{CardChannel, Transport, TransportError};
 use zeroize::Zeroizing;
 
 use crate::exit::{CliError, ExitCode};
+use crate::input;
 
 /// Card selection, global to every card command.
 #[derive(Debug, Clone, Args)]
@@ -112,9 +113,7 @@ pub(crate) fn load_sim_card(
     state_flag: &str,
 ) -> Result<SimCard, CliError> {
     let saved = match state {
-        Some(path) => StateFile::new(path).load().map_err(|e| {
-            CliError::usage(format!("cannot read {state_flag} {}", path.display())).with_source(e)
-        })?,
+        Some(path) => load_state(path, state_flag)?,
         None => None,
     };
     let restored = match source {
@@ -154,6 +153,27 @@ pub(crate) fn load_sim_card(
     Ok(sim)
 }
 
+/// Reads a state file as [`StateFile::load`] does, with the bound of its kind: `None` when it
+/// does not exist yet (it is created on the first change).
+fn load_state(path: &Path, state_flag: &str) -> Result<Option<PersistentState>, CliError> {
+    if !path.try_exists().unwrap_or(true) {
+        return Ok(None);
+    }
+    let unusable =
+        |what: &str| CliError::usage(format!("{state_flag} {}: not a {what}", path.display()));
+    let bytes = input::read_bounded(path, input::STATE_FILE).map_err(|e| e.prefixed(state_flag))?;
+    let state: PersistentState = serde_json::from_slice(&bytes)
+        .map_err(|e| unusable(input::STATE_FILE.what).with_source(e))?;
+    if state.format != STATE_FORMAT {
+        return Err(unusable(&format!(
+            "{} of format {STATE_FORMAT} (it has format {})",
+            input::STATE_FILE.what,
+            state.format
+        )));
+    }
+    Ok(Some(state))
+}
+
 fn sim_transport(spec: &str, state: Option<&PathBuf>) -> Result<Box<dyn Transport>, CliError> {
     let source = SimSource::parse(spec).ok_or_else(|| {
         CliError::usage(format!(
@@ -167,10 +187,20 @@ fn sim_transport(spec: &str, state: Option<&PathBuf>) -> Result<Box<dyn Transpor
 /// Opens the chosen card and a session over it.
 ///
 /// # Errors
-/// As [`transport`], and card-absent errors from opening the channel.
+/// As [`open_channel`].
 pub(crate) fn open_session(
     options: &CardOptions,
 ) -> Result<Session<Box<dyn CardChannel>>, CliError> {
+    Ok(Session::new(open_channel(options)?))
+}
+
+/// Opens the chosen card's channel, its exchanges recorded to `--record` when given, after
+/// waiting for a card in `--reader`.
+///
+/// # Errors
+/// As [`transport`], a usage error when the `--record` file cannot be created, and
+/// card-absent errors from opening the channel.
+pub(crate) fn open_channel(options: &CardOptions) -> Result<Box<dyn CardChannel>, CliError> {
     let mut transport = transport(options)?;
     if let Some(path) = &options.record {
         let recorder = mynacard_trace::Recorder::create(path).map_err(|e| {
@@ -181,15 +211,18 @@ pub(crate) fn open_session(
     if let Some(reader) = &options.reader {
         wait_for_card(Some(reader), options.wait_limit())?;
     }
-    let channel =
-        block_on(transport.open()).map_err(|e| transport_error("cannot open the card", e))?;
-    Ok(Session::new(channel))
+    block_on(transport.open()).map_err(|e| transport_error("cannot open the card", e))
 }
 
 impl CardOptions {
     /// How long to wait for a card (`--timeout`).
     pub(crate) fn wait_limit(&self) -> Duration {
         Duration::from_secs(self.timeout)
+    }
+
+    /// The file named with `--record`.
+    pub(crate) fn record(&self) -> Option<&Path> {
+        self.record.as_deref()
     }
 
     /// The reader named with `--reader`.
@@ -332,17 +365,65 @@ impl SecretInput {
         let mut line = Zeroizing::new(String::new());
         if self.from_stdin {
             let stdin = self.stdin.get_or_insert_with(|| std::io::stdin().lock());
-            let n = stdin.read_line(&mut line)?;
+            let n = read_line_bounded(stdin, &mut line).map_err(|e| {
+                CliError::usage(format!("--pin-stdin: cannot read {prompt}")).with_source(e)
+            })?;
             if n == 0 {
                 return Err(CliError::usage(format!(
                     "--pin-stdin: no line for {prompt}"
                 )));
             }
         } else {
-            *line = rpassword::prompt_password(format!("{prompt}: "))?;
+            *line = rpassword::prompt_password(format!("{prompt}: "))
+                .map_err(|e| prompt_error(prompt, e))?;
         }
         let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
         Ok(trimmed)
+    }
+}
+
+/// Reads one line of stdin into `line`, at most [`input::STDIN_LINE`] bytes of it (a PIN is
+/// a few): stdin fed from `/dev/zero` or a large file ends with an error, not a full memory.
+///
+/// # Errors
+/// Read errors; [`std::io::ErrorKind::InvalidData`] for a line over the bound or not UTF-8.
+pub(crate) fn read_line_bounded(
+    stdin: &mut impl BufRead,
+    line: &mut String,
+) -> std::io::Result<usize> {
+    let limit = input::STDIN_LINE.limit;
+    let mut bytes = Zeroizing::new(Vec::new());
+    let n = std::io::Read::take(&mut *stdin, limit + 1).read_until(b'\n', &mut bytes)?;
+    if n as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {limit} bytes, not a {}",
+                input::STDIN_LINE.what
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    line.push_str(text);
+    Ok(n)
+}
+
+/// The error of a prompt that could not be shown: without a terminal (a service, a pipe, a
+/// container without a TTY) the system's own words ("No such device or address") say nothing
+/// about what to do.
+fn prompt_error(prompt: &str, e: std::io::Error) -> CliError {
+    // ENXIO: no controlling terminal; ENOENT: no /dev/tty at all; ENOTTY: not a terminal.
+    let no_terminal =
+        matches!(e.raw_os_error(), Some(6 | 2 | 25)) || e.kind() == std::io::ErrorKind::NotFound;
+    if no_terminal {
+        CliError::usage(format!(
+            "no terminal to type the {prompt} on: give --pin-stdin and write it as one line on \
+             stdin"
+        ))
+        .with_source(e)
+    } else {
+        CliError::usage(format!("cannot read the {prompt} from the terminal")).with_source(e)
     }
 }
 

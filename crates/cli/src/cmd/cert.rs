@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::cmd::card_select::CardOptions;
 use crate::exit::{CliError, ExitCode};
+use crate::input::{self, read_bounded};
 use crate::output::Output;
 
 /// `mynacard cert …`
@@ -53,7 +54,8 @@ pub(crate) struct InspectArgs {
 #[derive(Debug, Args)]
 pub(crate) struct TrustArgs {
     /// Check at this time instead of now (RFC 3339, e.g. 2024-05-01T00:00:00Z or
-    /// 2024-05-01T09:00:00+09:00).
+    /// 2024-05-01T09:00:00+09:00), within the range of certificate times: 1970-01-01T00:00:00Z
+    /// to 9999-12-31T23:59:59Z.
     #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
     at: Option<SystemTime>,
 
@@ -110,24 +112,14 @@ pub(crate) fn run(card: &CardOptions, command: CertCommand, out: &Output) -> Res
 
 /// Reads a DER or PEM certificate.
 pub(crate) fn read_certificate(path: &Path) -> Result<JpkiCertificate, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_bounded(path, input::CERTIFICATE)?;
     JpkiCertificate::from_der_or_pem(&bytes).map_err(|e| {
-        CliError::new(
-            ExitCode::Failure,
-            format!("{} is not a certificate", path.display()),
-        )
-        .with_source(e)
+        CliError::usage(format!("{} is not a certificate", path.display())).with_source(e)
     })
 }
 
 fn read_certificates(paths: &[PathBuf]) -> Result<Vec<JpkiCertificate>, CliError> {
     paths.iter().map(|p| read_certificate(p)).collect()
-}
-
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| {
-        CliError::new(ExitCode::Failure, format!("cannot read {}", path.display())).with_source(e)
-    })
 }
 
 /// The trust decision for `cert`, as a printable report; `Err` with the verification-failed code
@@ -148,9 +140,8 @@ pub(crate) fn check_trust(
         .crls
         .iter()
         .map(|p| {
-            Crl::from_der_or_pem(&read_file(p)?).map_err(|e| {
-                CliError::new(ExitCode::Failure, format!("{} is not a CRL", p.display()))
-                    .with_source(e)
+            Crl::from_der_or_pem(&read_bounded(p, input::CRL)?).map_err(|e| {
+                CliError::usage(format!("{} is not a CRL", p.display())).with_source(e)
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -459,6 +450,13 @@ impl fmt::Display for PersonalJson {
     }
 }
 
+/// The first time a certificate time can be (and a check be made at).
+const FIRST_CERTIFICATE_TIME: &str = "1970-01-01T00:00:00Z";
+/// The last time a certificate time can be: X.509's GeneralizedTime ends with year 9999.
+const LAST_CERTIFICATE_TIME: &str = "9999-12-31T23:59:59Z";
+/// [`LAST_CERTIFICATE_TIME`] in seconds since 1970.
+const LAST_CERTIFICATE_UNIX: i64 = 253_402_300_799;
+
 /// Parses an RFC 3339 date-time: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `t`/`z` and a space for
 /// `T` are accepted. Fractions of a second are dropped.
 pub(crate) fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
@@ -548,7 +546,18 @@ pub(crate) fn parse_rfc3339(s: &str) -> Result<SystemTime, String> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset;
-    let secs = u64::try_from(secs).map_err(|_| bad())?;
+    // A well-formed time, but outside what certificate times (der's DateTime) can express.
+    let out_of_range = |side: &str| {
+        format!(
+            "{s:?} is {side}, outside the range of certificate times \
+             ({FIRST_CERTIFICATE_TIME} to {LAST_CERTIFICATE_TIME})"
+        )
+    };
+    if secs > LAST_CERTIFICATE_UNIX {
+        return Err(out_of_range(&format!("after {LAST_CERTIFICATE_TIME}")));
+    }
+    let secs = u64::try_from(secs)
+        .map_err(|_| out_of_range(&format!("before {FIRST_CERTIFICATE_TIME}")))?;
     Ok(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
@@ -576,12 +585,35 @@ mod tests {
             "2024-05-01T24:00:00Z",
             "2024-05-01T00:00:00",
             "2024-05-01T00:00:00+9:00",
-            "1969-12-31T23:59:59Z",
             "２024-05-01T00:00:00Z",
             "2024-05-01T00:00:00＋09",
             "2024-05-01T00:00:00+-9:00",
         ] {
-            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+            let err = parse_rfc3339(bad).unwrap_err();
+            assert!(err.contains("is not an RFC 3339 time"), "{bad}: {err}");
         }
+        // Well formed, but out of the range: the message says so, with the range.
+        for (early, side) in [
+            ("1969-12-31T23:59:59Z", "before 1970-01-01T00:00:00Z"),
+            ("1900-01-01T00:00:00Z", "before 1970-01-01T00:00:00Z"),
+            ("1970-01-01T00:00:00+00:01", "before 1970-01-01T00:00:00Z"),
+            ("9999-12-31T23:59:59-00:01", "after 9999-12-31T23:59:59Z"),
+        ] {
+            let err = parse_rfc3339(early).unwrap_err();
+            assert!(err.contains(side), "{early}: {err}");
+            assert!(
+                err.contains("(1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z)"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            t("9999-12-31T23:59:59Z").unwrap(),
+            LAST_CERTIFICATE_TIME,
+            "the last time is in the range"
+        );
+        assert_eq!(
+            format_rfc3339(UNIX_EPOCH + Duration::from_secs(LAST_CERTIFICATE_UNIX as u64)),
+            LAST_CERTIFICATE_TIME
+        );
     }
 }

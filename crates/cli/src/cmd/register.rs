@@ -4,7 +4,7 @@
 //! run over the chosen card and service, and the printed result.
 
 use std::fmt;
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -16,12 +16,12 @@ use mynacard_registration::machine::{ConsentPrompt, FlowConfig, Machine};
 use mynacard_registration::messages::{FaceDecision, FaceMatch, Operation, TerminalKind};
 use mynacard_registration::{Outcome, RegistrationPending};
 use mynacard_sim::image::CardImage;
-use mynacard_transport::blocking::block_on;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::cmd::card_select::{self, CardOptions, SecretInput};
 use crate::exit::{CliError, ExitCode};
+use crate::input;
 use crate::output::Output;
 
 /// Where registration happens.
@@ -139,9 +139,6 @@ pub(crate) struct RegisterArgs {
     resume: Option<PathBuf>,
 }
 
-/// The most of a pending-status document `--resume` reads (it is well under a KiB).
-const MAX_PENDING_DOCUMENT: u64 = 64 * 1024;
-
 /// The parts of a `register --no-wait --json` document a resume needs; the rest is ignored.
 #[derive(Debug, Deserialize)]
 struct PendingDocument {
@@ -163,6 +160,12 @@ pub(crate) fn run(card: &CardOptions, args: RegisterArgs, out: &Output) -> Resul
         (false, None) => Wait::ForService,
     };
     if let Some(path) = &args.resume {
+        if card.record().is_some() {
+            return Err(CliError::usage(
+                "--record records a card's APDUs, and `register --resume` talks to no card \
+                 (the card's part is done): drop --record",
+            ));
+        }
         return resume(path, &args.service, out, wait);
     }
     // clap requires --channel without --resume.
@@ -248,27 +251,11 @@ fn source_name(path: &std::path::Path) -> String {
 
 /// Reads and parses the document `--resume` names (`-`: stdin).
 fn read_pending_document(path: &std::path::Path) -> Result<PendingDocument, CliError> {
-    let cannot_read = |e: std::io::Error| {
-        CliError::usage(format!("cannot read {}", source_name(path))).with_source(e)
-    };
-    let mut text = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_PENDING_DOCUMENT + 1)
-            .read_to_end(&mut text)
-            .map_err(cannot_read)?;
+    let text = if path.as_os_str() == "-" {
+        input::read_bounded_from(std::io::stdin().lock(), "stdin", input::PENDING_DOCUMENT, 0)?
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_PENDING_DOCUMENT + 1).read_to_end(&mut text))
-            .map_err(cannot_read)?;
-    }
-    if text.len() as u64 > MAX_PENDING_DOCUMENT {
-        return Err(CliError::usage(format!(
-            "{} is larger than a pending status ({MAX_PENDING_DOCUMENT} bytes at most)",
-            source_name(path)
-        )));
-    }
+        input::read_bounded(path, input::PENDING_DOCUMENT)?
+    };
     // serde_json's messages quote a value only when its type is wrong, and a token of the
     // wrong type is no token, so the cause never shows a usable one.
     serde_json::from_slice(&text).map_err(|e| {
@@ -329,9 +316,7 @@ pub(crate) fn run_and_print_waiting(
     let attestation = if face {
         Some(match &args.attestation_key {
             Some(path) => {
-                let der = std::fs::read(path).map_err(|e| {
-                    CliError::usage(format!("cannot read {}", path.display())).with_source(e)
-                })?;
+                let der = Zeroizing::new(input::read_bounded(path, input::PKCS8_KEY)?);
                 SoftwareAttestationKey::from_pkcs8_der(&der).map_err(|e| {
                     CliError::usage(format!("{} is not a P-256 PKCS#8 key", path.display()))
                         .with_source(e)
@@ -343,9 +328,7 @@ pub(crate) fn run_and_print_waiting(
         None
     };
     let client = service_client(args)?;
-    let transport = card_select::transport(card)?;
-    let mut channel = block_on(transport.open())
-        .map_err(|e| CliError::new(ExitCode::CardAbsent, "cannot open the card").with_source(e))?;
+    let mut channel = card_select::open_channel(card)?;
     let op = machine.operation();
     let mut terminal = CliTerminal {
         yes: args.yes,
@@ -375,9 +358,9 @@ pub(crate) fn run_and_print_waiting(
 fn service_client(args: &ServiceArgs) -> Result<HttpClient, CliError> {
     // A PEM file of an option; it may hold a private key, so the copy is wiped when dropped.
     let pem = |option: &str, path: &std::path::Path| {
-        std::fs::read(path).map(Zeroizing::new).map_err(|e| {
-            CliError::usage(format!("{option}: cannot read {}", path.display())).with_source(e)
-        })
+        input::read_bounded(path, input::PEM_BUNDLE)
+            .map(Zeroizing::new)
+            .map_err(|e| e.prefixed(option))
     };
     let unusable = |option: &str, path: &std::path::Path, what: &str| {
         let message = format!("{option}: {} is not {what}", path.display());
@@ -437,13 +420,61 @@ fn print_report(
         out.print(&result)?;
         Err(CliError::new(
             ExitCode::StillPending,
-            "the registration is still pending: the service finishes it when its upstream \
-             answers; `register --resume` with the --json output waits for it",
+            format!(
+                "the registration is still pending: the service finishes it when its upstream \
+                 answers; resume later with `mynacard register --resume FILE --service {}`, \
+                 FILE being this command's --json output",
+                client.base_url()
+            ),
         )
         .after_printed_result())
+    } else if let Outcome::ServiceUnreachable {
+        proof_may_have_arrived: true,
+    } = report.outcome
+    {
+        Err(unknown_outcome_error(
+            op,
+            report.session_id.as_deref(),
+            locale,
+        ))
     } else {
         Err(outcome_error(&report.outcome, locale))
     }
+}
+
+/// The error of a flow whose proof was sent and never answered: the service may have done it,
+/// so the message says what to run to find out (protocol §10: a proof is idempotent, and a
+/// second registration of the same card answers `already_registered`).
+fn unknown_outcome_error(op: Operation, session: Option<&str>, locale: &str) -> CliError {
+    let session = session.map_or_else(String::new, |id| format!(" of session {id}"));
+    let next = match op {
+        Operation::RegisterInsuranceUse => {
+            "the card may be registered. Once the service answers, run the same `mynacard \
+             register` again: it answers `already_registered` (with the registration id) if \
+             this one arrived, and registers the card if not; `mynacard eligibility` also shows \
+             whether it is registered"
+        }
+        Operation::DeregisterInsuranceUse => {
+            "the registration may be withdrawn. Once the service answers, `mynacard eligibility` \
+             answers `not_registered` if this one arrived; run `mynacard deregister` again if \
+             not"
+        }
+        _ => "a check changes nothing: run `mynacard eligibility` again once the service answers",
+    };
+    CliError::new(
+        ExitCode::OutcomeUnknown,
+        format!(
+            "the outcome is unknown: the proof{session} was sent and the service stopped \
+             answering before its answer, so {next}"
+        ),
+    )
+    .with_source(OutcomeDetail(format!(
+        "service_unreachable: {}",
+        Outcome::ServiceUnreachable {
+            proof_may_have_arrived: true
+        }
+        .message(locale)
+    )))
 }
 
 /// A tokio runtime for the HTTP client (and, in the demo, the service).
@@ -471,6 +502,9 @@ pub(crate) fn exit_code(outcome: &Outcome) -> ExitCode {
         | Outcome::CertificateUntrusted
         | Outcome::CertificateWrongType => ExitCode::VerificationFailed,
         Outcome::Pending(_) => ExitCode::StillPending,
+        Outcome::ServiceUnreachable {
+            proof_may_have_arrived: true,
+        } => ExitCode::OutcomeUnknown,
         Outcome::CardError { .. }
         | Outcome::NoAuthPin
         | Outcome::FaceNotMatched
@@ -652,10 +686,22 @@ impl Terminal for CliTerminal {
         let _ = write!(err, "同意しますか / Do you agree? [y/N] ");
         let _ = err.flush();
         let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() {
-            return false;
+        match card_select::read_line_bounded(&mut std::io::stdin().lock(), &mut line) {
+            Ok(0) => {
+                // No one to answer (stdin closed, as under a service): not a person's "no".
+                self.error = Some(CliError::usage(
+                    "no answer to the consent: stdin ended before one (give --yes to agree \
+                     without asking)",
+                ));
+                false
+            }
+            Ok(_) => matches!(line.trim(), "y" | "Y" | "yes" | "はい"),
+            Err(e) => {
+                self.error =
+                    Some(CliError::usage("cannot read the answer to the consent").with_source(e));
+                false
+            }
         }
-        matches!(line.trim(), "y" | "Y" | "yes" | "はい")
     }
 
     async fn pin(&mut self, retries_left: Option<u8>) -> Option<Zeroizing<String>> {

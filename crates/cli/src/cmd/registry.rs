@@ -9,6 +9,7 @@ use mynacard_registry::options::{ServeArgs, simulator_trust};
 use serde::Serialize;
 
 use crate::exit::{CliError, ExitCode};
+use crate::input::{self, InputKind, read_bounded};
 use crate::output::Output;
 
 /// The reference registration service.
@@ -120,16 +121,43 @@ fn failure(
     move |source| CliError::new(ExitCode::Failure, message).with_source(source)
 }
 
+/// Checks the files `registry serve` reads at start (the registry reads them itself) against
+/// the bounds of their kinds, so that a wrong path such as `/dev/zero` ends with the same error
+/// as anywhere else in the command instead of filling the memory.
+fn check_input_bounds(args: &ServeArgs) -> Result<(), CliError> {
+    let named = |option: &'static str, kind: InputKind| {
+        move |path: &PathBuf| -> Result<(), CliError> {
+            read_bounded(path, kind)
+                .map(drop)
+                .map_err(|e| e.prefixed(option))
+        }
+    };
+    args.seed
+        .iter()
+        .try_for_each(named("--seed", input::SEED))?;
+    args.crls.iter().try_for_each(named("--crl", input::CRL))?;
+    args.tls_cert
+        .iter()
+        .try_for_each(named("--tls-cert", input::PEM_BUNDLE))?;
+    args.tls_key
+        .iter()
+        .try_for_each(named("--tls-key", input::PEM_BUNDLE))?;
+    args.client_ca
+        .iter()
+        .try_for_each(named("--client-ca", input::PEM_BUNDLE))
+}
+
 /// Runs a registry subcommand.
 pub(crate) fn run(command: RegistryCommand, out: &Output) -> Result<(), CliError> {
     let args = match command {
         RegistryCommand::Serve(args) => args,
         RegistryCommand::DevPki(args) => return dev_pki(args, out),
     };
+    check_input_bounds(&args)?;
     mynacard_registry::init_logging(args.log_json);
     let config = args
         .to_config(|| simulator_trust(std::time::SystemTime::now()))
-        .map_err(|e| failure("invalid service options")(Box::new(e)))?;
+        .map_err(|e| CliError::usage("invalid service options").with_source(e))?;
     let database = match mynacard_registry::Backend::from_url(&config.database_url) {
         Some(mynacard_registry::Backend::Postgres) => "PostgreSQL",
         _ => "SQLite",

@@ -20,8 +20,8 @@ use mynacard_transport::blocking::block_on;
 use serde::Serialize;
 
 use crate::cmd::card_select::{CardOptions, SecretInput, card_error, open_session};
-use crate::cmd::cert::read_file;
 use crate::exit::{CliError, ExitCode};
+use crate::input::{self, read_bounded};
 use crate::output::Output;
 
 /// Which card key signs.
@@ -110,7 +110,7 @@ pub(crate) fn run(card: &CardOptions, args: SignArgs, out: &Output) -> Result<()
     if args.detached && args.format == SignFormat::Raw {
         return Err(CliError::usage("--detached applies to --format cms only"));
     }
-    let content = read_file(&args.input)?;
+    let content = read_bounded(&args.input, input::CONTENT)?;
     let hash = HashAlgorithm::from(args.hash);
     let policy = if args.allow_last_attempt {
         AttemptPolicy::AllowLastAttempt

@@ -17,9 +17,10 @@ use mynacard_sign::{
 };
 use serde::Serialize;
 
-use crate::cmd::cert::{TrustArgs, TrustReport, check_trust, read_certificate, read_file};
+use crate::cmd::cert::{TrustArgs, TrustReport, check_trust, read_certificate};
 use crate::cmd::sign::HashChoice;
 use crate::exit::{CliError, ExitCode};
+use crate::input::{self, read_bounded};
 use crate::output::Output;
 
 /// Arguments of `mynacard verify`.
@@ -48,8 +49,8 @@ pub(crate) struct VerifyArgs {
 
 /// Runs `mynacard verify`.
 pub(crate) fn run(args: VerifyArgs, out: &Output) -> Result<(), CliError> {
-    let content = read_file(&args.input)?;
-    let sig = read_file(&args.sig)?;
+    let content = read_bounded(&args.input, input::CONTENT)?;
+    let sig = read_bounded(&args.sig, input::SIGNATURE)?;
     let given: Vec<JpkiCertificate> = match &args.cert {
         Some(path) => vec![read_certificate(path)?],
         None => Vec::new(),

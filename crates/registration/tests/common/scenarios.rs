@@ -541,3 +541,92 @@ pub async fn concurrent_registrations_of_one_card(db: String) {
     assert_eq!(new, 1, "{a:?} {b:?}");
     stop_with_registrations(service, 1).await;
 }
+
+/// How [`ProofFault`] fails a proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LostProof {
+    /// Never sent: no connection (a service that is down).
+    NeverSent,
+    /// The first one reaches the service and its answer is lost (the service died after
+    /// committing); later ones find no connection.
+    AnswerLost,
+}
+
+/// A service client whose proofs fail as `mode` says; everything else reaches the service.
+struct ProofFault {
+    inner: HttpClient,
+    mode: LostProof,
+    proofs: Mutex<u32>,
+}
+
+#[async_trait]
+impl ServiceClient for ProofFault {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        if !request.path.ends_with("/proof") {
+            return self.inner.send(request).await;
+        }
+        let first = {
+            let mut proofs = self.proofs.lock().expect("count");
+            *proofs += 1;
+            *proofs == 1
+        };
+        if self.mode == LostProof::AnswerLost && first {
+            // It arrives and is committed; the answer does not come back.
+            let _ = self.inner.send(request).await;
+            return Err(HttpFailure::Interrupted);
+        }
+        Err(HttpFailure::Connect)
+    }
+}
+
+/// A proof whose answer was lost may have registered the card: the outcome says so and the
+/// report names the session. A proof that never left cannot have: the outcome says that.
+pub async fn lost_proof_answers_are_told_from_proofs_never_sent(db: String) {
+    let service = spawn(&db, true).await;
+    let url = service.base_url();
+    let (adult, _) = card("adult");
+    for (mode, may_have_arrived, registrations) in [
+        (LostProof::NeverSent, false, 0),
+        (LostProof::AnswerLost, true, 1),
+    ] {
+        let client = ProofFault {
+            inner: HttpClient::new(&url).expect("client"),
+            mode,
+            proofs: Mutex::new(0),
+        };
+        // Quick resends: three proofs in all.
+        let machine =
+            Machine::register_with_pin(flow(APP, TerminalKind::App).with_proof_retries(2, 10));
+        let mut channel = adult.channel();
+        let report = driver::run(
+            machine,
+            &mut channel,
+            &client,
+            &mut SimTerminal::with_pin("1234"),
+        )
+        .await
+        .expect("driver");
+        assert_eq!(
+            report.outcome,
+            Outcome::ServiceUnreachable {
+                proof_may_have_arrived: may_have_arrived
+            },
+            "{mode:?}"
+        );
+        assert_eq!(*client.proofs.lock().expect("count"), 3, "{mode:?}: resent");
+        let session = report.session_id.clone().expect("the session is named");
+        assert!(!session.is_empty());
+        assert_eq!(
+            service.registration_count().await.expect("count"),
+            registrations,
+            "{mode:?}"
+        );
+    }
+    // What the outcome says to do: the card is registered, and a new run finds it so.
+    let report = run_with_pin(pin_registration_in_app(), &adult, &url, "1234").await;
+    assert!(
+        matches!(report.outcome, Outcome::AlreadyRegistered { .. }),
+        "{report:?}"
+    );
+    stop_with_registrations(service, 1).await;
+}
