@@ -86,7 +86,8 @@ pub async fn postgres() -> TestDb {
 }
 
 /// The service for the simulated cards on `database_url`: the built-in seed, the simulator's
-/// roots, CVC authorities and CRL as of `now`, rate limiting off, the clock starting at `now`.
+/// roots, CVC authorities and CRL as of `now`, rate limiting (per terminal and per peer) off,
+/// the clock starting at `now`.
 pub fn config(database_url: &str, now: SystemTime) -> Config {
     let mut config = Config::new(database_url);
     config.seed = crate::Seed::builtin().expect("built-in seed");
@@ -94,6 +95,7 @@ pub fn config(database_url: &str, now: SystemTime) -> Config {
         .expect("simulator trust")
         .apply_to(&mut config);
     config.rate_limit = None;
+    config.peer_rate_limit = None;
     config.start_time = Some(now);
     config
 }
@@ -111,7 +113,7 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `command` (the program and any subcommand, e.g. `mynacard registry serve`) on
     /// the database `db`, listening on `listen` (`127.0.0.1:0` for a free port), with test
-    /// roots allowed, no rate limit, the options `extra`, and the test faults `fault` in
+    /// roots allowed, no rate limit (per terminal or per peer), the options `extra`, and the test faults `fault` in
     /// `MYNACARD_REGISTRY_FAULT` (feature `fault-injection`; none: the seeded upstreams
     /// answer). Returns once the service says where it listens. Standard error is what
     /// `command` says (inherited unless set).
@@ -130,6 +132,8 @@ impl ServiceProcess {
                 listen,
                 "--allow-test-roots",
                 "--rate-limit",
+                "0",
+                "--peer-rate-limit",
                 "0",
             ])
             .args(extra)
