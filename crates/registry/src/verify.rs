@@ -910,6 +910,76 @@ mod tests {
         );
     }
 
+    /// A verifier over the simulator's authentication root, and a real card's certificate with
+    /// a time inside its validity.
+    #[cfg(feature = "test-kit")]
+    fn simulator_case() -> (Verifier, Vec<u8>, i64) {
+        use mynacard_sim::pki::{CaKind, TestPki};
+        let root = TestPki::shared().expect("pki").root_der(CaKind::Auth).to_vec();
+        let verifier =
+            Verifier::new(Verifier::policy(&[root]).expect("policy"), &[], false).expect("verifier");
+        let image = mynacard_sim::image::CardImage::from_profile_name("adult").expect("profile");
+        let cert = image.auth.cert_der;
+        let parsed = JpkiCertificate::from_der(&cert).expect("parses");
+        let now = to_unix(parsed.not_before()) + 86_400;
+        (verifier, cert, now)
+    }
+
+    #[cfg(feature = "test-kit")]
+    fn checks(verifier: &Verifier) -> u64 {
+        verifier.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// An 8,192-bit (or 1,024-bit) card key is refused before any signature is checked, and
+    /// leaves nothing in the cache; a real card's certificate costs one chain check, once.
+    #[cfg(feature = "test-kit")]
+    #[test]
+    fn key_size_is_refused_before_any_signature_check() {
+        use crate::test_kit::forge;
+        let (verifier, real, now) = simulator_case();
+        for bits in [8192, 1024] {
+            let odd = forge::with_rsa_key(&real, &forge::modulus(bits));
+            assert_eq!(admit(&odd).map(|_| ()), Err(Inadmissible::KeySize), "{bits}");
+            assert_eq!(
+                verifier.check_certificate(&odd, now).map(|_| ()),
+                Err(CertFailure::Untrusted)
+            );
+        }
+        assert_eq!(checks(&verifier), 0);
+        assert!(verifier.lock_cache().is_empty());
+        // The real certificate: one chain check, then cached.
+        assert!(verifier.check_certificate(&real, now).is_ok());
+        assert!(verifier.check_certificate(&real, now).is_ok());
+        assert_eq!(checks(&verifier), 1);
+        assert_eq!(verifier.lock_cache().len(), 1);
+    }
+
+    /// A certificate over the size bound is refused unparsed; a forged one within it costs one
+    /// chain check each time and is not cached.
+    #[cfg(feature = "test-kit")]
+    #[test]
+    fn untrusted_certificates_are_not_cached() {
+        use crate::test_kit::forge;
+        let (verifier, real, now) = simulator_case();
+        let large = forge::with_filler(&real, MAX_CERT_DER_LEN, 1);
+        assert_eq!(admit(&large).map(|_| ()), Err(Inadmissible::TooLarge));
+        assert_eq!(
+            verifier.check_certificate(&large, now).map(|_| ()),
+            Err(CertFailure::Untrusted)
+        );
+        assert_eq!(checks(&verifier), 0);
+        for salt in 0..3 {
+            let forged = forge::with_filler(&real, 2_000, salt);
+            assert!(admit(&forged).is_ok(), "a forged certificate still parses");
+            assert_eq!(
+                verifier.check_certificate(&forged, now).map(|_| ()),
+                Err(CertFailure::Untrusted)
+            );
+        }
+        assert_eq!(checks(&verifier), 3);
+        assert!(verifier.lock_cache().is_empty());
+    }
+
     #[test]
     fn card_public_key_refuses_malformed_objects() {
         assert!(parse_card_public_key(&[]).is_none());
