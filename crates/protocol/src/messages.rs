@@ -155,9 +155,9 @@ where
     Ok(names
         .iter()
         .filter_map(|name| {
-            Method::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(
-                name,
-            ))
+            Method::deserialize(
+                serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name),
+            )
             .ok()
         })
         .collect())

@@ -167,8 +167,11 @@ async fn peer_gate(State(registry): State<Arc<Registry>>, req: Request, next: Ne
         && let Err(secs) = limiter.check(&peer_key(addr.ip()), Instant::now())
     {
         return Answer::error(
-            ErrorBody::new(ErrorCode::RateLimited, "too many requests from this address")
-                .with_retry_after(secs),
+            ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many requests from this address",
+            )
+            .with_retry_after(secs),
         )
         .into_response();
     }

@@ -430,7 +430,8 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
     })
 }
 
-/// Deletes challenges whose retry retention is over, once a minute.
+/// Deletes challenges whose retry retention is over, and unused ones soon after they expire,
+/// once a minute.
 async fn janitor(registry: Arc<Registry>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -440,6 +441,10 @@ async fn janitor(registry: Arc<Registry>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(purged = n, "old challenges purged"),
             Err(e) => tracing::warn!(error = %e, "purging challenges failed"),
+        }
+        let unused = registry.clock.now_ms() - service::UNUSED_RETENTION_MS;
+        if let Err(e) = registry.store.purge_unused_challenges(unused).await {
+            tracing::warn!(error = %e, "purging unused challenges failed");
         }
     }
 }

@@ -433,6 +433,17 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)?)
     }
 
+    /// Deletes challenges never used that expired before `before` (Unix ms): they hold no
+    /// answer to keep for retries. Returns how many.
+    pub async fn purge_unused_challenges(&self, before: i64) -> Result<u64, StoreError> {
+        let _writing = self.write_turn().await;
+        let done = sqlx::query("DELETE FROM challenges WHERE used_at IS NULL AND expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Deletes challenges that expired before `before` (Unix ms), except those of registrations
     /// still pending, and the ended pending rows of deleted challenges; returns how many
     /// challenges.

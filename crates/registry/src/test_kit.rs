@@ -253,11 +253,7 @@ pub mod forge {
         filler[..8].copy_from_slice(&salt.to_be_bytes());
         let extension = tlv(
             0x30,
-            &[
-                tlv(0x06, &FILLER_OID),
-                tlv(0x04, &tlv(0x04, &filler)),
-            ]
-            .concat(),
+            &[tlv(0x06, &FILLER_OID), tlv(0x04, &tlv(0x04, &filler))].concat(),
         );
         with_tbs(cert, |tbs| {
             let last = tbs.last_mut().expect("a TBS has elements");

@@ -915,9 +915,12 @@ mod tests {
     #[cfg(feature = "test-kit")]
     fn simulator_case() -> (Verifier, Vec<u8>, i64) {
         use mynacard_sim::pki::{CaKind, TestPki};
-        let root = TestPki::shared().expect("pki").root_der(CaKind::Auth).to_vec();
-        let verifier =
-            Verifier::new(Verifier::policy(&[root]).expect("policy"), &[], false).expect("verifier");
+        let root = TestPki::shared()
+            .expect("pki")
+            .root_der(CaKind::Auth)
+            .to_vec();
+        let verifier = Verifier::new(Verifier::policy(&[root]).expect("policy"), &[], false)
+            .expect("verifier");
         let image = mynacard_sim::image::CardImage::from_profile_name("adult").expect("profile");
         let cert = image.auth.cert_der;
         let parsed = JpkiCertificate::from_der(&cert).expect("parses");
@@ -939,7 +942,11 @@ mod tests {
         let (verifier, real, now) = simulator_case();
         for bits in [8192, 1024] {
             let odd = forge::with_rsa_key(&real, &forge::modulus(bits));
-            assert_eq!(admit(&odd).map(|_| ()), Err(Inadmissible::KeySize), "{bits}");
+            assert_eq!(
+                admit(&odd).map(|_| ()),
+                Err(Inadmissible::KeySize),
+                "{bits}"
+            );
             assert_eq!(
                 verifier.check_certificate(&odd, now).map(|_| ()),
                 Err(CertFailure::Untrusted)

@@ -88,7 +88,10 @@ async fn client_identifiers_reach_the_text_log_escaped_or_not_at_all() {
     .await;
     assert_eq!(status, 201, "{body}");
     let session: serde_json::Value = serde_json::from_str(&body).expect("challenge");
-    let session = session["session_id"].as_str().expect("session id").to_owned();
+    let session = session["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
     let (status, _, body) = post(
         &base,
         &format!("/v1/registrations/{session}/proof"),
@@ -112,7 +115,10 @@ async fn client_identifiers_reach_the_text_log_escaped_or_not_at_all() {
     service.shutdown().await;
 
     let log = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8 log");
-    assert!(!log.contains('\u{1b}'), "an ESC byte reached the log:\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "an ESC byte reached the log:\n{log}"
+    );
     assert!(!log.contains('\u{7}'), "a BEL byte reached the log:\n{log}");
     for line in log.lines() {
         assert!(

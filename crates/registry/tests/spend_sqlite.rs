@@ -268,8 +268,12 @@ async fn the_open_challenge_ceiling_holds_across_keys_and_restarts() {
         .expect("spawn");
     let base = service.base_url();
     for i in 0..3 {
-        let (status, _, body) =
-            post(&base, "/v1/registrations", start_body(&format!("kiosk-{i}"))).await;
+        let (status, _, body) = post(
+            &base,
+            "/v1/registrations",
+            start_body(&format!("kiosk-{i}")),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
     }
     let (status, retry_after, body) = post(&base, "/v1/eligibility", start_body("other")).await;
@@ -369,21 +373,33 @@ async fn every_refusal_is_the_protocols_json_and_unknown_methods_are_skipped() {
         br#"{"v":"1","terminal_id":"atm-0001","terminal_kind":"atm","locale":"ja","methods_supported":["iris_scan"]}"#.to_vec(),
     )
     .await;
-    assert_eq!((status, code(&body).as_str()), (403, "E_METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, "E_METHOD_NOT_ALLOWED")
+    );
 
     let path = format!("/v1/registrations/{}/proof", challenge.session_id);
     let nonce = challenge.nonce.to_base64url();
     let extra = proof_body(&challenge.session_id, &nonce, ATM, r#","note":"hello""#);
     let (status, _, body) = post(&base, &path, extra).await;
-    assert_eq!((status, code(&body).as_str()), (400, "E_BAD_REQUEST"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, "E_BAD_REQUEST"),
+        "{body}"
+    );
     // The same proof without the member gets as far as the intent's certificate hash.
     let plain = proof_body(&challenge.session_id, &nonce, ATM, "");
     let (status, _, body) = post(&base, &path, plain).await;
-    assert_eq!((status, code(&body).as_str()), (400, "E_INTENT_MISMATCH"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, "E_INTENT_MISMATCH"),
+        "{body}"
+    );
     service.shutdown().await;
 }
 
-/// The open-challenge count does not outlive its sessions: a used session gives its place back.
+/// The open-challenge count does not outlive its sessions: a used session gives its place back;
+/// an unused challenge's row is purged soon after it expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_used_session_gives_back_its_place_under_the_ceiling() {
     let db = db::sqlite();
@@ -408,4 +424,18 @@ async fn a_used_session_gives_back_its_place_under_the_ceiling() {
     let (status, _, body) = post(&base, "/v1/eligibility", start_body(ATM)).await;
     assert_eq!(status, 201, "{body}");
     service.shutdown().await;
+    // The unused challenge goes soon after it expires; the used one stays for retries.
+    let store = Store::connect(&db.url, 1).await.expect("connect");
+    let day_later = now + Duration::from_secs(86_400);
+    let day_later_ms = day_later
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let purged = store
+        .purge_unused_challenges(i64::try_from(day_later_ms).expect("ms"))
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(store.challenge_count().await.expect("count"), 1);
+    store.close().await;
 }

@@ -89,14 +89,10 @@ fn cert_error(failure: CertFailure) -> ErrorBody {
         CertFailure::Revoked(reason) => {
             err(ErrorCode::CertRevoked, "the certificate is revoked").with_reason(reason)
         }
-        CertFailure::NotYetValid => err(
-            ErrorCode::CertExpired,
-            "the certificate is not yet valid",
-        ),
-        CertFailure::RevocationUnavailable => err(
-            ErrorCode::UpstreamJlis,
-            "revocation status unavailable",
-        ),
+        CertFailure::NotYetValid => err(ErrorCode::CertExpired, "the certificate is not yet valid"),
+        CertFailure::RevocationUnavailable => {
+            err(ErrorCode::UpstreamJlis, "revocation status unavailable")
+        }
     }
 }
 

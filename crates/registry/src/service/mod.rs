@@ -113,6 +113,10 @@ impl core::fmt::Debug for Registry {
 /// How long a used challenge (and its stored answer) is kept for retries after it expires.
 pub(crate) const RETRY_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
+/// How long a challenge never used is kept after it expires (a late proof is then answered
+/// `E_SESSION_EXPIRED` rather than `E_SESSION_NOT_FOUND`); it holds no answer to keep.
+pub(crate) const UNUSED_RETENTION_MS: i64 = 10 * 60 * 1000;
+
 /// The grace period after expiry of an auth certificate: until the end of the third month after
 /// the month of expiry (domain facts §1.6), counted in Japan time.
 pub fn grace_end_unix(not_after: i64) -> i64 {
@@ -251,19 +255,17 @@ impl Registry {
                 .map_err(|e| store_failure(&e))?;
             self.open_challenges.load(open);
         }
-        self.open_challenges
-            .admit(now, expires_ms)
-            .map_err(|secs| {
-                tracing::warn!(
-                    ceiling = self.open_challenges.ceiling(),
-                    "open-challenge ceiling reached"
-                );
-                err(
-                    ErrorCode::RateLimited,
-                    "too many open sessions; try again later",
-                )
-                .with_retry_after(secs)
-            })
+        self.open_challenges.admit(now, expires_ms).map_err(|secs| {
+            tracing::warn!(
+                ceiling = self.open_challenges.ceiling(),
+                "open-challenge ceiling reached"
+            );
+            err(
+                ErrorCode::RateLimited,
+                "too many open sessions; try again later",
+            )
+            .with_retry_after(secs)
+        })
     }
 
     /// `GET /v1/consent`.
@@ -472,7 +474,10 @@ mod tests {
         let forged = format!("a\nINFO forged line\x1b[31m{}", "x".repeat(200));
         let shown = Escaped(&forged).to_string();
         assert!(!shown.contains('\n') && !shown.contains('\x1b'), "{shown}");
-        assert!(shown.contains("\\n") && shown.contains("\\u{1b}"), "{shown}");
+        assert!(
+            shown.contains("\\n") && shown.contains("\\u{1b}"),
+            "{shown}"
+        );
         assert!(shown.chars().count() < LOGGED_ID_CHARS + 10, "{shown}");
         assert_eq!(Escaped("atm-0001").to_string(), "\"atm-0001\"");
     }
