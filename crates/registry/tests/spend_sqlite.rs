@@ -65,7 +65,7 @@ struct Hostile {
 /// Certificate sizes: half within the service's size bound (parsed, one chain check each),
 /// half over it (refused unparsed), 2 to 40 KB.
 fn filler_len(i: usize) -> usize {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         500 + (i * 13) % 6_000
     } else {
         8_000 + (i * 7_919) % 32_000
