@@ -114,6 +114,50 @@ async fn flood(base: &str, path: &str, honest: &[u8]) -> Flood {
             refused
         }
     };
+    // First a certificate made with a key of one's own, the signature made with that key: it
+    // proves possession of that key, not of a card, and leaves the session too.
+    let (status, body) = {
+        use rsa::traits::PublicKeyParts;
+        let key = mynacard_sim::pki::TestPki::shared()
+            .expect("pki")
+            .key("registry-spend/self-made")
+            .expect("key");
+        let der = forge::with_rsa_key(&real, &key.n_bytes());
+        let mut intent: mynacard_protocol::messages::Intent =
+            serde_json::from_value(honest["intent"].clone()).expect("intent");
+        intent.cert_sha256 = Sha256Digest::of(&der);
+        let signature = key
+            .sign(
+                rsa::Pkcs1v15Sign::new_unprefixed(),
+                &intent.signed_digest_info().expect("digest info"),
+            )
+            .expect("sign");
+        // The signature does verify under the certificate's key: only trust is missing.
+        let cert_key = mynacard_cert::JpkiCertificate::from_der(&der)
+            .expect("parses")
+            .rsa_public_key()
+            .expect("key");
+        let digest_info =
+            mynacard_sign::DigestInfo::from_der(&intent.signed_digest_info().expect("digest info"))
+                .expect("digest info");
+        mynacard_sign::verify_pkcs1v15(&cert_key, &digest_info, &signature).expect("verifies");
+        let mut proof = honest.clone();
+        proof["intent"] = serde_json::to_value(&intent).expect("json");
+        proof["auth_cert"] = Bytes(der).to_base64url().into();
+        proof["signature"] = Bytes(signature).to_base64url().into();
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&proof).expect("json"))
+            .send()
+            .await
+            .expect("send");
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
+    };
+    assert_eq!((status, code(&body).as_str()), (401, "E_CERT_UNTRUSTED"));
     let mut refused = run_batch(0..WARM_UP).await;
     let before = resident_kb();
     let started = Instant::now();
@@ -151,9 +195,10 @@ impl ServiceClient for Hostile {
     }
 }
 
-/// Ten thousand proofs with distinct invented certificates to one session: each is refused
-/// `E_CERT_UNTRUSTED`, the service's memory does not grow with them, and the session is still
-/// there for the card's honest proof.
+/// Ten thousand proofs with distinct invented certificates to one session (and one whose
+/// self-made certificate's key did sign the intent): each is refused `E_CERT_UNTRUSTED`, the
+/// service's memory does not grow with them, and the session is still there for the card's
+/// honest proof.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_certificates_cost_no_memory_and_leave_the_session() {
     let db = db::sqlite();
