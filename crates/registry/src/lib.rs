@@ -10,7 +10,8 @@
 //! - Verification ([`verify`]) with `mynacard-cert` and `mynacard-sign`: chain to the
 //!   configured roots, validity, revocation, the card's signature over the canonical intent,
 //!   the terminal attestation for face registration.
-//! - Rate limiting per terminal and a maintenance switch ([`limits`]).
+//! - Rate limiting per peer address and per terminal, a ceiling on open challenges, and a
+//!   maintenance switch ([`limits`]).
 //! - HTTPS ([`tls`]): TLS 1.3 only, optionally with terminal client certificates whose subject
 //!   commonName is the terminal id; a session started with one is bound to that terminal.
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with

@@ -185,7 +185,8 @@ pub const MIN_KEY_BITS: usize = 2048;
 pub const MAX_KEY_BITS: usize = CardPublicKey::MAX_MODULUS_BITS;
 
 /// Most trusted certificates cached; the cache is emptied when it fills (each card then costs
-/// one chain check again). About 3 KB an entry: at most some 30 MB.
+/// one chain check again). A few KB an entry (the parsed certificate and its key): tens of MB
+/// at most.
 pub const TRUSTED_CACHE_LIMIT: usize = 10_000;
 
 /// Why a certificate is refused before its chain is checked: nothing here verifies a signature.
