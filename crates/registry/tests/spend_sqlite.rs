@@ -290,6 +290,7 @@ async fn new_terminal_ids_from_one_peer_are_rate_limited() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let allowed = f64::from(limit.burst) + elapsed * limit.per_second + 1.0;
+    eprintln!("{issued} challenges issued, {limited} limited in {elapsed:.1} s");
     assert!(limited > 0, "no request was limited");
     assert!(
         f64::from(issued) <= allowed,
