@@ -138,8 +138,29 @@ pub struct StartSession {
     pub terminal_kind: TerminalKind,
     /// The language the person reads, BCP 47 (`ja` or `en`).
     pub locale: String,
-    /// Methods the terminal can perform.
+    /// Methods the terminal can perform. Methods this version does not know are skipped when
+    /// parsed (protocol §4.2): a terminal offering a newer method beside a known one is
+    /// served with the known one.
+    #[serde(deserialize_with = "known_methods")]
     pub methods_supported: Vec<Method>,
+}
+
+/// The known methods of a list, skipping names this version does not know (any other kind of
+/// value is still refused).
+fn known_methods<'de, D>(deserializer: D) -> Result<Vec<Method>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let names = Vec::<String>::deserialize(deserializer)?;
+    Ok(names
+        .iter()
+        .filter_map(|name| {
+            Method::deserialize(
+                serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name),
+            )
+            .ok()
+        })
+        .collect())
 }
 
 /// `StartSession` for `POST /v1/registrations`.
@@ -195,7 +216,11 @@ pub struct ConsentResponse {
 ///
 /// The signed bytes are `DigestInfo(SHA-256, SHA-256(JCS(intent)))`; see
 /// [`Intent::signed_digest_info`](crate::intent).
+///
+/// No member beyond these is allowed in version 1 (protocol §5): one is refused when parsed,
+/// since the card signs exactly these.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Intent {
     /// Protocol version.
     pub v: V1,
@@ -611,4 +636,39 @@ pub fn is_valid_identifier(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTENT: &str = r#"{"v":"1","op":"register_insurance_use","session_id":"ses_01HZX5T7Q9M3",
+        "nonce":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8","terminal_id":"atm-0001",
+        "consent_sha256":"8cghPl7hmUTMh6cNeWwjEGMhSis-KU81ikyWN1iJ03M",
+        "cert_sha256":"3yk35Ctq0n2McOvjdpDkekN84hh2GcIEcc8291CWAbs",
+        "signed_at":"2026-04-01T09:30:05Z""#;
+
+    #[test]
+    fn an_intent_with_a_member_of_its_own_is_refused() {
+        let exact: Result<Intent, _> = serde_json::from_str(&format!("{INTENT}}}"));
+        assert!(exact.is_ok(), "{exact:?}");
+        let extra: Result<Intent, _> = serde_json::from_str(&format!(r#"{INTENT},"note":"x"}}"#));
+        assert!(extra.is_err());
+    }
+
+    fn start(methods: &str) -> Result<StartSession, serde_json::Error> {
+        serde_json::from_str(&format!(
+            r#"{{"v":"1","terminal_id":"atm-0001","terminal_kind":"atm","locale":"ja","methods_supported":{methods}}}"#
+        ))
+    }
+
+    #[test]
+    fn unknown_methods_are_skipped_and_known_ones_kept() {
+        let both = start(r#"["iris_scan","pin_signature"]"#).expect("parses");
+        assert_eq!(both.methods_supported, vec![Method::PinSignature]);
+        let none = start(r#"["iris_scan"]"#).expect("parses");
+        assert!(none.methods_supported.is_empty());
+        assert!(start(r#"[1]"#).is_err());
+        assert!(start(r#""pin_signature""#).is_err());
+    }
 }

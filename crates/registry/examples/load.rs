@@ -138,6 +138,8 @@ fn start_service(db: &str, seed: &std::path::Path, cpus: Option<&str>) -> Result
         "--allow-test-roots",
         "--rate-limit",
         "0",
+        "--peer-rate-limit",
+        "0",
         "--db-connections",
         "16",
         "--seed",

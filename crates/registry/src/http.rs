@@ -1,10 +1,13 @@
 //! The HTTP binding: routes, body parsing into protocol errors, maintenance and `Retry-After`.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +18,7 @@ use mynacard_protocol::messages::PREFER_RESPOND_ASYNC;
 use mynacard_protocol::messages::{Operation, Proof, StartSession, paths};
 use serde::de::DeserializeOwned;
 
+use crate::limits::peer_key;
 use crate::service::{Answer, Registry};
 use crate::tls::ClientTerminal;
 
@@ -154,8 +158,56 @@ async fn maintenance_gate(
     next.run(req).await
 }
 
+/// Limits each peer address (an IPv6 peer by its /64) before its request body is read. A
+/// request without a peer address (a router driven directly, as in unit tests) is not limited
+/// here; the service's listeners always give one.
+async fn peer_gate(State(registry): State<Arc<Registry>>, req: Request, next: Next) -> Response {
+    if let Some(limiter) = &registry.peer_limiter
+        && let Some(ConnectInfo(addr)) = req.extensions().get::<ConnectInfo<SocketAddr>>()
+        && let Err(secs) = limiter.check(&peer_key(addr.ip()), Instant::now())
+    {
+        return Answer::error(
+            ErrorBody::new(
+                ErrorCode::RateLimited,
+                "too many requests from this address",
+            )
+            .with_retry_after(secs),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 async fn not_found() -> Answer {
     Answer::error(ErrorBody::new(ErrorCode::BadRequest, "no such endpoint")).with_status(404)
+}
+
+async fn method_not_allowed() -> Answer {
+    Answer::error(ErrorBody::new(
+        ErrorCode::BadRequest,
+        "this endpoint does not take this HTTP method",
+    ))
+    .with_status(405)
+}
+
+/// The `{session_id}` of a path; one that cannot be decoded is answered with the protocol's
+/// `E_BAD_REQUEST` body (and never logged).
+struct SessionPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
+    type Rejection = Answer;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| SessionPath(id))
+            .map_err(|_| {
+                Answer::error(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "the session id in the path cannot be read",
+                ))
+            })
+    }
 }
 
 impl Answer {
@@ -180,7 +232,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/v1/registrations/{session_id}/proof",
             post(
                 |State(r): State<Arc<Registry>>,
-                 Path(id): Path<String>,
+                 SessionPath(id): SessionPath,
                  headers: HeaderMap,
                  client: Client,
                  body: Body| async move {
@@ -200,7 +252,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/v1/registrations/{session_id}",
             get(
                 |State(r): State<Arc<Registry>>,
-                 Path(id): Path<String>,
+                 SessionPath(id): SessionPath,
                  headers: HeaderMap,
                  client: Client| async move {
                     let authorization = headers
@@ -223,7 +275,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/v1/eligibility/{session_id}/proof",
             post(
                 |State(r): State<Arc<Registry>>,
-                 Path(id): Path<String>,
+                 SessionPath(id): SessionPath,
                  headers: HeaderMap,
                  client: Client,
                  body: Body| async move {
@@ -243,7 +295,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
             "/v1/deregistrations/{session_id}/proof",
             post(
                 |State(r): State<Arc<Registry>>,
-                 Path(id): Path<String>,
+                 SessionPath(id): SessionPath,
                  headers: HeaderMap,
                  client: Client,
                  body: Body| async move {
@@ -265,6 +317,10 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&registry),
+            peer_gate,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&registry),
             maintenance_gate,
         ));
     Router::new()
@@ -272,6 +328,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         // Liveness for load balancers: answers even in maintenance.
         .route("/healthz", get(|| async { "ok" }))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(registry)
 }

@@ -10,7 +10,8 @@
 //! - Verification ([`verify`]) with `mynacard-cert` and `mynacard-sign`: chain to the
 //!   configured roots, validity, revocation, the card's signature over the canonical intent,
 //!   the terminal attestation for face registration.
-//! - Rate limiting per terminal and a maintenance switch ([`limits`]).
+//! - Rate limiting per peer address and per terminal, a ceiling on open challenges, and a
+//!   maintenance switch ([`limits`]).
 //! - HTTPS ([`tls`]): TLS 1.3 only, optionally with terminal client certificates whose subject
 //!   commonName is the terminal id; a session started with one is bound to that terminal.
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
@@ -73,6 +74,9 @@ pub use upstream::{IdentityProvider, InsuranceProvider};
 /// The most a challenge may live (protocol: at most 120 s).
 pub const MAX_CHALLENGE_TTL: Duration = Duration::from_secs(120);
 
+/// The default ceiling on open challenges ([`Config::max_open_challenges`]).
+pub const DEFAULT_MAX_OPEN_CHALLENGES: usize = 10_000;
+
 /// How long an upstream call may take by default.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -121,6 +125,12 @@ pub struct Config {
     /// Serve HTTPS (TLS 1.3, optionally with terminal client certificates) instead of plain
     /// HTTP.
     pub tls: Option<TlsSettings>,
+    /// Rate limit per peer address (an IPv6 peer by its /64, [`limits::peer_key`]), on every
+    /// `/v1` request before its body is read; `None` turns it off.
+    pub peer_rate_limit: Option<RateLimit>,
+    /// Most open challenges (issued, not used, not expired) at once; past it a StartSession is
+    /// answered `E_RATE_LIMITED` with `Retry-After`. 0 turns the ceiling off.
+    pub max_open_challenges: usize,
 }
 
 impl core::fmt::Debug for Config {
@@ -141,6 +151,8 @@ impl core::fmt::Debug for Config {
         f.field("upstream_timeout", &self.upstream_timeout)
             .field("pending", &self.pending)
             .field("tls", &self.tls)
+            .field("peer_rate_limit", &self.peer_rate_limit)
+            .field("max_open_challenges", &self.max_open_challenges)
             .finish_non_exhaustive()
     }
 }
@@ -171,6 +183,8 @@ impl Config {
             upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
             pending: PendingPolicy::default(),
             tls: None,
+            peer_rate_limit: Some(limits::DEFAULT_PEER_RATE_LIMIT),
+            max_open_challenges: DEFAULT_MAX_OPEN_CHALLENGES,
         }
     }
 }
@@ -287,6 +301,8 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
         fault: config.fault,
         upstream_timeout: config.upstream_timeout,
         pending: config.pending,
+        peer_limiter: config.peer_rate_limit.map(limits::RateLimiter::new),
+        open_challenges: limits::OpenChallenges::new(config.max_open_challenges),
     })
 }
 
@@ -415,7 +431,8 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
     })
 }
 
-/// Deletes challenges whose retry retention is over, once a minute.
+/// Deletes challenges whose retry retention is over, and unused ones soon after they expire,
+/// once a minute.
 async fn janitor(registry: Arc<Registry>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
@@ -425,6 +442,10 @@ async fn janitor(registry: Arc<Registry>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(purged = n, "old challenges purged"),
             Err(e) => tracing::warn!(error = %e, "purging challenges failed"),
+        }
+        let unused = registry.clock.now_ms() - service::UNUSED_RETENTION_MS;
+        if let Err(e) = registry.store.purge_unused_challenges(unused).await {
+            tracing::warn!(error = %e, "purging unused challenges failed");
         }
     }
 }

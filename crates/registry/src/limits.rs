@@ -1,13 +1,15 @@
-//! Per-terminal rate limiting (429 + `Retry-After`) and the maintenance switch (503 +
-//! `Retry-After`).
+//! Rate limiting by what a client cannot choose, the peer address ([`peer_key`]), and by
+//! terminal (429 + `Retry-After`); the ceiling on open challenges ([`OpenChallenges`]); and the
+//! maintenance switch (503 + `Retry-After`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Instant;
 
-/// Token-bucket limits applied to each terminal id.
+/// Token-bucket limits applied to each key (a terminal id, or a peer address).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
     /// Sustained requests per second per terminal.
@@ -27,12 +29,19 @@ impl Default for RateLimit {
     }
 }
 
+/// The default per-peer limit: room for the terminals of a clinic or shop behind one address
+/// (each registration is two or three requests), far below a flood.
+pub const DEFAULT_PEER_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 50.0,
+    burst: 100,
+};
+
 struct Bucket {
     tokens: f64,
     last: Instant,
 }
 
-/// One token bucket per terminal id.
+/// One token bucket per key (terminal id or [`peer_key`]), at most [`MAX_BUCKETS`] of them.
 pub struct RateLimiter {
     limit: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -46,9 +55,27 @@ impl core::fmt::Debug for RateLimiter {
     }
 }
 
-/// Most terminals ids remembered before idle buckets are dropped (bounds memory under a flood of
-/// invented ids).
-const MAX_BUCKETS: usize = 100_000;
+/// Most keys remembered (bounds memory under a flood of invented ids or addresses): when full,
+/// idle buckets are dropped, and if none is idle all are, so a flood of more distinct keys than
+/// this at once starts every bucket anew (the open-challenge ceiling still holds). About 100
+/// bytes a bucket: some 10 MB.
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// The rate-limit key of a peer address: an IPv4 address as it is, an IPv6 address by its /64
+/// prefix (one subscriber or host is commonly given a whole /64, so per-address keys would let
+/// it invent 2^64 of them). An IPv4-mapped IPv6 address counts as the IPv4 address.
+pub fn peer_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
 
 impl RateLimiter {
     /// A limiter with these limits.
@@ -57,6 +84,19 @@ impl RateLimiter {
             limit,
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Number of keys remembered.
+    pub fn len(&self) -> usize {
+        match self.buckets.lock() {
+            Ok(guard) => guard.len(),
+            Err(poisoned) => poisoned.into_inner().len(),
+        }
+    }
+
+    /// Whether no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Takes one token for `terminal_id`; `Err(seconds)` says how long to wait when none is left.
@@ -72,6 +112,9 @@ impl RateLimiter {
             buckets.retain(|_, b| {
                 (now.saturating_duration_since(b.last).as_secs_f64() * rate + b.tokens) < burst
             });
+            if buckets.len() >= MAX_BUCKETS {
+                buckets.clear();
+            }
         }
         let bucket = buckets.entry(terminal_id.to_owned()).or_insert(Bucket {
             tokens: burst,
@@ -92,6 +135,118 @@ impl RateLimiter {
                 (wait as u32).max(1)
             })
         }
+    }
+}
+
+/// The ceiling on open challenges (issued, not used, not expired) of this service instance, so
+/// that no number of clients grows the challenge table without bound: past it a StartSession is
+/// answered `E_RATE_LIMITED` with `Retry-After` until the next open challenge expires.
+///
+/// Kept in memory, one entry per expiry time (at most the ceiling's worth), loaded once from the
+/// store's unused challenges so that a restart does not forget them.
+#[derive(Debug)]
+pub struct OpenChallenges {
+    ceiling: usize,
+    state: Mutex<OpenState>,
+}
+
+#[derive(Debug, Default)]
+struct OpenState {
+    // Expiry (Unix ms) → number of open challenges expiring then.
+    expiries: BTreeMap<i64, u32>,
+    count: usize,
+    loaded: bool,
+}
+
+impl OpenState {
+    fn prune(&mut self, now_ms: i64) {
+        let live = self.expiries.split_off(&now_ms.saturating_add(1));
+        let gone: usize = self.expiries.values().map(|&n| n as usize).sum();
+        self.count = self.count.saturating_sub(gone);
+        self.expiries = live;
+    }
+
+    fn add(&mut self, expires_at: i64) {
+        *self.expiries.entry(expires_at).or_insert(0) += 1;
+        self.count += 1;
+    }
+}
+
+impl OpenChallenges {
+    /// At most `ceiling` open challenges (0: no ceiling).
+    pub fn new(ceiling: usize) -> Self {
+        OpenChallenges {
+            ceiling,
+            state: Mutex::new(OpenState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenState> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The ceiling (0: none).
+    pub fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    /// Whether the open challenges of the store are still to be loaded ([`Self::load`]).
+    pub fn needs_load(&self) -> bool {
+        self.ceiling > 0 && !self.lock().loaded
+    }
+
+    /// Counts the store's open challenges by their expiry times (Unix ms), once.
+    pub fn load(&self, expiries: impl IntoIterator<Item = i64>) {
+        let mut state = self.lock();
+        if state.loaded {
+            return;
+        }
+        for expires_at in expiries {
+            state.add(expires_at);
+        }
+        state.loaded = true;
+    }
+
+    /// Takes a place for a challenge expiring at `expires_at`; `Err(seconds)` until the next
+    /// open challenge expires when the ceiling is reached.
+    pub fn admit(&self, now_ms: i64, expires_at: i64) -> Result<(), u32> {
+        if self.ceiling == 0 {
+            return Ok(());
+        }
+        let mut state = self.lock();
+        state.prune(now_ms);
+        if state.count >= self.ceiling {
+            let next = state.expiries.keys().next().copied().unwrap_or(now_ms);
+            let wait = (next.saturating_sub(now_ms) + 999) / 1000;
+            return Err(u32::try_from(wait).unwrap_or(u32::MAX).max(1));
+        }
+        state.add(expires_at);
+        Ok(())
+    }
+
+    /// Gives back the place of a challenge expiring at `expires_at` (used, or never stored).
+    pub fn release(&self, expires_at: i64) {
+        if self.ceiling == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(n) = state.expiries.get_mut(&expires_at) {
+            *n -= 1;
+            if *n == 0 {
+                state.expiries.remove(&expires_at);
+            }
+            state.count = state.count.saturating_sub(1);
+        }
+    }
+
+    /// Open challenges at `now_ms`.
+    pub fn open(&self, now_ms: i64) -> usize {
+        let mut state = self.lock();
+        state.prune(now_ms);
+        state.count
     }
 }
 
@@ -173,6 +328,47 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(limiter.check("k", t0), Ok(()));
         assert_eq!(limiter.check("k", t0), Err(10));
+    }
+
+    #[test]
+    fn buckets_are_bounded_even_when_none_is_idle() {
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 0.001,
+            burst: 2,
+        });
+        let t0 = Instant::now();
+        for i in 0..MAX_BUCKETS + 10 {
+            let _ = limiter.check(&i.to_string(), t0);
+            assert!(limiter.len() <= MAX_BUCKETS);
+        }
+    }
+
+    #[test]
+    fn peers_are_keyed_by_ipv4_address_and_ipv6_slash_64() {
+        let key = |s: &str| peer_key(s.parse().unwrap());
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:ffff:1:2:3"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn open_challenges_stop_at_the_ceiling_until_one_expires_or_is_used() {
+        let open = OpenChallenges::new(2);
+        assert!(open.needs_load());
+        open.load([10_000]);
+        assert!(!open.needs_load());
+        assert_eq!(open.admit(0, 20_000), Ok(()));
+        // Full: the next place frees when the first challenge expires, 10 s on.
+        assert_eq!(open.admit(0, 20_000), Err(10));
+        assert_eq!(open.open(0), 2);
+        open.release(20_000);
+        assert_eq!(open.admit(0, 20_000), Ok(()));
+        assert_eq!(open.admit(500, 20_000), Err(10));
+        // Past the first expiry a place is free again.
+        assert_eq!(open.admit(10_000, 20_000), Ok(()));
+        assert_eq!(open.open(10_000), 2);
+        assert_eq!(OpenChallenges::new(0).admit(0, 1), Ok(()));
     }
 
     #[test]

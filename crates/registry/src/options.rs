@@ -119,6 +119,16 @@ pub struct ServeArgs {
     /// terminals may connect without one).
     #[arg(long, requires = "client_ca")]
     pub require_client_cert: bool,
+
+    /// Requests per second allowed to each peer address, an IPv6 peer counted by its /64
+    /// (burst: twice as many), before the request body is read; 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = crate::limits::DEFAULT_PEER_RATE_LIMIT.per_second)]
+    pub peer_rate_limit: f64,
+
+    /// Most open challenges (issued, not used, not expired) at once; past it a new session is
+    /// answered 429 with Retry-After. 0 turns the ceiling off.
+    #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_MAX_OPEN_CHALLENGES)]
+    pub max_open_challenges: usize,
 }
 
 /// Options that cannot be turned into a configuration.
@@ -185,12 +195,7 @@ impl ServeArgs {
         }
         config.require_revocation = !self.allow_unchecked_revocation;
         config.challenge_ttl = Duration::from_secs(self.challenge_ttl);
-        config.rate_limit = (self.rate_limit > 0.0).then(|| RateLimit {
-            per_second: self.rate_limit,
-            burst: (self.rate_limit * 2.0)
-                .ceil()
-                .clamp(1.0, f64::from(u32::MAX)) as u32,
-        });
+        config.rate_limit = per_second_limit(self.rate_limit);
         config.tls = self.tls_settings()?;
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
@@ -200,10 +205,20 @@ impl ServeArgs {
             .pending
             .with_deadline(Duration::from_secs(self.pending_deadline))
             .with_retry(first_retry, Duration::from_secs(60).max(first_retry));
+        config.peer_rate_limit = per_second_limit(self.peer_rate_limit);
+        config.max_open_challenges = self.max_open_challenges;
         #[cfg(feature = "fault-injection")]
         apply_faults(&mut config)?;
         Ok(config)
     }
+}
+
+/// `per_second` requests a second with a burst of twice as many; `None` for 0 (off).
+fn per_second_limit(per_second: f64) -> Option<RateLimit> {
+    (per_second > 0.0).then(|| RateLimit {
+        per_second,
+        burst: (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+    })
 }
 
 /// Applies the faults [`FAULT_ENV`] names to `config`.

@@ -404,6 +404,46 @@ impl Store {
         Ok(row.try_get::<i64, _>(0)?)
     }
 
+    /// The expiry times (Unix ms) of at most `limit` challenges not used and not expired at
+    /// `now`, soonest first (the open-challenge ceiling's starting count; the index on
+    /// `expires_at` keeps it cheap).
+    pub async fn open_challenge_expiries(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT expires_at FROM challenges WHERE expires_at > $1 AND used_at IS NULL \
+             ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Number of challenge rows, used or not (for operators and tests).
+    pub async fn challenge_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM challenges")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    /// Deletes challenges never used that expired before `before` (Unix ms): they hold no
+    /// answer to keep for retries. Returns how many.
+    pub async fn purge_unused_challenges(&self, before: i64) -> Result<u64, StoreError> {
+        let _writing = self.write_turn().await;
+        let done = sqlx::query("DELETE FROM challenges WHERE used_at IS NULL AND expires_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Deletes challenges that expired before `before` (Unix ms), except those of registrations
     /// still pending, and the ended pending rows of deleted challenges; returns how many
     /// challenges.

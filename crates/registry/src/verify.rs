@@ -3,11 +3,15 @@
 //!
 //! Chains are checked by `mynacard-cert` (production J-LIS roots by default; the `O=JPKI-TEST`
 //! roots of the simulated card only when the operator allows them), signatures by
-//! `mynacard-sign` (RSASSA-PKCS1-v1_5 over a DigestInfo). Parsed certificates and their verified chains are cached by the SHA-256 of
-//! the DER, so a card seen again costs one signature check; validity and revocation are still
-//! decided per request.
+//! `mynacard-sign` (RSASSA-PKCS1-v1_5 over a DigestInfo). Trust comes before work: a
+//! certificate's size and key size are bounded ([`MAX_CERT_DER_LEN`], [`MIN_KEY_BITS`],
+//! [`MAX_KEY_BITS`]) and its chain verified before its key is used for anything. Only
+//! certificates whose chain verified are cached, by the SHA-256 of the DER
+//! ([`TRUSTED_CACHE_LIMIT`]), so a card seen again costs one signature check; validity and
+//! revocation are still decided per request.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -144,11 +148,21 @@ pub enum TrustConfigError {
     },
 }
 
-struct CachedCert {
+/// A certificate proven to chain to a configured root, with its key: the only kind the cache
+/// keeps, so that what a client invents costs one parse and one chain check and is then
+/// forgotten.
+pub struct TrustedCert {
     cert: JpkiCertificate,
-    key: Option<RsaPublicKey>,
-    // Chain result, kept once a chain verified: root id, anchor index, leaf/root windows.
-    chain: Option<CachedChain>,
+    key: RsaPublicKey,
+    chain: CachedChain,
+}
+
+impl core::fmt::Debug for TrustedCert {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TrustedCert")
+            .field("root_id", &self.chain.root_id)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -159,8 +173,46 @@ struct CachedChain {
     valid_to: SystemTime,
 }
 
-/// Most cached certificates; the cache is emptied when it fills (one RSA check to refill).
-const CACHE_LIMIT: usize = 200_000;
+/// Largest certificate accepted, DER bytes. A JPKI authentication certificate is about 1.5 KB;
+/// anything much larger is not one, and is refused before it is parsed.
+pub const MAX_CERT_DER_LEN: usize = 8 * 1024;
+
+/// Smallest card key accepted, in bits (JPKI card keys are 2048-bit RSA).
+pub const MIN_KEY_BITS: usize = 2048;
+
+/// Largest card key accepted, in bits: the card crate's bound ([`CardPublicKey::MAX_MODULUS_BITS`]),
+/// so that no certificate makes a signature check arbitrarily slow.
+pub const MAX_KEY_BITS: usize = CardPublicKey::MAX_MODULUS_BITS;
+
+/// Most trusted certificates cached; the cache is emptied when it fills (each card then costs
+/// one chain check again). A few KB an entry (the parsed certificate and its key): tens of MB
+/// at most.
+pub const TRUSTED_CACHE_LIMIT: usize = 10_000;
+
+/// Why a certificate is refused before its chain is checked: nothing here verifies a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inadmissible {
+    /// Over [`MAX_CERT_DER_LEN`].
+    TooLarge,
+    /// Not a certificate, or no RSA key.
+    Malformed,
+    /// The key is under [`MIN_KEY_BITS`] or over [`MAX_KEY_BITS`].
+    KeySize,
+}
+
+/// Parses a certificate and its key within the size bounds, without any signature check.
+fn admit(der: &[u8]) -> Result<(JpkiCertificate, RsaPublicKey), Inadmissible> {
+    if der.len() > MAX_CERT_DER_LEN {
+        return Err(Inadmissible::TooLarge);
+    }
+    let cert = JpkiCertificate::from_der(der).map_err(|_| Inadmissible::Malformed)?;
+    let key = cert.rsa_public_key().map_err(|_| Inadmissible::Malformed)?;
+    let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+    if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+        return Err(Inadmissible::KeySize);
+    }
+    Ok((cert, key))
+}
 
 /// Revocation from CRLs verified once when loaded, looked up by issuer and serial per request.
 #[derive(Debug, Default)]
@@ -261,7 +313,11 @@ pub struct Verifier {
     root_names: Vec<String>,
     revocation: PreparedCrls,
     require_revocation: bool,
-    cache: Mutex<HashMap<[u8; 32], Arc<CachedCert>>>,
+    // Only certificates whose chain verified, by the SHA-256 of their DER.
+    cache: Mutex<HashMap<[u8; 32], Arc<TrustedCert>>>,
+    // Signature verifications done (chains and card signatures), for tests of what is refused
+    // before any.
+    signature_checks: AtomicU64,
 }
 
 impl core::fmt::Debug for Verifier {
@@ -303,6 +359,15 @@ fn from_unix(secs: i64) -> SystemTime {
     }
 }
 
+/// When a certificate is checked: `now`, or for an expired one its last valid second.
+fn check_time(cert: &JpkiCertificate, now: i64) -> SystemTime {
+    if now > to_unix(cert.not_after()) {
+        cert.not_after()
+    } else {
+        from_unix(now)
+    }
+}
+
 /// The JPKI's reasons as they are; any other (or none) as `unspecified` (protocol §8.2).
 fn wire_reason(reason: Option<mynacard_cert::RevocationReason>) -> WireReason {
     match reason {
@@ -333,6 +398,7 @@ impl Verifier {
             revocation,
             require_revocation,
             cache: Mutex::new(HashMap::new()),
+            signature_checks: AtomicU64::new(0),
         })
     }
 
@@ -364,69 +430,34 @@ impl Verifier {
         self.root_names.clone()
     }
 
-    fn cached(&self, der: &[u8]) -> Result<Arc<CachedCert>, CertFailure> {
-        let fp = mynacard_protocol::wire::Sha256Digest::of(der).0;
-        let mut cache = match self.cache.lock() {
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<TrustedCert>>> {
+        match self.cache.lock() {
             Ok(c) => c,
             Err(p) => p.into_inner(),
-        };
-        if let Some(hit) = cache.get(&fp) {
-            return Ok(Arc::clone(hit));
         }
-        drop(cache);
-        let cert = JpkiCertificate::from_der(der).map_err(|_| CertFailure::Untrusted)?;
-        let key = cert.rsa_public_key().ok();
-        let entry = Arc::new(CachedCert {
-            cert,
-            key,
-            chain: None,
-        });
-        cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        Ok(Arc::clone(cache.entry(fp).or_insert(entry)))
     }
 
-    fn remember_chain(&self, der: &[u8], entry: &Arc<CachedCert>, chain: CachedChain) {
-        let fp = mynacard_protocol::wire::Sha256Digest::of(der).0;
-        let updated = Arc::new(CachedCert {
-            cert: entry.cert.clone(),
-            key: entry.key.clone(),
-            chain: Some(chain),
-        });
-        let mut cache = match self.cache.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        cache.insert(fp, updated);
-    }
-
-    /// Verifies the card's RSASSA-PKCS1-v1_5 signature over `digest_info` with the certificate's
-    /// key.
-    pub fn verify_card_signature(
+    /// The certificate, if it is an authentication certificate within the size bounds that
+    /// chains to a configured root at `now` (Unix seconds; an expired one as of its last valid
+    /// second). Trust comes before work: its key is used for nothing until then, and only a
+    /// certificate that passed is cached.
+    pub fn trusted_certificate(
         &self,
         cert_der: &[u8],
-        digest_info: &[u8],
-        signature: &[u8],
-    ) -> Result<(), CertFailure> {
-        let entry = self.cached(cert_der)?;
-        let key = entry.key.as_ref().ok_or(CertFailure::Untrusted)?;
-        let digest_info =
-            mynacard_sign::DigestInfo::from_der(digest_info).map_err(|_| CertFailure::Untrusted)?;
-        mynacard_sign::verify_pkcs1v15(key, &digest_info, signature)
-            .map_err(|_| CertFailure::Untrusted)
-    }
-
-    /// Checks chain, kind, validity window and revocation at `now` (Unix seconds). An expired
-    /// certificate whose chain held while it was valid is returned with its `not_after`, so
-    /// that the point of use can apply the grace period.
-    pub fn check_certificate(&self, cert_der: &[u8], now: i64) -> Result<CheckedCert, CertFailure> {
-        let entry = self.cached(cert_der)?;
-        let cert = &entry.cert;
+        now: i64,
+    ) -> Result<Arc<TrustedCert>, CertFailure> {
+        if cert_der.len() > MAX_CERT_DER_LEN {
+            return Err(CertFailure::Untrusted);
+        }
+        let fp = mynacard_protocol::wire::Sha256Digest::of(cert_der).0;
+        let hit = self.lock_cache().get(&fp).map(Arc::clone);
+        if let Some(hit) = hit {
+            let at = check_time(&hit.cert, now);
+            if at >= hit.chain.valid_from && at <= hit.chain.valid_to {
+                return Ok(hit);
+            }
+        }
+        let (cert, key) = admit(cert_der).map_err(|_| CertFailure::Untrusted)?;
         if cert.kind() != CertKind::Authentication {
             return Err(if cert.kind() == CertKind::Signing {
                 CertFailure::WrongType
@@ -434,41 +465,71 @@ impl Verifier {
                 CertFailure::Untrusted
             });
         }
-        let not_after = to_unix(cert.not_after());
-        let at_now = from_unix(now);
-        // Expired certificates are checked as of their last valid second.
-        let at = if now > not_after {
-            cert.not_after()
-        } else {
-            at_now
-        };
-        let chain = match &entry.chain {
-            Some(chain) if at >= chain.valid_from && at <= chain.valid_to => chain.clone(),
-            _ => {
-                let verified = verify_chain(cert, &self.policy, at).map_err(|e| match e {
-                    ChainError::NotYetValid { .. } => CertFailure::NotYetValid,
-                    ChainError::KeyUsage { .. } | ChainError::PurposeMismatch { .. } => {
-                        CertFailure::WrongType
-                    }
-                    _ => CertFailure::Untrusted,
-                })?;
-                let anchor = self
-                    .policy
-                    .anchors()
-                    .iter()
-                    .position(|a| a.certificate().sha256_fingerprint() == verified.root.sha256)
-                    .ok_or(CertFailure::Untrusted)?;
-                let root = self.policy.anchors()[anchor].certificate();
-                let chain = CachedChain {
-                    root_id: root_id(&self.policy, anchor),
-                    anchor,
-                    valid_from: cert.not_before().max(root.not_before()),
-                    valid_to: cert.not_after().min(root.not_after()),
-                };
-                self.remember_chain(cert_der, &entry, chain.clone());
-                chain
+        let at = check_time(&cert, now);
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
+        let verified = verify_chain(&cert, &self.policy, at).map_err(|e| match e {
+            ChainError::NotYetValid { .. } => CertFailure::NotYetValid,
+            ChainError::KeyUsage { .. } | ChainError::PurposeMismatch { .. } => {
+                CertFailure::WrongType
             }
+            _ => CertFailure::Untrusted,
+        })?;
+        let anchor = self
+            .policy
+            .anchors()
+            .iter()
+            .position(|a| a.certificate().sha256_fingerprint() == verified.root.sha256)
+            .ok_or(CertFailure::Untrusted)?;
+        let root = self.policy.anchors()[anchor].certificate();
+        let chain = CachedChain {
+            root_id: root_id(&self.policy, anchor),
+            anchor,
+            valid_from: cert.not_before().max(root.not_before()),
+            valid_to: cert.not_after().min(root.not_after()),
         };
+        let trusted = Arc::new(TrustedCert { cert, key, chain });
+        let mut cache = self.lock_cache();
+        if cache.len() >= TRUSTED_CACHE_LIMIT && !cache.contains_key(&fp) {
+            cache.clear();
+        }
+        cache.insert(fp, Arc::clone(&trusted));
+        Ok(trusted)
+    }
+
+    /// Verifies the card's RSASSA-PKCS1-v1_5 signature over `digest_info` with the key of a
+    /// certificate already proven trusted ([`Self::trusted_certificate`]).
+    pub fn verify_card_signature(
+        &self,
+        trusted: &TrustedCert,
+        digest_info: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CertFailure> {
+        let digest_info =
+            mynacard_sign::DigestInfo::from_der(digest_info).map_err(|_| CertFailure::Untrusted)?;
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
+        mynacard_sign::verify_pkcs1v15(&trusted.key, &digest_info, signature)
+            .map_err(|_| CertFailure::Untrusted)
+    }
+
+    /// Checks chain, kind, validity window and revocation at `now` (Unix seconds). An expired
+    /// certificate whose chain held while it was valid is returned with its `not_after`, so
+    /// that the point of use can apply the grace period.
+    pub fn check_certificate(&self, cert_der: &[u8], now: i64) -> Result<CheckedCert, CertFailure> {
+        let trusted = self.trusted_certificate(cert_der, now)?;
+        self.check_revocation(&trusted, now)
+    }
+
+    /// Revocation of a trusted certificate at `now` (Unix seconds; an expired one as of its
+    /// last valid second), and what is stored of it.
+    pub fn check_revocation(
+        &self,
+        trusted: &TrustedCert,
+        now: i64,
+    ) -> Result<CheckedCert, CertFailure> {
+        let cert = &trusted.cert;
+        let chain = &trusted.chain;
+        let not_after = to_unix(cert.not_after());
+        let at = check_time(cert, now);
         let issuer = self.policy.anchors()[chain.anchor].certificate();
         let query = RevocationQuery {
             certificate: cert,
@@ -488,7 +549,7 @@ impl Verifier {
         }
         Ok(CheckedCert {
             card: CardKey {
-                root_id: chain.root_id,
+                root_id: chain.root_id.clone(),
                 serial: serial_from_bytes(cert.serial()),
             },
             cert_sha256: mynacard_protocol::wire::Sha256Digest(cert.sha256_fingerprint()),
@@ -848,6 +909,83 @@ mod tests {
             case.check(&jlis_test_only, &case.honest()),
             Err(FaceFailure::EvidenceInvalid)
         );
+    }
+
+    /// A verifier over the simulator's authentication root, and a real card's certificate with
+    /// a time inside its validity.
+    #[cfg(feature = "test-kit")]
+    fn simulator_case() -> (Verifier, Vec<u8>, i64) {
+        use mynacard_sim::pki::{CaKind, TestPki};
+        let root = TestPki::shared()
+            .expect("pki")
+            .root_der(CaKind::Auth)
+            .to_vec();
+        let verifier = Verifier::new(Verifier::policy(&[root]).expect("policy"), &[], false)
+            .expect("verifier");
+        let image = mynacard_sim::image::CardImage::from_profile_name("adult").expect("profile");
+        let cert = image.auth.cert_der;
+        let parsed = JpkiCertificate::from_der(&cert).expect("parses");
+        let now = to_unix(parsed.not_before()) + 86_400;
+        (verifier, cert, now)
+    }
+
+    #[cfg(feature = "test-kit")]
+    fn checks(verifier: &Verifier) -> u64 {
+        verifier.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// An 8,192-bit (or 1,024-bit) card key is refused before any signature is checked, and
+    /// leaves nothing in the cache; a real card's certificate costs one chain check, once.
+    #[cfg(feature = "test-kit")]
+    #[test]
+    fn key_size_is_refused_before_any_signature_check() {
+        use crate::test_kit::forge;
+        let (verifier, real, now) = simulator_case();
+        for bits in [8192, 1024] {
+            let odd = forge::with_rsa_key(&real, &forge::modulus(bits));
+            assert_eq!(
+                admit(&odd).map(|_| ()),
+                Err(Inadmissible::KeySize),
+                "{bits}"
+            );
+            assert_eq!(
+                verifier.check_certificate(&odd, now).map(|_| ()),
+                Err(CertFailure::Untrusted)
+            );
+        }
+        assert_eq!(checks(&verifier), 0);
+        assert!(verifier.lock_cache().is_empty());
+        // The real certificate: one chain check, then cached.
+        assert!(verifier.check_certificate(&real, now).is_ok());
+        assert!(verifier.check_certificate(&real, now).is_ok());
+        assert_eq!(checks(&verifier), 1);
+        assert_eq!(verifier.lock_cache().len(), 1);
+    }
+
+    /// A certificate over the size bound is refused unparsed; a forged one within it costs one
+    /// chain check each time and is not cached.
+    #[cfg(feature = "test-kit")]
+    #[test]
+    fn untrusted_certificates_are_not_cached() {
+        use crate::test_kit::forge;
+        let (verifier, real, now) = simulator_case();
+        let large = forge::with_filler(&real, MAX_CERT_DER_LEN, 1);
+        assert_eq!(admit(&large).map(|_| ()), Err(Inadmissible::TooLarge));
+        assert_eq!(
+            verifier.check_certificate(&large, now).map(|_| ()),
+            Err(CertFailure::Untrusted)
+        );
+        assert_eq!(checks(&verifier), 0);
+        for salt in 0..3 {
+            let forged = forge::with_filler(&real, 2_000, salt);
+            assert!(admit(&forged).is_ok(), "a forged certificate still parses");
+            assert_eq!(
+                verifier.check_certificate(&forged, now).map(|_| ()),
+                Err(CertFailure::Untrusted)
+            );
+        }
+        assert_eq!(checks(&verifier), 3);
+        assert!(verifier.lock_cache().is_empty());
     }
 
     #[test]

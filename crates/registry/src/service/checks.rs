@@ -75,6 +75,27 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The protocol error for a refused certificate.
+fn cert_error(failure: CertFailure) -> ErrorBody {
+    match failure {
+        CertFailure::Untrusted => err(
+            ErrorCode::CertUntrusted,
+            "the certificate does not chain to a trusted root",
+        ),
+        CertFailure::WrongType => err(
+            ErrorCode::CertWrongType,
+            "an authentication certificate is required",
+        ),
+        CertFailure::Revoked(reason) => {
+            err(ErrorCode::CertRevoked, "the certificate is revoked").with_reason(reason)
+        }
+        CertFailure::NotYetValid => err(ErrorCode::CertExpired, "the certificate is not yet valid"),
+        CertFailure::RevocationUnavailable => {
+            err(ErrorCode::UpstreamJlis, "revocation status unavailable")
+        }
+    }
+}
+
 impl Registry {
     pub(super) fn rate_limit(&self, terminal_id: &str) -> Result<(), ErrorBody> {
         match &self.limiter {
@@ -240,7 +261,21 @@ impl Registry {
                 .verify_face(terminal, face_evidence, attestation)
                 .map_err(|e| err(e.code(), e.message()))?;
         }
-        let cert = self.verifier.check_certificate(cert_der, now / 1000);
+        // Trust before work: a certificate that does not chain to a configured root is refused
+        // before its key is used, and does not use up the session (anyone can make one).
+        let trusted = self
+            .verifier
+            .trusted_certificate(cert_der, now / 1000)
+            .map_err(cert_error)?;
+        let cert = self.verifier.check_revocation(&trusted, now / 1000);
+        if let Err(CertFailure::RevocationUnavailable) = cert {
+            // Not stored: the same proof may succeed once revocation data is back.
+            return Err(err(
+                ErrorCode::UpstreamJlis,
+                "revocation status unavailable",
+            ));
+        }
+        let cert_failure = cert.as_ref().err().map(|f| cert_error(*f));
         // Possession: a PIN proof's signature must verify before the session is consumed, so
         // that a forged proof cannot use up someone's session. (A face proof's card signatures
         // were checked above.)
@@ -248,37 +283,12 @@ impl Registry {
             Proof::PinSignature { signature, .. } => {
                 intent.signed_digest_info().ok().is_some_and(|d| {
                     self.verifier
-                        .verify_card_signature(cert_der, &d, signature.as_slice())
+                        .verify_card_signature(&trusted, &d, signature.as_slice())
                         .is_ok()
                 })
             }
             Proof::AccreditedFace { .. } => true,
             _ => false,
-        };
-        let cert_failure = match &cert {
-            Ok(_) => None,
-            Err(CertFailure::Untrusted) => Some(err(
-                ErrorCode::CertUntrusted,
-                "the certificate does not chain to a trusted root",
-            )),
-            Err(CertFailure::WrongType) => Some(err(
-                ErrorCode::CertWrongType,
-                "an authentication certificate is required",
-            )),
-            Err(CertFailure::Revoked(reason)) => {
-                Some(err(ErrorCode::CertRevoked, "the certificate is revoked").with_reason(*reason))
-            }
-            Err(CertFailure::NotYetValid) => Some(err(
-                ErrorCode::CertExpired,
-                "the certificate is not yet valid",
-            )),
-            Err(CertFailure::RevocationUnavailable) => {
-                // Not stored: the same proof may succeed once revocation data is back.
-                return Err(err(
-                    ErrorCode::UpstreamJlis,
-                    "revocation status unavailable",
-                ));
-            }
         };
         if !possession {
             return Err(cert_failure

@@ -17,12 +17,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mynacard_protocol::errors::{ErrorBody, ErrorCode};
 use mynacard_protocol::messages::{
-    Challenge, ConsentRef, Method, Operation, PollToken, Proof, StartSession,
+    Challenge, ConsentRef, Method, Operation, PollToken, Proof, StartSession, is_valid_identifier,
 };
 use mynacard_protocol::wire::{Sha256Digest, UtcTime, V1};
 use mynacard_protocol::{ConsentDocument, jcs};
 
-use crate::limits::{Maintenance, RateLimiter};
+use crate::limits::{Maintenance, OpenChallenges, RateLimiter};
 use crate::pending::PendingPolicy;
 use crate::store::{Applied, ChallengeRecord, Store, StoreError};
 use crate::upstream::{IdentityProvider, InsuranceProvider};
@@ -97,6 +97,8 @@ pub struct Registry {
     pub(crate) fault: Option<Fault>,
     pub(crate) upstream_timeout: std::time::Duration,
     pub(crate) pending: PendingPolicy,
+    pub(crate) peer_limiter: Option<RateLimiter>,
+    pub(crate) open_challenges: OpenChallenges,
 }
 
 impl core::fmt::Debug for Registry {
@@ -110,6 +112,10 @@ impl core::fmt::Debug for Registry {
 
 /// How long a used challenge (and its stored answer) is kept for retries after it expires.
 pub(crate) const RETRY_RETENTION_MS: i64 = 24 * 3600 * 1000;
+
+/// How long a challenge never used is kept after it expires (a late proof is then answered
+/// `E_SESSION_EXPIRED` rather than `E_SESSION_NOT_FOUND`); it holds no answer to keep.
+pub(crate) const UNUSED_RETENTION_MS: i64 = 10 * 60 * 1000;
 
 /// The grace period after expiry of an auth certificate: until the end of the third month after
 /// the month of expiry (domain facts §1.6), counted in Japan time.
@@ -180,9 +186,20 @@ impl Registry {
         let now = self.clock.now_ms();
         let issued_at = UtcTime::from_unix(now.div_euclid(1000));
         let expires_at = issued_at.plus(self.challenge_ttl_secs);
-        let session_id = random_b64(16)?;
+        let expires_ms = expires_at.unix() * 1000;
+        self.admit_challenge(now, expires_ms).await?;
+        let session_id = match random_b64(16) {
+            Ok(id) => id,
+            Err(e) => {
+                self.open_challenges.release(expires_ms);
+                return Err(e);
+            }
+        };
         let mut nonce = [0u8; 32];
-        getrandom::fill(&mut nonce).map_err(|_| err(ErrorCode::Internal, "no randomness"))?;
+        if getrandom::fill(&mut nonce).is_err() {
+            self.open_challenges.release(expires_ms);
+            return Err(err(ErrorCode::Internal, "no randomness"));
+        }
         let nonce = Sha256Digest(nonce);
         let record = ChallengeRecord {
             session_id: session_id.clone(),
@@ -197,16 +214,16 @@ impl Registry {
             consent_version: self.consent_ref.version.clone(),
             consent_sha256: self.consent_ref.sha256.to_base64url(),
             issued_at: issued_at.unix() * 1000,
-            expires_at: expires_at.unix() * 1000,
+            expires_at: expires_ms,
             used_at: None,
             proof_sha256: None,
             outcome: None,
             bound_terminal_id: client.map(str::to_owned),
         };
-        self.store
-            .insert_challenge(&record)
-            .await
-            .map_err(|e| store_failure(&e))?;
+        if let Err(e) = self.store.insert_challenge(&record).await {
+            self.open_challenges.release(expires_ms);
+            return Err(store_failure(&e));
+        }
         tracing::info!(
             op = op.as_str(),
             terminal_id = %start.terminal_id,
@@ -224,6 +241,30 @@ impl Registry {
             consent: self.consent_ref.clone(),
             accepted_methods: accepted,
             accepted_roots: self.verifier.accepted_root_names(),
+        })
+    }
+
+    /// Takes a place under the open-challenge ceiling for a challenge expiring at
+    /// `expires_ms`, counting the store's open challenges first if this instance has not yet.
+    async fn admit_challenge(&self, now: i64, expires_ms: i64) -> Result<(), ErrorBody> {
+        if self.open_challenges.needs_load() {
+            let open = self
+                .store
+                .open_challenge_expiries(now, self.open_challenges.ceiling())
+                .await
+                .map_err(|e| store_failure(&e))?;
+            self.open_challenges.load(open);
+        }
+        self.open_challenges.admit(now, expires_ms).map_err(|secs| {
+            tracing::warn!(
+                ceiling = self.open_challenges.ceiling(),
+                "open-challenge ceiling reached"
+            );
+            err(
+                ErrorCode::RateLimited,
+                "too many open sessions; try again later",
+            )
+            .with_retry_after(secs)
         })
     }
 
@@ -253,6 +294,32 @@ impl Registry {
         client: Option<&str>,
     ) -> Answer {
         let started = Instant::now();
+        // Identifiers the client chose reach neither a log line nor the store unless they are
+        // protocol identifiers; a refused one is logged escaped and cut short.
+        if !is_valid_identifier(session_id) {
+            tracing::info!(
+                op = op.as_str(),
+                session_id = %Escaped(session_id),
+                "proof for an invalid session id refused"
+            );
+            return Answer::error(err(
+                ErrorCode::SessionNotFound,
+                "no such session for this operation",
+            ));
+        }
+        let terminal_id = &proof.intent().terminal_id;
+        if !is_valid_identifier(terminal_id) {
+            tracing::info!(
+                op = op.as_str(),
+                session_id = %session_id,
+                terminal_id = %Escaped(terminal_id),
+                "proof with an invalid terminal id refused"
+            );
+            return Answer::error(err(
+                ErrorCode::BadRequest,
+                "terminal_id is not a valid identifier",
+            ));
+        }
         let answer = match self
             .proof_inner(op, session_id, &proof, respond_async, client)
             .await
@@ -263,7 +330,7 @@ impl Registry {
         tracing::info!(
             op = op.as_str(),
             session_id = %session_id,
-            terminal_id = %proof.intent().terminal_id,
+            terminal_id = %terminal_id,
             method = ?proof.method(),
             status = answer.status,
             micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -324,6 +391,10 @@ impl Registry {
             .settle(&session, &proof_hash, now, effect, answer)
             .await
             .map_err(|e| store_failure(&e))?;
+        if matches!(settled, crate::store::Settled::Fresh { .. }) {
+            // A used challenge is no longer open.
+            self.open_challenges.release(challenge.expires_at);
+        }
         self.settled_answer(settled, challenge, now, &replay).await
     }
 
@@ -360,6 +431,28 @@ impl Registry {
     }
 }
 
+/// Most characters of a refused identifier that reach a log line.
+const LOGGED_ID_CHARS: usize = 80;
+
+/// A client-chosen string as a log field: escaped (`{:?}`: no line break, no control byte
+/// reaches the log) and cut at [`LOGGED_ID_CHARS`] characters.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl core::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let cut = self
+            .0
+            .char_indices()
+            .nth(LOGGED_ID_CHARS)
+            .map_or(self.0, |(i, _)| &self.0[..i]);
+        write!(f, "{cut:?}")?;
+        if cut.len() < self.0.len() {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
 fn method_name(method: Method) -> &'static str {
     match method {
         Method::PinSignature => "pin_signature",
@@ -375,6 +468,19 @@ fn utc_ms(ms: i64) -> UtcTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_identifiers_have_no_control_bytes_and_are_cut_short() {
+        let forged = format!("a\nINFO forged line\x1b[31m{}", "x".repeat(200));
+        let shown = Escaped(&forged).to_string();
+        assert!(!shown.contains('\n') && !shown.contains('\x1b'), "{shown}");
+        assert!(
+            shown.contains("\\n") && shown.contains("\\u{1b}"),
+            "{shown}"
+        );
+        assert!(shown.chars().count() < LOGGED_ID_CHARS + 10, "{shown}");
+        assert_eq!(Escaped("atm-0001").to_string(), "\"atm-0001\"");
+    }
 
     #[test]
     fn grace_runs_to_the_end_of_the_third_month_in_japan_time() {
