@@ -227,6 +227,11 @@ impl ConnState {
         })
     }
 
+    /// The connection is ready for its first request (after the TLS handshake).
+    fn ready(&self) {
+        lock(&self.phase).waiting_since = Instant::now();
+    }
+
     fn bytes_read(&self) {
         let mut phase = lock(&self.phase);
         if !phase.handling && phase.head_started.is_none() {
@@ -606,7 +611,8 @@ pub(crate) async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => match server.admit(peer.ip()) {
+                // One peer whether it comes over IPv4 or as an IPv4-mapped IPv6 address.
+                Ok((tcp, peer)) => match server.admit(peer.ip().to_canonical()) {
                     Admission::Admit { id, conn, evicted } => {
                         if evicted && let Some(since) = evict_log.due() {
                             tracing::warn!(
@@ -720,6 +726,7 @@ async fn connection(
     };
     match handshake {
         Ok((stream, terminal)) => {
+            conn.ready();
             let io = GuardedIo::new(stream, Arc::clone(&conn));
             serve_http(io, peer, terminal, app, conn, stop).await;
         }

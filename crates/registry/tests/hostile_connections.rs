@@ -244,8 +244,9 @@ async fn assert_closed_by_timeouts(
     for c in &closed {
         let after = c.closed - c.opened;
         held.push(after);
+        // The client's clock starts a little before the service's.
         assert!(
-            after >= timeout,
+            after + Duration::from_millis(100) >= timeout,
             "{:?} closed after {after:?}, before {timeout:?}",
             c.stall
         );
