@@ -188,6 +188,9 @@ struct Phase {
     head_started: Option<Instant>,
     /// No request has been answered yet.
     first: bool,
+    /// The read that waits without a deadline while a request is handled: woken when the
+    /// request is answered, so that it takes up the idle deadline.
+    reader: Option<std::task::Waker>,
 }
 
 /// One connection's state, shared by its byte stream, its requests and the accept loop.
@@ -207,6 +210,7 @@ impl ConnState {
                 waiting_since: Instant::now(),
                 head_started: None,
                 first: true,
+                reader: None,
             }),
             answered: AtomicU64::new(0),
             limits,
@@ -214,10 +218,12 @@ impl ConnState {
         }
     }
 
-    /// When a read that waits must give up: `None` while a request is handled.
-    fn read_deadline(&self) -> Option<Instant> {
-        let phase = lock(&self.phase);
+    /// When a read that waits must give up: `None` while a request is handled (then `waker`
+    /// is woken once it is answered).
+    fn read_deadline(&self, waker: &std::task::Waker) -> Option<Instant> {
+        let mut phase = lock(&self.phase);
         if phase.handling {
+            phase.reader = Some(waker.clone());
             return None;
         }
         Some(match phase.head_started {
@@ -250,6 +256,9 @@ impl ConnState {
         phase.head_started = None;
         phase.waiting_since = Instant::now();
         self.answered.fetch_add(1, Ordering::Relaxed);
+        if let Some(reader) = phase.reader.take() {
+            reader.wake();
+        }
     }
 
     fn has_answered(&self) -> bool {
@@ -337,7 +346,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
                 Poll::Ready(result)
             }
             Poll::Pending => {
-                let Some(deadline) = this.conn.read_deadline() else {
+                let Some(deadline) = this.conn.read_deadline(cx.waker()) else {
                     return Poll::Pending;
                 };
                 let timer = this
@@ -826,22 +835,42 @@ mod tests {
         assert_eq!(throttle.due(), Some(1000));
     }
 
+    /// Counts its wakes.
+    struct CountingWaker(AtomicU64);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn read_deadlines_follow_the_phase() {
         let limits = ConnectionLimits::default();
         let conn = ConnState::new(limits, Arc::default());
+        let wakes = Arc::new(CountingWaker(AtomicU64::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&wakes));
         let start = Instant::now();
-        assert_eq!(conn.read_deadline(), Some(start + limits.header_timeout));
+        assert_eq!(
+            conn.read_deadline(&waker),
+            Some(start + limits.header_timeout)
+        );
         conn.request_started();
-        assert_eq!(conn.read_deadline(), None);
+        assert_eq!(conn.read_deadline(&waker), None);
         tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 0);
         conn.request_answered();
+        // The read that waited without a deadline is woken to take up the idle one.
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
         let answered = Instant::now();
-        assert_eq!(conn.read_deadline(), Some(answered + limits.idle_timeout));
+        assert_eq!(
+            conn.read_deadline(&waker),
+            Some(answered + limits.idle_timeout)
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
         conn.bytes_read();
         assert_eq!(
-            conn.read_deadline(),
+            conn.read_deadline(&waker),
             Some(Instant::now() + limits.header_timeout)
         );
         assert!(conn.has_answered());

@@ -607,3 +607,96 @@ async fn a_peer_at_its_cap_displaces_its_own_stalled_connections() {
     assert_eq!(service.registration_count().await.expect("count"), 1);
     service.shutdown().await;
 }
+
+/// Sends a `GET /healthz` on `stream` and reads its whole answer (keeping the connection).
+async fn answered(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().expect("length"))
+                })
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        assert!(n > 0, "closed before the answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// A kept-alive connection is closed by the idle timeout (1 s), not the far longer header
+/// timeout, once it has been answered; before that it is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answered_connection_is_closed_by_the_idle_timeout() {
+    let store = db::sqlite();
+    let mut config = db::config(&store.url, SystemTime::now());
+    config.connection_limits = ConnectionLimits {
+        idle_timeout: Duration::from_secs(1),
+        ..timeouts_only(Duration::from_secs(120))
+    };
+    let service = mynacard_registry::spawn(config).await.expect("spawn");
+    let mut stream = TcpStream::connect(service.addr()).await.expect("connect");
+    assert!(answered(&mut stream).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(answered(&mut stream).await.starts_with("HTTP/1.1 200"));
+    let idle = Instant::now();
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+    let after = idle.elapsed();
+    assert!(
+        after + Duration::from_millis(100) >= Duration::from_secs(1)
+            && after < Duration::from_secs(3),
+        "closed after {after:?}"
+    );
+    assert_eq!(service.connection_stats().timed_out, 1);
+    service.shutdown().await;
+}
+
+/// A peer at its cap whose connections have all been answered a request has nothing to
+/// displace: its next connection is refused, and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_at_its_cap_with_only_answered_connections_is_refused() {
+    let store = db::sqlite();
+    let mut config = db::config(&store.url, SystemTime::now());
+    config.connection_limits = ConnectionLimits {
+        max_connections_per_peer: Some(5),
+        ..timeouts_only(Duration::from_secs(120))
+    };
+    let service = mynacard_registry::spawn(config).await.expect("spawn");
+    let mut kept = Vec::new();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(service.addr()).await.expect("connect");
+        assert!(answered(&mut stream).await.starts_with("HTTP/1.1 200"));
+        kept.push(stream);
+    }
+    let mut extra = TcpStream::connect(service.addr()).await.expect("connect");
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(2)).await,
+        "not refused"
+    );
+    for stream in &mut kept {
+        assert!(answered(stream).await.starts_with("HTTP/1.1 200"));
+    }
+    let stats = service.connection_stats();
+    assert_eq!(
+        (stats.refused, stats.evicted, stats.open),
+        (1, 0, 5),
+        "{stats:?}"
+    );
+    service.shutdown().await;
+}
