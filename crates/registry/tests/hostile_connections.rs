@@ -700,3 +700,38 @@ async fn a_peer_at_its_cap_with_only_answered_connections_is_refused() {
     );
     service.shutdown().await;
 }
+
+/// A client that sends requests and never reads the answers: once the service's writes stop
+/// making progress, the write timeout (1 s) closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_closed_by_the_write_timeout() {
+    let store = db::sqlite();
+    let mut config = db::config(&store.url, SystemTime::now());
+    config.connection_limits = ConnectionLimits {
+        write_timeout: Duration::from_secs(1),
+        ..timeouts_only(Duration::from_secs(120))
+    };
+    let service = mynacard_registry::spawn(config).await.expect("spawn");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    // A small receive window fills soon.
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stream = socket.connect(service.addr()).await.expect("connect");
+    let requests =
+        format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", paths::CONSENT).repeat(100);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let ended = loop {
+        match tokio::time::timeout_at(deadline, stream.write_all(requests.as_bytes())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => break e,
+            Err(_) => panic!("still open after 60 s: {:?}", service.connection_stats()),
+        }
+    };
+    eprintln!(
+        "a client that does not read was closed after {} ms ({ended})",
+        started.elapsed().as_millis()
+    );
+    let stats = service.connection_stats();
+    assert_eq!(stats.timed_out, 1, "{stats:?}");
+    service.shutdown().await;
+}
