@@ -15,8 +15,9 @@
 //!   displaces its own stalled ones, and its next honest connection is served. When all of the
 //!   peer's connections have been answered a request, the new one is refused. Refusals and
 //!   evictions are logged at most once a minute, with how many there were since the last line.
-//! - **Shutdown.** Accepting stops, connections between requests close, requests in flight
-//!   get [`ConnectionLimits::shutdown_grace`] to finish; the connections still open then are
+//! - **Shutdown.** Accepting stops, connections without a request with the handlers (idle, or
+//!   stalled in their headers) close, requests in flight get
+//!   [`ConnectionLimits::shutdown_grace`] to finish; the connections still open then are
 //!   dropped.
 
 use std::collections::HashMap;
@@ -259,6 +260,10 @@ impl ConnState {
         if let Some(reader) = phase.reader.take() {
             reader.wake();
         }
+    }
+
+    fn is_handling(&self) -> bool {
+        lock(&self.phase).handling
     }
 
     fn has_answered(&self) -> bool {
@@ -757,6 +762,7 @@ async fn serve_http<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let app = TowerToHyperService::new(app);
+    let shutdown_conn = Arc::clone(&conn);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let handling = Handling::start(&conn);
         let (mut parts, body) = request.into_parts();
@@ -787,6 +793,11 @@ async fn serve_http<S>(
     let result = tokio::select! {
         result = served.as_mut() => result,
         _ = stop.changed() => {
+            if !shutdown_conn.is_handling() {
+                // No request with the handlers (idle, or stalled in its headers): nothing to
+                // let finish.
+                return;
+            }
             served.as_mut().graceful_shutdown();
             served.await
         }
