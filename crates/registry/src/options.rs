@@ -176,7 +176,7 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// The limits these options describe (checked when the service starts:
+    /// The limits these options describe (`ServeArgs::to_config` checks them with
     /// [`ConnectionLimits::validate`]).
     pub fn to_limits(&self) -> ConnectionLimits {
         ConnectionLimits {
@@ -225,6 +225,9 @@ pub enum OptionsError {
     /// `dev-sim` feature, or the caller supplies none).
     #[error("--allow-test-roots: this build has no test trust (feature dev-sim)")]
     NoTestTrust,
+    /// A connection timeout or cap is zero.
+    #[error("client connection options")]
+    ConnectionLimits(#[from] crate::server::ConnectionLimitsError),
     /// The fault variable names no known fault.
     #[cfg(feature = "fault-injection")]
     #[error("{FAULT_ENV} names no known fault")]
@@ -265,6 +268,7 @@ impl ServeArgs {
         });
         config.tls = self.tls_settings()?;
         config.connection_limits = self.connections.to_limits();
+        config.connection_limits.validate()?;
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
         config.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
@@ -513,7 +517,18 @@ mod tests {
         let off = parse(&["--max-connections-per-peer", "0"]).expect("parsed");
         assert_eq!(off.connections.to_limits().max_connections_per_peer, None);
         let zero = parse(&["--header-timeout-ms", "0"]).expect("parsed");
-        assert!(zero.connections.to_limits().validate().is_err());
+        let err = zero
+            .to_config(|| Err(OptionsError::NoTestTrust))
+            .expect_err("a zero timeout");
+        assert!(
+            matches!(&err, OptionsError::ConnectionLimits(e) if e.0 == "the header timeout"),
+            "{err:?}"
+        );
+        let no_cap = parse(&["--max-client-connections", "0"]).expect("parsed");
+        assert!(matches!(
+            no_cap.to_config(|| Err(OptionsError::NoTestTrust)),
+            Err(OptionsError::ConnectionLimits(_))
+        ));
         for args in [
             &["--max-client-connections", "-1"][..],
             &["--body-timeout-ms", "soon"],
