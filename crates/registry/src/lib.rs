@@ -12,6 +12,9 @@
 //!   the terminal attestation for face registration.
 //! - Rate limiting per peer address and per terminal, a ceiling on open challenges, and a
 //!   maintenance switch ([`limits`]).
+//! - One connection layer for plain HTTP and HTTPS ([`server`]): timeouts for the handshake,
+//!   headers, body, idle keep-alive and response writes, caps on open connections (in all and
+//!   per peer address), a shutdown that waits for requests in flight only up to a deadline.
 //! - HTTPS ([`tls`]): TLS 1.3 only, optionally with terminal client certificates whose subject
 //!   commonName is the terminal id; a session started with one is bound to that terminal.
 //! - Registrations that wait for a slow upstream ([`pending`], protocol §16): accepted with
@@ -41,6 +44,7 @@ pub mod limits;
 pub mod options;
 pub mod pending;
 pub mod seed;
+pub mod server;
 pub mod service;
 pub mod store;
 #[cfg(feature = "test-kit")]
@@ -64,6 +68,7 @@ use tokio::task::JoinHandle;
 pub use limits::RateLimit;
 pub use pending::PendingPolicy;
 pub use seed::Seed;
+pub use server::{ConnectionLimits, ConnectionStats};
 #[cfg(feature = "fault-injection")]
 pub use service::Fault;
 pub use service::Registry;
@@ -131,6 +136,9 @@ pub struct Config {
     /// Most open challenges (issued, not used, not expired) at once; past it a StartSession is
     /// answered `E_RATE_LIMITED` with `Retry-After`. 0 turns the ceiling off.
     pub max_open_challenges: usize,
+    /// What one client can make the service spend in connections and time: timeouts,
+    /// connection caps, the shutdown grace.
+    pub connection_limits: ConnectionLimits,
 }
 
 impl core::fmt::Debug for Config {
@@ -153,6 +161,7 @@ impl core::fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("peer_rate_limit", &self.peer_rate_limit)
             .field("max_open_challenges", &self.max_open_challenges)
+            .field("connection_limits", &self.connection_limits)
             .finish_non_exhaustive()
     }
 }
@@ -160,7 +169,7 @@ impl core::fmt::Debug for Config {
 impl Config {
     /// Defaults for a database URL: loopback on a free port, the built-in seed, production
     /// roots only, 120 s challenges, the default rate limit, 5 s upstream timeout, the default
-    /// [`PendingPolicy`].
+    /// [`PendingPolicy`], the default [`ConnectionLimits`].
     pub fn new(database_url: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
@@ -185,6 +194,7 @@ impl Config {
             tls: None,
             peer_rate_limit: Some(limits::DEFAULT_PEER_RATE_LIMIT),
             max_open_challenges: DEFAULT_MAX_OPEN_CHALLENGES,
+            connection_limits: ConnectionLimits::default(),
         }
     }
 }
@@ -220,6 +230,9 @@ pub enum ServiceError {
     /// The TLS settings are unusable.
     #[error("TLS settings")]
     Tls(#[from] tls::TlsError),
+    /// A connection timeout or cap is zero.
+    #[error("connection limits")]
+    ConnectionLimits(#[from] server::ConnectionLimitsError),
 }
 
 fn terminals(seed: &Seed) -> Result<HashMap<String, verify::Terminal>, ServiceError> {
@@ -265,6 +278,7 @@ pub async fn build(config: &Config) -> Result<Registry, ServiceError> {
     if config.upstream_timeout.is_zero() || config.pending.deadline.is_zero() {
         return Err(ServiceError::Timeouts);
     }
+    config.connection_limits.validate()?;
     let policy = verify::Verifier::policy(&config.test_roots)?;
     let verifier = verify::Verifier::new(policy, &config.crls, config.require_revocation)?
         .with_cvc_trust(config.cvc_trust.clone());
@@ -317,6 +331,7 @@ pub struct RunningService {
     janitor: JoinHandle<()>,
     stop_worker: watch::Sender<bool>,
     worker: JoinHandle<()>,
+    connections: Arc<server::Counters>,
 }
 
 impl RunningService {
@@ -348,6 +363,11 @@ impl RunningService {
             .advance_ms(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
     }
 
+    /// Counts of client connections: open now, accepted, refused at a cap, evicted, timed out.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.connections.snapshot()
+    }
+
     /// Number of registration rows.
     pub async fn registration_count(&self) -> Result<i64, store::StoreError> {
         self.registry.store.registration_count().await
@@ -358,8 +378,9 @@ impl RunningService {
         self.registry.store.pending_counts().await
     }
 
-    /// Stops accepting, finishes requests in flight and the pending registration in hand
-    /// (the others stay pending in the database), closes the database.
+    /// Stops accepting, finishes requests in flight (up to the shutdown grace of
+    /// [`ConnectionLimits`]; connections still open then are dropped) and the pending
+    /// registration in hand (the others stay pending in the database), closes the database.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -397,23 +418,15 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
     let (tx, rx) = oneshot::channel::<()>();
     let app = http::router(Arc::clone(&registry));
     let https = acceptor.is_some();
-    let task = match acceptor {
-        Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, app, rx)),
-        None => tokio::spawn(async move {
-            // Handlers see the peer address as `ConnectInfo<SocketAddr>`, as over TLS.
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "server stopped");
-            }
-        }),
-    };
+    let connections = Arc::new(server::Counters::default());
+    let task = tokio::spawn(server::serve(
+        listener,
+        acceptor,
+        app,
+        config.connection_limits,
+        Arc::clone(&connections),
+        rx,
+    ));
     let janitor = tokio::spawn(janitor(Arc::clone(&registry)));
     // Takes up whatever is pending in the database, also what a previous run left.
     let (stop_worker, stop) = watch::channel(false);
@@ -428,6 +441,7 @@ pub async fn spawn(config: Config) -> Result<RunningService, ServiceError> {
         janitor,
         stop_worker,
         worker,
+        connections,
     })
 }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Config, RateLimit, Seed};
+use crate::{Config, ConnectionLimits, RateLimit, Seed};
 
 /// Environment variable naming test-only faults (feature `fault-injection`), comma-separated: `exit-after-commit` (exit
 /// right after a proof's transaction commits), `identity-down`, `insurance-down` (the seeded
@@ -129,6 +129,78 @@ pub struct ServeArgs {
     /// answered 429 with Retry-After. 0 turns the ceiling off.
     #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_MAX_OPEN_CHALLENGES)]
     pub max_open_challenges: usize,
+
+    /// Timeouts and caps of client connections.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Milliseconds of a default, for the flags' help.
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Options for what one client can make the service spend in connections and time
+/// ([`ConnectionLimits`], whose fields tell each one's purpose and default).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Client connections")]
+pub struct ConnectionArgs {
+    /// Milliseconds a client may take for the TLS handshake.
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().handshake_timeout))]
+    pub handshake_timeout_ms: u64,
+
+    /// Milliseconds a client may take to send a request's line and headers.
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().header_timeout))]
+    pub header_timeout_ms: u64,
+
+    /// Milliseconds a request's whole body may take to arrive after its headers.
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().body_timeout))]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().idle_timeout))]
+    pub idle_timeout_ms: u64,
+
+    /// Milliseconds a response write may make no progress (a client that does not read).
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().write_timeout))]
+    pub write_timeout_ms: u64,
+
+    /// Client connections open at once; more are closed at once. Keep it well below the
+    /// descriptor limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_client_connections: usize,
+
+    /// Client connections open at once from one peer address (a peer at its cap that connects
+    /// again closes its own oldest unanswered connection); 0 turns the cap off.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ConnectionLimits::default().max_connections_per_peer.unwrap_or(0)
+    )]
+    pub max_connections_per_peer: usize,
+
+    /// On shutdown (SIGTERM, Ctrl-C), milliseconds requests in flight may take to finish
+    /// before their connections are dropped.
+    #[arg(long, value_name = "MS", default_value_t = ms(ConnectionLimits::default().shutdown_grace))]
+    pub shutdown_grace_ms: u64,
+}
+
+impl ConnectionArgs {
+    /// The limits these options describe (`ServeArgs::to_config` checks them with
+    /// [`ConnectionLimits::validate`]).
+    pub fn to_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            header_timeout: Duration::from_millis(self.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            write_timeout: Duration::from_millis(self.write_timeout_ms),
+            max_connections: self.max_client_connections,
+            max_connections_per_peer: (self.max_connections_per_peer > 0)
+                .then_some(self.max_connections_per_peer),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+        }
+    }
 }
 
 /// Options that cannot be turned into a configuration.
@@ -163,6 +235,9 @@ pub enum OptionsError {
     /// `dev-sim` feature, or the caller supplies none).
     #[error("--allow-test-roots: this build has no test trust (feature dev-sim)")]
     NoTestTrust,
+    /// A connection timeout or cap is zero.
+    #[error("client connection options")]
+    ConnectionLimits(#[from] crate::server::ConnectionLimitsError),
     /// The fault variable names no known fault.
     #[cfg(feature = "fault-injection")]
     #[error("{FAULT_ENV} names no known fault")]
@@ -197,6 +272,8 @@ impl ServeArgs {
         config.challenge_ttl = Duration::from_secs(self.challenge_ttl);
         config.rate_limit = per_second_limit(self.rate_limit);
         config.tls = self.tls_settings()?;
+        config.connection_limits = self.connections.to_limits();
+        config.connection_limits.validate()?;
         config.maintenance_file = self.maintenance_file.clone();
         config.max_connections = self.db_connections;
         config.upstream_timeout = Duration::from_millis(self.upstream_timeout_ms);
@@ -402,6 +479,78 @@ mod tests {
         }
         let plain = parse(&[]).expect("no TLS");
         assert!(plain.tls_settings().expect("nothing to read").is_none());
+    }
+
+    #[test]
+    fn connection_options_default_to_the_connection_limits() {
+        let args = parse(&[]).expect("defaults");
+        assert_eq!(args.connections.to_limits(), ConnectionLimits::default());
+    }
+
+    #[test]
+    fn connection_options_set_every_limit() {
+        let args = parse(&[
+            "--handshake-timeout-ms",
+            "1500",
+            "--header-timeout-ms",
+            "2000",
+            "--body-timeout-ms",
+            "2500",
+            "--idle-timeout-ms",
+            "3000",
+            "--write-timeout-ms",
+            "3500",
+            "--max-client-connections",
+            "50",
+            "--max-connections-per-peer",
+            "7",
+            "--shutdown-grace-ms",
+            "0",
+        ])
+        .expect("parsed");
+        let config = args
+            .to_config(|| Err(OptionsError::NoTestTrust))
+            .expect("config");
+        assert_eq!(
+            config.connection_limits,
+            ConnectionLimits {
+                handshake_timeout: Duration::from_millis(1500),
+                header_timeout: Duration::from_secs(2),
+                body_timeout: Duration::from_millis(2500),
+                idle_timeout: Duration::from_secs(3),
+                write_timeout: Duration::from_millis(3500),
+                max_connections: 50,
+                max_connections_per_peer: Some(7),
+                shutdown_grace: Duration::ZERO,
+            }
+        );
+        assert_eq!(config.connection_limits.validate(), Ok(()));
+    }
+
+    #[test]
+    fn connection_options_turn_the_peer_cap_off_and_refuse_bad_values() {
+        let off = parse(&["--max-connections-per-peer", "0"]).expect("parsed");
+        assert_eq!(off.connections.to_limits().max_connections_per_peer, None);
+        let zero = parse(&["--header-timeout-ms", "0"]).expect("parsed");
+        let err = zero
+            .to_config(|| Err(OptionsError::NoTestTrust))
+            .expect_err("a zero timeout");
+        assert!(
+            matches!(&err, OptionsError::ConnectionLimits(e) if e.0 == "the header timeout"),
+            "{err:?}"
+        );
+        let no_cap = parse(&["--max-client-connections", "0"]).expect("parsed");
+        assert!(matches!(
+            no_cap.to_config(|| Err(OptionsError::NoTestTrust)),
+            Err(OptionsError::ConnectionLimits(_))
+        ));
+        for args in [
+            &["--max-client-connections", "-1"][..],
+            &["--body-timeout-ms", "soon"],
+            &["--idle-timeout-ms"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -9,26 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use mynacard_cert::x509_cert;
 use mynacard_protocol::messages::is_valid_identifier;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use zeroize::Zeroizing;
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The service's TLS configuration: its certificate and key, and the terminal CA that client
 /// certificates must chain to.
@@ -200,102 +190,45 @@ pub fn terminal_of_certificate(der: &[u8]) -> Option<String> {
     is_valid_identifier(text).then(|| text.to_owned())
 }
 
-/// Accepts TLS connections on `listener` and serves `app` on each until `shutdown` fires (or
-/// its sender is dropped); then stops accepting, lets requests in flight finish, and returns
-/// once every connection has closed.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    connections.spawn(connection(
-                        tcp,
-                        peer,
-                        acceptor.clone(),
-                        app.clone(),
-                        stop_rx.clone(),
-                    ));
-                }
-                Err(e) => {
-                    // Out of descriptors and the like: wait a little instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    while connections.join_next().await.is_some() {}
+/// Why a TLS handshake gave no connection to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandshakeFailure {
+    /// The client did not finish it within the handshake timeout.
+    TimedOut,
+    /// It failed, or the client certificate names no terminal.
+    Refused,
 }
 
-async fn connection(
+/// The TLS handshake on `tcp` within `timeout`, and the terminal its verified client
+/// certificate names (`None` without one).
+pub(crate) async fn handshake(
+    acceptor: &TlsAcceptor,
     tcp: TcpStream,
-    peer_addr: std::net::SocketAddr,
-    acceptor: TlsAcceptor,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = tcp.set_nodelay(true);
-    let tls = tokio::select! {
-        handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)) => {
-            match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            }
+    timeout: Duration,
+) -> Result<(TlsStream<TcpStream>, Option<ClientTerminal>), HandshakeFailure> {
+    let tls = match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return Err(HandshakeFailure::Refused);
         }
-        _ = stop.changed() => return,
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return Err(HandshakeFailure::TimedOut);
+        }
     };
-    let peer = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first());
-    let app = match peer {
+    let terminal = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
         Some(cert) => match terminal_of_certificate(cert.as_ref()) {
-            Some(terminal) => app.layer(axum::Extension(ClientTerminal(terminal))),
+            Some(terminal) => Some(ClientTerminal(terminal)),
             None => {
                 // Verified by the terminal CA but naming no terminal: fail closed.
                 tracing::warn!("client certificate without a usable subject commonName");
-                return;
+                return Err(HandshakeFailure::Refused);
             }
         },
-        None => app,
+        None => None,
     };
-    // Handlers see the peer address as `ConnectInfo<SocketAddr>`, as over plain HTTP.
-    let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer_addr)));
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let served = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
-    tokio::pin!(served);
-    let result = tokio::select! {
-        result = served.as_mut() => result,
-        _ = stop.changed() => {
-            served.as_mut().graceful_shutdown();
-            served.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
+    Ok((tls, terminal))
 }
 
 #[cfg(test)]
