@@ -1812,3 +1812,370 @@ fn check_poll_target(pending: &RegistrationPending) -> Result<(), &'static str> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Ownership rules the types alone do not show: where the PIN and the photo are held, and
+    //! that `Debug` shows none of the secrets or personal data.
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+    use super::*;
+    use crate::consent;
+
+    const PIN: &str = "1234";
+    const COLLATION_B: &str = "55021720352285";
+    const BIRTH_DATE: &[u8] = b"19800217";
+    const PHOTO_BYTE: u8 = 0x33;
+
+    fn config() -> FlowConfig {
+        FlowConfig::new("kiosk-0001", TerminalKind::Kiosk)
+            .with_clock(Arc::new(|| UtcTime::from_unix(1_775_035_805)))
+    }
+
+    fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
+        mynacard_apdu::tlv::ber::to_vec(tag, value).unwrap()
+    }
+
+    /// A card with the auth certificate (EF 000A), the card face (EF 0002) and the CVC
+    /// (EF 0004), each also reachable by the short EF identifier of the same number.
+    struct Card {
+        files: Vec<(u16, Vec<u8>)>,
+        current: u16,
+    }
+
+    impl Card {
+        fn new() -> Card {
+            let mut cert = vec![0x30, 0x82, 0x01, 0x2C];
+            cert.extend((0..300u32).map(|i| (i % 251) as u8));
+            let covered = [
+                tlv(0xDF22, BIRTH_DATE),
+                tlv(0xDF23, b"2"),
+                tlv(0xDF24, &[0x90, 0x03, 1, 0, 1]),
+            ]
+            .concat();
+            let inner = [
+                tlv(0xDF21, &[0; 8]),
+                covered,
+                tlv(0xDF25, &[0x11; 40]),
+                tlv(0xDF26, &[0x22; 40]),
+                tlv(0xDF27, &[PHOTO_BYTE; 100]),
+                tlv(0xDF28, &[0x44; 256]),
+                tlv(0xDF29, b"20350217"),
+            ]
+            .concat();
+            Card {
+                files: vec![
+                    (0x000A, cert),
+                    (0x0002, tlv(0xFF20, &inner)),
+                    (0x0004, tlv(0x7F21, &[0x5E; 120])),
+                ],
+                current: 0,
+            }
+        }
+
+        fn read(&self, fid: u16, offset: usize, le: usize) -> Vec<u8> {
+            let file = &self.files.iter().find(|(f, _)| *f == fid).unwrap().1;
+            let end = (offset + le).min(file.len());
+            let mut answer = file[offset.min(end)..end].to_vec();
+            let sw: &[u8] = if end - offset < le {
+                &[0x62, 0x82]
+            } else {
+                &[0x90, 0x00]
+            };
+            answer.extend_from_slice(sw);
+            answer
+        }
+
+        /// The card's answer to a short APDU.
+        fn answer(&mut self, apdu: &[u8]) -> Vec<u8> {
+            let le = |b: u8| if b == 0 { 256 } else { usize::from(b) };
+            match (apdu[1], apdu.len()) {
+                (0xA4, 7) if apdu[2] == 0x02 => {
+                    self.current = u16::from_be_bytes([apdu[5], apdu[6]]);
+                    vec![0x90, 0x00]
+                }
+                (0xA4, _) => vec![0x90, 0x00],
+                (0xB0, 5) if apdu[2] & 0x80 != 0 => {
+                    self.read(u16::from(apdu[2] & 0x1F), usize::from(apdu[3]), le(apdu[4]))
+                }
+                (0xB0, 5) => {
+                    let offset = usize::from(u16::from_be_bytes([apdu[2], apdu[3]]));
+                    self.read(self.current, offset, le(apdu[4]))
+                }
+                // The tries left: three of the PIN, ten of 照合番号B.
+                (0x20, 4) if apdu[3] == 0x92 => vec![0x63, 0xCA],
+                (0x20, 4) => vec![0x63, 0xC3],
+                (0x20, _) => vec![0x90, 0x00],
+                (0x2A, _) => [vec![0x5A; 256], vec![0x90, 0x00]].concat(),
+                _ => panic!("unexpected APDU {apdu:02X?}"),
+            }
+        }
+    }
+
+    fn json<T: serde::Serialize>(v: &T) -> HttpResponse {
+        HttpResponse {
+            status: 200,
+            retry_after: None,
+            body: serde_json::to_vec(v).unwrap(),
+        }
+    }
+
+    fn challenge(method: Method) -> Challenge {
+        Challenge {
+            v: V1,
+            session_id: "ses_01HZX5T7Q9M3".into(),
+            op: Operation::RegisterInsuranceUse,
+            nonce: Sha256Digest([7; 32]),
+            issued_at: UtcTime::from_unix(1_775_035_800),
+            expires_at: UtcTime::from_unix(1_775_035_900),
+            consent: consent::current().reference().unwrap(),
+            accepted_methods: vec![method],
+            accepted_roots: vec![],
+        }
+    }
+
+    /// What one step showed of the machine.
+    struct Seen {
+        action: Action,
+        debug: String,
+        holds_pin: bool,
+        holds_photo: bool,
+    }
+
+    /// Runs `m` with the card, the service and a person who agrees, types the PIN and
+    /// matches, up to the proof's request; what each step showed.
+    fn run_to_proof(m: &mut Machine) -> Vec<Seen> {
+        let mut card = Card::new();
+        let mut seen = Vec::new();
+        loop {
+            let action = m.next_action();
+            seen.push(Seen {
+                action: action.clone(),
+                debug: format!("{m:?}"),
+                holds_pin: m.holds_pin(),
+                holds_photo: m.holds_photo(),
+            });
+            match action {
+                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
+                Action::ShowConsent(_) => m.feed_consent(true),
+                Action::AskPin { .. } => m.feed_pin(Pin::new(PIN).unwrap()),
+                Action::AskCollationNumberB { .. } => {
+                    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
+                }
+                Action::MatchFace { .. } => m.feed_face_match(FaceMatch {
+                    decision: FaceDecision::Match,
+                    score_permille: 950,
+                    threshold_permille: 900,
+                }),
+                Action::SignAttestation { .. } => m.feed_attestation(vec![9; 64]),
+                Action::SendHttp(r) if r.path == paths::CONSENT => {
+                    let document = consent::current();
+                    m.feed_http_response(json(&ConsentResponse {
+                        v: V1,
+                        consent: document.reference().unwrap(),
+                        document,
+                    }))
+                }
+                Action::SendHttp(r) if r.path == m.operation().start_path() => {
+                    m.feed_http_response(json(&challenge(m.method())))
+                }
+                Action::SendHttp(_) => return seen,
+                other => panic!("unexpected {other:?}"),
+            }
+            .unwrap();
+        }
+    }
+
+    /// Whether `text` shows `secret` as text, as hex or as a `Debug` list of bytes.
+    fn shows(text: &str, secret: &[u8]) -> bool {
+        let list = format!("{secret:?}");
+        let list = list.trim_start_matches('[').trim_end_matches(']');
+        String::from_utf8(secret.to_vec()).is_ok_and(|s| text.contains(&s))
+            || text.to_uppercase().contains(&hex_upper(secret))
+            || text.contains(list)
+    }
+
+    fn hex_upper(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    fn is_verify(action: &Action) -> bool {
+        matches!(action, Action::SendCard(c) if c.spends_attempt && c.command.ins == 0x20)
+    }
+
+    #[test]
+    fn the_pin_is_held_only_from_the_pin_pad_to_its_verify() {
+        let mut m = Machine::register_with_pin(config());
+        let seen = run_to_proof(&mut m);
+        let asked = seen
+            .iter()
+            .position(|s| matches!(s.action, Action::AskPin { .. }))
+            .unwrap();
+        let verify = seen.iter().position(|s| is_verify(&s.action)).unwrap();
+        // The step after the PIN pad is the Start request, and only it holds the PIN.
+        assert_eq!(verify, asked + 2, "PIN pad, Start, VERIFY");
+        for (i, s) in seen.iter().enumerate() {
+            assert_eq!(s.holds_pin, i == asked + 1, "step {i}: {:?}", s.action);
+        }
+        assert!(
+            !m.holds_pin(),
+            "nothing holds the PIN once the proof is out"
+        );
+    }
+
+    #[test]
+    fn the_verify_apdu_is_shared_not_copied_for_each_action() {
+        let mut m = Machine::register_with_pin(config());
+        let mut card = Card::new();
+        while !matches!(m.next_action(), Action::AskPin { .. }) {
+            match m.next_action() {
+                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
+                Action::ShowConsent(_) => m.feed_consent(true),
+                Action::SendHttp(_) => {
+                    let document = consent::current();
+                    m.feed_http_response(json(&ConsentResponse {
+                        v: V1,
+                        consent: document.reference().unwrap(),
+                        document,
+                    }))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            .unwrap();
+        }
+        m.feed_pin(Pin::new(PIN).unwrap()).unwrap();
+        m.feed_http_response(json(&challenge(Method::PinSignature)))
+            .unwrap();
+        let (Action::SendCard(first), Action::SendCard(again)) = (m.next_action(), m.next_action())
+        else {
+            panic!("expected the VERIFY");
+        };
+        assert!(first.spends_attempt);
+        assert!(Arc::ptr_eq(&first, &again), "one APDU with the PIN, shared");
+        assert!(!m.holds_pin());
+    }
+
+    #[test]
+    fn the_photo_is_shared_with_the_matcher_and_dropped_after_the_match() {
+        let mut m = Machine::register_with_face(config());
+        let mut card = Card::new();
+        let photo = loop {
+            match m.next_action() {
+                Action::MatchFace { photo } => break photo,
+                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
+                Action::ShowConsent(_) => m.feed_consent(true),
+                Action::AskCollationNumberB { .. } => {
+                    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
+                }
+                Action::SendHttp(_) => {
+                    let document = consent::current();
+                    m.feed_http_response(json(&ConsentResponse {
+                        v: V1,
+                        consent: document.reference().unwrap(),
+                        document,
+                    }))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            .unwrap();
+        };
+        assert_eq!(photo.as_slice(), &[PHOTO_BYTE; 100][..]);
+        let Action::MatchFace { photo: again } = m.next_action() else {
+            panic!("expected the face match again");
+        };
+        assert!(
+            Arc::ptr_eq(&photo, &again),
+            "the photo is not copied per action"
+        );
+        drop(again);
+        assert!(m.holds_photo());
+        m.feed_face_match(FaceMatch {
+            decision: FaceDecision::Match,
+            score_permille: 950,
+            threshold_permille: 900,
+        })
+        .unwrap();
+        assert!(!m.holds_photo());
+        assert_eq!(
+            Arc::strong_count(&photo),
+            1,
+            "the machine let go of the photo"
+        );
+    }
+
+    #[test]
+    fn a_wrong_face_score_leaves_the_photo_where_it_was() {
+        let mut m = Machine::register_with_face(config());
+        let mut card = Card::new();
+        while !matches!(m.next_action(), Action::MatchFace { .. }) {
+            match m.next_action() {
+                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
+                Action::ShowConsent(_) => m.feed_consent(true),
+                Action::AskCollationNumberB { .. } => {
+                    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
+                }
+                Action::SendHttp(_) => {
+                    let document = consent::current();
+                    m.feed_http_response(json(&ConsentResponse {
+                        v: V1,
+                        consent: document.reference().unwrap(),
+                        document,
+                    }))
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            .unwrap();
+        }
+        let refused = m.feed_face_match(FaceMatch {
+            decision: FaceDecision::Match,
+            score_permille: 1001,
+            threshold_permille: 900,
+        });
+        assert_eq!(refused, Err(MachineError::FaceScore));
+        assert!(m.holds_photo(), "a refused input changes nothing");
+        assert_eq!(
+            m.feed_pin(Pin::new(PIN).unwrap()),
+            Err(MachineError::Unexpected {
+                expected: "the face match",
+                got: "a PIN",
+            })
+        );
+        assert!(m.holds_photo());
+    }
+
+    #[test]
+    fn debug_shows_no_pin_at_any_step() {
+        let mut m = Machine::register_with_pin(config());
+        let seen = run_to_proof(&mut m);
+        assert!(seen.iter().any(|s| s.holds_pin));
+        for s in &seen {
+            assert!(!shows(&s.debug, PIN.as_bytes()), "{}", s.debug);
+            assert!(s.debug.contains("Machine"), "{}", s.debug);
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_card_face_data_at_any_step() {
+        let mut m = Machine::register_with_face(config());
+        let seen = run_to_proof(&mut m);
+        assert!(seen.iter().any(|s| s.holds_photo));
+        assert!(
+            seen.iter()
+                .any(|s| matches!(s.action, Action::SignAttestation { .. }))
+        );
+        for s in &seen {
+            assert!(!shows(&s.debug, BIRTH_DATE), "{}", s.debug);
+            assert!(!shows(&s.debug, &[PHOTO_BYTE; 8]), "{}", s.debug);
+            assert!(!shows(&s.debug, COLLATION_B.as_bytes()), "{}", s.debug);
+        }
+    }
+
+    #[test]
+    fn the_probes_see_what_they_claim() {
+        // The `shows` check finds each form it looks for, so the Debug tests can fail.
+        assert!(shows("Pin(\"1234\")", PIN.as_bytes()));
+        assert!(shows("[49, 50, 51, 52]", PIN.as_bytes()));
+        assert!(shows("bytes: 31323334", PIN.as_bytes()));
+        assert!(!shows("Pin(<redacted>)", PIN.as_bytes()));
+    }
+}
