@@ -39,6 +39,39 @@
 //! (`JPKIAPGPSETOKEN`) answers that read with `6982` until the PIN is verified: the PIN flows
 //! then go on to the consent, the tries left, the PIN and VERIFY as usual, read the certificate
 //! after VERIFY and build the intent from it before signing. A card pays nothing for this.
+//!
+//! # Steps as types
+//!
+//! The machine keeps what holds for the whole flow (settings, operation, PIN or face, the card
+//! link); everything else belongs to the step the flow is at, and moves into the next step
+//! when it is done. Nothing is optional because it is "not there yet": a step that has no
+//! challenge has no field for one. The machine is not `Clone`, so nothing in it is ever
+//! duplicated, and its `Debug` names the step only.
+//!
+//! | Step | Owns | Waits for | Next |
+//! |------|------|-----------|------|
+//! | SELECT JPKI, READ auth certificate | — | card | consent request (withdrawal: PIN tries) |
+//! | consent request | the certificate, or "after the PIN" (token) | HTTP | consent on screen |
+//! | consent on screen | the document, its hash, the certificate | person | PIN tries / SELECT visual |
+//! | PIN tries | certificate, agreed hash (or withdrawal) | card | PIN pad |
+//! | PIN pad | tries left, certificate, agreed hash | person | Start with the PIN |
+//! | Start (PIN) | certificate, agreed hash, **the PIN** | HTTP | VERIFY (the PIN moves into it) |
+//! | VERIFY | challenge, and the intent with its certificate (token: neither yet) | card | signature (token: READ certificate) |
+//! | READ certificate (token) | challenge | card | signature |
+//! | signature | certificate, challenge, intent | card | proof |
+//! | SELECT visual, 照合番号B tries | certificate, agreed hash | card | 照合番号B |
+//! | 照合番号B, its VERIFY, READ face | certificate, agreed hash | person, card | face match |
+//! | face match | the face record (birth-date segment zeroized), **the photo** (shared, zeroized) | terminal | READ CVC (the photo goes) |
+//! | READ CVC | face record, match result | card | Start (face) |
+//! | Start (face) | face record, match result, CVC | HTTP | card presence signature |
+//! | card presence signature | face record, match, CVC, challenge, intent | card | attestation |
+//! | attestation | certificate, challenge, face evidence and its JCS | terminal | proof |
+//! | proof | challenge; the request's body is the proof | HTTP | end, resend, or polling |
+//! | polling | the pending status (poll token) | HTTP | end |
+//! | end | the [`Outcome`] | — | — |
+//!
+//! A refusal, a cancellation or a lost card ends the flow from any step; what the step held
+//! is dropped with it (and wiped, for the PIN, the birth-date segment and the photo).
 
 use std::fmt;
 use std::sync::Arc;
