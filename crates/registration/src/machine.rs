@@ -1514,9 +1514,8 @@ impl Flow {
                     }),
                     AuthCert::AfterPin => AfterVerify::ReadCert(challenge),
                 };
-                let verify = VerifyOnce::pin(PinKind::JpkiAuth, &pin);
-                // The VERIFY holds the PIN from here on; this copy goes (and is wiped) now.
-                drop(pin);
+                // The PIN moves into its one VERIFY: the step holds it no more.
+                let verify = VerifyOnce::pin(PinKind::JpkiAuth, pin);
                 self.card(CardStep::VerifyPin(Box::new(after)), CardOp::Verify(verify))
             }
             StartStep::Face(face) => {
