@@ -84,7 +84,7 @@ use mynacard_card::ops::{
 };
 use mynacard_card::visual::SignedFace;
 use mynacard_card::{Application, AttemptPolicy, CollationB, Pin, PinKind, PinStatus};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::consent::ConsentDocument;
 use crate::errors::ErrorBody;
@@ -559,9 +559,11 @@ struct Presence {
 struct AttestStep {
     cert: Vec<u8>,
     challenge: Challenge,
+    /// The evidence without its covered segment, which waits zeroized beside it.
     evidence: FaceEvidence,
-    /// `JCS(evidence)`.
-    message: Vec<u8>,
+    covered: Zeroizing<Vec<u8>>,
+    /// `JCS(evidence)`, with the segment.
+    message: Zeroizing<Vec<u8>>,
 }
 
 /// What an HTTP request is for, with what its answer moves on with.
@@ -859,7 +861,7 @@ impl Machine {
                 photo: Arc::clone(&step.photo),
             },
             State::Attest(step) => Action::SignAttestation {
-                message: step.message.clone(),
+                message: step.message.to_vec(),
             },
             State::Http(wait) => Action::SendHttp(wait.request.clone()),
             State::Poll(poll) => Action::Poll(PollStep {
@@ -1039,9 +1041,11 @@ impl Machine {
                 let AttestStep {
                     cert,
                     challenge,
-                    evidence,
+                    mut evidence,
+                    mut covered,
                     ..
                 } = *step;
+                evidence.card_face_covered = Bytes(std::mem::take(&mut *covered));
                 let proof = Proof::AccreditedFace {
                     v: V1,
                     auth_cert: Bytes(cert),
@@ -1551,11 +1555,12 @@ impl Flow {
             challenge,
             intent,
         } = presence;
-        let evidence = FaceEvidence {
+        let mut evidence = FaceEvidence {
             v: V1,
             intent,
             card_face_digests: face.digests.to_vec(),
-            // Moved, not copied: the evidence carries the segment from here on.
+            // Moved, not copied, for the canonical form; then back into its zeroized home
+            // until the proof is built.
             card_face_covered: Bytes(std::mem::take(&mut *face.covered)),
             card_face_signature: Bytes(face.signature),
             card_public_key: Bytes(face.public_key),
@@ -1563,11 +1568,14 @@ impl Flow {
             presence_signature: Bytes(presence_signature),
             face_match,
         };
-        match evidence.canonical_bytes() {
+        let message = evidence.canonical_bytes().map(Zeroizing::new);
+        *face.covered = std::mem::take(&mut evidence.card_face_covered.0);
+        match message {
             Ok(message) => State::Attest(Box::new(AttestStep {
                 cert,
                 challenge,
                 evidence,
+                covered: face.covered,
                 message,
             })),
             Err(e) => protocol_error(e.to_string()),
@@ -1575,8 +1583,13 @@ impl Flow {
     }
 
     /// Sends the proof for `challenge`'s session.
-    fn submit(&self, challenge: Challenge, proof: Proof) -> State {
-        let body = match serde_json::to_vec(&proof) {
+    fn submit(&self, challenge: Challenge, mut proof: Proof) -> State {
+        let body = serde_json::to_vec(&proof);
+        // The request's body is the proof's one copy from here on.
+        if let Proof::AccreditedFace { face_evidence, .. } = &mut proof {
+            face_evidence.card_face_covered.0.zeroize();
+        }
+        let body = match body {
             Ok(body) => body,
             Err(e) => return protocol_error(e.to_string()),
         };
@@ -1975,12 +1988,16 @@ mod tests {
     }
 
     /// Runs `m` with the card, the service and a person who agrees, types the PIN and
-    /// matches, up to the proof's request; what each step showed.
-    fn run_to_proof(m: &mut Machine) -> Vec<Seen> {
+    /// matches, until `stop` holds for the next action or the proof's request is out; what
+    /// each step showed.
+    fn run_until(m: &mut Machine, stop: impl Fn(&Action) -> bool) -> Vec<Seen> {
         let mut card = Card::new();
         let mut seen = Vec::new();
         loop {
             let action = m.next_action();
+            if stop(&action) {
+                return seen;
+            }
             seen.push(Seen {
                 action: action.clone(),
                 debug: format!("{m:?}"),
@@ -1994,11 +2011,7 @@ mod tests {
                 Action::AskCollationNumberB { .. } => {
                     m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
                 }
-                Action::MatchFace { .. } => m.feed_face_match(FaceMatch {
-                    decision: FaceDecision::Match,
-                    score_permille: 950,
-                    threshold_permille: 900,
-                }),
+                Action::MatchFace { .. } => m.feed_face_match(matched()),
                 Action::SignAttestation { .. } => m.feed_attestation(vec![9; 64]),
                 Action::SendHttp(r) if r.path == paths::CONSENT => {
                     let document = consent::current();
@@ -2015,6 +2028,18 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             }
             .unwrap();
+        }
+    }
+
+    fn run_to_proof(m: &mut Machine) -> Vec<Seen> {
+        run_until(m, |_| false)
+    }
+
+    fn matched() -> FaceMatch {
+        FaceMatch {
+            decision: FaceDecision::Match,
+            score_permille: 950,
+            threshold_permille: 900,
         }
     }
 
@@ -2058,23 +2083,7 @@ mod tests {
     #[test]
     fn the_verify_apdu_is_shared_not_copied_for_each_action() {
         let mut m = Machine::register_with_pin(config());
-        let mut card = Card::new();
-        while !matches!(m.next_action(), Action::AskPin { .. }) {
-            match m.next_action() {
-                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
-                Action::ShowConsent(_) => m.feed_consent(true),
-                Action::SendHttp(_) => {
-                    let document = consent::current();
-                    m.feed_http_response(json(&ConsentResponse {
-                        v: V1,
-                        consent: document.reference().unwrap(),
-                        document,
-                    }))
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-            .unwrap();
-        }
+        run_until(&mut m, |a| matches!(a, Action::AskPin { .. }));
         m.feed_pin(Pin::new(PIN).unwrap()).unwrap();
         m.feed_http_response(json(&challenge(Method::PinSignature)))
             .unwrap();
@@ -2090,26 +2099,9 @@ mod tests {
     #[test]
     fn the_photo_is_shared_with_the_matcher_and_dropped_after_the_match() {
         let mut m = Machine::register_with_face(config());
-        let mut card = Card::new();
-        let photo = loop {
-            match m.next_action() {
-                Action::MatchFace { photo } => break photo,
-                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
-                Action::ShowConsent(_) => m.feed_consent(true),
-                Action::AskCollationNumberB { .. } => {
-                    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
-                }
-                Action::SendHttp(_) => {
-                    let document = consent::current();
-                    m.feed_http_response(json(&ConsentResponse {
-                        v: V1,
-                        consent: document.reference().unwrap(),
-                        document,
-                    }))
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-            .unwrap();
+        run_until(&mut m, |a| matches!(a, Action::MatchFace { .. }));
+        let Action::MatchFace { photo } = m.next_action() else {
+            panic!("expected the face match");
         };
         assert_eq!(photo.as_slice(), &[PHOTO_BYTE; 100][..]);
         let Action::MatchFace { photo: again } = m.next_action() else {
@@ -2121,12 +2113,7 @@ mod tests {
         );
         drop(again);
         assert!(m.holds_photo());
-        m.feed_face_match(FaceMatch {
-            decision: FaceDecision::Match,
-            score_permille: 950,
-            threshold_permille: 900,
-        })
-        .unwrap();
+        m.feed_face_match(matched()).unwrap();
         assert!(!m.holds_photo());
         assert_eq!(
             Arc::strong_count(&photo),
@@ -2138,26 +2125,7 @@ mod tests {
     #[test]
     fn a_wrong_face_score_leaves_the_photo_where_it_was() {
         let mut m = Machine::register_with_face(config());
-        let mut card = Card::new();
-        while !matches!(m.next_action(), Action::MatchFace { .. }) {
-            match m.next_action() {
-                Action::SendCard(c) => m.feed_card_response(&card.answer(c.bytes.as_slice())),
-                Action::ShowConsent(_) => m.feed_consent(true),
-                Action::AskCollationNumberB { .. } => {
-                    m.feed_collation_number_b(CollationB::from_digits(COLLATION_B).unwrap())
-                }
-                Action::SendHttp(_) => {
-                    let document = consent::current();
-                    m.feed_http_response(json(&ConsentResponse {
-                        v: V1,
-                        consent: document.reference().unwrap(),
-                        document,
-                    }))
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-            .unwrap();
-        }
+        run_until(&mut m, |a| matches!(a, Action::MatchFace { .. }));
         let refused = m.feed_face_match(FaceMatch {
             decision: FaceDecision::Match,
             score_permille: 1001,
@@ -2200,6 +2168,40 @@ mod tests {
             assert!(!shows(&s.debug, &[PHOTO_BYTE; 8]), "{}", s.debug);
             assert!(!shows(&s.debug, COLLATION_B.as_bytes()), "{}", s.debug);
         }
+    }
+
+    #[test]
+    fn the_covered_segment_reaches_the_attestation_and_the_proof_whole() {
+        let mut m = Machine::register_with_face(config());
+        let seen = run_to_proof(&mut m);
+        let covered = [
+            tlv(0xDF22, BIRTH_DATE),
+            tlv(0xDF23, b"2"),
+            tlv(0xDF24, &[0x90, 0x03, 1, 0, 1]),
+        ]
+        .concat();
+        let message = seen
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::SignAttestation { message } => Some(message.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let Action::SendHttp(proof) = m.next_action() else {
+            panic!("expected the proof");
+        };
+        assert_eq!(m.proof_body(), proof.body.as_deref());
+        let Proof::AccreditedFace { face_evidence, .. } =
+            serde_json::from_slice(&proof.body.unwrap()).unwrap()
+        else {
+            panic!("expected a face proof");
+        };
+        assert_eq!(face_evidence.card_face_covered.0, covered);
+        assert_eq!(
+            face_evidence.card_face_digests[0],
+            Sha256Digest::of(&covered)
+        );
+        assert_eq!(face_evidence.canonical_bytes().unwrap(), message);
     }
 
     #[test]
