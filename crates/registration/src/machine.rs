@@ -766,8 +766,8 @@ impl fmt::Debug for Machine {
     }
 }
 
-impl Machine {
-    fn flow(config: FlowConfig, op: Operation, way: Way) -> Flow {
+impl Flow {
+    fn new(config: FlowConfig, op: Operation, way: Way) -> Flow {
         Flow {
             link: Link::with_max_read(config.read_chunk as usize),
             config,
@@ -775,9 +775,11 @@ impl Machine {
             way,
         }
     }
+}
 
+impl Machine {
     fn new(config: FlowConfig, op: Operation, way: Way) -> Machine {
-        let mut flow = Machine::flow(config, op, way);
+        let mut flow = Flow::new(config, op, way);
         let state = flow.card(
             CardStep::SelectJpki,
             CardOp::Select(SelectApplication::new(Application::Jpki)),
@@ -1154,7 +1156,7 @@ impl Machine {
                 got: "a status with another poll target",
             });
         }
-        let flow = Machine::flow(config, Operation::RegisterInsuranceUse, Way::Pin);
+        let flow = Flow::new(config, Operation::RegisterInsuranceUse, Way::Pin);
         let delay = pending.poll.retry_after;
         let state = flow.schedule_poll(Box::new(pending), delay, 1);
         Ok(Machine { flow, state })
