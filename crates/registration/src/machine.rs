@@ -2096,6 +2096,11 @@ mod tests {
         assert!(first.spends_attempt);
         assert!(Arc::ptr_eq(&first, &again), "one APDU with the PIN, shared");
         assert!(!m.holds_pin());
+        drop(again);
+        m.feed_card_response(&[0x90, 0x00]).unwrap();
+        // Next is the signature: the machine let go of the APDU that carried the PIN.
+        assert!(matches!(m.next_action(), Action::SendCard(c) if c.command.ins == 0x2A));
+        assert_eq!(Arc::strong_count(&first), 1);
     }
 
     #[test]
