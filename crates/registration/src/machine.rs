@@ -25,7 +25,8 @@
 //! PIN safety (protocol §7.1): the tries left are read before the PIN is asked; with one try left
 //! the machine stops unless [`FlowConfig::allow_last_attempt`]; VERIFY is sent at most once; a
 //! link lost during VERIFY ends in [`Outcome::CardRemoved`] with
-//! `attempt_may_have_been_counted`; the PIN is held zeroized and dropped right after VERIFY.
+//! `attempt_may_have_been_counted`; the PIN is held zeroized, moves into its one VERIFY and is
+//! wiped once the card has answered.
 //!
 //! Files and keys are addressed by short EF identifier (card facts B.3–B.5): READ BINARY
 //! `00 B0 (80|SFI)`, VERIFY `00 20 00 (80|SFI)` and COMPUTE DIGITAL SIGNATURE `80 2A 00 97` need
