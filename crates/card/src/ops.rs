@@ -798,9 +798,10 @@ impl VerifyOnce {
         }
     }
 
-    /// VERIFY of `key` with a PIN.
-    pub fn pin(key: PinKind, pin: &crate::Pin) -> VerifyOnce {
-        VerifyOnce::new(key, pin.bytes())
+    /// VERIFY of `key` with a PIN, which moves into the operation (and is wiped when the
+    /// card has answered).
+    pub fn pin(key: PinKind, pin: crate::Pin) -> VerifyOnce {
+        VerifyOnce::new(key, pin.into_bytes())
     }
 
     /// VERIFY of the visual AP's 照合番号B.

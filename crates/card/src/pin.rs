@@ -93,6 +93,11 @@ impl Pin {
     pub(crate) fn bytes(&self) -> Zeroizing<Vec<u8>> {
         self.0.clone()
     }
+
+    /// The digits, moved out: the PIN's one copy goes where it is used.
+    pub(crate) fn into_bytes(self) -> Zeroizing<Vec<u8>> {
+        self.0
+    }
 }
 
 /// The signing password (署名用パスワード): 6–16 characters of A–Z and 0–9.
