@@ -16,7 +16,8 @@ use crate::output::Output;
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum RegistryCommand {
     /// Serve the registration API until Ctrl-C or SIGTERM. Prints the address it listens on.
-    Serve(ServeArgs),
+    // Boxed: the service's options are far larger than the other variant.
+    Serve(Box<ServeArgs>),
     /// Make certificates to develop a terminal against this service over HTTPS and mutual TLS:
     /// a service CA and server certificate, a terminal CA and one client certificate per
     /// terminal (its common name is the terminal id). Keys are written in the clear: never for
