@@ -260,10 +260,12 @@ impl ServeArgs {
         for path in &self.crls {
             config
                 .crls
-                .push(std::fs::read(path).map_err(|source| OptionsError::Crl {
-                    path: path.clone(),
-                    source,
-                })?);
+                .push(
+                    read_bounded(path, MAX_CRL_FILE).map_err(|source| OptionsError::Crl {
+                        path: path.clone(),
+                        source,
+                    })?,
+                );
         }
         if self.allow_test_roots {
             test_trust()?.apply_to(&mut config);
@@ -338,12 +340,35 @@ fn apply_faults(config: &mut Config) -> Result<(), OptionsError> {
     Ok(())
 }
 
+/// Largest CRL file read (J-LIS CRLs run to tens of megabytes).
+pub const MAX_CRL_FILE: u64 = 256 * 1024 * 1024;
+
+/// Largest PEM file read: a certificate chain, a key or a CA bundle.
+pub const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// Reads `path` whole, refusing (`InvalidData`) a file longer than `limit` bytes without
+/// reading past the limit, so a wrong path such as `/dev/zero` cannot fill the memory.
+pub fn read_bounded(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 impl ServeArgs {
     /// The TLS settings the `--tls-*` and `--client-ca` options name, read from their files;
     /// `None` for plain HTTP.
     pub fn tls_settings(&self) -> Result<Option<crate::TlsSettings>, OptionsError> {
         let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|source| OptionsError::TlsFile {
+            read_bounded(path, MAX_PEM_FILE).map_err(|source| OptionsError::TlsFile {
                 path: path.clone(),
                 source,
             })
@@ -450,6 +475,38 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         serve: ServeArgs,
+    }
+
+    #[test]
+    fn files_are_read_with_a_bound() {
+        let dir = std::env::temp_dir().join(format!("mynacard-bounded-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("big.pem");
+        let file = std::fs::File::create(&path).expect("file");
+        // Sparse: no disk is used.
+        file.set_len(MAX_PEM_FILE + 1).expect("length");
+        let err = read_bounded(&path, MAX_PEM_FILE).expect_err("too large");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert_eq!(
+            read_bounded(&path, MAX_PEM_FILE + 1).expect("fits").len() as u64,
+            MAX_PEM_FILE + 1
+        );
+        let endless = read_bounded(std::path::Path::new("/dev/zero"), 4096).expect_err("endless");
+        assert_eq!(endless.kind(), std::io::ErrorKind::InvalidData);
+        let args = parse(&[
+            "--tls-cert",
+            path.to_str().expect("utf-8"),
+            "--tls-key",
+            path.to_str().expect("utf-8"),
+        ])
+        .expect("args");
+        assert!(matches!(
+            args.tls_settings(),
+            Err(OptionsError::TlsFile { .. })
+        ));
+        let seed = crate::Seed::load(std::path::Path::new("/dev/zero")).expect_err("endless seed");
+        assert!(matches!(seed, crate::seed::SeedError::Io(_)), "{seed:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {

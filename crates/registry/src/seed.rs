@@ -120,6 +120,9 @@ pub enum SeedError {
     Invalid(&'static str),
 }
 
+/// Largest seed file read.
+pub const MAX_SEED_FILE: u64 = 16 * 1024 * 1024;
+
 /// The seed that ships with the crate: the simulated card profiles and the test terminals.
 pub const DEFAULT_SEED: &str = include_str!("../fixtures/seed.toml");
 
@@ -131,9 +134,13 @@ impl Seed {
         Ok(seed)
     }
 
-    /// Reads and parses a seed file.
+    /// Reads and parses a seed file (at most [`MAX_SEED_FILE`] bytes).
     pub fn load(path: &Path) -> Result<Self, SeedError> {
-        Seed::parse(&std::fs::read_to_string(path)?)
+        let bytes = crate::options::read_bounded(path, MAX_SEED_FILE)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "seed file is not UTF-8")
+        })?;
+        Seed::parse(&text)
     }
 
     /// The seed that ships with the crate.
