@@ -266,6 +266,10 @@ where
     let mut proofs = ProofSends::default();
     let mut polls = 0_u32;
     loop {
+        // The challenge is the machine's only while the proof is under way: note its session.
+        if report.session_id.is_none() {
+            report.session_id = machine.challenge().map(|c| c.session_id.clone());
+        }
         match machine.next_action() {
             Action::Poll(step) => {
                 poll_once(&mut machine, step, service, wait, polls == 0, &mut report).await?;
@@ -278,7 +282,6 @@ where
             }
             Action::Done(outcome) => {
                 report.outcome = proofs.settle(outcome);
-                report.session_id = machine.challenge().map(|c| c.session_id.clone());
                 return Ok(report);
             }
             // A poll-only flow never asks for the card or the person.
@@ -316,6 +319,10 @@ where
         }
     }
     loop {
+        // The challenge is the machine's only while the proof is under way: note its session.
+        if report.session_id.is_none() {
+            report.session_id = machine.challenge().map(|c| c.session_id.clone());
+        }
         match machine.next_action() {
             Action::SendCard(cmd) => {
                 if channel.was_reset() {
@@ -373,7 +380,6 @@ where
             }
             Action::Done(outcome) => {
                 report.outcome = proofs.settle(outcome);
-                report.session_id = machine.challenge().map(|c| c.session_id.clone());
                 return Ok(report);
             }
         }
