@@ -137,7 +137,7 @@ where
             MynacardStatus::Ok
         }
         Ok(Err(e)) => {
-            slot(h).set(&e.to_string());
+            slot(h).set(&chain(&e));
             e.status()
         }
         Err(_) => {
@@ -145,6 +145,22 @@ where
             MynacardStatus::Panic
         }
     }
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn chain(e: &FfiError) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        // `#[error(transparent)]`-like wrappers repeat their source's text.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
 }
 
 /// Stores `value` through an out-pointer after checking it.

@@ -323,3 +323,18 @@ pub unsafe extern "C" fn mynacard_outcome_free(outcome: *mut MynacardOutcome) {
         MynacardStatus::Ok
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_kind_has_its_own_c_value() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in OutcomeKind::ALL {
+            let c = MynacardOutcomeKind::from(kind);
+            assert_ne!(c, MynacardOutcomeKind::Unknown, "{kind} has no C value");
+            assert!(seen.insert(c as i32), "{kind} shares its C value");
+        }
+    }
+}
