@@ -301,6 +301,30 @@ enum MynacardStatus mynacard_client_new(const char *service_url,
                                         int32_t kind,
                                         struct MynacardClient **out);
 
+// As [`mynacard_client_new`], over `https://` with the terminal's TLS settings: `ca_pem`
+// (`ca_pem_len` bytes, one or more PEM certificates) is the only CA trusted for the service's
+// certificate, NULL for the public web roots; `identity_pem` (`identity_pem_len` bytes: the
+// terminal's certificate, any intermediates and its PKCS#8 private key, PEM) is presented as
+// the client certificate (mutual TLS), NULL for none. The library copies both; the caller
+// clears its copy of the key.
+//
+// Returns `MYNACARD_STATUS_INVALID_ARGUMENT` for a URL, id, kind or PEM it cannot use, or TLS
+// settings with an `http://` URL.
+//
+// Thread safety: any thread. The client may then be used from any thread, one call at a time.
+//
+// # Safety
+// As [`mynacard_client_new`]; `ca_pem` and `identity_pem` are NULL or hold their length in
+// readable bytes.
+enum MynacardStatus mynacard_client_new_tls(const char *service_url,
+                                            const char *terminal_id,
+                                            int32_t kind,
+                                            const uint8_t *ca_pem,
+                                            size_t ca_pem_len,
+                                            const uint8_t *identity_pem,
+                                            size_t identity_pem_len,
+                                            struct MynacardClient **out);
+
 // Whether a PIN flow may spend the card's last PIN try (non-zero: yes). Default no: with one
 // try left the run ends `last_attempt_refused` and the person is sent to the municipal office.
 //

@@ -319,12 +319,66 @@ pub unsafe extern "C" fn mynacard_client_new(
             return MynacardStatus::NullArgument;
         }
         // SAFETY: non-NULL and NUL-terminated, as the caller promises.
-        let made = unsafe { new_client(service_url, terminal_id, kind) };
+        let made = unsafe { new_client(service_url, terminal_id, kind, &Tls::default()) };
         match made.and_then(|client| write_out(out, Box::into_raw(Box::new(client)))) {
             Ok(()) => MynacardStatus::Ok,
             Err(e) => e.status(),
         }
     })
+}
+
+/// As [`mynacard_client_new`], over `https://` with the terminal's TLS settings: `ca_pem`
+/// (`ca_pem_len` bytes, one or more PEM certificates) is the only CA trusted for the service's
+/// certificate, NULL for the public web roots; `identity_pem` (`identity_pem_len` bytes: the
+/// terminal's certificate, any intermediates and its PKCS#8 private key, PEM) is presented as
+/// the client certificate (mutual TLS), NULL for none. The library copies both; the caller
+/// clears its copy of the key.
+///
+/// Returns `MYNACARD_STATUS_INVALID_ARGUMENT` for a URL, id, kind or PEM it cannot use, or TLS
+/// settings with an `http://` URL.
+///
+/// Thread safety: any thread. The client may then be used from any thread, one call at a time.
+///
+/// # Safety
+/// As [`mynacard_client_new`]; `ca_pem` and `identity_pem` are NULL or hold their length in
+/// readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_client_new_tls(
+    service_url: *const c_char,
+    terminal_id: *const c_char,
+    kind: i32,
+    ca_pem: *const u8,
+    ca_pem_len: usize,
+    identity_pem: *const u8,
+    identity_pem_len: usize,
+    out: *mut *mut MynacardClient,
+) -> MynacardStatus {
+    guard(|| {
+        if service_url.is_null() || terminal_id.is_null() || out.is_null() {
+            return MynacardStatus::NullArgument;
+        }
+        let tls = Tls {
+            // SAFETY: NULL or `ca_pem_len` readable bytes, as the caller promises.
+            ca_pem: (!ca_pem.is_null())
+                .then(|| unsafe { std::slice::from_raw_parts(ca_pem, ca_pem_len) }),
+            // SAFETY: NULL or `identity_pem_len` readable bytes, as the caller promises.
+            identity_pem: (!identity_pem.is_null())
+                .then(|| unsafe { std::slice::from_raw_parts(identity_pem, identity_pem_len) }),
+        };
+        // SAFETY: non-NULL and NUL-terminated, as the caller promises.
+        let made = unsafe { new_client(service_url, terminal_id, kind, &tls) };
+        match made.and_then(|client| write_out(out, Box::into_raw(Box::new(client)))) {
+            Ok(()) => MynacardStatus::Ok,
+            Err(e) => e.status(),
+        }
+    })
+}
+
+/// A client's TLS settings, borrowed from the caller.
+#[derive(Default)]
+struct Tls<'a> {
+    ca_pem: Option<&'a [u8]>,
+    identity_pem: Option<&'a [u8]>,
 }
 
 /// # Safety
@@ -333,6 +387,7 @@ unsafe fn new_client(
     service_url: *const c_char,
     terminal_id: *const c_char,
     kind: i32,
+    tls: &Tls<'_>,
 ) -> Result<MynacardClient, FfiError> {
     // SAFETY: as the caller promises.
     let url = unsafe { crate::utf8(service_url, "service_url") }?;
@@ -347,9 +402,19 @@ unsafe fn new_client(
         .enable_all()
         .build()
         .map_err(|e| FfiError::Service(format!("cannot start the runtime: {e}")))?;
+    let invalid = |e: mynacard_registration::http::HttpClientError| {
+        FfiError::Invalid(format!("service client: {e}"))
+    };
     let http = {
         let _inside = runtime.enter();
-        HttpClient::new(url).map_err(|e| FfiError::Invalid(format!("service_url: {e}")))?
+        let mut builder = HttpClient::builder(url);
+        if let Some(pem) = tls.ca_pem {
+            builder = builder.trust_only(pem).map_err(invalid)?;
+        }
+        if let Some(pem) = tls.identity_pem {
+            builder = builder.client_identity(pem).map_err(invalid)?;
+        }
+        builder.build().map_err(invalid)?
     };
     Ok(MynacardClient {
         runtime,

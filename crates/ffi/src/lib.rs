@@ -41,8 +41,8 @@ use std::ffi::{CStr, c_char};
 
 pub use client::{
     MynacardClient, MynacardFaceMatch, MynacardFlow, MynacardTerminal, MynacardTerminalKind,
-    mynacard_client_free, mynacard_client_last_error, mynacard_client_new, mynacard_client_run,
-    mynacard_client_set_allow_last_attempt,
+    mynacard_client_free, mynacard_client_last_error, mynacard_client_new, mynacard_client_new_tls,
+    mynacard_client_run, mynacard_client_set_allow_last_attempt,
 };
 pub use error::{MynacardStatus, guard};
 pub use outcome::{

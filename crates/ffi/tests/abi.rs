@@ -568,3 +568,53 @@ fn null_pointers_give_a_status_and_never_crash() {
         mynacard_sim_service_free(null_mut());
     }
 }
+
+#[test]
+fn tls_settings_are_checked_when_the_client_is_made() {
+    let pki = mynacard_registry::dev_pki::DevPki::generate(&["127.0.0.1"], &["atm-0001"])
+        .expect("a development PKI");
+    let ca = pki.service_ca_pem.as_bytes();
+    let identity = pki
+        .terminal("atm-0001")
+        .expect("the ATM's identity")
+        .pem
+        .as_bytes();
+    let mut client = null_mut();
+    let new = |url: &CStr, ca: &[u8], identity: &[u8], out: &mut *mut MynacardClient| {
+        // SAFETY: NUL-terminated strings, buffers of the lengths passed, a writable out.
+        unsafe {
+            mynacard_client_new_tls(
+                url.as_ptr(),
+                c"atm-0001".as_ptr(),
+                MynacardTerminalKind::Atm as i32,
+                ca.as_ptr(),
+                ca.len(),
+                identity.as_ptr(),
+                identity.len(),
+                out,
+            )
+        }
+    };
+    assert_eq!(
+        new(
+            c"https://127.0.0.1:8600",
+            b"not a certificate",
+            identity,
+            &mut client
+        ),
+        MynacardStatus::InvalidArgument
+    );
+    assert_eq!(
+        new(c"http://127.0.0.1:8600", ca, identity, &mut client),
+        MynacardStatus::InvalidArgument,
+        "TLS settings with plain HTTP"
+    );
+    assert!(client.is_null());
+    assert_eq!(
+        new(c"https://127.0.0.1:8600", ca, identity, &mut client),
+        MynacardStatus::Ok
+    );
+    assert!(!client.is_null());
+    // SAFETY: a live client, freed once.
+    unsafe { mynacard_client_free(client) };
+}
