@@ -39,6 +39,35 @@ typedef enum MynacardStatus {
   MYNACARD_STATUS_PANIC = 8,
 } MynacardStatus;
 
+// What the host must do next ([`mynacard_machine_next_action`]).
+typedef enum MynacardActionKind {
+  // An action this header does not know: cancel the machine.
+  MYNACARD_ACTION_KIND_UNKNOWN = 0,
+  // Send `data` (a command APDU) to the card; feed the response with
+  // `mynacard_machine_feed_card_response` (or `mynacard_machine_feed_card_failure`).
+  MYNACARD_ACTION_KIND_SEND_CARD = 1,
+  // Show `text` (the consent); feed the answer with `mynacard_machine_feed_consent`.
+  MYNACARD_ACTION_KIND_SHOW_CONSENT = 2,
+  // Ask the authentication PIN (`retries_left`); `mynacard_machine_feed_pin` or
+  // `mynacard_machine_cancel`.
+  MYNACARD_ACTION_KIND_ASK_PIN = 3,
+  // Read 照合番号B (`retries_left`); `mynacard_machine_feed_collation_number_b`.
+  MYNACARD_ACTION_KIND_ASK_COLLATION_NUMBER_B = 4,
+  // Match the live face against the photo in `data`; `mynacard_machine_feed_face_match`.
+  MYNACARD_ACTION_KIND_MATCH_FACE = 5,
+  // Sign `data` with the attestation key; `mynacard_machine_feed_attestation`.
+  MYNACARD_ACTION_KIND_SIGN_ATTESTATION = 6,
+  // Send the HTTP request (`http_method`, `http_path`, the headers of
+  // `mynacard_machine_http_header`, JSON body `data` if not NULL) after `delay_ms`; feed the
+  // answer with `mynacard_machine_feed_http_response` (or `..._http_failure`).
+  MYNACARD_ACTION_KIND_SEND_HTTP = 7,
+  // Poll a pending registration: the request as for `SendHttp`, after `delay_ms`; or end the
+  // flow with `mynacard_machine_stop_waiting`.
+  MYNACARD_ACTION_KIND_POLL = 8,
+  // The flow has ended: `mynacard_machine_outcome`.
+  MYNACARD_ACTION_KIND_DONE = 9,
+} MynacardActionKind;
+
 // Which outcome a run ended with (`mynacard_registration::OutcomeKind`). The values are
 // stable; [`MynacardOutcomeKind::Unknown`] stands for a kind added after this header was made.
 // [`mynacard_outcome_kind_name`] gives the stable snake-case name (`registered`, `wrong_pin`).
@@ -148,6 +177,10 @@ typedef enum MynacardFlow {
 // A terminal's connection to one registration service, with the runtime its runs are driven
 // on. Opaque; made by [`mynacard_client_new`], freed by [`mynacard_client_free`].
 typedef struct MynacardClient MynacardClient;
+
+// A registration or eligibility flow as a state machine the host drives. Opaque; made by
+// [`mynacard_machine_new`], freed by [`mynacard_machine_free`].
+typedef struct MynacardMachine MynacardMachine;
 
 // How a run ended. Opaque; made by `mynacard_client_run`, read with the `mynacard_outcome_*`
 // accessors, freed by [`mynacard_outcome_free`]. Immutable: its accessors may be called from
@@ -262,6 +295,31 @@ typedef struct MynacardTerminal {
                     size_t *signature_len);
 } MynacardTerminal;
 
+// The next action, written by [`mynacard_machine_next_action`]. Its pointers belong to the
+// machine and live until the next call on it (or its free); unused fields are NULL, 0 or -1.
+typedef struct MynacardAction {
+  // What to do.
+  enum MynacardActionKind kind;
+  // `SEND_CARD`: the command APDU; `MATCH_FACE`: the photo; `SIGN_ATTESTATION`: the message;
+  // `SEND_HTTP`/`POLL`: the JSON body, NULL without one.
+  const uint8_t *data;
+  // Bytes at `data`.
+  size_t data_len;
+  // `ASK_PIN`/`ASK_COLLATION_NUMBER_B`: tries left, -1 when the card does not say.
+  int32_t retries_left;
+  // `SHOW_CONSENT`: the consent as plain text (UTF-8).
+  const char *text;
+  // `SEND_HTTP`/`POLL`: `"GET"` or `"POST"`.
+  const char *http_method;
+  // `SEND_HTTP`/`POLL`: path and query, starting with `/v1/`, to append to the base URL.
+  const char *http_path;
+  // `SEND_HTTP`/`POLL`: headers beside `Content-Type: application/json` and `Accept:
+  // application/json` (which the host sets), read with `mynacard_machine_http_header`.
+  size_t http_header_count;
+  // `SEND_HTTP`/`POLL`: milliseconds to wait before sending.
+  uint32_t delay_ms;
+} MynacardAction;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -372,6 +430,194 @@ const char *mynacard_client_last_error(const struct MynacardClient *client);
 // # Safety
 // `client` is NULL or a live client from `mynacard_client_new`.
 void mynacard_client_free(struct MynacardClient *client);
+
+// A machine for `flow` (a `MynacardFlow`) at the terminal `terminal_id` of `kind` (a
+// `MynacardTerminalKind`); `allow_last_attempt` non-zero lets a PIN flow spend the card's
+// last try. On success `*out` holds it.
+//
+// Thread safety: any thread. The machine may then be used from any thread, one call at a
+// time.
+//
+// # Safety
+// `terminal_id` is NULL or a NUL-terminated string; `out` is NULL or writable.
+enum MynacardStatus mynacard_machine_new(int32_t flow,
+                                         const char *terminal_id,
+                                         int32_t kind,
+                                         int32_t allow_last_attempt,
+                                         struct MynacardMachine **out);
+
+// Sets the READ BINARY chunk (1–65536 bytes) for the reads still to come. The default, 256,
+// suits any reader; a reader that carries extended-length APDUs passes the response data it
+// can return (65536 for most) so that a file is read in one command. A card that refuses a
+// long read is read in 256-byte chunks from then on.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_set_read_chunk(struct MynacardMachine *machine,
+                                                    uint32_t chunk);
+
+// Writes the next action to `*action`. Asking again without feeding anything gives the same
+// action.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `action` is NULL or writable.
+enum MynacardStatus mynacard_machine_next_action(struct MynacardMachine *machine,
+                                                 struct MynacardAction *action);
+
+// The `index`-th header of the current `SEND_HTTP`/`POLL` action: `*name` (lower case) and
+// `*value`, owned by the machine until the next call on it. An `authorization` value is a
+// credential: never log it.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `name` and `value` are NULL or writable.
+enum MynacardStatus mynacard_machine_http_header(struct MynacardMachine *machine,
+                                                 size_t index,
+                                                 const char **name,
+                                                 const char **value);
+
+// Feeds the card's response APDU (data and SW1-SW2) to a `SEND_CARD`.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `response` is NULL or holds `response_len` bytes.
+enum MynacardStatus mynacard_machine_feed_card_response(struct MynacardMachine *machine,
+                                                        const uint8_t *response,
+                                                        size_t response_len);
+
+// Feeds a failed card exchange to a `SEND_CARD`: `MYNACARD_STATUS_CARD_REMOVED` when the card
+// left the reader, any other status for another reader failure.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_feed_card_failure(struct MynacardMachine *machine,
+                                                       int32_t status);
+
+// Feeds the person's answer to `SHOW_CONSENT` (non-zero: agreed).
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_feed_consent(struct MynacardMachine *machine, int32_t agreed);
+
+// Feeds the PIN to `ASK_PIN`: `pin_len` ASCII digits in the caller's buffer. The library
+// copies them into its zeroizing PIN, never keeps the buffer, and overwrites the buffer's
+// `pin_len` bytes with zeros before returning (also when it refuses the value).
+// `MYNACARD_STATUS_INVALID_ARGUMENT` when it is not a PIN (ask again).
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `pin` is NULL or holds `pin_len` writable bytes.
+enum MynacardStatus mynacard_machine_feed_pin(struct MynacardMachine *machine,
+                                              uint8_t *pin,
+                                              size_t pin_len);
+
+// Feeds 照合番号B (14 digits in the caller's buffer) to `ASK_COLLATION_NUMBER_B`; the buffer
+// is handled as `mynacard_machine_feed_pin`'s.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `digits` is NULL or holds `digits_len` writable bytes.
+enum MynacardStatus mynacard_machine_feed_collation_number_b(struct MynacardMachine *machine,
+                                                             uint8_t *digits,
+                                                             size_t digits_len);
+
+// Feeds the face matcher's result to `MATCH_FACE`.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `result` is NULL or readable.
+enum MynacardStatus mynacard_machine_feed_face_match(struct MynacardMachine *machine,
+                                                     const struct MynacardFaceMatch *result);
+
+// Feeds the attestation signature (64 bytes, `r || s`) to `SIGN_ATTESTATION`.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `signature` is NULL or holds `signature_len` bytes.
+enum MynacardStatus mynacard_machine_feed_attestation(struct MynacardMachine *machine,
+                                                      const uint8_t *signature,
+                                                      size_t signature_len);
+
+// Feeds the service's answer to `SEND_HTTP` or `POLL`: the status code, the `Retry-After`
+// header in seconds (-1 without one) and the body.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `body` is NULL or holds `body_len` bytes.
+enum MynacardStatus mynacard_machine_feed_http_response(struct MynacardMachine *machine,
+                                                        uint16_t status,
+                                                        int64_t retry_after,
+                                                        const uint8_t *body,
+                                                        size_t body_len);
+
+// Feeds a request that got no answer: `may_have_arrived` 0 when no connection was made,
+// non-zero when it broke or timed out after sending.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_feed_http_failure(struct MynacardMachine *machine,
+                                                       int32_t may_have_arrived);
+
+// Cancels the flow (the person or the terminal gave up); the next action is `DONE`.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_cancel(struct MynacardMachine *machine);
+
+// Stops waiting for a pending registration at a `POLL`; the outcome is `pending`.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+enum MynacardStatus mynacard_machine_stop_waiting(struct MynacardMachine *machine);
+
+// After `DONE`: `*out` holds how the flow ended (free it with `mynacard_outcome_free`; its
+// APDU count is 0, the host counts its own). `MYNACARD_STATUS_INVALID_ARGUMENT` before.
+//
+// Thread safety: one call at a time on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine; `out` is NULL or writable.
+enum MynacardStatus mynacard_machine_outcome(struct MynacardMachine *machine,
+                                             struct MynacardOutcome **out);
+
+// The message of the machine's last failure, or NULL after a success. The string belongs to
+// the machine and lives until the next call on it or its free.
+//
+// Thread safety: not during another call on this machine.
+//
+// # Safety
+// `machine` is NULL or a live machine.
+const char *mynacard_machine_last_error(const struct MynacardMachine *machine);
+
+// Frees a machine (and the current action's buffers, zeroized where they held secrets). NULL
+// is ignored.
+//
+// Thread safety: not during another call on this machine; once.
+//
+// # Safety
+// `machine` is NULL or a live machine from `mynacard_machine_new`.
+void mynacard_machine_free(struct MynacardMachine *machine);
 
 // The outcome's kind; [`MynacardOutcomeKind::Unknown`] for NULL.
 //

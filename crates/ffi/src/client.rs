@@ -32,7 +32,7 @@ pub enum MynacardTerminalKind {
 }
 
 impl MynacardTerminalKind {
-    fn from_raw(raw: i32) -> Option<TerminalKind> {
+    pub(crate) fn from_raw(raw: i32) -> Option<TerminalKind> {
         Some(match raw {
             1 => TerminalKind::App,
             2 => TerminalKind::Atm,
@@ -132,6 +132,19 @@ pub struct MynacardTerminal {
             signature_len: *mut usize,
         ) -> i32,
     >,
+}
+
+/// The machine of a `MynacardFlow` value.
+pub(crate) fn flow_machine(flow: i32, config: FlowConfig) -> Result<Machine, FfiError> {
+    Ok(match flow {
+        1 => Machine::register_with_pin(config),
+        2 => Machine::register_with_face(config),
+        3 => Machine::check_eligibility_with_pin(config),
+        4 => Machine::check_eligibility_with_face(config),
+        other => {
+            return Err(FfiError::Invalid(format!("{other} is not a MynacardFlow")));
+        }
+    })
 }
 
 /// The size of the library's buffer for a PIN or 照合番号B (both are far shorter).
@@ -485,15 +498,7 @@ pub unsafe extern "C" fn mynacard_client_run(
         };
         let config = FlowConfig::new(c.terminal_id.as_str(), c.kind)
             .with_allow_last_attempt(c.allow_last_attempt);
-        let machine = match flow {
-            1 => Machine::register_with_pin(config),
-            2 => Machine::register_with_face(config),
-            3 => Machine::check_eligibility_with_pin(config),
-            4 => Machine::check_eligibility_with_face(config),
-            other => {
-                return Err(FfiError::Invalid(format!("{other} is not a MynacardFlow")));
-            }
-        };
+        let machine = flow_machine(flow, config)?;
         let report = c
             .runtime
             .block_on(driver::run(machine, &mut channel, &c.http, &mut host));

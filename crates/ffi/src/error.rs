@@ -53,6 +53,10 @@ pub(crate) enum FfiError {
     /// The service client or the flow failed.
     #[error("service: {0}")]
     Service(String),
+    /// The machine refused an input (it asked for something else, or the value has the wrong
+    /// form); its state is unchanged.
+    #[error("the flow refused the input")]
+    Machine(#[source] mynacard_registration::MachineError),
     /// A host callback panicked; the panic was caught where the library called it.
     #[error("a host callback panicked in {0}")]
     CallbackPanic(&'static str),
@@ -63,7 +67,9 @@ impl FfiError {
     pub(crate) fn status(&self) -> MynacardStatus {
         match self {
             FfiError::Null(_) => MynacardStatus::NullArgument,
-            FfiError::NotUtf8(_) | FfiError::Invalid(_) => MynacardStatus::InvalidArgument,
+            FfiError::NotUtf8(_) | FfiError::Invalid(_) | FfiError::Machine(_) => {
+                MynacardStatus::InvalidArgument
+            }
             FfiError::Card(mynacard_card::Error::Transport(e)) | FfiError::Transport(e) => {
                 transport_status(e)
             }

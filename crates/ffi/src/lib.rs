@@ -7,7 +7,9 @@
 //! - a card session ([`MynacardSession`]): the authentication certificate, the PIN tries left;
 //! - whole registration and eligibility flows against a registration service
 //!   ([`MynacardClient`], [`mynacard_client_run`]), asking the person through terminal
-//!   callbacks ([`MynacardTerminal`]) and ending in an outcome handle ([`MynacardOutcome`]).
+//!   callbacks ([`MynacardTerminal`]) and ending in an outcome handle ([`MynacardOutcome`]);
+//! - the sans-I/O registration machine ([`MynacardMachine`]) for hosts that bring their own
+//!   HTTP stack: next action, perform it, feed the result.
 //!
 //! With the `sim` feature (a test aid, off by default) a simulated card and the embedded
 //! reference service are available too (`mynacard_sim_*`).
@@ -24,13 +26,15 @@
 //!   says.
 //! - Handles are not shared between threads: a handle may be used from any thread, one call at
 //!   a time. Each function's documentation states its rule.
-//! - PINs and 照合番号B pass through library-owned buffers that are zeroized after use.
+//! - PINs and 照合番号B are zeroized after use: the library's buffer passed to a terminal
+//!   callback, and the caller's buffer passed to `mynacard_machine_feed_pin`.
 //!
 //! The header `include/mynacard.h` is generated from this crate by cbindgen
 //! (`tests/header.rs` checks that the committed one is current).
 
 mod client;
 mod error;
+mod machine;
 mod outcome;
 mod session;
 #[cfg(feature = "sim")]
@@ -45,6 +49,16 @@ pub use client::{
     mynacard_client_run, mynacard_client_set_allow_last_attempt,
 };
 pub use error::{MynacardStatus, guard};
+pub use machine::{
+    MynacardAction, MynacardActionKind, MynacardMachine, mynacard_machine_cancel,
+    mynacard_machine_feed_attestation, mynacard_machine_feed_card_failure,
+    mynacard_machine_feed_card_response, mynacard_machine_feed_collation_number_b,
+    mynacard_machine_feed_consent, mynacard_machine_feed_face_match,
+    mynacard_machine_feed_http_failure, mynacard_machine_feed_http_response,
+    mynacard_machine_feed_pin, mynacard_machine_free, mynacard_machine_http_header,
+    mynacard_machine_last_error, mynacard_machine_new, mynacard_machine_next_action,
+    mynacard_machine_outcome, mynacard_machine_set_read_chunk, mynacard_machine_stop_waiting,
+};
 pub use outcome::{
     MynacardOutcome, MynacardOutcomeKind, mynacard_outcome_apdu_count, mynacard_outcome_free,
     mynacard_outcome_kind, mynacard_outcome_kind_name, mynacard_outcome_message,

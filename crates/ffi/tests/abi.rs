@@ -618,3 +618,209 @@ fn tls_settings_are_checked_when_the_client_is_made() {
     // SAFETY: a live client, freed once.
     unsafe { mynacard_client_free(client) };
 }
+
+/// A C string the machine handed out, as text.
+fn owned(s: *const c_char) -> String {
+    text(s).expect("a string")
+}
+
+#[test]
+fn a_host_driven_machine_registers_and_zeroizes_the_callers_pin() {
+    use mynacard_registration::driver::ServiceClient;
+    use mynacard_registration::http::HttpClient;
+    use mynacard_registration::machine::{HttpMethod, HttpRequest};
+
+    let rig = Rig::new("contact");
+    // SAFETY: a live service.
+    let url = owned(unsafe { mynacard_sim_service_url(rig.service) });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // The host's own HTTP stack, here the registration crate's client.
+    let http = {
+        let _inside = runtime.enter();
+        HttpClient::new(&url).unwrap()
+    };
+    let mut machine = null_mut();
+    // SAFETY: a NUL-terminated id and a writable out-pointer.
+    let status = unsafe {
+        mynacard_machine_new(
+            MynacardFlow::PinRegistration as i32,
+            c"atm-0001".as_ptr(),
+            MynacardTerminalKind::Atm as i32,
+            0,
+            &mut machine,
+        )
+    };
+    assert_eq!(status, MynacardStatus::Ok);
+    // The simulated reader carries extended length: whole files in one READ BINARY.
+    // SAFETY: a live machine.
+    let status = unsafe { mynacard_machine_set_read_chunk(machine, 65_536) };
+    assert_eq!(status, MynacardStatus::Ok);
+    let mut pin_buffers = Vec::new();
+    let mut apdus = 0;
+    for _ in 0..100 {
+        let mut action = std::mem::MaybeUninit::<MynacardAction>::uninit();
+        // SAFETY: a live machine and a writable action.
+        let action = unsafe {
+            assert_eq!(
+                mynacard_machine_next_action(machine, action.as_mut_ptr()),
+                MynacardStatus::Ok
+            );
+            action.assume_init()
+        };
+        // SAFETY: the action's pointers are valid until the next call on the machine; the
+        // feeds get valid buffers.
+        let fed = unsafe {
+            match action.kind {
+                MynacardActionKind::SendCard => {
+                    apdus += 1;
+                    let mut response = vec![0u8; 65_538];
+                    let mut len = 0;
+                    let status = mynacard_sim_transmit(
+                        rig.card.cast(),
+                        action.data,
+                        action.data_len,
+                        response.as_mut_ptr(),
+                        response.len(),
+                        &mut len,
+                    );
+                    assert_eq!(status, MynacardStatus::Ok as i32);
+                    mynacard_machine_feed_card_response(machine, response.as_ptr(), len)
+                }
+                MynacardActionKind::ShowConsent => {
+                    assert!(owned(action.text).len() > 100);
+                    mynacard_machine_feed_consent(machine, 1)
+                }
+                MynacardActionKind::AskPin => {
+                    assert_eq!(action.retries_left, 3);
+                    let mut typed = *b"1234";
+                    let status = mynacard_machine_feed_pin(machine, typed.as_mut_ptr(), 4);
+                    pin_buffers.push(typed);
+                    status
+                }
+                MynacardActionKind::SendHttp => {
+                    let mut headers = Vec::new();
+                    for i in 0..action.http_header_count {
+                        let (mut n, mut v) = (null(), null());
+                        assert_eq!(
+                            mynacard_machine_http_header(machine, i, &mut n, &mut v),
+                            MynacardStatus::Ok
+                        );
+                        let name: &'static str = Box::leak(owned(n).into_boxed_str());
+                        headers.push((name, owned(v)));
+                    }
+                    let request = HttpRequest {
+                        method: if owned(action.http_method) == "POST" {
+                            HttpMethod::Post
+                        } else {
+                            HttpMethod::Get
+                        },
+                        path: owned(action.http_path),
+                        headers,
+                        body: (!action.data.is_null()).then(|| {
+                            std::slice::from_raw_parts(action.data, action.data_len).to_vec()
+                        }),
+                        delay_ms: action.delay_ms,
+                        attempt: 1,
+                    };
+                    let response = runtime.block_on(http.send(&request)).expect("an answer");
+                    mynacard_machine_feed_http_response(
+                        machine,
+                        response.status,
+                        response.retry_after.map_or(-1, i64::from),
+                        response.body.as_ptr(),
+                        response.body.len(),
+                    )
+                }
+                MynacardActionKind::Done => break,
+                other => panic!("unexpected action {other:?}"),
+            }
+        };
+        assert_eq!(
+            fed,
+            MynacardStatus::Ok,
+            "{:?}",
+            text(unsafe {
+                // SAFETY: a live machine.
+                mynacard_machine_last_error(machine)
+            })
+        );
+    }
+    assert_eq!(apdus, 5, "the card side of a PIN registration");
+    assert_eq!(
+        pin_buffers,
+        [[0u8; 4]],
+        "the caller's PIN buffer is zeroized"
+    );
+    let mut outcome = null_mut();
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        assert_eq!(
+            mynacard_machine_outcome(machine, &mut outcome),
+            MynacardStatus::Ok
+        );
+        assert_eq!(
+            mynacard_outcome_kind(outcome),
+            MynacardOutcomeKind::Registered
+        );
+        assert!(!mynacard_outcome_registration_id(outcome).is_null());
+        mynacard_outcome_free(outcome);
+        mynacard_machine_free(machine);
+    }
+}
+
+#[test]
+fn the_machine_refuses_what_it_did_not_ask_for_and_zeroizes_a_refused_pin() {
+    let mut machine = null_mut();
+    // SAFETY: valid arguments; NULLs where tested; the machine is freed once.
+    unsafe {
+        assert_eq!(
+            mynacard_machine_new(9, c"atm-0001".as_ptr(), 2, 0, &mut machine),
+            MynacardStatus::InvalidArgument
+        );
+        assert_eq!(
+            mynacard_machine_new(1, c"atm-0001".as_ptr(), 2, 0, &mut machine),
+            MynacardStatus::Ok
+        );
+        // The first action is the card's, not the PIN.
+        let mut typed = *b"1234";
+        assert_eq!(
+            mynacard_machine_feed_pin(machine, typed.as_mut_ptr(), 4),
+            MynacardStatus::InvalidArgument
+        );
+        assert_eq!(typed, [0; 4], "zeroized also when refused");
+        assert!(text(mynacard_machine_last_error(machine)).is_some());
+        let mut outcome = null_mut();
+        assert_eq!(
+            mynacard_machine_outcome(machine, &mut outcome),
+            MynacardStatus::InvalidArgument
+        );
+        assert_eq!(mynacard_machine_cancel(machine), MynacardStatus::Ok);
+        assert!(mynacard_machine_last_error(machine).is_null());
+        assert_eq!(
+            mynacard_machine_outcome(machine, &mut outcome),
+            MynacardStatus::Ok
+        );
+        assert_eq!(
+            mynacard_outcome_kind(outcome),
+            MynacardOutcomeKind::Cancelled
+        );
+        mynacard_outcome_free(outcome);
+        assert_eq!(
+            mynacard_machine_next_action(null_mut(), null_mut()),
+            MynacardStatus::NullArgument
+        );
+        assert_eq!(
+            mynacard_machine_feed_pin(null_mut(), typed.as_mut_ptr(), 4),
+            MynacardStatus::NullArgument
+        );
+        assert_eq!(
+            mynacard_machine_feed_pin(machine, null_mut(), 4),
+            MynacardStatus::NullArgument
+        );
+        mynacard_machine_free(machine);
+        mynacard_machine_free(null_mut());
+    }
+}
