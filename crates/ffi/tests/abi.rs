@@ -824,3 +824,165 @@ fn the_machine_refuses_what_it_did_not_ask_for_and_zeroizes_a_refused_pin() {
         mynacard_machine_free(null_mut());
     }
 }
+
+/// A face kiosk's devices: the card face as its camera reads it, the person in front of it,
+/// and its attestation key.
+struct Kiosk {
+    collation_b: String,
+    live_face: Vec<u8>,
+    key: mynacard_registration::attestation::SoftwareAttestationKey,
+    attested: u32,
+}
+
+unsafe extern "C-unwind" fn kiosk_collation(
+    ctx: *mut c_void,
+    _retries_left: i32,
+    digits: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `Kiosk` as `ctx`; the library passes `cap` writable bytes.
+    let kiosk = unsafe { &*ctx.cast::<Kiosk>() };
+    let b = kiosk.collation_b.as_bytes();
+    assert!(b.len() <= cap);
+    // SAFETY: as above; `len` is writable.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), digits.cast::<u8>(), b.len());
+        len.write(b.len());
+    }
+    1
+}
+
+unsafe extern "C-unwind" fn kiosk_match(
+    ctx: *mut c_void,
+    photo: *const u8,
+    photo_len: usize,
+    result: *mut MynacardFaceMatch,
+) -> i32 {
+    // SAFETY: the test passes a `Kiosk`; the photo and result are valid during the call.
+    let (kiosk, photo) = unsafe {
+        (
+            &*ctx.cast::<Kiosk>(),
+            std::slice::from_raw_parts(photo, photo_len),
+        )
+    };
+    let same = !photo.is_empty() && photo == kiosk.live_face.as_slice();
+    let r = MynacardFaceMatch {
+        matched: i32::from(same),
+        score_permille: if same { 962 } else { 118 },
+        threshold_permille: 800,
+    };
+    // SAFETY: writable during the call.
+    unsafe { result.write(r) };
+    1
+}
+
+unsafe extern "C-unwind" fn kiosk_attest(
+    ctx: *mut c_void,
+    message: *const u8,
+    message_len: usize,
+    signature: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `Kiosk`; the buffers are valid during the call.
+    let (kiosk, message) = unsafe {
+        (
+            &mut *ctx.cast::<Kiosk>(),
+            std::slice::from_raw_parts(message, message_len),
+        )
+    };
+    kiosk.attested += 1;
+    let sig = kiosk.key.sign(message);
+    assert!(sig.len() <= cap);
+    // SAFETY: `cap` writable bytes and a writable `len`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(sig.as_ptr(), signature, sig.len());
+        len.write(sig.len());
+    }
+    1
+}
+
+#[test]
+fn a_kiosk_registers_a_face_card_and_then_checks_eligibility() {
+    let image = mynacard_sim::image::CardImage::from_profile_name("face-auth").unwrap();
+    let mut kiosk = Kiosk {
+        collation_b: image.collation_number_b().unwrap().expose().to_owned(),
+        live_face: image.face.photo.clone(),
+        key: mynacard_registration::attestation::SoftwareAttestationKey::for_testing("kiosk-0001"),
+        attested: 0,
+    };
+    let rig = Rig::new("face-auth");
+    let client = rig.client("kiosk-0001", MynacardTerminalKind::Kiosk);
+    let terminal = MynacardTerminal {
+        ctx: (&mut kiosk as *mut Kiosk).cast(),
+        consent: Some(agree),
+        pin: None,
+        collation_number_b: Some(kiosk_collation),
+        match_face: Some(kiosk_match),
+        attest: Some(kiosk_attest),
+    };
+    let transport = rig.transport();
+    let mut kinds = Vec::new();
+    for flow in [
+        MynacardFlow::FaceRegistration,
+        MynacardFlow::FaceEligibility,
+    ] {
+        let mut outcome = null_mut();
+        // SAFETY: live client, transport and terminal; the outcome is freed once.
+        unsafe {
+            let status =
+                mynacard_client_run(client, flow as i32, &transport, &terminal, &mut outcome);
+            assert_eq!(
+                status,
+                MynacardStatus::Ok,
+                "{:?}",
+                text(mynacard_client_last_error(client))
+            );
+            kinds.push(owned(mynacard_outcome_kind_name(outcome)));
+            mynacard_outcome_free(outcome);
+        }
+    }
+    assert_eq!(kinds, ["registered", "eligible"]);
+    assert_eq!(kiosk.attested, 2, "each face flow is attested");
+    // SAFETY: a live client, freed once.
+    unsafe { mynacard_client_free(client) };
+}
+
+#[test]
+fn a_registered_card_is_eligible_at_a_pin_clinic_reader() {
+    let rig = Rig::new("contact");
+    let atm = rig.client("atm-0001", MynacardTerminalKind::Atm);
+    let clinic = rig.client("clinic-0002", MynacardTerminalKind::FaceReader);
+    let mut keypad = Keypad {
+        typed: vec!["1234", "1234"],
+        ..Keypad::default()
+    };
+    let (status, registered) = run(atm, &rig.transport(), &mut keypad);
+    assert_eq!(status, MynacardStatus::Ok);
+    let terminal = terminal(&mut keypad);
+    let mut eligible = null_mut();
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        assert_eq!(
+            mynacard_outcome_kind(registered),
+            MynacardOutcomeKind::Registered
+        );
+        let status = mynacard_client_run(
+            clinic,
+            MynacardFlow::PinEligibility as i32,
+            &rig.transport(),
+            &terminal,
+            &mut eligible,
+        );
+        assert_eq!(status, MynacardStatus::Ok);
+        assert_eq!(
+            mynacard_outcome_kind(eligible),
+            MynacardOutcomeKind::Eligible
+        );
+        mynacard_outcome_free(registered);
+        mynacard_outcome_free(eligible);
+        mynacard_client_free(atm);
+        mynacard_client_free(clinic);
+    }
+}
