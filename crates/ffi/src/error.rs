@@ -111,7 +111,8 @@ impl ErrorSlot {
 }
 
 /// Runs an entry point's body, turning a panic into [`MynacardStatus::Panic`]. Every exported
-/// function runs under it (or under `on_handle`, which uses it).
+/// function that does more than read a field runs under it or under `on_handle` (which catches
+/// panics the same way and records them on the handle).
 pub fn guard(f: impl FnOnce() -> MynacardStatus) -> MynacardStatus {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(MynacardStatus::Panic)
 }
