@@ -71,7 +71,7 @@ pub struct MynacardFaceMatch {
 
 /// The person-facing side of the terminal: callbacks the library calls during
 /// [`mynacard_client_run`], on the thread of that call. A NULL callback means the terminal has
-/// no such device; a flow that needs it ends `cancelled`.
+/// no such device; a flow that needs it ends `cancelled` (`consent_declined` without `consent`).
 ///
 /// Secrets (the PIN, 照合番号B) are written by the host into a buffer the library owns and
 /// passes to the callback; the library copies them into its zeroizing values and zeroizes the
