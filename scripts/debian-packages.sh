@@ -5,11 +5,13 @@
 # Building the `mynacard` command: the PC/SC crate links libpcsclite, found by pkg-config.
 BUILD_PACKAGES=(pkg-config libpcsclite-dev)
 
-# Running every test: the build's, pcscd with the virtual reader, OpenSC, PostgreSQL.
+# Running every test: the build's, pcscd with the virtual reader, OpenSC, PostgreSQL, and the C
+# compiler and valgrind for the C ABI's example (stage ffi).
 TEST_PACKAGES=(
     "${BUILD_PACKAGES[@]}"
     pcscd vsmartcard-vpcd opensc pcsc-tools
     postgresql
+    gcc libc6-dev valgrind
 )
 
 # ensure_debian_packages PKG...: installs those not yet installed (apt-get, as root). Without

@@ -1,0 +1,246 @@
+//! Test aids behind the `sim` feature: a simulated card whose transmit function has the
+//! callback signature, and the embedded reference service that accepts the simulated cards.
+//! Never part of a production build.
+
+use std::ffi::{CString, c_char, c_void};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use mynacard_registry::RunningService;
+use mynacard_registry::seed::Seed;
+use mynacard_sim::image::CardImage;
+use mynacard_sim::inprocess::{SimCard, SimChannel};
+use mynacard_transport::CardChannel;
+use mynacard_transport::blocking::block_on;
+
+use crate::error::{FfiError, MynacardStatus, guard, write_out};
+
+/// A simulated My Number Card (test aid). Opaque; made by [`mynacard_sim_card_new`], used as
+/// the `ctx` of [`mynacard_sim_transmit`], freed by [`mynacard_sim_card_free`].
+#[derive(Debug)]
+pub struct MynacardSimCard {
+    /// The card's one channel; the lock keeps two runs from interleaving their APDUs.
+    channel: Mutex<SimChannel>,
+    _card: SimCard,
+}
+
+/// A simulated card from a built-in profile of `mynacard-sim` (`"contact"`: the adult card in a
+/// contact reader, PIN 1234, as an ATM sees it; `"adult"`, `"face-auth"`, …). On success
+/// `*out` holds the card. `MYNACARD_STATUS_INVALID_ARGUMENT` for an unknown profile.
+///
+/// Thread safety: any thread. The card may be used from any thread; its transmit calls are
+/// serialised.
+///
+/// # Safety
+/// `profile` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_sim_card_new(
+    profile: *const c_char,
+    out: *mut *mut MynacardSimCard,
+) -> MynacardStatus {
+    guard(|| {
+        if profile.is_null() || out.is_null() {
+            return MynacardStatus::NullArgument;
+        }
+        let made = (|| {
+            // SAFETY: non-NULL and NUL-terminated, as the caller promises.
+            let name = unsafe { crate::utf8(profile, "profile") }?;
+            let image = CardImage::from_profile_name(name)
+                .map_err(|e| FfiError::Invalid(format!("profile {name:?}: {e}")))?;
+            let card = SimCard::from_image(image);
+            let handle = MynacardSimCard {
+                channel: Mutex::new(card.channel()),
+                _card: card,
+            };
+            write_out(out, Box::into_raw(Box::new(handle)))
+        })();
+        match made {
+            Ok(()) => MynacardStatus::Ok,
+            Err(e) => e.status(),
+        }
+    })
+}
+
+/// The simulated card's transmit, with the signature of `MynacardTransmitFn`: pass it as a
+/// transport's `transmit` with the card as `ctx` (extended length, contact).
+///
+/// Thread safety: any thread; calls on one card are serialised.
+///
+/// # Safety
+/// As `MynacardTransmitFn`, with `ctx` NULL or a live `MynacardSimCard`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn mynacard_sim_transmit(
+    ctx: *mut c_void,
+    command: *const u8,
+    command_len: usize,
+    response: *mut u8,
+    response_cap: usize,
+    response_len: *mut usize,
+) -> i32 {
+    let status = guard(|| {
+        if ctx.is_null() || command.is_null() || response.is_null() || response_len.is_null() {
+            return MynacardStatus::NullArgument;
+        }
+        // SAFETY: `ctx` is a live card, as the caller promises; only shared access is taken.
+        let card = unsafe { &*ctx.cast::<MynacardSimCard>() };
+        // SAFETY: `command` holds `command_len` readable bytes during the call.
+        let command = unsafe { std::slice::from_raw_parts(command, command_len) };
+        let Ok(mut channel) = card.channel.lock() else {
+            return MynacardStatus::Transport;
+        };
+        match block_on(channel.transmit(command)) {
+            Ok(bytes) if bytes.len() <= response_cap => {
+                // SAFETY: `response` holds `response_cap` writable bytes, `response_len` is
+                // writable; the response fits.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), response, bytes.len());
+                    response_len.write(bytes.len());
+                }
+                MynacardStatus::Ok
+            }
+            Ok(_) => MynacardStatus::BufferTooSmall,
+            Err(e) if e.is_card_gone() => MynacardStatus::CardRemoved,
+            Err(_) => MynacardStatus::Transport,
+        }
+    });
+    status as i32
+}
+
+/// Frees a simulated card. NULL is ignored.
+///
+/// Thread safety: not during a transmit on it; once.
+///
+/// # Safety
+/// `card` is NULL or a live card from `mynacard_sim_card_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_sim_card_free(card: *mut MynacardSimCard) {
+    if card.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        // SAFETY: made by `Box::into_raw` in `mynacard_sim_card_new`, freed once.
+        drop(unsafe { Box::from_raw(card) });
+        MynacardStatus::Ok
+    });
+}
+
+/// The embedded reference service (test aid), on loopback over plain HTTP, on a fresh SQLite
+/// file, with the built-in seed (the persons of the simulated cards and the test terminals
+/// such as `atm-0001`) and the simulator's test roots accepted. Opaque; made by
+/// [`mynacard_sim_service_start`], stopped and freed by [`mynacard_sim_service_free`].
+#[derive(Debug)]
+pub struct MynacardSimService {
+    service: Option<RunningService>,
+    url: CString,
+    dir: PathBuf,
+    /// Declared last: dropped after the service's tasks are shut down.
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Starts the embedded reference service on its own runtime (one worker thread). On success
+/// `*out` holds it and [`mynacard_sim_service_url`] says where it listens.
+///
+/// Thread safety: any thread. The service runs until freed.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_sim_service_start(
+    out: *mut *mut MynacardSimService,
+) -> MynacardStatus {
+    guard(|| {
+        if out.is_null() {
+            return MynacardStatus::NullArgument;
+        }
+        match start_service().and_then(|s| write_out(out, Box::into_raw(Box::new(s)))) {
+            Ok(()) => MynacardStatus::Ok,
+            Err(e) => e.status(),
+        }
+    })
+}
+
+fn start_service() -> Result<MynacardSimService, FfiError> {
+    let service_error =
+        |what: &str, e: &dyn std::fmt::Display| FfiError::Service(format!("{what}: {e}"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| service_error("runtime", &e))?;
+    let now = SystemTime::now();
+    let nanos = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!("mynacard-ffi-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| service_error("database directory", &e))?;
+    let started = (|| {
+        let mut config = mynacard_registry::Config::new(format!(
+            "sqlite://{}",
+            dir.join("registry.db").display()
+        ));
+        config.seed = Seed::builtin().map_err(|e| service_error("seed", &e))?;
+        mynacard_registry::options::simulator_trust(now)
+            .map_err(|e| service_error("test trust", &e))?
+            .apply_to(&mut config);
+        runtime
+            .block_on(mynacard_registry::spawn(config))
+            .map_err(|e| service_error("service", &e))
+    })();
+    let service = match started {
+        Ok(service) => service,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let url = CString::new(service.base_url()).map_err(|e| service_error("url", &e))?;
+    Ok(MynacardSimService {
+        service: Some(service),
+        url,
+        dir,
+        runtime,
+    })
+}
+
+/// The service's base URL (`http://127.0.0.1:PORT`), for `mynacard_client_new`. The string
+/// belongs to the service and lives until its free; NULL for NULL.
+///
+/// Thread safety: any thread, concurrently.
+///
+/// # Safety
+/// `service` is NULL or a live service.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_sim_service_url(
+    service: *const MynacardSimService,
+) -> *const c_char {
+    if service.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: non-NULL and live, as the caller promises; only read.
+    unsafe { &*service }.url.as_ptr()
+}
+
+/// Stops the service (requests in flight finish, the database is closed and removed) and
+/// frees it. NULL is ignored.
+///
+/// Thread safety: not while a client uses the service from another thread; once.
+///
+/// # Safety
+/// `service` is NULL or a live service from `mynacard_sim_service_start`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mynacard_sim_service_free(service: *mut MynacardSimService) {
+    if service.is_null() {
+        return;
+    }
+    let _ = guard(|| {
+        // SAFETY: made by `Box::into_raw` in `mynacard_sim_service_start`, freed once.
+        let mut s = unsafe { Box::from_raw(service) };
+        if let Some(running) = s.service.take() {
+            s.runtime.block_on(running.shutdown());
+        }
+        let _ = std::fs::remove_dir_all(&s.dir);
+        MynacardStatus::Ok
+    });
+}
