@@ -1,0 +1,150 @@
+//! Test aids behind the `sim` feature: a simulated card a test's tag forwards its APDUs to,
+//! and the embedded reference service that accepts the simulated cards. Never in an app build.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use mynacard_registry::RunningService;
+use mynacard_registry::seed::Seed;
+use mynacard_sim::engine::Card;
+use mynacard_sim::image::CardImage;
+
+use crate::{MobileError, TagError};
+
+/// A simulated My Number Card (test aid): what a test's [`NfcTag`](crate::NfcTag) sends the
+/// APDUs to, so the flow crosses the callback interface as on a phone.
+#[derive(Debug, uniffi::Object)]
+pub struct SimulatedCard {
+    /// The lock keeps two flows from interleaving their APDUs.
+    card: Mutex<Card>,
+}
+
+#[uniffi::export]
+impl SimulatedCard {
+    /// A card of a built-in profile of `mynacard-sim` (`"adult"`: the adult card, PIN 1234;
+    /// `"no-extended"`: the same behind a link without extended length; …).
+    ///
+    /// # Errors
+    /// [`MobileError::InvalidArgument`] for an unknown profile.
+    #[uniffi::constructor]
+    pub fn new(profile: String) -> Result<Arc<SimulatedCard>, MobileError> {
+        let image = CardImage::from_profile_name(&profile)
+            .map_err(|e| MobileError::InvalidArgument(format!("profile {profile:?}: {e}")))?;
+        Ok(Arc::new(SimulatedCard {
+            card: Mutex::new(Card::new(image)),
+        }))
+    }
+
+    /// Processes one command APDU and returns the card's response (data and SW1-SW2).
+    ///
+    /// # Errors
+    /// [`TagError::Host`] when an earlier call panicked while holding the card.
+    pub fn transmit(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TagError> {
+        let mut card = self.card.lock().map_err(|_| TagError::Host {
+            message: "the simulated card is poisoned".to_owned(),
+        })?;
+        Ok(card.process(&apdu))
+    }
+}
+
+/// The embedded reference service (test aid) on loopback over plain HTTP, on a fresh SQLite
+/// file, with the built-in seed (the persons of the simulated cards and the test terminals such
+/// as the app `app-0001`) and the simulator's test roots accepted.
+#[derive(Debug, uniffi::Object)]
+pub struct SimService {
+    service: Mutex<Option<RunningService>>,
+    url: String,
+    dir: PathBuf,
+    /// Declared last: dropped after the service's tasks are shut down.
+    runtime: tokio::runtime::Runtime,
+}
+
+#[uniffi::export]
+impl SimService {
+    /// Starts the service on its own runtime (one worker thread).
+    ///
+    /// # Errors
+    /// [`MobileError::Sim`] when it cannot start.
+    #[uniffi::constructor]
+    pub fn start() -> Result<Arc<SimService>, MobileError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| MobileError::Sim(format!("{what}: {e}"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| failed("runtime", &e))?;
+        let now = SystemTime::now();
+        let nanos = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let dir =
+            std::env::temp_dir().join(format!("mynacard-mobile-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| failed("database directory", &e))?;
+        let started = (|| {
+            let mut config = mynacard_registry::Config::new(format!(
+                "sqlite://{}",
+                dir.join("registry.db").display()
+            ));
+            config.seed = Seed::builtin().map_err(|e| failed("seed", &e))?;
+            mynacard_registry::options::simulator_trust(now)
+                .map_err(|e| failed("test trust", &e))?
+                .apply_to(&mut config);
+            runtime
+                .block_on(mynacard_registry::spawn(config))
+                .map_err(|e| failed("service", &e))
+        })();
+        let service = match started {
+            Ok(service) => service,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        Ok(Arc::new(SimService {
+            url: service.base_url(),
+            service: Mutex::new(Some(service)),
+            dir,
+            runtime,
+        }))
+    }
+
+    /// The service's base URL (`http://127.0.0.1:PORT`), for [`Registration`](crate::Registration).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Registrations stored so far.
+    ///
+    /// # Errors
+    /// [`MobileError::Sim`] when the service was stopped or its database fails.
+    pub fn registration_count(&self) -> Result<i64, MobileError> {
+        let guard = self
+            .service
+            .lock()
+            .map_err(|_| MobileError::Sim("the service is poisoned".to_owned()))?;
+        let service = guard
+            .as_ref()
+            .ok_or_else(|| MobileError::Sim("the service was stopped".to_owned()))?;
+        self.runtime
+            .block_on(service.registration_count())
+            .map_err(|e| MobileError::Sim(format!("registration count: {e}")))
+    }
+
+    /// Stops the service (requests in flight finish, the database is closed and removed). A
+    /// second stop does nothing.
+    pub fn stop(&self) {
+        let running = self.service.lock().ok().and_then(|mut s| s.take());
+        if let Some(running) = running {
+            self.runtime.block_on(running.shutdown());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for SimService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
