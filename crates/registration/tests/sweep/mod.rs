@@ -1106,16 +1106,16 @@ impl Sweep {
         );
         let mut last = None;
         for ((path, flow, kind), row) in &self.rows {
-            if last.is_some_and(|l| l != (*path, *flow)) {
-                if let Some(t) = last.and_then(|l| self.times.get(&l)) {
-                    let _ = writeln!(
-                        out,
-                        "{:<8} | {:<22} | time {:.1} s",
-                        "",
-                        "",
-                        t.as_secs_f64()
-                    );
-                }
+            if last.is_some_and(|l| l != (*path, *flow))
+                && let Some(t) = last.and_then(|l| self.times.get(&l))
+            {
+                let _ = writeln!(
+                    out,
+                    "{:<8} | {:<22} | time {:.1} s",
+                    "",
+                    "",
+                    t.as_secs_f64()
+                );
             }
             last = Some((*path, *flow));
             let _ = writeln!(
