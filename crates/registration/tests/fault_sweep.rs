@@ -61,6 +61,7 @@ async fn every_flow_survives_a_fault_at_every_apdu_and_every_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_reports_a_client_that_resends_verify_after_a_fault() {
     let mut sampler = Sampler::from_env();
+    println!("the sweep's own test: a client that re-sends VERIFY after a fault (must fail)");
     for (path, flow) in [(Path::Session, Flow::Signing), (Path::Driver, Flow::AppPin)] {
         let started = Instant::now();
         let mut sweep = Sweep::default();

@@ -3,6 +3,10 @@
 //! cardholder relies on. The checks are plain functions returning violations, so the sweep's
 //! own test can feed them a deliberately broken client.
 //!
+//! It extends the mocked-channel sweep of `mynacard-card` (`crates/card/tests/mock.rs`: a
+//! transport failure at each of the five APDUs of a PIN registration) to every flow, over the
+//! simulator's fault injection and the reference service.
+//!
 //! Neither `mynacard_card::Session` nor the registration driver has a per-APDU deadline; the
 //! sweep adds one in its channel (as a PC/SC reader's timeout would, answering
 //! `TransportError::Timeout`) and makes the simulator's latency fault exceed it.
@@ -318,6 +322,29 @@ impl Ended {
         }
     }
 
+    /// A short name for the summary.
+    fn label(&self) -> &'static str {
+        match self {
+            Ended::Outcome(Outcome::CardRemoved {
+                attempt_may_have_been_counted: true,
+            }) => "CardRemoved(maybe counted)",
+            Ended::Outcome(Outcome::ServiceUnreachable {
+                proof_may_have_arrived: true,
+            }) => "Unreachable(may have arrived)",
+            Ended::Outcome(Outcome::ServiceUnreachable { .. }) => "Unreachable",
+            Ended::Outcome(o) => kind_name(o.kind()),
+            Ended::CardDone => "done",
+            Ended::CardWrongPin { .. } => "WrongPin",
+            Ended::CardError {
+                attempt_may_have_been_counted: true,
+                ..
+            } => "error(maybe counted)",
+            Ended::CardError { .. } => "error",
+            Ended::Refused(_) => "REFUSED",
+            Ended::Panicked(_) => "PANIC",
+        }
+    }
+
     fn kind(&self) -> Option<OutcomeKind> {
         match self {
             Ended::Outcome(o) => Some(o.kind()),
@@ -415,6 +442,30 @@ impl fmt::Display for Violation {
             "{} | {} | {:?}: {}",
             self.flow, self.fault, self.rule, self.what
         )
+    }
+}
+
+fn kind_name(kind: OutcomeKind) -> &'static str {
+    match kind {
+        OutcomeKind::Registered => "Registered",
+        OutcomeKind::AlreadyRegistered => "AlreadyRegistered",
+        OutcomeKind::Eligible => "Eligible",
+        OutcomeKind::Deregistered => "Deregistered",
+        OutcomeKind::NotRegistered => "NotRegistered",
+        OutcomeKind::WrongPin => "WrongPin",
+        OutcomeKind::CardRemoved => "CardRemoved",
+        OutcomeKind::CardError => "CardError",
+        OutcomeKind::ServiceBusy => "ServiceBusy",
+        OutcomeKind::Maintenance => "Maintenance",
+        OutcomeKind::ProtocolError => "ProtocolError",
+        OutcomeKind::Pending => "Pending",
+        OutcomeKind::Rejected => "Rejected",
+        OutcomeKind::CertificateUntrusted => "CertificateUntrusted",
+        OutcomeKind::CertificateWrongType => "CertificateWrongType",
+        OutcomeKind::FaceNotMatched => "FaceNotMatched",
+        OutcomeKind::SessionExpired => "SessionExpired",
+        OutcomeKind::LastAttemptRefused => "LastAttemptRefused",
+        _ => "other",
     }
 }
 
@@ -1026,6 +1077,8 @@ pub struct Row {
     pub held: u32,
     /// Cases that broke a rule only as a known finding.
     pub known: u32,
+    /// How the faulted runs ended.
+    pub ends: std::collections::BTreeSet<&'static str>,
 }
 
 /// The sweep's results.
@@ -1049,10 +1102,12 @@ impl Sweep {
         fault: Fault,
         indexes: u32,
         baseline: &Baseline,
+        ended: &Ended,
         found: Vec<Violation>,
     ) {
         let (known, found) = triage(found, baseline);
         let row = self.rows.entry((path, flow, fault.kind)).or_default();
+        row.ends.insert(ended.label());
         row.indexes = indexes;
         row.cases += 1;
         if found.is_empty() && known.is_empty() {
@@ -1101,7 +1156,7 @@ impl Sweep {
         );
         let _ = writeln!(
             out,
-            "{:<8} | {:<22} | {:<12} | {:>7} | {:>5} | {:>5} | {:>5}",
+            "{:<8} | {:<22} | {:<12} | {:>7} | {:>5} | {:>5} | {:>5} | ends",
             "path", "flow", "fault", "indexes", "cases", "held", "known"
         );
         let mut last = None;
@@ -1120,14 +1175,15 @@ impl Sweep {
             last = Some((*path, *flow));
             let _ = writeln!(
                 out,
-                "{:<8} | {:<22} | {:<12} | {:>7} | {:>5} | {:>5} | {:>5}",
+                "{:<8} | {:<22} | {:<12} | {:>7} | {:>5} | {:>5} | {:>5} | {}",
                 format!("{path:?}").to_lowercase(),
                 flow.name(),
                 kind.name(),
                 row.indexes,
                 row.cases,
                 row.held,
-                row.known
+                row.known,
+                row.ends.iter().copied().collect::<Vec<_>>().join(", ")
             );
         }
         if let Some(t) = last.and_then(|l| self.times.get(&l)) {
@@ -1450,7 +1506,7 @@ pub async fn sweep_flow(
         } else {
             baseline.http_requests
         };
-        sweep.record(path, flow, fault, indexes, &baseline, found);
+        sweep.record(path, flow, fault, indexes, &baseline, &obs.ended, found);
     }
     if let Some(service) = bench.service.take() {
         service.stop().await;
