@@ -1100,7 +1100,6 @@ impl Sweep {
         path: Path,
         flow: Flow,
         fault: Fault,
-        indexes: u32,
         baseline: &Baseline,
         ended: &Ended,
         found: Vec<Violation>,
@@ -1108,7 +1107,11 @@ impl Sweep {
         let (known, found) = triage(found, baseline);
         let row = self.rows.entry((path, flow, fault.kind)).or_default();
         row.ends.insert(ended.label());
-        row.indexes = indexes;
+        row.indexes = if FaultKind::CARD.contains(&fault.kind) {
+            baseline.apdus
+        } else {
+            baseline.http_requests
+        };
         row.cases += 1;
         if found.is_empty() && known.is_empty() {
             row.held += 1;
@@ -1501,12 +1504,7 @@ pub async fn sweep_flow(
     for fault in faults {
         let (obs, _, _, _) = bench.observe(path, Some(fault), breakage).await;
         let found = check(&label, flow, fault, &baseline, &obs);
-        let indexes = if FaultKind::CARD.contains(&fault.kind) {
-            baseline.apdus
-        } else {
-            baseline.http_requests
-        };
-        sweep.record(path, flow, fault, indexes, &baseline, &obs.ended, found);
+        sweep.record(path, flow, fault, &baseline, &obs.ended, found);
     }
     if let Some(service) = bench.service.take() {
         service.stop().await;
