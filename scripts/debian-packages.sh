@@ -12,6 +12,8 @@ TEST_PACKAGES=(
     pcscd vsmartcard-vpcd opensc pcsc-tools
     postgresql
     gcc libc6-dev valgrind
+    # The phone bindings' Python test (stage mobile).
+    python3
 )
 
 # ensure_debian_packages PKG...: installs those not yet installed (apt-get, as root). Without

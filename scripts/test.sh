@@ -110,6 +110,20 @@ stage_ffi() {
     fi
 }
 
+# The phone bindings (crates/mobile): the committed Kotlin, Swift and Python bindings must be
+# what the generator writes from the built library; then the Python test loads the generated
+# module with the `sim` build and registers a simulated card over the NfcTag callback.
+stage_mobile() {
+    if ! command -v python3 >/dev/null; then
+        echo "python3 not found (scripts/debian-packages.sh lists its package)" >&2
+        return 1
+    fi
+    # Builds the generator and both libraries; the sim build is the last one, left in place.
+    bash "$ROOT/crates/mobile/generate.sh" --check
+    MYNACARD_MOBILE_LIB="$CARGO_TARGET_DIR/debug/libmynacard_mobile.so" \
+        python3 "$ROOT/crates/mobile/tests/python/test_registration.py" -v
+}
+
 # The fault sweep (crates/registration/tests/fault_sweep.rs): every card flow and registration
 # channel with the card pulled, reset, a byte corrupted and an answer late at every APDU, and
 # every HTTP fault at every request; prints its summary (flows x faults x indexes) and fails on
@@ -296,7 +310,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test sweep ffi opensc load doc package deny fuzz)
+STAGES=(packages toolchain fmt clippy postgres test sweep ffi mobile opensc load doc package deny fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

@@ -22,7 +22,7 @@ mod registration;
 pub mod sim;
 mod tag;
 
-pub use registration::{Outcome, PhoneTerminal, Registration};
+pub use registration::{Outcome, OutcomeKind, PhoneTerminal, Registration};
 pub use tag::{NfcTag, TagError};
 
 uniffi::setup_scaffolding!();

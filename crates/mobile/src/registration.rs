@@ -44,18 +44,156 @@ impl Terminal for AppTerminal {
     }
 }
 
+/// Which outcome a flow ended with: one per `mynacard_registration::OutcomeKind`, whose stable
+/// snake-case name is [`Outcome::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum OutcomeKind {
+    /// `registered`.
+    Registered,
+    /// `already_registered`.
+    AlreadyRegistered,
+    /// `relinked_after_reissue`.
+    RelinkedAfterReissue,
+    /// `eligible`.
+    Eligible,
+    /// `deregistered`.
+    Deregistered,
+    /// `pending`.
+    Pending,
+    /// `upstream_timed_out`.
+    UpstreamTimedOut,
+    /// `not_registered`.
+    NotRegistered,
+    /// `registration_lapsed`.
+    RegistrationLapsed,
+    /// `no_insurance_record`.
+    NoInsuranceRecord,
+    /// `person_not_found`.
+    PersonNotFound,
+    /// `multiple_insurance_records`.
+    MultipleInsuranceRecords,
+    /// `registration_restricted`.
+    RegistrationRestricted,
+    /// `certificate_expired`.
+    CertificateExpired,
+    /// `certificate_revoked`.
+    CertificateRevoked,
+    /// `certificate_untrusted`.
+    CertificateUntrusted,
+    /// `certificate_wrong_type`.
+    CertificateWrongType,
+    /// `wrong_pin`.
+    WrongPin,
+    /// `pin_blocked`.
+    PinBlocked,
+    /// `last_attempt_refused`.
+    LastAttemptRefused,
+    /// `no_auth_pin`.
+    NoAuthPin,
+    /// `collation_number_wrong`.
+    CollationNumberWrong,
+    /// `collation_number_blocked`.
+    CollationNumberBlocked,
+    /// `collation_last_attempt_refused`.
+    CollationLastAttemptRefused,
+    /// `face_not_matched`.
+    FaceNotMatched,
+    /// `consent_declined`.
+    ConsentDeclined,
+    /// `cancelled`.
+    Cancelled,
+    /// `card_removed`.
+    CardRemoved,
+    /// `card_error`.
+    CardError,
+    /// `service_busy`.
+    ServiceBusy,
+    /// `maintenance`.
+    Maintenance,
+    /// `service_unreachable`.
+    ServiceUnreachable,
+    /// `session_expired`.
+    SessionExpired,
+    /// `terminal_not_accepted`.
+    TerminalNotAccepted,
+    /// `consent_changed`.
+    ConsentChanged,
+    /// `rejected`.
+    Rejected,
+    /// `protocol_error`.
+    ProtocolError,
+    /// A kind added to the library after these bindings were generated: show
+    /// [`Outcome::message`].
+    Unknown,
+}
+
+impl From<mynacard_registration::OutcomeKind> for OutcomeKind {
+    fn from(kind: mynacard_registration::OutcomeKind) -> Self {
+        use mynacard_registration::OutcomeKind as K;
+        match kind {
+            K::Registered => OutcomeKind::Registered,
+            K::AlreadyRegistered => OutcomeKind::AlreadyRegistered,
+            K::RelinkedAfterReissue => OutcomeKind::RelinkedAfterReissue,
+            K::Eligible => OutcomeKind::Eligible,
+            K::Deregistered => OutcomeKind::Deregistered,
+            K::Pending => OutcomeKind::Pending,
+            K::UpstreamTimedOut => OutcomeKind::UpstreamTimedOut,
+            K::NotRegistered => OutcomeKind::NotRegistered,
+            K::RegistrationLapsed => OutcomeKind::RegistrationLapsed,
+            K::NoInsuranceRecord => OutcomeKind::NoInsuranceRecord,
+            K::PersonNotFound => OutcomeKind::PersonNotFound,
+            K::MultipleInsuranceRecords => OutcomeKind::MultipleInsuranceRecords,
+            K::RegistrationRestricted => OutcomeKind::RegistrationRestricted,
+            K::CertificateExpired => OutcomeKind::CertificateExpired,
+            K::CertificateRevoked => OutcomeKind::CertificateRevoked,
+            K::CertificateUntrusted => OutcomeKind::CertificateUntrusted,
+            K::CertificateWrongType => OutcomeKind::CertificateWrongType,
+            K::WrongPin => OutcomeKind::WrongPin,
+            K::PinBlocked => OutcomeKind::PinBlocked,
+            K::LastAttemptRefused => OutcomeKind::LastAttemptRefused,
+            K::NoAuthPin => OutcomeKind::NoAuthPin,
+            K::CollationNumberWrong => OutcomeKind::CollationNumberWrong,
+            K::CollationNumberBlocked => OutcomeKind::CollationNumberBlocked,
+            K::CollationLastAttemptRefused => OutcomeKind::CollationLastAttemptRefused,
+            K::FaceNotMatched => OutcomeKind::FaceNotMatched,
+            K::ConsentDeclined => OutcomeKind::ConsentDeclined,
+            K::Cancelled => OutcomeKind::Cancelled,
+            K::CardRemoved => OutcomeKind::CardRemoved,
+            K::CardError => OutcomeKind::CardError,
+            K::ServiceBusy => OutcomeKind::ServiceBusy,
+            K::Maintenance => OutcomeKind::Maintenance,
+            K::ServiceUnreachable => OutcomeKind::ServiceUnreachable,
+            K::SessionExpired => OutcomeKind::SessionExpired,
+            K::TerminalNotAccepted => OutcomeKind::TerminalNotAccepted,
+            K::ConsentChanged => OutcomeKind::ConsentChanged,
+            K::Rejected => OutcomeKind::Rejected,
+            K::ProtocolError => OutcomeKind::ProtocolError,
+            // The library's kinds are non-exhaustive.
+            _ => OutcomeKind::Unknown,
+        }
+    }
+}
+
 /// How a flow ended, for the app to show.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Outcome {
-    /// The outcome's kind, the library's stable name (`registered`, `already_registered`,
-    /// `wrong_pin`, `consent_declined`, …; one per `mynacard_registration::OutcomeKind`).
-    pub kind: String,
+    /// The outcome's kind.
+    pub kind: OutcomeKind,
+    /// The kind's stable snake-case name (`registered`, `wrong_pin`, …), for logs.
+    pub name: String,
     /// Whether the flow reached what it was for (registered, or eligible).
     pub success: bool,
     /// The service's registration id, for the kinds that carry one.
     pub registration_id: Option<String>,
+    /// The insurer's name, when the service gave it with a registration.
+    pub insurer_name: Option<String>,
     /// PIN tries left, after a wrong PIN.
     pub retries_left: Option<u8>,
+    /// Seconds to wait before trying again, when the service is busy or in maintenance and
+    /// said so.
+    pub retry_after_seconds: Option<u32>,
+    /// The card left the field during VERIFY: the card may have counted the try.
+    pub attempt_may_have_been_counted: bool,
     /// What to tell the person, in the registration's locale.
     pub message: String,
     /// Command APDUs sent to the card.
@@ -65,28 +203,46 @@ pub struct Outcome {
 impl Outcome {
     fn new(outcome: &mynacard_registration::Outcome, apdu_count: u32, locale: &str) -> Outcome {
         use mynacard_registration::Outcome as O;
-        let registration_id = match outcome {
+        let (registration_id, insurer_name) = match outcome {
             O::Registered {
-                registration_id, ..
+                registration_id,
+                insurer_name,
             }
             | O::AlreadyRegistered {
-                registration_id, ..
+                registration_id,
+                insurer_name,
             }
             | O::RelinkedAfterReissue {
-                registration_id, ..
-            }
-            | O::Deregistered { registration_id } => Some(registration_id.clone()),
-            _ => None,
+                registration_id,
+                insurer_name,
+            } => (Some(registration_id.clone()), insurer_name.clone()),
+            O::Deregistered { registration_id } => (Some(registration_id.clone()), None),
+            _ => (None, None),
         };
         let retries_left = match outcome {
             O::WrongPin { retries_left } => Some(*retries_left),
             _ => None,
         };
+        let retry_after_seconds = match outcome {
+            O::ServiceBusy { retry_after } | O::Maintenance { retry_after } => *retry_after,
+            _ => None,
+        };
+        let attempt_may_have_been_counted = matches!(
+            outcome,
+            O::CardRemoved {
+                attempt_may_have_been_counted: true
+            }
+        );
+        let kind = outcome.kind();
         Outcome {
-            kind: outcome.kind().as_str().to_owned(),
+            kind: kind.into(),
+            name: kind.as_str().to_owned(),
             success: outcome.is_success(),
             registration_id,
+            insurer_name,
             retries_left,
+            retry_after_seconds,
+            attempt_may_have_been_counted,
             message: outcome.message(locale),
             apdu_count,
         }

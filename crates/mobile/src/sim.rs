@@ -7,23 +7,29 @@ use std::time::SystemTime;
 
 use mynacard_registry::RunningService;
 use mynacard_registry::seed::Seed;
-use mynacard_sim::engine::Card;
 use mynacard_sim::image::CardImage;
+use mynacard_sim::inprocess::{SimCard, SimChannel};
+use mynacard_sim::state::SecretId;
+use mynacard_transport::CardChannel;
+use mynacard_transport::blocking::block_on;
 
 use crate::{MobileError, TagError};
 
 /// A simulated My Number Card (test aid): what a test's [`NfcTag`](crate::NfcTag) sends the
-/// APDUs to, so the flow crosses the callback interface as on a phone.
+/// APDUs to, so the flow crosses the callback interface as on a phone. The card's link (answer
+/// caps, extended length) is that of its profile.
 #[derive(Debug, uniffi::Object)]
 pub struct SimulatedCard {
-    /// The lock keeps two flows from interleaving their APDUs.
-    card: Mutex<Card>,
+    /// The card's one channel; the lock keeps two flows from interleaving their APDUs.
+    channel: Mutex<SimChannel>,
+    card: SimCard,
 }
 
 #[uniffi::export]
 impl SimulatedCard {
-    /// A card of a built-in profile of `mynacard-sim` (`"adult"`: the adult card, PIN 1234;
-    /// `"no-extended"`: the same behind a link without extended length; …).
+    /// A card of a built-in profile of `mynacard-sim` (`"contactless"`: the adult card over
+    /// NFC, PIN 1234; `"no-extended"`: the same behind a link without extended length;
+    /// `"smartphone"`: the Android smartphone certificate; …).
     ///
     /// # Errors
     /// [`MobileError::InvalidArgument`] for an unknown profile.
@@ -31,20 +37,56 @@ impl SimulatedCard {
     pub fn new(profile: String) -> Result<Arc<SimulatedCard>, MobileError> {
         let image = CardImage::from_profile_name(&profile)
             .map_err(|e| MobileError::InvalidArgument(format!("profile {profile:?}: {e}")))?;
+        let card = SimCard::from_image(image);
         Ok(Arc::new(SimulatedCard {
-            card: Mutex::new(Card::new(image)),
+            channel: Mutex::new(card.channel()),
+            card,
         }))
     }
 
-    /// Processes one command APDU and returns the card's response (data and SW1-SW2).
+    /// Processes one command APDU and returns the card's response (data and SW1-SW2), as a
+    /// phone's `transceive` would.
     ///
     /// # Errors
-    /// [`TagError::Host`] when an earlier call panicked while holding the card.
+    /// [`TagError::TagLost`] once the card was [removed](SimulatedCard::remove);
+    /// [`TagError::Host`] for a command longer than the link takes.
     pub fn transmit(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TagError> {
-        let mut card = self.card.lock().map_err(|_| TagError::Host {
+        let mut channel = self.channel.lock().map_err(|_| TagError::Host {
             message: "the simulated card is poisoned".to_owned(),
         })?;
-        Ok(card.process(&apdu))
+        block_on(channel.transmit(&apdu)).map_err(|e| {
+            if e.is_card_gone() {
+                TagError::TagLost
+            } else {
+                TagError::Host {
+                    message: e.to_string(),
+                }
+            }
+        })
+    }
+
+    /// Whether the card's link takes extended-length APDUs (what the test's tag reports).
+    pub fn extended_length_supported(&self) -> bool {
+        self.card.capabilities().extended_length
+    }
+
+    /// The longest command APDU the card's link takes (what the test's tag reports).
+    pub fn max_transceive_length(&self) -> u32 {
+        u32::try_from(self.card.capabilities().max_command_len).unwrap_or(u32::MAX)
+    }
+
+    /// Takes the card out of the field: it loses power and every later
+    /// [`transmit`](SimulatedCard::transmit) fails with [`TagError::TagLost`].
+    pub fn remove(&self) {
+        self.card.remove();
+    }
+
+    /// The authentication PIN's tries left, read from the card engine (not over the link);
+    /// `null`/`nil` for a card without one.
+    pub fn auth_pin_retries(&self) -> Option<u8> {
+        self.card
+            .with_card(|card| card.secret_status(SecretId::JpkiAuthPin))
+            .map(|status| status.remaining)
     }
 }
 
@@ -68,7 +110,8 @@ impl SimService {
     /// [`MobileError::Sim`] when it cannot start.
     #[uniffi::constructor]
     pub fn start() -> Result<Arc<SimService>, MobileError> {
-        let failed = |what: &str, e: &dyn std::fmt::Display| MobileError::Sim(format!("{what}: {e}"));
+        let failed =
+            |what: &str, e: &dyn std::fmt::Display| MobileError::Sim(format!("{what}: {e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
