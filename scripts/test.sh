@@ -118,7 +118,7 @@ stage_mobile() {
         echo "python3 not found (scripts/debian-packages.sh lists its package)" >&2
         return 1
     fi
-    # Builds the generator and both libraries; the sim build is the last one, left in place.
+    # Builds the app library, then the sim library with the generator, which stays in place.
     bash "$ROOT/crates/mobile/generate.sh" --check
     MYNACARD_MOBILE_LIB="$CARGO_TARGET_DIR/debug/libmynacard_mobile.so" \
         python3 "$ROOT/crates/mobile/tests/python/test_registration.py" -v

@@ -34,14 +34,14 @@ work="$(mktemp -d -t mynacard-mobile-bindings.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
 cd "$ROOT"
-# The generator, then each library copied aside: all three builds write the same file name.
-cargo build -p mynacard-mobile --features bindgen --bin uniffi-bindgen
-cp "$CARGO_TARGET_DIR/debug/uniffi-bindgen" "$work/uniffi-bindgen"
+# Two builds, both writing the same file name, so each library is copied aside. The sim build
+# comes last, with the generator, and stays in place for the Python test.
 cargo build -p mynacard-mobile --lib
 mkdir "$work/app" "$work/sim"
 cp "$CARGO_TARGET_DIR/debug/$lib" "$work/app/$lib"
-cargo build -p mynacard-mobile --lib --features sim
+cargo build -p mynacard-mobile --features sim,bindgen
 cp "$CARGO_TARGET_DIR/debug/$lib" "$work/sim/$lib"
+cp "$CARGO_TARGET_DIR/debug/uniffi-bindgen" "$work/uniffi-bindgen"
 
 out="$work/bindings"
 generate() { # LIBRARY LANGUAGE

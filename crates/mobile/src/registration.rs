@@ -22,10 +22,12 @@ pub trait PhoneTerminal: Send + Sync {
     fn consent(&self, text: String) -> bool;
 
     /// Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-    /// asking, when the card says. Returns the digits, or `null`/`nil` when the person
-    /// cancels; a value that is not a PIN is asked again. The library takes the digits into
-    /// its zeroizing PIN at once; the app should clear its own copy.
-    fn pin(&self, retries_left: Option<u8>) -> Option<String>;
+    /// asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+    /// when the person cancels; a value that is not a PIN is asked again. The library moves the
+    /// digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+    /// own buffer; an optional one would be copied out of a serialised one); the app should
+    /// clear its own copy.
+    fn pin(&self, retries_left: Option<u8>) -> String;
 }
 
 /// The app's terminal callbacks as the driver's terminal. An app has no camera matcher, no
@@ -40,7 +42,8 @@ impl Terminal for AppTerminal {
     }
 
     async fn pin(&mut self, retries_left: Option<u8>) -> Option<Zeroizing<String>> {
-        self.0.pin(retries_left).map(Zeroizing::new)
+        let pin = Zeroizing::new(self.0.pin(retries_left));
+        (!pin.is_empty()).then_some(pin)
     }
 }
 

@@ -52,14 +52,14 @@ impl SimulatedCard {
     /// [`TagError::Host`] for a command longer than the link takes.
     pub fn transmit(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TagError> {
         let mut channel = self.channel.lock().map_err(|_| TagError::Host {
-            message: "the simulated card is poisoned".to_owned(),
+            reason: "the simulated card is poisoned".to_owned(),
         })?;
         block_on(channel.transmit(&apdu)).map_err(|e| {
             if e.is_card_gone() {
                 TagError::TagLost
             } else {
                 TagError::Host {
-                    message: e.to_string(),
+                    reason: e.to_string(),
                 }
             }
         })

@@ -20,18 +20,19 @@ pub enum TagError {
     /// The reader session ended (iOS session invalidated, Android reader mode disabled).
     #[error("the NFC session ended")]
     SessionEnded,
-    /// Any other failure of the phone's NFC stack.
-    #[error("NFC failure: {message}")]
+    /// Any other failure of the phone's NFC stack (also what a callback that throws anything
+    /// else becomes).
+    #[error("NFC failure: {reason}")]
     Host {
         /// What the phone said (for the app's log; never card data).
-        message: String,
+        reason: String,
     },
 }
 
-// A callback that throws something not declared (or a binding failure) is a host failure.
+// A callback that throws something undeclared (or a binding failure) is a host failure.
 impl From<uniffi::UnexpectedUniFFICallbackError> for TagError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        TagError::Host { message: e.reason }
+        TagError::Host { reason: e.reason }
     }
 }
 

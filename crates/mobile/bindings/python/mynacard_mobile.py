@@ -877,7 +877,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_consent() != 23371:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() != 57489:
+    if lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() != 43426:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_method_registration_check_eligibility() != 10785:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -1743,14 +1743,15 @@ class TagError:  # type: ignore
     _UniffiTempTagError.SessionEnded = SessionEnded # type: ignore
     class Host(_UniffiTempTagError):
         """
-        Any other failure of the phone's NFC stack.
+        Any other failure of the phone's NFC stack (also what a callback that throws anything
+        else becomes).
 """
         
-        def __init__(self, message):
+        def __init__(self, reason):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "TagError.Host({})".format(str(self))
@@ -1788,7 +1789,7 @@ class _UniffiFfiConverterTypeTagError(_UniffiConverterRustBuffer):
         if isinstance(value, TagError.SessionEnded):
             return
         if isinstance(value, TagError.Host):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
 
     @staticmethod
@@ -1801,7 +1802,7 @@ class _UniffiFfiConverterTypeTagError(_UniffiConverterRustBuffer):
             buf.write_i32(3)
         if isinstance(value, TagError.Host):
             buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
 
 class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
     @staticmethod
@@ -2123,12 +2124,14 @@ class PhoneTerminal():
         returns whether the person agreed.
 """
         raise NotImplementedError
-    def pin(self, retries_left: typing.Optional[int]) -> typing.Optional[str]:
+    def pin(self, retries_left: typing.Optional[int]) -> str:
         """
         Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-        asking, when the card says. Returns the digits, or `null`/`nil` when the person
-        cancels; a value that is not a PIN is asked again. The library takes the digits into
-        its zeroizing PIN at once; the app should clear its own copy.
+        asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+        when the person cancels; a value that is not a PIN is asked again. The library moves the
+        digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+        own buffer; an optional one would be copied out of a serialised one); the app should
+        clear its own copy.
 """
         raise NotImplementedError
 
@@ -2178,12 +2181,14 @@ class PhoneTerminalImpl(PhoneTerminal):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def pin(self, retries_left: typing.Optional[int]) -> typing.Optional[str]:
+    def pin(self, retries_left: typing.Optional[int]) -> str:
         """
         Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-        asking, when the card says. Returns the digits, or `null`/`nil` when the person
-        cancels; a value that is not a PIN is asked again. The library takes the digits into
-        its zeroizing PIN at once; the app should clear its own copy.
+        asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+        when the person cancels; a value that is not a PIN is asked again. The library moves the
+        digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+        own buffer; an optional one would be copied out of a serialised one); the app should
+        clear its own copy.
 """
         
         _UniffiFfiConverterOptionalUInt8.check_lower(retries_left)
@@ -2191,7 +2196,7 @@ class PhoneTerminalImpl(PhoneTerminal):
             self._uniffi_clone_handle(),
             _UniffiFfiConverterOptionalUInt8.lower(retries_left),
         )
-        _uniffi_lift_return = _UniffiFfiConverterOptionalString.lift
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
@@ -2240,7 +2245,7 @@ class _UniffiTraitImplPhoneTerminalImpl:
             uniffi_method = uniffi_obj.pin
             return uniffi_method(*uniffi_args)
         def write_return_value(v):
-            uniffi_out_return[0] = _UniffiFfiConverterOptionalString.lower(v)
+            uniffi_out_return[0] = _UniffiFfiConverterString.lower(v)
         _uniffi_trait_interface_call(
                 uniffi_call_status_ptr.contents,
                 make_call,

@@ -983,11 +983,13 @@ public protocol PhoneTerminal: AnyObject, Sendable {
     
     /**
      * Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-     * asking, when the card says. Returns the digits, or `null`/`nil` when the person
-     * cancels; a value that is not a PIN is asked again. The library takes the digits into
-     * its zeroizing PIN at once; the app should clear its own copy.
+     * asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+     * when the person cancels; a value that is not a PIN is asked again. The library moves the
+     * digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+     * own buffer; an optional one would be copied out of a serialised one); the app should
+     * clear its own copy.
      */
-    func pin(retriesLeft: UInt8?)  -> String?
+    func pin(retriesLeft: UInt8?)  -> String
     
 }
 /**
@@ -1062,12 +1064,14 @@ open func consent(text: String) -> Bool  {
     
     /**
      * Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-     * asking, when the card says. Returns the digits, or `null`/`nil` when the person
-     * cancels; a value that is not a PIN is asked again. The library takes the digits into
-     * its zeroizing PIN at once; the app should clear its own copy.
+     * asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+     * when the person cancels; a value that is not a PIN is asked again. The library moves the
+     * digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+     * own buffer; an optional one would be copied out of a serialised one); the app should
+     * clear its own copy.
      */
-open func pin(retriesLeft: UInt8?) -> String?  {
-    return try!  FfiConverterOptionString.lift(try! rustCall() {
+open func pin(retriesLeft: UInt8?) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_mynacard_mobile_fn_method_phoneterminal_pin(
             self.uniffiCloneHandle(),
@@ -1138,8 +1142,8 @@ fileprivate struct UniffiCallbackInterfacePhoneTerminal {
         ) in
             nonisolated(unsafe) let retriesLeft = retriesLeft
 
-            let makeCall: @Sendable () throws -> String? = {
-                () throws -> String? in
+            let makeCall: @Sendable () throws -> String = {
+                () throws -> String in
                 guard let uniffiObj = try? FfiConverterTypePhoneTerminal.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
@@ -1149,7 +1153,7 @@ fileprivate struct UniffiCallbackInterfacePhoneTerminal {
             }
 
             
-            let writeReturn = { uniffiOutReturn.pointee = FfiConverterOptionString.lower($0) }
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterString.lower($0) }
             uniffiTraitInterfaceCall(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
@@ -2134,12 +2138,13 @@ enum TagError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case SessionEnded
     /**
-     * Any other failure of the phone's NFC stack.
+     * Any other failure of the phone's NFC stack (also what a callback that throws anything
+     * else becomes).
      */
     case Host(
         /**
          * What the phone said (for the app's log; never card data).
-         */message: String
+         */reason: String
     )
 
     
@@ -2174,7 +2179,7 @@ public struct FfiConverterTypeTagError: FfiConverterRustBuffer {
         case 2: return .Timeout
         case 3: return .SessionEnded
         case 4: return .Host(
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -2200,9 +2205,9 @@ public struct FfiConverterTypeTagError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case let .Host(message):
+        case let .Host(reason):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         }
     }
@@ -2313,7 +2318,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_mynacard_mobile_checksum_method_phoneterminal_consent() != 23371) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() != 57489) {
+    if (uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() != 43426) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_mynacard_mobile_checksum_method_registration_check_eligibility() != 10785) {

@@ -90,7 +90,9 @@ class Screens(mm.PhoneTerminal):
 
     def pin(self, retries_left):
         self.retries_seen.append(retries_left)
-        return self.pins.pop(0) if self.pins else None
+        pin = self.pins.pop(0) if self.pins else None
+        # An empty string is the person cancelling.
+        return pin if pin is not None else ""
 
 
 def is_verify_with_pin(apdu):

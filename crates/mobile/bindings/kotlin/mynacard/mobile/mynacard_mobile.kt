@@ -998,7 +998,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_consent() and 0xFFFF) != 23371) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() and 0xFFFF) != 57489) {
+    if ((lib.uniffi_mynacard_mobile_checksum_method_phoneterminal_pin() and 0xFFFF) != 43426) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_mynacard_mobile_checksum_method_registration_check_eligibility() and 0xFFFF) != 10785) {
@@ -1929,11 +1929,13 @@ public interface PhoneTerminal {
     
     /**
      * Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-     * asking, when the card says. Returns the digits, or `null`/`nil` when the person
-     * cancels; a value that is not a PIN is asked again. The library takes the digits into
-     * its zeroizing PIN at once; the app should clear its own copy.
+     * asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+     * when the person cancels; a value that is not a PIN is asked again. The library moves the
+     * digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+     * own buffer; an optional one would be copied out of a serialised one); the app should
+     * clear its own copy.
      */
-    fun `pin`(`retriesLeft`: kotlin.UByte?): kotlin.String?
+    fun `pin`(`retriesLeft`: kotlin.UByte?): kotlin.String
     
     companion object
 }
@@ -2068,11 +2070,13 @@ open class PhoneTerminalImpl: Disposable, AutoCloseable, PhoneTerminal
     
     /**
      * Asks the authentication PIN (4 digits). `retries_left` is the card's count, read before
-     * asking, when the card says. Returns the digits, or `null`/`nil` when the person
-     * cancels; a value that is not a PIN is asked again. The library takes the digits into
-     * its zeroizing PIN at once; the app should clear its own copy.
-     */override fun `pin`(`retriesLeft`: kotlin.UByte?): kotlin.String? {
-            return FfiConverterOptionalString.lift(
+     * asking (before any VERIFY), when the card says. Returns the digits, or an empty string
+     * when the person cancels; a value that is not a PIN is asked again. The library moves the
+     * digits into its zeroizing PIN without a copy (a plain string crosses the boundary in its
+     * own buffer; an optional one would be copied out of a serialised one); the app should
+     * clear its own copy.
+     */override fun `pin`(`retriesLeft`: kotlin.UByte?): kotlin.String {
+            return FfiConverterString.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_mynacard_mobile_fn_method_phoneterminal_pin(
@@ -2123,7 +2127,7 @@ internal object uniffiCallbackInterfacePhoneTerminal {
                     FfiConverterOptionalUByte.lift(`retriesLeft`),
                 )
             }
-            val writeReturn = { value: kotlin.String? -> uniffiOutReturn.setValue(FfiConverterOptionalString.lower(value)) }
+            val writeReturn = { value: kotlin.String -> uniffiOutReturn.setValue(FfiConverterString.lower(value)) }
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
@@ -2936,17 +2940,18 @@ sealed class TagException: kotlin.Exception() {
     }
     
     /**
-     * Any other failure of the phone's NFC stack.
+     * Any other failure of the phone's NFC stack (also what a callback that throws anything
+     * else becomes).
      */
     class Host(
         
         /**
          * What the phone said (for the app's log; never card data).
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : TagException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "reason=${ `reason` }"
     }
     
 
@@ -2995,7 +3000,7 @@ public object FfiConverterTypeTagError : FfiConverterRustBuffer<TagException> {
             is TagException.Host -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
         }
     }
@@ -3016,7 +3021,7 @@ public object FfiConverterTypeTagError : FfiConverterRustBuffer<TagException> {
             }
             is TagException.Host -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
