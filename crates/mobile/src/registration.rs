@@ -362,3 +362,40 @@ impl Registration {
         Ok(Outcome::new(&report.outcome, report.apdus, &self.locale))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_library_kind_has_its_own_binding_kind() {
+        let all = mynacard_registration::OutcomeKind::ALL;
+        let mapped: HashSet<OutcomeKind> = all.iter().map(|&k| OutcomeKind::from(k)).collect();
+        assert_eq!(mapped.len(), all.len(), "two kinds share a binding kind");
+        assert!(!mapped.contains(&OutcomeKind::Unknown));
+    }
+
+    #[test]
+    fn a_wrong_pin_carries_its_tries_and_a_registration_its_id() {
+        let wrong = mynacard_registration::Outcome::WrongPin { retries_left: 2 };
+        let outcome = Outcome::new(&wrong, 4, "en");
+        assert_eq!(outcome.kind, OutcomeKind::WrongPin);
+        assert_eq!(outcome.name, "wrong_pin");
+        assert_eq!(outcome.retries_left, Some(2));
+        assert!(!outcome.success);
+        assert_eq!(outcome.apdu_count, 4);
+
+        let registered = mynacard_registration::Outcome::Registered {
+            registration_id: "reg-1".to_owned(),
+            insurer_name: Some("insurer".to_owned()),
+        };
+        let outcome = Outcome::new(&registered, 5, "en");
+        assert_eq!(outcome.kind, OutcomeKind::Registered);
+        assert!(outcome.success);
+        assert_eq!(outcome.registration_id.as_deref(), Some("reg-1"));
+        assert_eq!(outcome.insurer_name.as_deref(), Some("insurer"));
+        assert_eq!(outcome.retries_left, None);
+    }
+}
