@@ -70,9 +70,11 @@ pub use session::{
 };
 #[cfg(feature = "sim")]
 pub use sim::{
-    MynacardSimCard, MynacardSimService, mynacard_sim_card_free, mynacard_sim_card_new,
-    mynacard_sim_service_free, mynacard_sim_service_start, mynacard_sim_service_url,
-    mynacard_sim_transmit,
+    MynacardSimAttestationKey, MynacardSimCard, MynacardSimService, mynacard_sim_attest,
+    mynacard_sim_attestation_key_free, mynacard_sim_attestation_key_new,
+    mynacard_sim_card_free, mynacard_sim_card_new, mynacard_sim_collation_number_b,
+    mynacard_sim_match_face, mynacard_sim_service_free, mynacard_sim_service_start,
+    mynacard_sim_service_url, mynacard_sim_transmit,
 };
 pub use transport::{MynacardTransmitFn, MynacardTransport};
 

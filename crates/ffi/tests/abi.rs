@@ -950,6 +950,136 @@ fn a_kiosk_registers_a_face_card_and_then_checks_eligibility() {
 }
 
 #[test]
+fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
+    let rig = Rig::new("face-auth");
+    let client = rig.client("kiosk-0001", MynacardTerminalKind::Kiosk);
+    let id = CString::new("kiosk-0001").unwrap();
+    let mut key = null_mut();
+    // SAFETY: a NUL-terminated id and a writable out-pointer.
+    assert_eq!(
+        unsafe { mynacard_sim_attestation_key_new(id.as_ptr(), &mut key) },
+        MynacardStatus::Ok
+    );
+    // The card is the camera's context; the key signs through its own callback's context, so
+    // a wrapper hands each device its own.
+    struct Devices {
+        card: *mut MynacardSimCard,
+        key: *mut MynacardSimAttestationKey,
+    }
+    unsafe extern "C-unwind" fn collation(
+        ctx: *mut c_void,
+        retries_left: i32,
+        digits: *mut c_char,
+        cap: usize,
+        len: *mut usize,
+    ) -> i32 {
+        // SAFETY: the test passes `Devices`; the rest is forwarded as received.
+        unsafe {
+            let d = &*ctx.cast::<Devices>();
+            mynacard_sim_collation_number_b(d.card.cast(), retries_left, digits, cap, len)
+        }
+    }
+    unsafe extern "C-unwind" fn face(
+        ctx: *mut c_void,
+        photo: *const u8,
+        photo_len: usize,
+        result: *mut MynacardFaceMatch,
+    ) -> i32 {
+        // SAFETY: as above.
+        unsafe {
+            let d = &*ctx.cast::<Devices>();
+            mynacard_sim_match_face(d.card.cast(), photo, photo_len, result)
+        }
+    }
+    unsafe extern "C-unwind" fn attest(
+        ctx: *mut c_void,
+        message: *const u8,
+        message_len: usize,
+        signature: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> i32 {
+        // SAFETY: as above.
+        unsafe {
+            let d = &*ctx.cast::<Devices>();
+            mynacard_sim_attest(d.key.cast(), message, message_len, signature, cap, len)
+        }
+    }
+    let mut devices = Devices {
+        card: rig.card,
+        key,
+    };
+    let terminal = MynacardTerminal {
+        ctx: (&mut devices as *mut Devices).cast(),
+        consent: Some(agree),
+        pin: None,
+        collation_number_b: Some(collation),
+        match_face: Some(face),
+        attest: Some(attest),
+    };
+    let transport = rig.transport();
+    let mut kinds = Vec::new();
+    for flow in [
+        MynacardFlow::FaceRegistration,
+        MynacardFlow::FaceEligibility,
+    ] {
+        let mut outcome = null_mut();
+        // SAFETY: live client, transport and terminal; the outcome is freed once.
+        unsafe {
+            let status =
+                mynacard_client_run(client, flow as i32, &transport, &terminal, &mut outcome);
+            assert_eq!(
+                status,
+                MynacardStatus::Ok,
+                "{:?}",
+                text(mynacard_client_last_error(client))
+            );
+            kinds.push(owned(mynacard_outcome_kind_name(outcome)));
+            mynacard_outcome_free(outcome);
+        }
+    }
+    assert_eq!(kinds, ["registered", "eligible"]);
+
+    // Each device refuses what it cannot do instead of writing past a buffer.
+    let mut small = [0u8; 13];
+    let mut len = 0usize;
+    let photo = [1u8, 2, 3];
+    let mut matched = MynacardFaceMatch::default();
+    // SAFETY: live card and key, buffers of the lengths passed.
+    unsafe {
+        assert_eq!(
+            mynacard_sim_collation_number_b(
+                rig.card.cast(),
+                -1,
+                small.as_mut_ptr().cast(),
+                small.len(),
+                &mut len
+            ),
+            0,
+            "13 bytes cannot hold 照合番号B"
+        );
+        assert_eq!(
+            mynacard_sim_attest(key.cast(), photo.as_ptr(), 3, small.as_mut_ptr(), 13, &mut len),
+            0,
+            "13 bytes cannot hold a signature"
+        );
+        assert_eq!(len, 0, "nothing was written");
+        assert_eq!(
+            mynacard_sim_match_face(rig.card.cast(), photo.as_ptr(), 3, &mut matched),
+            1
+        );
+        assert_eq!(matched.matched, 0, "another face does not match");
+        assert_eq!(
+            mynacard_sim_attestation_key_new(null(), &mut key),
+            MynacardStatus::NullArgument
+        );
+        mynacard_sim_attestation_key_free(devices.key);
+        mynacard_sim_attestation_key_free(null_mut());
+        mynacard_client_free(client);
+    }
+}
+
+#[test]
 fn a_registered_card_is_eligible_at_a_pin_clinic_reader() {
     let rig = Rig::new("contact");
     let atm = rig.client("atm-0001", MynacardTerminalKind::Atm);
