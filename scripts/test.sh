@@ -74,7 +74,8 @@ stage_test() {
     # The mynacard-pcsc end-to-end tests (feature pcscd-tests) need pcscd with both vpcd slots
     # free; they attach their own simulated cards and fail when pcscd is absent.
     stage_pcscd
-    cargo test --workspace --all-features
+    # The fault sweep runs once, in stage_sweep, where its summary is printed.
+    cargo test --workspace --all-features -- --skip "$SWEEP_TEST"
     pcsc_env_stop_if_ours
 }
 
@@ -107,6 +108,26 @@ stage_ffi() {
         echo "the C example did not print \"outcome: registered\"" >&2
         return 1
     fi
+}
+
+# The fault sweep (crates/registration/tests/fault_sweep.rs): every card flow and registration
+# channel with the card pulled, reset, a byte corrupted and an answer late at every APDU, and
+# every HTTP fault at every request; prints its summary (flows x faults x indexes) and fails on
+# any violation (known findings, listed in the summary, fail it once they no longer occur).
+# The features of stage_test, so its build is reused.
+SWEEP_TEST=every_flow_survives_a_fault_at_every_apdu_and_every_request
+stage_sweep() {
+    local out
+    out="$(mktemp)"
+    cargo test --workspace --all-features --test fault_sweep -- --nocapture --test-threads 1 \
+        2>&1 | tee "$out"
+    # The summary was printed, with no violation.
+    if ! grep -Eq '^total: [0-9]+ cases, [0-9]+ held, 0 violations' "$out"; then
+        rm -f "$out"
+        echo "the fault sweep printed no summary without violations" >&2
+        return 1
+    fi
+    rm -f "$out"
 }
 
 # pcscd without cards for the tests above. An already running pcscd is used as it is (the tests
@@ -275,7 +296,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test ffi opensc load doc package deny fuzz)
+STAGES=(packages toolchain fmt clippy postgres test sweep ffi opensc load doc package deny fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

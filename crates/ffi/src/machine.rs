@@ -596,6 +596,7 @@ pub unsafe extern "C" fn mynacard_machine_outcome(
             bytes_sent: 0,
             bytes_received: 0,
             http_requests: 0,
+            session_id: None,
         };
         write_out(out, Box::into_raw(Box::new(MynacardOutcome::new(report))))
     })
