@@ -1,10 +1,13 @@
-// A registration kiosk in C# over the mynacard C ABI (libmynacard_ffi.so / mynacard_ffi.dll):
-// a face registration of the card in the reader, then an eligibility check by face, against
-// the embedded reference service of the library's `sim` feature with a simulated card behind
-// the kiosk's own transmit callback. See README.md beside this file.
+// A registration kiosk in C# over the mynacard C ABI (libmynacard_ffi.so, mynacard_ffi.dll):
+// the card lies on the kiosk's reader, the person consents, the card is registered for
+// health-insurance use by face (the kiosk's own face match and 照合番号B), then its eligibility
+// is checked by face, and finally a person who is not the holder is turned away by the matcher.
+// It runs against the embedded reference service of the library's `sim` feature, with a
+// simulated card behind the kiosk's transmit callback. See README.md beside this file.
 //
 // Build and run (Mono):
-//   mcs -warnaserror -langversion:7.2 -out:Kiosk.exe examples/csharp/Kiosk.cs
+//   cargo build -p mynacard-ffi --features sim
+//   mcs -warnaserror -out:Kiosk.exe examples/csharp/Kiosk.cs
 //   LD_LIBRARY_PATH=target/debug mono Kiosk.exe
 
 using System;
@@ -28,13 +31,15 @@ namespace Mynacard.Examples
         Panic = 8,
     }
 
-    /// <summary>The outcome kinds this kiosk acts on (MynacardOutcomeKind; stable values).</summary>
+    /// <summary>The outcome kinds this kiosk acts on (MynacardOutcomeKind; the values are
+    /// stable, and any other kind is read by its name).</summary>
     public enum OutcomeKind
     {
         Unknown = 0,
         Registered = 1,
         AlreadyRegistered = 2,
         Eligible = 4,
+        FaceNotMatched = 25,
     }
 
     /// <summary>MynacardFlow.</summary>
@@ -56,14 +61,14 @@ namespace Mynacard.Examples
         public Status Status { get; }
 
         public MynacardException(string call, Status status, string detail)
-            : base(detail == null ? $"{call}: {status}" : $"{call}: {status}: {detail}")
+            : base(detail == null ? call + ": " + status : call + ": " + status + ": " + detail)
         {
             Status = status;
         }
     }
 
     /// <summary>UTF-8 both ways: the ABI's strings are UTF-8 on every platform, which the
-    /// default string marshalling (ANSI code page on Windows) is not.</summary>
+    /// default string marshalling (the ANSI code page on Windows) is not.</summary>
     internal static class Utf8
     {
         /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/>.</summary>
@@ -93,8 +98,8 @@ namespace Mynacard.Examples
         }
     }
 
-    // One SafeHandle per handle type: each frees its handle once, also when an exception
-    // unwinds past it, and is never freed while a native call is using it.
+    // One SafeHandle per handle type: each frees its handle with its own free function, once,
+    // also when an exception unwinds past it, and never while a native call is using it.
 
     public sealed class ServiceHandle : SafeHandleZeroOrMinusOneIsInvalid
     {
@@ -112,6 +117,19 @@ namespace Mynacard.Examples
     {
         public AttestationKeyHandle() : base(true) { }
         protected override bool ReleaseHandle() { Native.mynacard_sim_attestation_key_free(handle); return true; }
+    }
+
+    /// <summary>A string the library allocated for the caller (a `char *` result).</summary>
+    public sealed class LibraryString : SafeHandleZeroOrMinusOneIsInvalid
+    {
+        public LibraryString() : base(true) { }
+        protected override bool ReleaseHandle() { Native.mynacard_string_free(handle); return true; }
+
+        /// <summary>The text, or null for NULL.</summary>
+        public string Read()
+        {
+            return IsInvalid ? null : Utf8.Decode(handle);
+        }
     }
 
     public sealed class ClientHandle : SafeHandleZeroOrMinusOneIsInvalid
@@ -134,23 +152,22 @@ namespace Mynacard.Examples
         public OutcomeHandle() : base(true) { }
         protected override bool ReleaseHandle() { Native.mynacard_outcome_free(handle); return true; }
 
-        public OutcomeKind Kind => (OutcomeKind)Native.mynacard_outcome_kind(this);
-        public string KindName => Utf8.Decode(Native.mynacard_outcome_kind_name(this));
-        public string RegistrationId => Utf8.Decode(Native.mynacard_outcome_registration_id(this));
-        public uint ApduCount => Native.mynacard_outcome_apdu_count(this);
+        public OutcomeKind Kind { get { return (OutcomeKind)Native.mynacard_outcome_kind(this); } }
+        public string KindName { get { return Utf8.Decode(Native.mynacard_outcome_kind_name(this)); } }
+        public string RegistrationId { get { return Utf8.Decode(Native.mynacard_outcome_registration_id(this)); } }
+        public uint ApduCount { get { return Native.mynacard_outcome_apdu_count(this); } }
 
-        /// <summary>The message for the person in <paramref name="locale"/> ("en", "ja"); the
-        /// library's string is copied and freed here.</summary>
+        /// <summary>The message for the person in <paramref name="locale"/> ("en", "ja").</summary>
         public string Message(string locale)
         {
-            IntPtr s = Native.mynacard_outcome_message(this, Utf8.Encode(locale));
-            try
+            using (LibraryString s = Native.mynacard_outcome_message(this, Utf8.Encode(locale)))
             {
-                return Utf8.Decode(s);
-            }
-            finally
-            {
-                Native.mynacard_string_free(s);
+                string text = s.Read();
+                if (text == null)
+                {
+                    throw new MynacardException("mynacard_outcome_message", Status.InvalidArgument, "no message for " + locale);
+                }
+                return text;
             }
         }
     }
@@ -198,7 +215,7 @@ namespace Mynacard.Examples
 
     internal static class Native
     {
-        // The platform's name is resolved by the runtime: libmynacard_ffi.so, mynacard_ffi.dll.
+        // The runtime maps the name to the platform's file: libmynacard_ffi.so, mynacard_ffi.dll.
         private const string Lib = "mynacard_ffi";
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -222,12 +239,13 @@ namespace Mynacard.Examples
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint mynacard_outcome_apdu_count(OutcomeHandle outcome);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern IntPtr mynacard_outcome_message(OutcomeHandle outcome, byte[] locale);
+        internal static extern LibraryString mynacard_outcome_message(OutcomeHandle outcome, byte[] locale);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void mynacard_outcome_free(IntPtr outcome);
 
-        // The `sim` feature: the reference service, the simulated card and the kiosk devices
-        // that go with it. A real kiosk calls its reader, camera and key store here instead.
+        // The `sim` feature: the reference service, the simulated card, what the kiosk's camera
+        // reads of it, and a test attestation key. A real kiosk calls its own reader, camera and
+        // key store where these are called.
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status mynacard_sim_service_start(out ServiceHandle service);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -243,7 +261,7 @@ namespace Mynacard.Examples
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int mynacard_sim_collation_number_b(SimCardHandle card, int retriesLeft, byte[] digits, UIntPtr digitsCap, out UIntPtr digitsLen);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int mynacard_sim_match_face(SimCardHandle card, byte[] photo, UIntPtr photoLen, out FaceMatch result);
+        internal static extern Status mynacard_sim_holder_face(SimCardHandle card, byte[] face, UIntPtr faceCap, out UIntPtr faceLen);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern Status mynacard_sim_attestation_key_new(byte[] terminalId, out AttestationKeyHandle key);
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -251,7 +269,8 @@ namespace Mynacard.Examples
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void mynacard_sim_attestation_key_free(IntPtr key);
 
-        /// <summary>Throws unless a call without a handle succeeded.</summary>
+        /// <summary>Throws unless a call without a handle succeeded (such calls leave no
+        /// message: the status is all there is).</summary>
         internal static void Check(string call, Status status)
         {
             if (status != Status.Ok)
@@ -259,18 +278,57 @@ namespace Mynacard.Examples
                 throw new MynacardException(call, status, null);
             }
         }
+
+        internal static int Length(UIntPtr n)
+        {
+            return checked((int)n.ToUInt64());
+        }
+
+        internal static void WriteSize(IntPtr at, int n)
+        {
+            // size_t is pointer-sized on every platform the library is built for.
+            Marshal.WriteIntPtr(at, new IntPtr(n));
+        }
+    }
+
+    /// <summary>The kiosk's face matcher. The library hands it the photo read from the chip;
+    /// it compares the photo with the camera's capture of the person in front of the kiosk.
+    /// This one stands in for a face recognition engine on the simulated card, whose camera
+    /// capture of the holder is the chip's photo itself: it scores 1000 for the same image and
+    /// 0 otherwise. A real kiosk scores two different pictures of one face here.</summary>
+    internal sealed class FaceMatcher
+    {
+        internal const ushort ThresholdPermille = 800;
+
+        internal FaceMatch Match(byte[] chipPhoto, byte[] capture)
+        {
+            bool same = chipPhoto.Length > 0 && chipPhoto.Length == capture.Length;
+            for (int i = 0; same && i < chipPhoto.Length; i++)
+            {
+                same = chipPhoto[i] == capture[i];
+            }
+            ushort score = same ? (ushort)1000 : (ushort)0;
+            return new FaceMatch
+            {
+                Matched = score >= ThresholdPermille ? 1 : 0,
+                ScorePermille = score,
+                ThresholdPermille = ThresholdPermille,
+            };
+        }
     }
 
     /// <summary>The kiosk's devices as the library's callbacks: the card reader, the consent
-    /// screen, the camera (照合番号B and the live face) and the attestation key.</summary>
+    /// screen, the camera (照合番号B off the card face, the person in front of it and the face
+    /// match) and the attestation key.</summary>
     internal sealed class KioskDevices
     {
         private readonly SimCardHandle card;
         private readonly AttestationKeyHandle key;
+        private readonly FaceMatcher matcher = new FaceMatcher();
 
         // The delegates live in fields for as long as this object is reachable, and Run keeps
-        // it reachable until the native call returns: the GC must not collect a delegate
-        // whose function pointer the library may still call.
+        // it reachable until the native call returns: the GC must not collect a delegate whose
+        // function pointer the library may still call.
         private readonly TransmitFn transmit;
         private readonly ConsentFn consent;
         private readonly DigitsFn collationNumberB;
@@ -278,16 +336,21 @@ namespace Mynacard.Examples
         private readonly AttestFn attest;
 
         /// <summary>The first exception a callback caught: exceptions must not cross the C ABI,
-        /// so the callback reports failure and the run rethrows this afterwards.</summary>
+        /// so the callback reports failure and Run rethrows this afterwards.</summary>
         private Exception failure;
+
+        /// <summary>The camera's capture of the person in front of the kiosk.</summary>
+        internal byte[] AtCamera { get; set; }
 
         internal uint Transmitted { get; private set; }
         internal int Attested { get; private set; }
+        internal FaceMatch LastMatch { get; private set; }
 
-        internal KioskDevices(SimCardHandle card, AttestationKeyHandle key)
+        internal KioskDevices(SimCardHandle card, AttestationKeyHandle key, byte[] atCamera)
         {
             this.card = card;
             this.key = key;
+            AtCamera = atCamera;
             transmit = Transmit;
             consent = Consent;
             collationNumberB = CollationNumberB;
@@ -300,9 +363,11 @@ namespace Mynacard.Examples
         {
             failure = null;
             Transmitted = 0;
+            Attested = 0;
+            LastMatch = default(FaceMatch);
             var transport = new Transport
             {
-                Ctx = IntPtr.Zero,
+                Ctx = IntPtr.Zero, // the delegates are bound to this object: no context needed
                 Transmit = Marshal.GetFunctionPointerForDelegate(transmit),
                 ExtendedLength = 1,
                 MaxResponseLen = UIntPtr.Zero,
@@ -323,7 +388,11 @@ namespace Mynacard.Examples
             if (failure != null)
             {
                 outcome.Dispose();
-                throw new InvalidOperationException($"a kiosk device failed during {flow}", failure);
+                throw new InvalidOperationException("a kiosk device failed during " + flow, failure);
+            }
+            if (status != Status.Ok)
+            {
+                outcome.Dispose();
             }
             client.Check("mynacard_client_run", status);
             return outcome;
@@ -334,17 +403,18 @@ namespace Mynacard.Examples
             try
             {
                 // As with SCardTransmit: managed buffers in, the response copied back out.
-                var cmd = new byte[checked((int)commandLen.ToUInt32())];
+                var cmd = new byte[Native.Length(commandLen)];
                 Marshal.Copy(command, cmd, 0, cmd.Length);
-                var resp = new byte[checked((int)responseCap.ToUInt32())];
+                var resp = new byte[Native.Length(responseCap)];
                 UIntPtr got;
                 int status = Native.mynacard_sim_transmit(card, cmd, commandLen, resp, responseCap, out got);
                 if (status != (int)Status.Ok)
                 {
                     return status; // CARD_REMOVED, BUFFER_TOO_SMALL or a reader failure, as it is
                 }
-                Marshal.Copy(resp, 0, response, checked((int)got.ToUInt32()));
-                Marshal.WriteIntPtr(responseLen, (IntPtr)(long)got.ToUInt64());
+                int n = Native.Length(got);
+                Marshal.Copy(resp, 0, response, n);
+                Native.WriteSize(responseLen, n);
                 Transmitted++;
                 return (int)Status.Ok;
             }
@@ -359,9 +429,16 @@ namespace Mynacard.Examples
         {
             try
             {
-                // The kiosk's screen shows the whole text; the person taps "agree".
+                // The kiosk's screen shows the whole text and the person taps "agree"; the log
+                // keeps its title.
                 string shown = Utf8.Decode(text);
-                return string.IsNullOrEmpty(shown) ? 0 : 1;
+                if (string.IsNullOrEmpty(shown))
+                {
+                    return 0;
+                }
+                string[] lines = shown.Split('\n');
+                Console.WriteLine("consent shown: " + lines[0] + " (" + lines.Length + " lines); agreed");
+                return 1;
             }
             catch (Exception e)
             {
@@ -372,17 +449,18 @@ namespace Mynacard.Examples
 
         private int CollationNumberB(IntPtr ctx, int retriesLeft, IntPtr digits, UIntPtr digitsCap, IntPtr digitsLen)
         {
-            var read = new byte[checked((int)digitsCap.ToUInt32())];
+            var read = new byte[Native.Length(digitsCap)];
             try
             {
-                // The camera's OCR of the card face writes into the kiosk's buffer.
+                // The camera's reading of the card face, written into the library's buffer.
                 UIntPtr len;
                 if (Native.mynacard_sim_collation_number_b(card, retriesLeft, read, digitsCap, out len) == 0)
                 {
                     return 0;
                 }
-                Marshal.Copy(read, 0, digits, checked((int)len.ToUInt32()));
-                Marshal.WriteIntPtr(digitsLen, (IntPtr)(long)len.ToUInt64());
+                int n = Native.Length(len);
+                Marshal.Copy(read, 0, digits, n);
+                Native.WriteSize(digitsLen, n);
                 return 1;
             }
             catch (Exception e)
@@ -401,14 +479,11 @@ namespace Mynacard.Examples
         {
             try
             {
-                var image = new byte[checked((int)photoLen.ToUInt32())];
-                Marshal.Copy(photo, image, 0, image.Length);
-                FaceMatch match;
-                if (Native.mynacard_sim_match_face(card, image, photoLen, out match) == 0)
-                {
-                    return 0;
-                }
+                var chipPhoto = new byte[Native.Length(photoLen)];
+                Marshal.Copy(photo, chipPhoto, 0, chipPhoto.Length);
+                FaceMatch match = matcher.Match(chipPhoto, AtCamera);
                 Marshal.StructureToPtr(match, result, false);
+                LastMatch = match;
                 return 1;
             }
             catch (Exception e)
@@ -422,16 +497,17 @@ namespace Mynacard.Examples
         {
             try
             {
-                var msg = new byte[checked((int)messageLen.ToUInt32())];
+                var msg = new byte[Native.Length(messageLen)];
                 Marshal.Copy(message, msg, 0, msg.Length);
-                var sig = new byte[checked((int)signatureCap.ToUInt32())];
+                var sig = new byte[Native.Length(signatureCap)];
                 UIntPtr len;
                 if (Native.mynacard_sim_attest(key, msg, messageLen, sig, signatureCap, out len) == 0)
                 {
                     return 0;
                 }
-                Marshal.Copy(sig, 0, signature, checked((int)len.ToUInt32()));
-                Marshal.WriteIntPtr(signatureLen, (IntPtr)(long)len.ToUInt64());
+                int n = Native.Length(len);
+                Marshal.Copy(sig, 0, signature, n);
+                Native.WriteSize(signatureLen, n);
                 Attested++;
                 return 1;
             }
@@ -452,39 +528,68 @@ namespace Mynacard.Examples
             Console.OutputEncoding = new UTF8Encoding(false);
             try
             {
-                return Run() ? 0 : 1;
+                if (Run())
+                {
+                    Console.WriteLine("kiosk: done");
+                    return 0;
+                }
+                Console.Error.WriteLine("kiosk: a flow did not end as expected");
+                return 1;
             }
             catch (Exception e)
             {
-                Console.Error.WriteLine($"kiosk: {e}");
+                Console.Error.WriteLine("kiosk: " + e);
                 return 2;
             }
         }
 
-        /// <summary>The two flows; true when they ended as a kiosk expects.</summary>
+        /// <summary>The devices and the service, then the flows; true when every flow ended
+        /// as a kiosk expects.</summary>
         private static bool Run()
         {
             ServiceHandle service;
             Native.Check("mynacard_sim_service_start", Native.mynacard_sim_service_start(out service));
             using (service)
+            using (SimCardHandle card = NewCard("face-auth"))
+            using (SimCardHandle otherCard = NewCard("adult"))
             {
-                SimCardHandle card;
-                Native.Check("mynacard_sim_card_new", Native.mynacard_sim_card_new(Utf8.Encode("face-auth"), out card));
-                using (card)
+                AttestationKeyHandle key;
+                Native.Check("mynacard_sim_attestation_key_new",
+                    Native.mynacard_sim_attestation_key_new(Utf8.Encode(TerminalId), out key));
+                using (key)
                 {
-                    AttestationKeyHandle key;
-                    Native.Check("mynacard_sim_attestation_key_new",
-                        Native.mynacard_sim_attestation_key_new(Utf8.Encode(TerminalId), out key));
-                    using (key)
-                    {
-                        return RunFlows(Utf8.Decode(Native.mynacard_sim_service_url(service)), new KioskDevices(card, key));
-                    }
+                    string url = Utf8.Decode(Native.mynacard_sim_service_url(service));
+                    var devices = new KioskDevices(card, key, HolderFace(card));
+                    return RunFlows(url, devices, HolderFace(otherCard));
                 }
             }
         }
 
-        /// <summary>The face registration, then the eligibility check, with one client.</summary>
-        private static bool RunFlows(string url, KioskDevices devices)
+        private static SimCardHandle NewCard(string profile)
+        {
+            SimCardHandle card;
+            Native.Check("mynacard_sim_card_new", Native.mynacard_sim_card_new(Utf8.Encode(profile), out card));
+            return card;
+        }
+
+        /// <summary>The camera's capture of the holder of <paramref name="card"/>: the length
+        /// first, then the bytes.</summary>
+        private static byte[] HolderFace(SimCardHandle card)
+        {
+            UIntPtr len;
+            Status status = Native.mynacard_sim_holder_face(card, null, UIntPtr.Zero, out len);
+            if (status != Status.BufferTooSmall)
+            {
+                Native.Check("mynacard_sim_holder_face", status == Status.Ok ? Status.InvalidArgument : status);
+            }
+            var face = new byte[Native.Length(len)];
+            Native.Check("mynacard_sim_holder_face", Native.mynacard_sim_holder_face(card, face, len, out len));
+            return face;
+        }
+
+        /// <summary>The face registration, the eligibility check, and a stranger at the
+        /// camera, with one client.</summary>
+        private static bool RunFlows(string url, KioskDevices devices, byte[] strangerFace)
         {
             ClientHandle client;
             Native.Check("mynacard_client_new",
@@ -493,8 +598,11 @@ namespace Mynacard.Examples
             {
                 bool registered = Report("registration", devices, client, Flow.FaceRegistration, OutcomeKind.Registered);
                 bool eligible = Report("eligibility", devices, client, Flow.FaceEligibility, OutcomeKind.Eligible);
-                Console.WriteLine($"attestations: {devices.Attested}");
-                return registered && eligible && devices.Attested == 2;
+                byte[] holderFace = devices.AtCamera;
+                devices.AtCamera = strangerFace;
+                bool turnedAway = Report("stranger", devices, client, Flow.FaceEligibility, OutcomeKind.FaceNotMatched);
+                devices.AtCamera = holderFace;
+                return registered && eligible && turnedAway;
             }
         }
 
@@ -504,18 +612,42 @@ namespace Mynacard.Examples
         {
             using (OutcomeHandle outcome = devices.Run(client, flow))
             {
+                FaceMatch match = devices.LastMatch;
+                Console.WriteLine(label + " face match: " + (match.Matched != 0 ? "matched" : "not matched")
+                    + " (score " + match.ScorePermille + "/1000, threshold " + match.ThresholdPermille + ")");
+                Console.WriteLine(label + " outcome: " + outcome.KindName);
                 string id = outcome.RegistrationId;
-                Console.WriteLine(id == null ? $"{label}: {outcome.KindName}" : $"{label}: {outcome.KindName} {id}");
-                Console.WriteLine($"{label} message (en): {outcome.Message("en")}");
-                Console.WriteLine($"{label} message (ja): {outcome.Message("ja")}");
+                if (id != null)
+                {
+                    Console.WriteLine(label + " id: " + id);
+                }
+                Console.WriteLine(label + " message (en): " + outcome.Message("en"));
+                Console.WriteLine(label + " message (ja): " + outcome.Message("ja"));
+                Console.WriteLine(label + " apdus: " + devices.Transmitted + ", attestations: " + devices.Attested);
                 // The library counts what it sent; the reader callback counts what it carried.
                 if (outcome.ApduCount != devices.Transmitted)
                 {
-                    Console.Error.WriteLine($"{label}: the library counted {outcome.ApduCount} APDUs, the reader carried {devices.Transmitted}");
+                    Console.Error.WriteLine(label + ": the library counted " + outcome.ApduCount + " APDUs, the reader carried " + devices.Transmitted);
                     return false;
                 }
-                Console.WriteLine($"{label} apdus: {devices.Transmitted}");
-                return outcome.Kind == expected && (expected != OutcomeKind.Registered || !string.IsNullOrEmpty(id));
+                if (outcome.Kind != expected)
+                {
+                    Console.Error.WriteLine(label + ": expected " + expected + ", the outcome is " + outcome.KindName);
+                    return false;
+                }
+                // A registration names its id, and every flow the service accepted was attested.
+                bool accepted = expected == OutcomeKind.Registered || expected == OutcomeKind.Eligible;
+                if (expected == OutcomeKind.Registered && string.IsNullOrEmpty(id))
+                {
+                    Console.Error.WriteLine(label + ": no registration id");
+                    return false;
+                }
+                if (accepted && devices.Attested != 1)
+                {
+                    Console.Error.WriteLine(label + ": " + devices.Attested + " attestations, expected 1");
+                    return false;
+                }
+                return true;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Test aids behind the `sim` feature: a simulated card whose transmit function has the
-//! callback signature, the kiosk devices that go with it (the camera reading its face, the
-//! person in front of the camera, a test attestation key), and the embedded reference service
+//! callback signature, what a face kiosk's devices see of it (the card face's 照合番号B, the
+//! holder's face at the camera), a test attestation key, and the embedded reference service
 //! that accepts the simulated cards. Never part of a production build.
 
 use std::ffi::{CString, c_char, c_void};
@@ -17,7 +17,6 @@ use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_transport::CardChannel;
 use mynacard_transport::blocking::block_on;
 
-use crate::client::MynacardFaceMatch;
 use crate::error::{FfiError, MynacardStatus, guard, write_out};
 
 /// A simulated My Number Card (test aid). Opaque; made by [`mynacard_sim_card_new`], used as
@@ -28,7 +27,7 @@ pub struct MynacardSimCard {
     channel: Mutex<SimChannel>,
     /// 照合番号B as printed on the card face; `None` when the face cannot form one.
     collation_b: Option<CollationB>,
-    /// The face photo in the chip, which is also the holder's face at the kiosk's camera.
+    /// The face photo in the chip, which is also the holder's face at a kiosk's camera.
     photo: Vec<u8>,
     _card: SimCard,
 }
@@ -176,44 +175,47 @@ pub unsafe extern "C-unwind" fn mynacard_sim_collation_number_b(
     i32::from(status == MynacardStatus::Ok)
 }
 
-/// A face matcher with the card's holder in front of the camera, with the signature of the
-/// terminal's `match_face` callback (the card as `ctx`): the photo matches when it is the
-/// simulated card's own (score 962, threshold 800; 118 otherwise). Returns 1 with `*result`
-/// written, 0 for NULL arguments.
+/// The face of the simulated card's holder as a kiosk's camera captures it (test aid): the
+/// person in front of the camera is the holder, so the capture is the card's own chip photo,
+/// byte for byte. A kiosk's face matcher compares it with the photo the library passes to the
+/// `match_face` callback; the capture of another simulated card's holder does not match.
 ///
-/// Thread safety: any thread.
+/// `*face_len` is set to the capture's length. The capture is written to `face` when it fits
+/// in `face_cap` bytes; otherwise nothing is written and the call returns
+/// `MYNACARD_STATUS_BUFFER_TOO_SMALL` (call with `face` NULL and `face_cap` 0 to learn the
+/// length). `MYNACARD_STATUS_CARD` when the card holds no photo.
+///
+/// Thread safety: any thread, concurrently.
 ///
 /// # Safety
-/// As the `match_face` callback, with `ctx` NULL or a live `MynacardSimCard`.
+/// `card` is NULL or a live card; `face` is NULL or holds `face_cap` writable bytes;
+/// `face_len` is NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn mynacard_sim_match_face(
-    ctx: *mut c_void,
-    photo: *const u8,
-    photo_len: usize,
-    result: *mut MynacardFaceMatch,
-) -> i32 {
-    let status = guard(|| {
-        if ctx.is_null() || photo.is_null() || result.is_null() {
+pub unsafe extern "C" fn mynacard_sim_holder_face(
+    card: *const MynacardSimCard,
+    face: *mut u8,
+    face_cap: usize,
+    face_len: *mut usize,
+) -> MynacardStatus {
+    guard(|| {
+        if card.is_null() || face_len.is_null() || (face.is_null() && face_cap > 0) {
             return MynacardStatus::NullArgument;
         }
-        // SAFETY: `ctx` is a live card; `photo` holds `photo_len` bytes during the call.
-        let (card, photo) = unsafe {
-            (
-                &*ctx.cast::<MynacardSimCard>(),
-                std::slice::from_raw_parts(photo, photo_len),
-            )
-        };
-        let same = !photo.is_empty() && photo == card.photo.as_slice();
-        let matched = MynacardFaceMatch {
-            matched: i32::from(same),
-            score_permille: if same { 962 } else { 118 },
-            threshold_permille: 800,
-        };
-        // SAFETY: `result` is writable during the call.
-        unsafe { result.write(matched) };
+        // SAFETY: `card` is live, as the caller promises; only read.
+        let photo = unsafe { &*card }.photo.as_slice();
+        if photo.is_empty() {
+            return MynacardStatus::Card;
+        }
+        // SAFETY: `face_len` is writable.
+        unsafe { face_len.write(photo.len()) };
+        if photo.len() > face_cap {
+            return MynacardStatus::BufferTooSmall;
+        }
+        // SAFETY: `face` holds `face_cap` writable bytes (non-NULL: `face_cap` is at least the
+        // non-zero length) and the capture fits.
+        unsafe { std::ptr::copy_nonoverlapping(photo.as_ptr(), face, photo.len()) };
         MynacardStatus::Ok
-    });
-    i32::from(status == MynacardStatus::Ok)
+    })
 }
 
 /// A test attestation key (test aid): the key the built-in seed lists for a test terminal such

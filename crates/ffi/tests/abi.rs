@@ -949,6 +949,86 @@ fn a_kiosk_registers_a_face_card_and_then_checks_eligibility() {
     unsafe { mynacard_client_free(client) };
 }
 
+/// The capture of a simulated card's holder at the kiosk's camera, read as a host reads it:
+/// the length first, then the bytes.
+fn holder_face(card: *const MynacardSimCard) -> Vec<u8> {
+    let mut len = 0usize;
+    // SAFETY: a live card; a NULL buffer of capacity 0 asks the length.
+    let status = unsafe { mynacard_sim_holder_face(card, null_mut(), 0, &mut len) };
+    assert_eq!(status, MynacardStatus::BufferTooSmall);
+    assert!(len > 0, "the holder's face is not empty");
+    let mut face = vec![0u8; len];
+    // SAFETY: `face` holds `len` writable bytes.
+    let status = unsafe { mynacard_sim_holder_face(card, face.as_mut_ptr(), len, &mut len) };
+    assert_eq!(status, MynacardStatus::Ok);
+    assert_eq!(len, face.len());
+    face
+}
+
+/// A kiosk built on the `sim` test aids: the camera reads 照合番号B from the card face, the
+/// kiosk's own matcher compares the person at the camera with the chip's photo, and the test
+/// key signs.
+struct SimKiosk {
+    card: *mut MynacardSimCard,
+    key: *mut MynacardSimAttestationKey,
+    at_camera: Vec<u8>,
+    photos_seen: u32,
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_collation(
+    ctx: *mut c_void,
+    retries_left: i32,
+    digits: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the rest is forwarded as received.
+    unsafe {
+        let kiosk = &*ctx.cast::<SimKiosk>();
+        mynacard_sim_collation_number_b(kiosk.card.cast(), retries_left, digits, cap, len)
+    }
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_match(
+    ctx: *mut c_void,
+    photo: *const u8,
+    photo_len: usize,
+    result: *mut MynacardFaceMatch,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the photo and result are valid during the call.
+    let (kiosk, photo) = unsafe {
+        (
+            &mut *ctx.cast::<SimKiosk>(),
+            std::slice::from_raw_parts(photo, photo_len),
+        )
+    };
+    kiosk.photos_seen += 1;
+    let same = photo == kiosk.at_camera.as_slice();
+    let r = MynacardFaceMatch {
+        matched: i32::from(same),
+        score_permille: if same { 1000 } else { 0 },
+        threshold_permille: 800,
+    };
+    // SAFETY: writable during the call.
+    unsafe { result.write(r) };
+    1
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_attest(
+    ctx: *mut c_void,
+    message: *const u8,
+    message_len: usize,
+    signature: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the rest is forwarded as received.
+    unsafe {
+        let kiosk = &*ctx.cast::<SimKiosk>();
+        mynacard_sim_attest(kiosk.key.cast(), message, message_len, signature, cap, len)
+    }
+}
+
 #[test]
 fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
     let rig = Rig::new("face-auth");
@@ -960,69 +1040,46 @@ fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
         unsafe { mynacard_sim_attestation_key_new(id.as_ptr(), &mut key) },
         MynacardStatus::Ok
     );
-    // The card is the camera's context; the key signs through its own callback's context, so
-    // a wrapper hands each device its own.
-    struct Devices {
-        card: *mut MynacardSimCard,
-        key: *mut MynacardSimAttestationKey,
-    }
-    unsafe extern "C-unwind" fn collation(
-        ctx: *mut c_void,
-        retries_left: i32,
-        digits: *mut c_char,
-        cap: usize,
-        len: *mut usize,
-    ) -> i32 {
-        // SAFETY: the test passes `Devices`; the rest is forwarded as received.
-        unsafe {
-            let d = &*ctx.cast::<Devices>();
-            mynacard_sim_collation_number_b(d.card.cast(), retries_left, digits, cap, len)
-        }
-    }
-    unsafe extern "C-unwind" fn face(
-        ctx: *mut c_void,
-        photo: *const u8,
-        photo_len: usize,
-        result: *mut MynacardFaceMatch,
-    ) -> i32 {
-        // SAFETY: as above.
-        unsafe {
-            let d = &*ctx.cast::<Devices>();
-            mynacard_sim_match_face(d.card.cast(), photo, photo_len, result)
-        }
-    }
-    unsafe extern "C-unwind" fn attest(
-        ctx: *mut c_void,
-        message: *const u8,
-        message_len: usize,
-        signature: *mut u8,
-        cap: usize,
-        len: *mut usize,
-    ) -> i32 {
-        // SAFETY: as above.
-        unsafe {
-            let d = &*ctx.cast::<Devices>();
-            mynacard_sim_attest(d.key.cast(), message, message_len, signature, cap, len)
-        }
-    }
-    let mut devices = Devices {
+    let mut stranger_card = null_mut();
+    let adult = CString::new("adult").unwrap();
+    // SAFETY: a NUL-terminated profile and a writable out-pointer.
+    assert_eq!(
+        unsafe { mynacard_sim_card_new(adult.as_ptr(), &mut stranger_card) },
+        MynacardStatus::Ok
+    );
+    let stranger = holder_face(stranger_card);
+    let holder = holder_face(rig.card);
+    assert_ne!(holder, stranger, "two cards, two faces");
+    let image = mynacard_sim::image::CardImage::from_profile_name("face-auth").unwrap();
+    assert_eq!(
+        holder, image.face.photo,
+        "the holder's face is the chip's photo"
+    );
+
+    let mut kiosk = SimKiosk {
         card: rig.card,
         key,
+        at_camera: holder,
+        photos_seen: 0,
     };
     let terminal = MynacardTerminal {
-        ctx: (&mut devices as *mut Devices).cast(),
+        ctx: (&mut kiosk as *mut SimKiosk).cast(),
         consent: Some(agree),
         pin: None,
-        collation_number_b: Some(collation),
-        match_face: Some(face),
-        attest: Some(attest),
+        collation_number_b: Some(sim_kiosk_collation),
+        match_face: Some(sim_kiosk_match),
+        attest: Some(sim_kiosk_attest),
     };
     let transport = rig.transport();
     let mut kinds = Vec::new();
-    for flow in [
-        MynacardFlow::FaceRegistration,
-        MynacardFlow::FaceEligibility,
+    for (flow, at_camera) in [
+        (MynacardFlow::FaceRegistration, None),
+        (MynacardFlow::FaceEligibility, None),
+        (MynacardFlow::FaceEligibility, Some(stranger)),
     ] {
+        if let Some(face) = at_camera {
+            kiosk.at_camera = face;
+        }
         let mut outcome = null_mut();
         // SAFETY: live client, transport and terminal; the outcome is freed once.
         unsafe {
@@ -1038,14 +1095,17 @@ fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
             mynacard_outcome_free(outcome);
         }
     }
-    assert_eq!(kinds, ["registered", "eligible"]);
+    assert_eq!(kinds, ["registered", "eligible", "face_not_matched"]);
+    assert_eq!(
+        kiosk.photos_seen, 3,
+        "the library asked the kiosk's matcher each time"
+    );
 
-    // Each device refuses what it cannot do instead of writing past a buffer.
+    // Each aid refuses what it cannot do instead of writing past a buffer.
     let mut small = [0u8; 13];
     let mut len = 0usize;
-    let photo = [1u8, 2, 3];
-    let mut matched = MynacardFaceMatch::default();
-    // SAFETY: live card and key, buffers of the lengths passed.
+    let message = [1u8, 2, 3];
+    // SAFETY: live cards and key, buffers of the lengths passed.
     unsafe {
         assert_eq!(
             mynacard_sim_collation_number_b(
@@ -1059,22 +1119,38 @@ fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
             "13 bytes cannot hold 照合番号B"
         );
         assert_eq!(
-            mynacard_sim_attest(key.cast(), photo.as_ptr(), 3, small.as_mut_ptr(), 13, &mut len),
+            mynacard_sim_attest(
+                key.cast(),
+                message.as_ptr(),
+                3,
+                small.as_mut_ptr(),
+                13,
+                &mut len
+            ),
             0,
             "13 bytes cannot hold a signature"
         );
         assert_eq!(len, 0, "nothing was written");
         assert_eq!(
-            mynacard_sim_match_face(rig.card.cast(), photo.as_ptr(), 3, &mut matched),
-            1
+            mynacard_sim_holder_face(rig.card, small.as_mut_ptr(), small.len(), &mut len),
+            MynacardStatus::BufferTooSmall
         );
-        assert_eq!(matched.matched, 0, "another face does not match");
+        assert_eq!(small, [0u8; 13], "nothing was written");
+        assert_eq!(
+            mynacard_sim_holder_face(rig.card, null_mut(), 4, &mut len),
+            MynacardStatus::NullArgument
+        );
+        assert_eq!(
+            mynacard_sim_holder_face(null(), null_mut(), 0, &mut len),
+            MynacardStatus::NullArgument
+        );
         assert_eq!(
             mynacard_sim_attestation_key_new(null(), &mut key),
             MynacardStatus::NullArgument
         );
-        mynacard_sim_attestation_key_free(devices.key);
+        mynacard_sim_attestation_key_free(kiosk.key);
         mynacard_sim_attestation_key_free(null_mut());
+        mynacard_sim_card_free(stranger_card);
         mynacard_client_free(client);
     }
 }
