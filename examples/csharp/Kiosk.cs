@@ -559,6 +559,10 @@ namespace Mynacard.Examples
                 using (key)
                 {
                     string url = Utf8.Decode(Native.mynacard_sim_service_url(service));
+                    if (url == null)
+                    {
+                        throw new MynacardException("mynacard_sim_service_url", Status.NullArgument, "no URL");
+                    }
                     var devices = new KioskDevices(card, key, HolderFace(card));
                     return RunFlows(url, devices, HolderFace(otherCard));
                 }
@@ -580,7 +584,8 @@ namespace Mynacard.Examples
             Status status = Native.mynacard_sim_holder_face(card, null, UIntPtr.Zero, out len);
             if (status != Status.BufferTooSmall)
             {
-                Native.Check("mynacard_sim_holder_face", status == Status.Ok ? Status.InvalidArgument : status);
+                // A capture always has bytes, so asking with no room cannot succeed.
+                throw new MynacardException("mynacard_sim_holder_face", status, "no capture length");
             }
             var face = new byte[Native.Length(len)];
             Native.Check("mynacard_sim_holder_face", Native.mynacard_sim_holder_face(card, face, len, out len));
