@@ -785,7 +785,7 @@ void mynacard_sim_card_free(struct MynacardSimCard *card);
 // # Safety
 // As the `collation_number_b` callback, with `ctx` NULL or a live `MynacardSimCard`.
 int32_t mynacard_sim_collation_number_b(void *ctx,
-                                        int32_t _retries_left,
+                                        int32_t retries_left,
                                         char *digits,
                                         size_t digits_cap,
                                         size_t *digits_len);

@@ -147,11 +147,13 @@ pub unsafe extern "C" fn mynacard_sim_card_free(card: *mut MynacardSimCard) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn mynacard_sim_collation_number_b(
     ctx: *mut c_void,
-    _retries_left: i32,
+    retries_left: i32,
     digits: *mut c_char,
     digits_cap: usize,
     digits_len: *mut usize,
 ) -> i32 {
+    // The card face reads the same at every try.
+    let _ = retries_left;
     let status = guard(|| {
         if ctx.is_null() || digits.is_null() || digits_len.is_null() {
             return MynacardStatus::NullArgument;

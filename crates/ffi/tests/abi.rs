@@ -1036,17 +1036,13 @@ fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
     let id = CString::new("kiosk-0001").unwrap();
     let mut key = null_mut();
     // SAFETY: a NUL-terminated id and a writable out-pointer.
-    assert_eq!(
-        unsafe { mynacard_sim_attestation_key_new(id.as_ptr(), &mut key) },
-        MynacardStatus::Ok
-    );
+    let status = unsafe { mynacard_sim_attestation_key_new(id.as_ptr(), &mut key) };
+    assert_eq!(status, MynacardStatus::Ok);
     let mut stranger_card = null_mut();
     let adult = CString::new("adult").unwrap();
     // SAFETY: a NUL-terminated profile and a writable out-pointer.
-    assert_eq!(
-        unsafe { mynacard_sim_card_new(adult.as_ptr(), &mut stranger_card) },
-        MynacardStatus::Ok
-    );
+    let status = unsafe { mynacard_sim_card_new(adult.as_ptr(), &mut stranger_card) };
+    assert_eq!(status, MynacardStatus::Ok);
     let stranger = holder_face(stranger_card);
     let holder = holder_face(rig.card);
     assert_ne!(holder, stranger, "two cards, two faces");
