@@ -6,12 +6,14 @@
 BUILD_PACKAGES=(pkg-config libpcsclite-dev)
 
 # Running every test: the build's, pcscd with the virtual reader, OpenSC, PostgreSQL, and the C
-# compiler and valgrind for the C ABI's example (stage ffi).
+# compiler and valgrind for the C ABI's example (stage ffi), Mono's compiler and runtime for the
+# C# example (stage csharp).
 TEST_PACKAGES=(
     "${BUILD_PACKAGES[@]}"
     pcscd vsmartcard-vpcd opensc pcsc-tools
     postgresql
     gcc libc6-dev valgrind
+    mono-mcs mono-runtime
     # The phone bindings' Python test (stage mobile).
     python3
 )

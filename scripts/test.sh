@@ -124,6 +124,38 @@ stage_mobile() {
         python3 "$ROOT/crates/mobile/tests/python/test_registration.py" -v
 }
 
+# The C ABI from C#: the library of stage_ffi (feature sim, debug), the C# kiosk example compiled
+# with Mono's mcs with warnings as errors and run under mono; it must exit 0 and print the
+# outcome of each flow: the face registration, the eligibility check, and a stranger at the
+# camera turned away by the kiosk's face matcher.
+stage_csharp() {
+    local tool dir out line rc=0
+    for tool in mcs mono; do
+        if ! command -v "$tool" >/dev/null; then
+            echo "$tool not found (scripts/debian-packages.sh lists its package)" >&2
+            return 1
+        fi
+    done
+    cargo build -p mynacard-ffi --features sim
+    dir="$(mktemp -d -t mynacard-csharp.XXXXXX)"
+    CLEANUPS+=("rm -rf $dir")
+    mcs -warnaserror -out:"$dir/Kiosk.exe" "$ROOT/examples/csharp/Kiosk.cs"
+    out="$(LD_LIBRARY_PATH="$CARGO_TARGET_DIR/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        mono "$dir/Kiosk.exe")" || rc=$?
+    printf '%s\n' "$out"
+    if ((rc != 0)); then
+        echo "the C# example exited with status $rc" >&2
+        return 1
+    fi
+    for line in 'registration outcome: registered' 'eligibility outcome: eligible' \
+        'stranger outcome: face_not_matched' 'kiosk: done'; do
+        if ! grep -qxF "$line" <<<"$out"; then
+            echo "the C# example did not print \"$line\"" >&2
+            return 1
+        fi
+    done
+}
+
 # The fault sweep (crates/registration/tests/fault_sweep.rs): every card flow and registration
 # channel with the card pulled, reset, a byte corrupted and an answer late at every APDU, and
 # every HTTP fault at every request; prints its summary (flows x faults x indexes) and fails on
@@ -310,7 +342,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test sweep ffi mobile opensc load doc package deny fuzz)
+STAGES=(packages toolchain fmt clippy postgres test sweep ffi mobile csharp opensc load doc package deny fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage

@@ -47,6 +47,19 @@ pub enum Error {
         #[source]
         source: TransportError,
     },
+    /// A VERIFY (or CHANGE REFERENCE DATA) reached the card and was answered with a status word
+    /// that neither accepts the value nor refuses the command before checking it (a damaged
+    /// answer, an unknown code): the card may have counted the attempt. The library does not
+    /// repeat it; read the retry counter before trying again.
+    #[error("{key}: {operation} answered {sw}; the attempt may have been counted")]
+    AttemptUnclear {
+        /// Which PIN.
+        key: PinKind,
+        /// The command.
+        operation: &'static str,
+        /// The status word the card (or the link) gave.
+        sw: StatusWord,
+    },
     /// The key has no reference data on this card (for example no signing password on an
     /// under-15 card, no PIN on a face-authentication-only card).
     #[error("{key} is not set on this card")]
@@ -164,7 +177,7 @@ impl Error {
     /// The card's status word behind this error, when there is one.
     pub fn status_word(&self) -> Option<StatusWord> {
         match self {
-            Error::Card { sw, .. } => Some(*sw),
+            Error::Card { sw, .. } | Error::AttemptUnclear { sw, .. } => Some(*sw),
             Error::WrongPin { retries_left, .. } => {
                 Some(StatusWord::RetriesRemaining(*retries_left))
             }

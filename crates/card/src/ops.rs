@@ -669,8 +669,36 @@ pub(crate) fn verify_outcome(key: PinKind, sw: StatusWord, operation: &'static s
         StatusWord::ReferencedDataNotFound | StatusWord::FileNotFound => {
             Err(Error::PinNotSet { key })
         }
-        sw => Err(Error::card(sw, operation)),
+        sw if refused_unchecked(sw) => Err(Error::card(sw, operation)),
+        // Anything else may follow a check of the value: a damaged answer to a wrong PIN, an
+        // execution error. Never call it "not counted".
+        sw => Err(Error::AttemptUnclear { key, operation, sw }),
     }
+}
+
+/// Status words by which a card refuses a command before it looks at the value (its form,
+/// class, parameters or security state), so no attempt was spent.
+fn refused_unchecked(sw: StatusWord) -> bool {
+    matches!(
+        sw,
+        StatusWord::WrongLength
+            | StatusWord::ClaFunctionNotSupported
+            | StatusWord::SecureMessagingNotSupported
+            | StatusWord::CommandNotAllowed
+            | StatusWord::SecurityStatusNotSatisfied
+            | StatusWord::ConditionsNotSatisfied
+            | StatusWord::NoCurrentEf
+            | StatusWord::SmObjectsMissing
+            | StatusWord::SmObjectsIncorrect
+            | StatusWord::SmSessionError
+            | StatusWord::WrongParameters
+            | StatusWord::IncorrectData
+            | StatusWord::FunctionNotSupported
+            | StatusWord::IncorrectP1P2
+            | StatusWord::WrongP1P2
+            | StatusWord::InsNotSupported
+            | StatusWord::ClaNotSupported
+    )
 }
 
 /// The rule before any VERIFY: refused when the key is blocked or not set, and (unless the

@@ -73,7 +73,7 @@ pub(crate) const SEED: InputKind = InputKind {
 /// A simulated card's state file (PIN counters and PINs, a few hundred bytes).
 pub(crate) const STATE_FILE: InputKind = InputKind {
     what: "simulated card state file",
-    limit: MIB,
+    limit: mynacard_sim::state::MAX_STATE_FILE,
 };
 
 /// One line of a secret (PIN, password, 照合番号B) or an answer typed on stdin.

@@ -192,6 +192,13 @@ typedef struct MynacardOutcome MynacardOutcome;
 typedef struct MynacardSession MynacardSession;
 
 #if defined(MYNACARD_SIM)
+// A test attestation key (test aid): the key the built-in seed lists for a test terminal such
+// as `kiosk-0001`, derived from its id. Opaque; made by [`mynacard_sim_attestation_key_new`],
+// used as the `ctx` of [`mynacard_sim_attest`], freed by [`mynacard_sim_attestation_key_free`].
+typedef struct MynacardSimAttestationKey MynacardSimAttestationKey;
+#endif
+
+#if defined(MYNACARD_SIM)
 // A simulated My Number Card (test aid). Opaque; made by [`mynacard_sim_card_new`], used as
 // the `ctx` of [`mynacard_sim_transmit`], freed by [`mynacard_sim_card_free`].
 typedef struct MynacardSimCard MynacardSimCard;
@@ -766,6 +773,83 @@ int32_t mynacard_sim_transmit(void *ctx,
 // # Safety
 // `card` is NULL or a live card from `mynacard_sim_card_new`.
 void mynacard_sim_card_free(struct MynacardSimCard *card);
+#endif
+
+#if defined(MYNACARD_SIM)
+// 照合番号B of the simulated card's face, as a kiosk's camera reads it, with the signature of
+// the terminal's `collation_number_b` callback (the card as `ctx`): writes the 14 digits and
+// returns 1; 0 when the card face forms none or the buffer is too small.
+//
+// Thread safety: any thread.
+//
+// # Safety
+// As the `collation_number_b` callback, with `ctx` NULL or a live `MynacardSimCard`.
+int32_t mynacard_sim_collation_number_b(void *ctx,
+                                        int32_t retries_left,
+                                        char *digits,
+                                        size_t digits_cap,
+                                        size_t *digits_len);
+#endif
+
+#if defined(MYNACARD_SIM)
+// The face of the simulated card's holder as a kiosk's camera captures it (test aid): the
+// person in front of the camera is the holder, so the capture is the card's own chip photo,
+// byte for byte. A kiosk's face matcher compares it with the photo the library passes to the
+// `match_face` callback; the capture of another simulated card's holder does not match.
+//
+// `*face_len` is set to the capture's length. The capture is written to `face` when it fits
+// in `face_cap` bytes; otherwise nothing is written and the call returns
+// `MYNACARD_STATUS_BUFFER_TOO_SMALL` (call with `face` NULL and `face_cap` 0 to learn the
+// length). `MYNACARD_STATUS_CARD` when the card holds no photo.
+//
+// Thread safety: any thread, concurrently.
+//
+// # Safety
+// `card` is NULL or a live card; `face` is NULL or holds `face_cap` writable bytes;
+// `face_len` is NULL or writable.
+enum MynacardStatus mynacard_sim_holder_face(const struct MynacardSimCard *card,
+                                             uint8_t *face,
+                                             size_t face_cap,
+                                             size_t *face_len);
+#endif
+
+#if defined(MYNACARD_SIM)
+// The test attestation key of the terminal `terminal_id` (the key the built-in seed lists for
+// `kiosk-0001`, `clinic-0001`, …; anyone who knows the id has it). On success `*out` holds it.
+//
+// Thread safety: any thread. The key may be used from any thread.
+//
+// # Safety
+// `terminal_id` is NULL or a NUL-terminated string; `out` is NULL or writable.
+enum MynacardStatus mynacard_sim_attestation_key_new(const char *terminal_id,
+                                                     struct MynacardSimAttestationKey **out);
+#endif
+
+#if defined(MYNACARD_SIM)
+// Signs `message` with the test key (ES256, 64 bytes `r || s`), with the signature of the
+// terminal's `attest` callback (the key as `ctx`). Returns 1 with the signature written; 0
+// for NULL arguments or a buffer shorter than 64 bytes.
+//
+// Thread safety: any thread.
+//
+// # Safety
+// As the `attest` callback, with `ctx` NULL or a live `MynacardSimAttestationKey`.
+int32_t mynacard_sim_attest(void *ctx,
+                            const uint8_t *message,
+                            size_t message_len,
+                            uint8_t *signature,
+                            size_t signature_cap,
+                            size_t *signature_len);
+#endif
+
+#if defined(MYNACARD_SIM)
+// Frees a test attestation key. NULL is ignored.
+//
+// Thread safety: not during a signature with it; once.
+//
+// # Safety
+// `key` is NULL or a live key from `mynacard_sim_attestation_key_new`.
+void mynacard_sim_attestation_key_free(struct MynacardSimAttestationKey *key);
 #endif
 
 #if defined(MYNACARD_SIM)

@@ -11,7 +11,8 @@
 //! - the sans-I/O registration machine ([`MynacardMachine`]) for hosts that bring their own
 //!   HTTP stack: next action, perform it, feed the result.
 //!
-//! With the `sim` feature (a test aid, off by default) a simulated card and the embedded
+//! With the `sim` feature (a test aid, off by default) a simulated card, what a face kiosk's
+//! devices read of it (照合番号B, the holder's face), a test attestation key and the embedded
 //! reference service are available too (`mynacard_sim_*`).
 //!
 //! # Rules of the ABI
@@ -70,7 +71,9 @@ pub use session::{
 };
 #[cfg(feature = "sim")]
 pub use sim::{
-    MynacardSimCard, MynacardSimService, mynacard_sim_card_free, mynacard_sim_card_new,
+    MynacardSimAttestationKey, MynacardSimCard, MynacardSimService, mynacard_sim_attest,
+    mynacard_sim_attestation_key_free, mynacard_sim_attestation_key_new, mynacard_sim_card_free,
+    mynacard_sim_card_new, mynacard_sim_collation_number_b, mynacard_sim_holder_face,
     mynacard_sim_service_free, mynacard_sim_service_start, mynacard_sim_service_url,
     mynacard_sim_transmit,
 };

@@ -949,6 +949,208 @@ fn a_kiosk_registers_a_face_card_and_then_checks_eligibility() {
     unsafe { mynacard_client_free(client) };
 }
 
+/// The capture of a simulated card's holder at the kiosk's camera, read as a host reads it:
+/// the length first, then the bytes.
+fn holder_face(card: *const MynacardSimCard) -> Vec<u8> {
+    let mut len = 0usize;
+    // SAFETY: a live card; a NULL buffer of capacity 0 asks the length.
+    let status = unsafe { mynacard_sim_holder_face(card, null_mut(), 0, &mut len) };
+    assert_eq!(status, MynacardStatus::BufferTooSmall);
+    assert!(len > 0, "the holder's face is not empty");
+    let mut face = vec![0u8; len];
+    // SAFETY: `face` holds `len` writable bytes.
+    let status = unsafe { mynacard_sim_holder_face(card, face.as_mut_ptr(), len, &mut len) };
+    assert_eq!(status, MynacardStatus::Ok);
+    assert_eq!(len, face.len());
+    face
+}
+
+/// A kiosk built on the `sim` test aids: the camera reads 照合番号B from the card face, the
+/// kiosk's own matcher compares the person at the camera with the chip's photo, and the test
+/// key signs.
+struct SimKiosk {
+    card: *mut MynacardSimCard,
+    key: *mut MynacardSimAttestationKey,
+    at_camera: Vec<u8>,
+    photos_seen: u32,
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_collation(
+    ctx: *mut c_void,
+    retries_left: i32,
+    digits: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the rest is forwarded as received.
+    unsafe {
+        let kiosk = &*ctx.cast::<SimKiosk>();
+        mynacard_sim_collation_number_b(kiosk.card.cast(), retries_left, digits, cap, len)
+    }
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_match(
+    ctx: *mut c_void,
+    photo: *const u8,
+    photo_len: usize,
+    result: *mut MynacardFaceMatch,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the photo and result are valid during the call.
+    let (kiosk, photo) = unsafe {
+        (
+            &mut *ctx.cast::<SimKiosk>(),
+            std::slice::from_raw_parts(photo, photo_len),
+        )
+    };
+    kiosk.photos_seen += 1;
+    let same = photo == kiosk.at_camera.as_slice();
+    let r = MynacardFaceMatch {
+        matched: i32::from(same),
+        score_permille: if same { 1000 } else { 0 },
+        threshold_permille: 800,
+    };
+    // SAFETY: writable during the call.
+    unsafe { result.write(r) };
+    1
+}
+
+unsafe extern "C-unwind" fn sim_kiosk_attest(
+    ctx: *mut c_void,
+    message: *const u8,
+    message_len: usize,
+    signature: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> i32 {
+    // SAFETY: the test passes a `SimKiosk`; the rest is forwarded as received.
+    unsafe {
+        let kiosk = &*ctx.cast::<SimKiosk>();
+        mynacard_sim_attest(kiosk.key.cast(), message, message_len, signature, cap, len)
+    }
+}
+
+#[test]
+fn the_sim_kiosk_devices_register_a_face_card_and_check_eligibility() {
+    let rig = Rig::new("face-auth");
+    let client = rig.client("kiosk-0001", MynacardTerminalKind::Kiosk);
+    let id = CString::new("kiosk-0001").unwrap();
+    let mut key = null_mut();
+    // SAFETY: a NUL-terminated id and a writable out-pointer.
+    let status = unsafe { mynacard_sim_attestation_key_new(id.as_ptr(), &mut key) };
+    assert_eq!(status, MynacardStatus::Ok);
+    let mut stranger_card = null_mut();
+    let adult = CString::new("adult").unwrap();
+    // SAFETY: a NUL-terminated profile and a writable out-pointer.
+    let status = unsafe { mynacard_sim_card_new(adult.as_ptr(), &mut stranger_card) };
+    assert_eq!(status, MynacardStatus::Ok);
+    let stranger = holder_face(stranger_card);
+    let holder = holder_face(rig.card);
+    assert_ne!(holder, stranger, "two cards, two faces");
+    let image = mynacard_sim::image::CardImage::from_profile_name("face-auth").unwrap();
+    assert_eq!(
+        holder, image.face.photo,
+        "the holder's face is the chip's photo"
+    );
+
+    let mut kiosk = SimKiosk {
+        card: rig.card,
+        key,
+        at_camera: holder,
+        photos_seen: 0,
+    };
+    let terminal = MynacardTerminal {
+        ctx: (&mut kiosk as *mut SimKiosk).cast(),
+        consent: Some(agree),
+        pin: None,
+        collation_number_b: Some(sim_kiosk_collation),
+        match_face: Some(sim_kiosk_match),
+        attest: Some(sim_kiosk_attest),
+    };
+    let transport = rig.transport();
+    let mut kinds = Vec::new();
+    for (flow, at_camera) in [
+        (MynacardFlow::FaceRegistration, None),
+        (MynacardFlow::FaceEligibility, None),
+        (MynacardFlow::FaceEligibility, Some(stranger)),
+    ] {
+        if let Some(face) = at_camera {
+            kiosk.at_camera = face;
+        }
+        let mut outcome = null_mut();
+        // SAFETY: live client, transport and terminal; the outcome is freed once.
+        unsafe {
+            let status =
+                mynacard_client_run(client, flow as i32, &transport, &terminal, &mut outcome);
+            assert_eq!(
+                status,
+                MynacardStatus::Ok,
+                "{:?}",
+                text(mynacard_client_last_error(client))
+            );
+            kinds.push(owned(mynacard_outcome_kind_name(outcome)));
+            mynacard_outcome_free(outcome);
+        }
+    }
+    assert_eq!(kinds, ["registered", "eligible", "face_not_matched"]);
+    assert_eq!(
+        kiosk.photos_seen, 3,
+        "the library asked the kiosk's matcher each time"
+    );
+
+    // Each aid refuses what it cannot do instead of writing past a buffer.
+    let mut small = [0u8; 13];
+    let mut len = 0usize;
+    let message = [1u8, 2, 3];
+    // SAFETY: live cards and key, buffers of the lengths passed.
+    unsafe {
+        assert_eq!(
+            mynacard_sim_collation_number_b(
+                rig.card.cast(),
+                -1,
+                small.as_mut_ptr().cast(),
+                small.len(),
+                &mut len
+            ),
+            0,
+            "13 bytes cannot hold 照合番号B"
+        );
+        assert_eq!(
+            mynacard_sim_attest(
+                key.cast(),
+                message.as_ptr(),
+                3,
+                small.as_mut_ptr(),
+                13,
+                &mut len
+            ),
+            0,
+            "13 bytes cannot hold a signature"
+        );
+        assert_eq!(len, 0, "nothing was written");
+        assert_eq!(
+            mynacard_sim_holder_face(rig.card, small.as_mut_ptr(), small.len(), &mut len),
+            MynacardStatus::BufferTooSmall
+        );
+        assert_eq!(small, [0u8; 13], "nothing was written");
+        assert_eq!(
+            mynacard_sim_holder_face(rig.card, null_mut(), 4, &mut len),
+            MynacardStatus::NullArgument
+        );
+        assert_eq!(
+            mynacard_sim_holder_face(null(), null_mut(), 0, &mut len),
+            MynacardStatus::NullArgument
+        );
+        assert_eq!(
+            mynacard_sim_attestation_key_new(null(), &mut key),
+            MynacardStatus::NullArgument
+        );
+        mynacard_sim_attestation_key_free(kiosk.key);
+        mynacard_sim_attestation_key_free(null_mut());
+        mynacard_sim_card_free(stranger_card);
+        mynacard_client_free(client);
+    }
+}
+
 #[test]
 fn a_registered_card_is_eligible_at_a_pin_clinic_reader() {
     let rig = Rig::new("contact");

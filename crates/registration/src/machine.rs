@@ -1823,6 +1823,10 @@ fn card_outcome(what: &'static str, collation: bool, e: &mynacard_card::Error) -
             retries_left: *retries_left,
         },
         E::PinNotSet { .. } if !collation => Outcome::NoAuthPin,
+        // The VERIFY reached the card and its answer was lost to the link.
+        E::AttemptUnclear { .. } => Outcome::CardRemoved {
+            attempt_may_have_been_counted: true,
+        },
         e => Outcome::CardError {
             what,
             sw: e.status_word().map(StatusWord::to_u16),

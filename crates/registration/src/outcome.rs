@@ -93,9 +93,10 @@ pub enum Outcome {
     ConsentDeclined,
     /// The person or the terminal cancelled.
     Cancelled,
-    /// The card was removed or the link was lost.
+    /// The card was removed or the link was lost, or the answer to a VERIFY was one that
+    /// neither accepts the PIN nor refuses it unchecked (a damaged answer, `6F00`).
     CardRemoved {
-        /// The link was lost during VERIFY: the card may have counted the attempt.
+        /// The link or the answer was lost during VERIFY: the card may have counted the attempt.
         attempt_may_have_been_counted: bool,
     },
     /// The card answered something this flow cannot continue from.

@@ -878,7 +878,6 @@ fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
         [0x69, 0x82],
         [0x69, 0x85],
         [0x67, 0x00],
-        [0x6F, 0x00],
         [0x6D, 0x00],
     ] {
         let mut m = Machine::register_with_pin(config());
@@ -889,6 +888,20 @@ fn any_other_answer_to_the_sfi_verify_ends_the_flow_without_a_second_verify() {
             Outcome::CardError {
                 what: "verify auth PIN",
                 sw: Some(u16::from_be_bytes(sw))
+            },
+            "{sw:02X?}"
+        );
+    }
+    // An answer that neither accepts nor refuses before checking (6F00, a damaged 63Cx): the
+    // attempt may have been counted, and the person is told so; still no second VERIFY.
+    for sw in [[0x6F, 0x00], [0x64, 0x00], [0x63, 0x00], [0x6A, 0xC2]] {
+        let mut m = Machine::register_with_pin(config());
+        up_to_verify(&mut m, "1234");
+        expect_card(&mut m, VERIFY_1234, &sw);
+        assert_eq!(
+            done(&m),
+            Outcome::CardRemoved {
+                attempt_may_have_been_counted: true
             },
             "{sw:02X?}"
         );

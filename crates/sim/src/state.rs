@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -145,6 +145,14 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// The file is larger than any state document ([`MAX_STATE_FILE`]).
+    #[error("state file {path}: larger than {limit} bytes")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound.
+        limit: u64,
+    },
     /// The file has a format version this build does not know.
     #[error("state format {found} is not supported (expected {STATE_FORMAT})")]
     UnsupportedFormat {
@@ -177,6 +185,10 @@ pub enum StateError {
     },
 }
 
+/// The largest state file read: a card's counters and changed values take a few KiB, so
+/// anything near this is not a state document, and is refused before it is read whole.
+pub const MAX_STATE_FILE: u64 = 1024 * 1024;
+
 /// A state file on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateFile {
@@ -197,20 +209,31 @@ impl StateFile {
     /// Reads the state, or `None` when the file does not exist yet.
     ///
     /// # Errors
-    /// [`StateError::Io`], [`StateError::Json`], [`StateError::UnsupportedFormat`].
+    /// [`StateError::Io`], [`StateError::TooLarge`], [`StateError::Json`],
+    /// [`StateError::UnsupportedFormat`].
     pub fn load(&self) -> Result<Option<PersistentState>, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path: self.path.clone(),
-                    source,
-                });
-            }
+        let io = |source| StateError::Io {
+            path: self.path.clone(),
+            source,
         };
+        let file = match fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(io(source)),
+        };
+        // One byte past the bound tells a file that is too large from one that just fits.
+        let mut text = Vec::new();
+        file.take(MAX_STATE_FILE + 1)
+            .read_to_end(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_STATE_FILE {
+            return Err(StateError::TooLarge {
+                path: self.path.clone(),
+                limit: MAX_STATE_FILE,
+            });
+        }
         let state: PersistentState =
-            serde_json::from_str(&text).map_err(|source| StateError::Json {
+            serde_json::from_slice(&text).map_err(|source| StateError::Json {
                 path: self.path.clone(),
                 source,
             })?;

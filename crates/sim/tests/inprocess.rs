@@ -265,3 +265,28 @@ fn counters_survive_restarts_through_the_state_file() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_state_file_past_its_bound_is_refused_before_it_is_read_whole() {
+    use mynacard_sim::state::MAX_STATE_FILE;
+    let dir = std::env::temp_dir().join(format!("mynacard-sim-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("card.json");
+    let limit = usize::try_from(MAX_STATE_FILE).unwrap();
+    // At the bound the file is read, and is not a state document.
+    std::fs::write(&path, vec![b' '; limit]).unwrap();
+    assert!(matches!(
+        StateFile::new(&path).load(),
+        Err(StateError::Json { .. })
+    ));
+    // One byte more is refused as too large.
+    std::fs::write(&path, vec![b' '; limit + 1]).unwrap();
+    match StateFile::new(&path).load() {
+        Err(StateError::TooLarge { limit, .. }) => assert_eq!(limit, MAX_STATE_FILE),
+        other => panic!("{other:?}"),
+    }
+    // No file: no state yet.
+    std::fs::remove_file(&path).unwrap();
+    assert!(StateFile::new(&path).load().unwrap().is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

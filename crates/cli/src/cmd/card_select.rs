@@ -316,6 +316,13 @@ pub(crate) fn card_error(e: CardError) -> CliError {
                  (run `mynacard pin status` before trying again)"
             ),
         ),
+        CardError::AttemptUnclear { key, sw, .. } => (
+            ExitCode::Failure,
+            format!(
+                "the card answered {sw} while checking the {key}; the attempt may have been \
+                 counted (run `mynacard pin status` before trying again)"
+            ),
+        ),
         CardError::Transport(
             TransportError::NoCard | TransportError::CardRemoved | TransportError::NoReader { .. },
         ) => (ExitCode::CardAbsent, "the card is not there".to_owned()),

@@ -294,6 +294,7 @@ impl Ended {
                 attempt_may_have_been_counted: matches!(
                     e,
                     mynacard_card::Error::AttemptMayHaveBeenCounted { .. }
+                        | mynacard_card::Error::AttemptUnclear { .. }
                 ),
                 text: e.to_string(),
             },
@@ -631,23 +632,8 @@ pub struct Known {
     pub matches: fn(&Violation, &Baseline) -> bool,
 }
 
-/// The known findings.
-pub const KNOWN: &[Known] = &[Known {
-    why: "a wrong PIN's answer (63Cx) damaged on the link is reported as a card error with the \
-          damaged status word, not as an attempt that may have been counted (mynacard-card's \
-          VERIFY status mapping; the machine's Outcome::CardError for VERIFY)",
-    matches: garbled_wrong_pin_answer,
-}];
-
-fn garbled_wrong_pin_answer(v: &Violation, baseline: &Baseline) -> bool {
-    v.rule == Rule::AttemptReported
-        && v.fault.kind == FaultKind::Corrupt
-        && baseline.verify_indexes.contains(&v.fault.index)
-        && matches!(
-            baseline.ended,
-            Ended::CardWrongPin { .. } | Ended::Outcome(Outcome::WrongPin { .. })
-        )
-}
+/// The known findings: none open.
+pub const KNOWN: &[Known] = &[];
 
 /// Splits a case's violations into the known findings (with their index in [`KNOWN`]) and the
 /// rest.
