@@ -223,6 +223,21 @@ class PhoneRegistration(unittest.TestCase):
         self.assertEqual(card.auth_pin_retries(), 2)
         self.assertEqual(self.service.registration_count(), 0)
 
+    def test_an_app_exception_in_transceive_is_a_card_error(self):
+        class FailingTag(SimTag):
+            def transceive(self, apdu):
+                if self.apdus >= 2:
+                    raise RuntimeError("the phone's NFC stack failed")
+                return super().transceive(apdu)
+
+        card = mm.SimulatedCard("contactless")
+        outcome = off_main_thread(
+            self.registration.register_with_pin, FailingTag(card), Screens()
+        )
+        self.assertEqual(outcome.kind, mm.OutcomeKind.CARD_ERROR)
+        self.assertEqual(card.auth_pin_retries(), 3)
+        self.assertEqual(self.service.registration_count(), 0)
+
     def test_eligibility_after_registration(self):
         card = mm.SimulatedCard("contactless")
         registered, _ = self.register(card, Screens())
