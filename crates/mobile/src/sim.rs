@@ -13,9 +13,9 @@ use mynacard_sim::state::SecretId;
 use mynacard_transport::CardChannel;
 use mynacard_transport::blocking::block_on;
 
-use crate::{MobileError, TagError};
+use crate::{MobileError, NfcTag, TagError};
 
-/// A simulated My Number Card (test aid): what a test's [`NfcTag`](crate::NfcTag) sends the
+/// A simulated My Number Card (test aid): what a test's [`NfcTag`] sends the
 /// APDUs to, so the flow crosses the callback interface as on a phone. The card's link (answer
 /// caps, extended length) is that of its profile.
 #[derive(Debug, uniffi::Object)]
@@ -79,6 +79,12 @@ impl SimulatedCard {
     /// [`transmit`](SimulatedCard::transmit) fails with [`TagError::TagLost`].
     pub fn remove(&self) {
         self.card.remove();
+    }
+
+    /// This card as a tag, as if the app's tag were the card itself (no callback into the
+    /// app for the APDUs: what a test that is not about the callback uses).
+    pub fn as_tag(self: Arc<Self>) -> Arc<dyn NfcTag> {
+        self
     }
 
     /// The authentication PIN's tries left, read from the card engine (not over the link);
@@ -189,5 +195,24 @@ impl SimService {
 impl Drop for SimService {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+// The simulated card behind the tag interface, with its link's limits; it needs no timeout.
+impl NfcTag for SimulatedCard {
+    fn transceive(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TagError> {
+        self.transmit(apdu)
+    }
+
+    fn max_transceive_length(&self) -> u32 {
+        SimulatedCard::max_transceive_length(self)
+    }
+
+    fn extended_length_supported(&self) -> bool {
+        SimulatedCard::extended_length_supported(self)
+    }
+
+    fn set_timeout(&self, _millis: u32) -> Result<(), TagError> {
+        Ok(())
     }
 }

@@ -633,6 +633,9 @@ _UniffiLib.uniffi_mynacard_mobile_checksum_method_simservice_url.restype = ctype
 _UniffiLib.uniffi_mynacard_mobile_checksum_constructor_simservice_start.argtypes = (
 )
 _UniffiLib.uniffi_mynacard_mobile_checksum_constructor_simservice_start.restype = ctypes.c_uint16
+_UniffiLib.uniffi_mynacard_mobile_checksum_method_simulatedcard_as_tag.argtypes = (
+)
+_UniffiLib.uniffi_mynacard_mobile_checksum_method_simulatedcard_as_tag.restype = ctypes.c_uint16
 _UniffiLib.uniffi_mynacard_mobile_checksum_method_simulatedcard_auth_pin_retries.argtypes = (
 )
 _UniffiLib.uniffi_mynacard_mobile_checksum_method_simulatedcard_auth_pin_retries.restype = ctypes.c_uint16
@@ -725,6 +728,11 @@ _UniffiLib.uniffi_mynacard_mobile_fn_constructor_simservice_start.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_mynacard_mobile_fn_constructor_simservice_start.restype = ctypes.c_uint64
+_UniffiLib.uniffi_mynacard_mobile_fn_method_simulatedcard_as_tag.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_mynacard_mobile_fn_method_simulatedcard_as_tag.restype = ctypes.c_uint64
 _UniffiLib.uniffi_mynacard_mobile_fn_method_simulatedcard_auth_pin_retries.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -892,6 +900,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_mynacard_mobile_checksum_method_simservice_url() != 16817:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_constructor_simservice_start() != 37889:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_mynacard_mobile_checksum_method_simulatedcard_as_tag() != 27030:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_method_simulatedcard_auth_pin_retries() != 5296:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -2639,11 +2649,17 @@ class _UniffiFfiConverterTypeSimService:
 
 class SimulatedCardProtocol(typing.Protocol):
     """
-    A simulated My Number Card (test aid): what a test's [`NfcTag`](crate::NfcTag) sends the
+    A simulated My Number Card (test aid): what a test's [`NfcTag`] sends the
     APDUs to, so the flow crosses the callback interface as on a phone. The card's link (answer
     caps, extended length) is that of its profile.
 """
     
+    def as_tag(self, ) -> NfcTag:
+        """
+        This card as a tag, as if the app's tag were the card itself (no callback into the
+        app for the APDUs: what a test that is not about the callback uses).
+"""
+        raise NotImplementedError
     def auth_pin_retries(self, ) -> typing.Optional[int]:
         """
         The authentication PIN's tries left, read from the card engine (not over the link);
@@ -2679,7 +2695,7 @@ class SimulatedCardProtocol(typing.Protocol):
 
 class SimulatedCard(SimulatedCardProtocol):
     """
-    A simulated My Number Card (test aid): what a test's [`NfcTag`](crate::NfcTag) sends the
+    A simulated My Number Card (test aid): what a test's [`NfcTag`] sends the
     APDUs to, so the flow crosses the callback interface as on a phone. The card's link (answer
     caps, extended length) is that of its profile.
 """
@@ -2725,6 +2741,22 @@ class SimulatedCard(SimulatedCardProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def as_tag(self, ) -> NfcTag:
+        """
+        This card as a tag, as if the app's tag were the card itself (no callback into the
+        app for the APDUs: what a test that is not about the callback uses).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeNfcTag.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_mynacard_mobile_fn_method_simulatedcard_as_tag,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def auth_pin_retries(self, ) -> typing.Optional[int]:
         """
         The authentication PIN's tries left, read from the card engine (not over the link);

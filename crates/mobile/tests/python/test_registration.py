@@ -140,6 +140,14 @@ class PhoneRegistration(unittest.TestCase):
         self.assertEqual(outcome.apdu_count, tag.apdus)
         self.assertGreater(tag.apdus, 0)
 
+    def test_the_simulated_card_is_a_tag_itself(self):
+        card = mm.SimulatedCard("contactless")
+        outcome = off_main_thread(
+            self.registration.register_with_pin, card.as_tag(), Screens()
+        )
+        self.assertEqual(outcome.kind, mm.OutcomeKind.REGISTERED)
+        self.assertEqual(self.service.registration_count(), 1)
+
     def test_a_second_registration_finds_the_card_registered(self):
         card = mm.SimulatedCard("contactless")
         first, _ = self.register(card, Screens())
