@@ -4,14 +4,11 @@
 //! that accepts the simulated cards. Never part of a production build.
 
 use std::ffi::{CString, c_char, c_void};
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use mynacard_card::CollationB;
 use mynacard_registration::attestation::SoftwareAttestationKey;
-use mynacard_registry::RunningService;
-use mynacard_registry::seed::Seed;
+use mynacard_registry::embedded::EmbeddedService;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_transport::CardChannel;
@@ -326,11 +323,10 @@ pub unsafe extern "C" fn mynacard_sim_attestation_key_free(key: *mut MynacardSim
 /// [`mynacard_sim_service_start`], stopped and freed by [`mynacard_sim_service_free`].
 #[derive(Debug)]
 pub struct MynacardSimService {
-    service: Option<RunningService>,
+    /// Handed out by [`mynacard_sim_service_url`]; lives until the free.
     url: CString,
-    dir: PathBuf,
-    /// Declared last: dropped after the service's tasks are shut down.
-    runtime: tokio::runtime::Runtime,
+    /// Held for its lifetime only: dropping it stops the service and removes its database.
+    _running: EmbeddedService,
 }
 
 /// Starts the embedded reference service on its own runtime (one worker thread). On success
@@ -356,46 +352,13 @@ pub unsafe extern "C" fn mynacard_sim_service_start(
 }
 
 fn start_service() -> Result<MynacardSimService, FfiError> {
-    let service_error =
-        |what: &str, e: &dyn std::fmt::Display| FfiError::Service(format!("{what}: {e}"));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| service_error("runtime", &e))?;
-    let now = SystemTime::now();
-    let nanos = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("mynacard-ffi-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| service_error("database directory", &e))?;
-    let started = (|| {
-        let mut config = mynacard_registry::Config::new(format!(
-            "sqlite://{}",
-            dir.join("registry.db").display()
-        ));
-        config.seed = Seed::builtin().map_err(|e| service_error("seed", &e))?;
-        mynacard_registry::options::simulator_trust(now)
-            .map_err(|e| service_error("test trust", &e))?
-            .apply_to(&mut config);
-        runtime
-            .block_on(mynacard_registry::spawn(config))
-            .map_err(|e| service_error("service", &e))
-    })();
-    let service = match started {
-        Ok(service) => service,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
-    let url = CString::new(service.base_url()).map_err(|e| service_error("url", &e))?;
+    let service =
+        EmbeddedService::start("mynacard-ffi").map_err(|e| FfiError::Service(e.to_string()))?;
+    let url =
+        CString::new(service.base_url()).map_err(|e| FfiError::Service(format!("url: {e}")))?;
     Ok(MynacardSimService {
-        service: Some(service),
         url,
-        dir,
-        runtime,
+        _running: service,
     })
 }
 
@@ -431,11 +394,8 @@ pub unsafe extern "C" fn mynacard_sim_service_free(service: *mut MynacardSimServ
     }
     let _ = guard(|| {
         // SAFETY: made by `Box::into_raw` in `mynacard_sim_service_start`, freed once.
-        let mut s = unsafe { Box::from_raw(service) };
-        if let Some(running) = s.service.take() {
-            s.runtime.block_on(running.shutdown());
-        }
-        let _ = std::fs::remove_dir_all(&s.dir);
+        // Dropping it stops the service and removes its database.
+        drop(unsafe { Box::from_raw(service) });
         MynacardStatus::Ok
     });
 }

@@ -1,12 +1,9 @@
 //! Test aids behind the `sim` feature: a simulated card a test's tag forwards its APDUs to,
 //! and the embedded reference service that accepts the simulated cards. Never in an app build.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
-use mynacard_registry::RunningService;
-use mynacard_registry::seed::Seed;
+use mynacard_registry::embedded::EmbeddedService;
 use mynacard_sim::image::CardImage;
 use mynacard_sim::inprocess::{SimCard, SimChannel};
 use mynacard_sim::state::SecretId;
@@ -101,11 +98,9 @@ impl SimulatedCard {
 /// as the app `app-0001`) and the simulator's test roots accepted.
 #[derive(Debug, uniffi::Object)]
 pub struct SimService {
-    service: Mutex<Option<RunningService>>,
+    /// Kept apart from the service, so it can be read after a stop.
     url: String,
-    dir: PathBuf,
-    /// Declared last: dropped after the service's tasks are shut down.
-    runtime: tokio::runtime::Runtime,
+    service: Mutex<EmbeddedService>,
 }
 
 #[uniffi::export]
@@ -116,46 +111,11 @@ impl SimService {
     /// [`MobileError::Sim`] when it cannot start.
     #[uniffi::constructor]
     pub fn start() -> Result<Arc<SimService>, MobileError> {
-        let failed =
-            |what: &str, e: &dyn std::fmt::Display| MobileError::Sim(format!("{what}: {e}"));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| failed("runtime", &e))?;
-        let now = SystemTime::now();
-        let nanos = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let dir =
-            std::env::temp_dir().join(format!("mynacard-mobile-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| failed("database directory", &e))?;
-        let started = (|| {
-            let mut config = mynacard_registry::Config::new(format!(
-                "sqlite://{}",
-                dir.join("registry.db").display()
-            ));
-            config.seed = Seed::builtin().map_err(|e| failed("seed", &e))?;
-            mynacard_registry::options::simulator_trust(now)
-                .map_err(|e| failed("test trust", &e))?
-                .apply_to(&mut config);
-            runtime
-                .block_on(mynacard_registry::spawn(config))
-                .map_err(|e| failed("service", &e))
-        })();
-        let service = match started {
-            Ok(service) => service,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
+        let service = EmbeddedService::start("mynacard-mobile")
+            .map_err(|e| MobileError::Sim(e.to_string()))?;
         Ok(Arc::new(SimService {
-            url: service.base_url(),
-            service: Mutex::new(Some(service)),
-            dir,
-            runtime,
+            url: service.base_url().to_owned(),
+            service: Mutex::new(service),
         }))
     }
 
@@ -169,32 +129,19 @@ impl SimService {
     /// # Errors
     /// [`MobileError::Sim`] when the service was stopped or its database fails.
     pub fn registration_count(&self) -> Result<i64, MobileError> {
-        let guard = self
-            .service
+        self.service
             .lock()
-            .map_err(|_| MobileError::Sim("the service is poisoned".to_owned()))?;
-        let service = guard
-            .as_ref()
-            .ok_or_else(|| MobileError::Sim("the service was stopped".to_owned()))?;
-        self.runtime
-            .block_on(service.registration_count())
-            .map_err(|e| MobileError::Sim(format!("registration count: {e}")))
+            .map_err(|_| MobileError::Sim("the service is poisoned".to_owned()))?
+            .registration_count()
+            .map_err(|e| MobileError::Sim(e.to_string()))
     }
 
     /// Stops the service (requests in flight finish, the database is closed and removed). A
-    /// second stop does nothing.
+    /// second stop does nothing; dropping the service stops it too.
     pub fn stop(&self) {
-        let running = self.service.lock().ok().and_then(|mut s| s.take());
-        if let Some(running) = running {
-            self.runtime.block_on(running.shutdown());
+        if let Ok(mut service) = self.service.lock() {
+            service.stop();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Drop for SimService {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -39,6 +39,8 @@
 #![forbid(unsafe_code)]
 
 pub mod dev_pki;
+#[cfg(feature = "dev-sim")]
+pub mod embedded;
 pub mod http;
 pub mod limits;
 pub mod options;
