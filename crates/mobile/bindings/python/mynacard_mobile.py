@@ -895,7 +895,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_method_simservice_registration_count() != 47747:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_mynacard_mobile_checksum_method_simservice_stop() != 12216:
+    if lib.uniffi_mynacard_mobile_checksum_method_simservice_stop() != 27123:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_mynacard_mobile_checksum_method_simservice_url() != 16817:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -2511,7 +2511,7 @@ class SimServiceProtocol(typing.Protocol):
     def stop(self, ) -> None:
         """
         Stops the service (requests in flight finish, the database is closed and removed). A
-        second stop does nothing.
+        second stop does nothing; dropping the service stops it too.
 """
         raise NotImplementedError
     def url(self, ) -> str:
@@ -2588,7 +2588,7 @@ class SimService(SimServiceProtocol):
     def stop(self, ) -> None:
         """
         Stops the service (requests in flight finish, the database is closed and removed). A
-        second stop does nothing.
+        second stop does nothing; dropping the service stops it too.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
