@@ -3,7 +3,7 @@
 //! ```text
 //! cargo build --release -p mynacard-registry --features dev-sim --bins --examples
 //! target/release/examples/load [--db sqlite | --db postgres://…] [--short]
-//!     [--registrations N] [--checks N] [--terminals N] [--service-cpus LIST]
+//!     [--registrations N] [--checks N] [--terminals N] [--service-cpus LIST] [--json FILE]
 //! ```
 //!
 //! The service runs as its own process (the `mynacard-registry` program next to this example),
@@ -22,6 +22,13 @@
 //!
 //! Each timed phase reports requests per second, p50/p99 latency, and the service's CPU time per
 //! request (and, on PostgreSQL, the CPU time of the database backends serving it).
+//!
+//! After the phases, the generator times, on one thread, the RSA work the service cannot avoid
+//! for one eligibility proof (the card's signature over the intent, with the key of a
+//! certificate already proven trusted), over the same certificates and signatures, in CPU
+//! time as the service's is measured, and prints
+//! the service's CPU per eligibility proof against it (`eligibility-cpu service=… rsa=…
+//! ratio=…`). `--json FILE` writes the figures in a form scripts read (`"schema": 1`).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
@@ -43,6 +50,7 @@ struct Options {
     checks: usize,
     terminals: usize,
     service_cpus: Option<String>,
+    json: Option<PathBuf>,
 }
 
 fn options() -> Result<Options, Error> {
@@ -52,6 +60,7 @@ fn options() -> Result<Options, Error> {
         checks: 10_000,
         terminals: 64,
         service_cpus: None,
+        json: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,6 +76,7 @@ fn options() -> Result<Options, Error> {
             "--checks" => o.checks = value()?.parse()?,
             "--terminals" => o.terminals = value()?.parse()?,
             "--service-cpus" => o.service_cpus = Some(value()?),
+            "--json" => o.json = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown option {other}").into()),
         }
     }
@@ -102,6 +112,13 @@ fn clock_ticks() -> f64 {
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(100.0)
     })
+}
+
+/// Peak resident set of a process, KiB (`VmHWM` of `/proc/<pid>/status`).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 struct Service {
@@ -271,8 +288,27 @@ impl PhaseResult {
         self.latencies_us[i] as f64 / 1000.0
     }
 
+    fn per_request(&self, cpu: f64) -> f64 {
+        cpu * 1e6 / self.requests.max(1) as f64
+    }
+
+    /// The phase in the `--json` form.
+    fn json(&self) -> serde_json::Value {
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        serde_json::json!({
+            "name": self.name.replace(' ', "-"),
+            "requests": self.requests,
+            "seconds": (self.wall.as_secs_f64() * 1000.0).round() / 1000.0,
+            "per_second": round(self.rate()),
+            "p50_ms": (self.percentile(0.50) * 100.0).round() / 100.0,
+            "p99_ms": (self.percentile(0.99) * 100.0).round() / 100.0,
+            "service_cpu_us_per_request": round(self.per_request(self.service_cpu)),
+            "db_cpu_us_per_request": self.db_cpu.map(|db| round(self.per_request(db))),
+        })
+    }
+
     fn print(&self) {
-        let per = |cpu: f64| cpu * 1e6 / self.requests.max(1) as f64;
+        let per = |cpu: f64| self.per_request(cpu);
         let mut line = format!(
             "{:<26} {:>6} req {:>6} ok {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  service CPU {:>6.0} µs/req",
             self.name,
@@ -432,6 +468,66 @@ fn sign_all(
         out[i] = Some(item);
     }
     out.into_iter().flatten().collect()
+}
+
+/// What the service verifies with RSA for one eligibility proof of a card whose certificate it
+/// already trusts: the card's signature over `DigestInfo(SHA-256(JCS(intent)))`.
+struct CardSignature {
+    key: rsa::PublicKey,
+    digest_info: mynacard_sign::DigestInfo,
+    signature: Vec<u8>,
+}
+
+fn card_signatures(proofs: &[(String, Vec<u8>)]) -> Result<Vec<CardSignature>, Error> {
+    proofs
+        .iter()
+        .map(|(_, body)| {
+            let proof: Proof = serde_json::from_slice(body)?;
+            let Proof::PinSignature {
+                intent,
+                auth_cert,
+                signature,
+                ..
+            } = proof
+            else {
+                return Err("not a PIN signature proof".into());
+            };
+            let cert = mynacard_cert::JpkiCertificate::from_der(auth_cert.as_slice())?;
+            Ok(CardSignature {
+                key: cert.rsa_public_key()?,
+                digest_info: mynacard_sign::DigestInfo::from_der(&intent.signed_digest_info()?)?,
+                signature: signature.0,
+            })
+        })
+        .collect()
+}
+
+/// CPU time this thread has run, in seconds (`/proc/thread-self/schedstat`, nanoseconds), so
+/// that time taken by other processes on the core is not counted; wall time without it.
+fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+/// Microseconds of CPU per eligibility proof of its RSA work, on this thread: every signature
+/// in turn (at least `min_iterations` verifications, the list repeated as needed), each
+/// verified as the service does. CPU time, as the service's is measured.
+fn rsa_us_per_proof(signatures: &[CardSignature], min_iterations: usize) -> Result<f64, Error> {
+    if signatures.is_empty() {
+        return Err("no eligibility proof to time".into());
+    }
+    let iterations = min_iterations.max(signatures.len());
+    let (cpu0, start) = (thread_cpu_seconds(), Instant::now());
+    for s in signatures.iter().cycle().take(iterations) {
+        mynacard_sign::verify_pkcs1v15(&s.key, &s.digest_info, &s.signature)
+            .map_err(|e| format!("a card signature does not verify: {e}"))?;
+    }
+    let seconds = match (cpu0, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => start.elapsed().as_secs_f64(),
+    };
+    Ok(seconds * 1e6 / iterations as f64)
 }
 
 fn start_bodies(path: &str, n: usize, kind: &str, terminals: usize) -> Vec<(String, Vec<u8>)> {
@@ -610,6 +706,7 @@ async fn main() -> Result<(), Error> {
         format!("face_reader-{:04}", i % o.terminals)
     });
     let elig_signing = signing.elapsed();
+    let signatures = card_signatures(&proofs)?;
     let (e2, _) = phase(
         "eligibility proof",
         &client,
@@ -642,11 +739,32 @@ async fn main() -> Result<(), Error> {
         e2.requests,
         elig_signing.as_secs_f64()
     );
+    let peak_rss = peak_rss_kib(pid);
+    drop(service);
+    // With the service stopped, so that the generator's thread has a core to itself as the
+    // pinned service had.
+    let rsa_us = rsa_us_per_proof(&signatures, 10_000)?;
+    let service_us = e2.per_request(e2.service_cpu);
+    let ratio = service_us / rsa_us;
+    println!("eligibility-cpu service={service_us:.1}us rsa={rsa_us:.1}us ratio={ratio:.2}");
+    if let Some(path) = &o.json {
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        let report = serde_json::json!({
+            "schema": 1,
+            "db": if pg.is_some() { "postgres" } else { "sqlite" },
+            "terminals": o.terminals,
+            "service_pinned": o.service_cpus.is_some(),
+            "phases": [r1.json(), r2.json(), e1.json(), e2.json()],
+            "eligibility_rsa_us_per_proof": round(rsa_us),
+            "eligibility_cpu_ratio": (ratio * 100.0).round() / 100.0,
+            "service_peak_rss_kib": peak_rss,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
     let failed = [&r1, &r2, &e1, &e2]
         .iter()
         .map(|r| r.requests - r.ok)
         .sum::<usize>();
-    drop(service);
     let _ = std::fs::remove_dir_all(&dir);
     if failed > 0 || r2.requests != o.registrations || e2.requests != o.checks {
         return Err(format!("{failed} requests did not get the expected answer").into());
