@@ -512,10 +512,15 @@ impl PollToken {
     /// terminal and the service have seen, and it is the same for a resubmission of the same
     /// proof, so the service need not keep it (it keeps only its hash).
     pub fn for_proof(proof_jcs: &[u8]) -> PollToken {
-        let mut input = Vec::with_capacity(POLL_TOKEN_DOMAIN.len() + proof_jcs.len());
-        input.extend_from_slice(POLL_TOKEN_DOMAIN);
-        input.extend_from_slice(proof_jcs);
-        PollToken(Sha256Digest::of(&input).0)
+        use sha2::Digest as _;
+        // Hashed in two parts rather than copied into one buffer: a proof is a few kilobytes.
+        let digest = sha2::Sha256::new()
+            .chain_update(POLL_TOKEN_DOMAIN)
+            .chain_update(proof_jcs)
+            .finalize();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&digest);
+        PollToken(out)
     }
 
     /// The base64url text (43 characters).

@@ -26,6 +26,7 @@ use mynacard_protocol::errors::{ErrorCode, RevocationReason as WireReason};
 use mynacard_protocol::messages::{
     ATTESTATION_ALG_ES256, FaceDecision, FaceEvidence, TerminalAttestation,
 };
+use mynacard_protocol::wire::Sha256Digest;
 use rsa::PublicKey as RsaPublicKey;
 
 use crate::store::CardKey;
@@ -153,6 +154,8 @@ pub enum TrustConfigError {
 /// forgotten.
 pub struct TrustedCert {
     cert: JpkiCertificate,
+    // Of the DER, kept so that a proof hashes its certificate once.
+    sha256: Sha256Digest,
     key: RsaPublicKey,
     chain: CachedChain,
 }
@@ -171,6 +174,34 @@ struct CachedChain {
     anchor: usize,
     valid_from: SystemTime,
     valid_to: SystemTime,
+}
+
+/// A certificate's DER with its SHA-256, hashed once when made: what a proof compares with its
+/// intent is also the certificate cache's key.
+#[derive(Debug, Clone, Copy)]
+pub struct HashedDer<'a> {
+    der: &'a [u8],
+    sha256: Sha256Digest,
+}
+
+impl<'a> HashedDer<'a> {
+    /// Hashes `der`.
+    pub fn new(der: &'a [u8]) -> Self {
+        HashedDer {
+            der,
+            sha256: Sha256Digest::of(der),
+        }
+    }
+
+    /// The DER.
+    pub fn der(&self) -> &'a [u8] {
+        self.der
+    }
+
+    /// SHA-256 of the DER.
+    pub fn sha256(&self) -> &Sha256Digest {
+        &self.sha256
+    }
 }
 
 /// Largest certificate accepted, DER bytes. A JPKI authentication certificate is about 1.5 KB;
@@ -266,32 +297,44 @@ impl PreparedCrls {
         let fp = issuer.sha256_fingerprint();
         self.anchors.iter().position(|a| *a == fp)
     }
-}
 
-impl RevocationSource for PreparedCrls {
-    fn status(&self, query: &RevocationQuery<'_>) -> Result<RevocationStatus, RevocationError> {
-        let Some(issuer) = self.anchor_index(query.issuer) else {
-            return Ok(unchecked_no_crl());
-        };
+    /// Revocation of `certificate` at `at` by the CRL of the policy's anchor `issuer` (an index
+    /// into its anchors): for a chain already verified, whose root is known, so the issuer is
+    /// not hashed again to find it.
+    fn status_by_anchor(
+        &self,
+        issuer: usize,
+        certificate: &JpkiCertificate,
+        at: SystemTime,
+    ) -> Result<RevocationStatus, RevocationError> {
         let Some((this_update, next_update)) = self.windows.get(&issuer) else {
             return Ok(unchecked_no_crl());
         };
-        let serial = strip_zeros(query.certificate.serial()).to_vec();
+        let serial = strip_zeros(certificate.serial()).to_vec();
         if let Some(entry) = self.revoked.get(&(issuer, serial))
             && entry.reason != Some(mynacard_cert::RevocationReason::RemoveFromCrl)
-            && entry.date <= query.at
+            && entry.date <= at
         {
             return Ok(RevocationStatus::Revoked {
                 reason: entry.reason,
                 date: entry.date,
             });
         }
-        if next_update.is_some_and(|next| query.at > next) {
+        if next_update.is_some_and(|next| at > next) {
             return Err(RevocationError::new("the CRL is past its next update"));
         }
         Ok(RevocationStatus::Good {
             source: format!("CRL issued {}", mynacard_cert::format_rfc3339(*this_update)),
         })
+    }
+}
+
+impl RevocationSource for PreparedCrls {
+    fn status(&self, query: &RevocationQuery<'_>) -> Result<RevocationStatus, RevocationError> {
+        match self.anchor_index(query.issuer) {
+            Some(issuer) => self.status_by_anchor(issuer, query.certificate, query.at),
+            None => Ok(unchecked_no_crl()),
+        }
     }
 }
 
@@ -443,13 +486,15 @@ impl Verifier {
     /// certificate that passed is cached.
     pub fn trusted_certificate(
         &self,
-        cert_der: &[u8],
+        cert: HashedDer<'_>,
         now: i64,
     ) -> Result<Arc<TrustedCert>, CertFailure> {
+        let cert_der = cert.der();
         if cert_der.len() > MAX_CERT_DER_LEN {
             return Err(CertFailure::Untrusted);
         }
-        let fp = mynacard_protocol::wire::Sha256Digest::of(cert_der).0;
+        let sha256 = *cert.sha256();
+        let fp = sha256.0;
         let hit = self.lock_cache().get(&fp).map(Arc::clone);
         if let Some(hit) = hit {
             let at = check_time(&hit.cert, now);
@@ -487,7 +532,12 @@ impl Verifier {
             valid_from: cert.not_before().max(root.not_before()),
             valid_to: cert.not_after().min(root.not_after()),
         };
-        let trusted = Arc::new(TrustedCert { cert, key, chain });
+        let trusted = Arc::new(TrustedCert {
+            cert,
+            sha256,
+            key,
+            chain,
+        });
         let mut cache = self.lock_cache();
         if cache.len() >= TRUSTED_CACHE_LIMIT && !cache.contains_key(&fp) {
             cache.clear();
@@ -515,7 +565,7 @@ impl Verifier {
     /// certificate whose chain held while it was valid is returned with its `not_after`, so
     /// that the point of use can apply the grace period.
     pub fn check_certificate(&self, cert_der: &[u8], now: i64) -> Result<CheckedCert, CertFailure> {
-        let trusted = self.trusted_certificate(cert_der, now)?;
+        let trusted = self.trusted_certificate(HashedDer::new(cert_der), now)?;
         self.check_revocation(&trusted, now)
     }
 
@@ -530,13 +580,7 @@ impl Verifier {
         let chain = &trusted.chain;
         let not_after = to_unix(cert.not_after());
         let at = check_time(cert, now);
-        let issuer = self.policy.anchors()[chain.anchor].certificate();
-        let query = RevocationQuery {
-            certificate: cert,
-            issuer,
-            at,
-        };
-        match self.revocation.status(&query) {
+        match self.revocation.status_by_anchor(chain.anchor, cert, at) {
             Ok(RevocationStatus::Revoked { reason, .. }) => {
                 return Err(CertFailure::Revoked(wire_reason(reason)));
             }
@@ -552,7 +596,7 @@ impl Verifier {
                 root_id: chain.root_id.clone(),
                 serial: serial_from_bytes(cert.serial()),
             },
-            cert_sha256: mynacard_protocol::wire::Sha256Digest(cert.sha256_fingerprint()),
+            cert_sha256: trusted.sha256,
             not_after,
         })
     }

@@ -7,11 +7,10 @@ use mynacard_protocol::errors::{ErrorBody, ErrorCode};
 use mynacard_protocol::messages::{
     Method, Operation, PollToken, Proof, StartSession, is_valid_identifier,
 };
-use mynacard_protocol::wire::Sha256Digest;
 
 use super::{Registry, err, method_name, store_failure};
 use crate::store::{ChallengeRecord, PendingStatus};
-use crate::verify::{CertFailure, CheckedCert, Terminal};
+use crate::verify::{CertFailure, CheckedCert, HashedDer, Terminal};
 
 /// What the checks of a proof found.
 pub(super) enum ProofCheck {
@@ -198,10 +197,11 @@ impl Registry {
                 "the intent was made for another session",
             ));
         }
-        let cert_der = proof.auth_cert();
+        // Hashed once: compared here, and the key of the trusted-certificate cache below.
+        let cert_der = HashedDer::new(proof.auth_cert());
         if intent.op != op
             || intent.terminal_id != challenge.terminal_id
-            || intent.cert_sha256 != Sha256Digest::of(cert_der)
+            || intent.cert_sha256 != *cert_der.sha256()
         {
             return Err(err(
                 ErrorCode::IntentMismatch,
