@@ -222,6 +222,20 @@ stage_load() {
     "$CARGO_TARGET_DIR/debug/examples/load" --short --db "$MYNACARD_TEST_POSTGRES_URL"
 }
 
+# The generated performance report (docs/performance.md) in its short mode on the debug build:
+# the command runs end to end, and the committed report's tables have this run's rows.
+stage_report() {
+    [[ -n "${MYNACARD_TEST_POSTGRES_URL:-}" ]] || stage_postgres
+    cargo build -p mynacard-perf -p mynacard-cli
+    cargo build -p mynacard-registry --features dev-sim --bins --examples
+    local out
+    out="$(mktemp -d -t mynacard-report.XXXXXX)"
+    CLEANUPS+=("rm -rf $out")
+    "$CARGO_TARGET_DIR/debug/mynacard-perf" report --short --out "$out/performance.md" \
+        --svg "$out/performance.svg" --check "$ROOT/docs/performance.md" \
+        --postgres "$MYNACARD_TEST_POSTGRES_URL"
+}
+
 stage_doc() {
     RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps
     # As docs.rs builds them: every feature, with `--cfg docsrs`.
@@ -232,7 +246,7 @@ stage_doc() {
 # Every crate meant for publication packs and builds from its own package (the packages
 # depend on each other through a local registry, as on crates.io).
 stage_package() {
-    cargo package --workspace --exclude mynacard-workspace-examples --locked
+    cargo package --workspace --exclude mynacard-workspace-examples --exclude mynacard-perf --locked
 }
 
 # What the workspace may depend on (deny.toml): licences, banned versions, sources.
@@ -342,7 +356,7 @@ stage_fuzz() {
 }
 
 # The stages in order. Each name maps to the function stage_<name>.
-STAGES=(packages toolchain fmt clippy postgres test sweep ffi mobile csharp opensc load doc package deny fuzz)
+STAGES=(packages toolchain fmt clippy postgres test sweep ffi mobile csharp opensc load report doc package deny fuzz)
 
 main() {
     local start=$SECONDS selected=("${STAGES[@]}") stage
