@@ -20,6 +20,16 @@ use report::{Report, ServiceRun};
 /// Why the report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PerfError {
+    /// A program the report runs is not built.
+    #[error("{path} is missing ({what}): build it with `{build}`")]
+    Missing {
+        /// The program.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+        /// The command that builds it.
+        build: &'static str,
+    },
     /// A flow could not be counted.
     #[error(transparent)]
     Flow(#[from] flows::FlowError),
@@ -98,16 +108,16 @@ pub fn run(options: &Options) -> Result<Report, PerfError> {
         (&load, "the load benchmark"),
     ] {
         if !path.is_file() {
-            return Err(memory::MemoryError::Missing {
+            return Err(PerfError::Missing {
                 path: path.clone(),
-                build: format!("{} ({what})", build_hint()),
-            }
-            .into());
+                what,
+                build: build_hint(),
+            });
         }
     }
     // First child of this process: the kernel's peak over waited-for children is the demo's.
     eprintln!("mynacard-perf: peak memory of `mynacard demo`");
-    let demo_peak_rss_kib = memory::peak_rss_kib(&cli, &["demo"], build_hint())?;
+    let demo_peak_rss_kib = memory::peak_rss_kib(&cli, &["demo"])?;
     let machine = machine::MachineInfo::read();
 
     eprintln!("mynacard-perf: counting the flows");
