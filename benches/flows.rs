@@ -3,8 +3,9 @@
 //! certificate chain verification. Everything runs through the facade.
 //!
 //! The card side is the registration machine driving the simulated card's engine directly; the
-//! service's three answers (consent, challenge, result) are built once from the protocol's own
-//! message types, so the figures hold the card and the machine only, not HTTP or a database.
+//! service's three answers (consent, challenge, result) are the performance report's
+//! `ServiceAnswers`, built once from the protocol's own message types, so the figures hold the
+//! card and the machine only, not HTTP or a database.
 //!
 //! `cargo bench --bench flows` prints the counts, then criterion's timings.
 
@@ -17,76 +18,12 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mynacard::cert::x509_cert::der::DateTime;
 use mynacard::cert::{JpkiCertificate, TrustPolicy, verify_chain};
-use mynacard::registration::machine::{Action, HttpResponse};
-use mynacard::registration::messages::{ConsentResponse, RegistrationStatus};
-use mynacard::registration::{
-    Challenge, FlowConfig, Machine, Method, Operation, Outcome, RegistrationResult, Sha256Digest,
-    TerminalKind, UtcTime, V1, consent,
-};
+use mynacard::registration::machine::Action;
+use mynacard::registration::{FlowConfig, Machine, Outcome, TerminalKind};
 use mynacard::sim::engine::Card;
 use mynacard::sim::image::CardImage;
 use mynacard::sim::pki::TestPki;
-
-/// The service's answers, in the order the machine asks for them.
-struct ServiceAnswers {
-    consent: Vec<u8>,
-    challenge: Vec<u8>,
-    result: Vec<u8>,
-}
-
-impl ServiceAnswers {
-    fn new() -> ServiceAnswers {
-        let document = consent::current();
-        let reference = document.reference().expect("consent hash");
-        let now = UtcTime::now();
-        let consent = serde_json::to_vec(&ConsentResponse {
-            v: V1,
-            consent: reference.clone(),
-            document,
-        })
-        .expect("consent JSON");
-        let challenge = serde_json::to_vec(&Challenge {
-            v: V1,
-            session_id: "bench-session".to_owned(),
-            op: Operation::RegisterInsuranceUse,
-            nonce: Sha256Digest::of(b"bench nonce"),
-            issued_at: now,
-            expires_at: UtcTime::from_unix(now.unix() + 120),
-            consent: reference.clone(),
-            accepted_methods: vec![Method::PinSignature],
-            accepted_roots: Vec::new(),
-        })
-        .expect("challenge JSON");
-        let result = serde_json::to_vec(&RegistrationResult {
-            v: V1,
-            session_id: "bench-session".to_owned(),
-            status: RegistrationStatus::Registered,
-            registration_id: "bench-registration".to_owned(),
-            insurer_name: None,
-            consent_version: reference.version,
-            registered_at: now,
-        })
-        .expect("result JSON");
-        ServiceAnswers {
-            consent,
-            challenge,
-            result,
-        }
-    }
-
-    fn answer(&self, requests_so_far: u32) -> HttpResponse {
-        let (status, body) = match requests_so_far {
-            0 => (200, &self.consent),
-            1 => (201, &self.challenge),
-            _ => (200, &self.result),
-        };
-        HttpResponse {
-            status,
-            retry_after: None,
-            body: body.clone(),
-        }
-    }
-}
+use mynacard_perf::host::ServiceAnswers;
 
 /// APDUs and bytes of one flow.
 #[derive(Debug, Default, Clone, Copy)]
@@ -156,7 +93,7 @@ fn links() -> Vec<Link> {
 }
 
 fn flows(c: &mut Criterion) {
-    let service = ServiceAnswers::new();
+    let service = ServiceAnswers::new().expect("service answers");
     let links = links();
 
     println!(

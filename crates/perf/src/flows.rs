@@ -401,7 +401,7 @@ fn image(profile: &'static str) -> Result<CardImage, FlowError> {
     })
 }
 
-fn secret(
+pub(crate) fn secret(
     profile: &'static str,
     s: Option<&mynacard_sim::image::Secret>,
 ) -> Result<Pin, FlowError> {

@@ -79,12 +79,15 @@ fn time<T>(name: &str, runs: usize, mut f: impl FnMut() -> T) -> HostOp {
     }
 }
 
+/// The simulated card every host operation uses.
+const PROFILE: &str = "adult";
+
 /// Measures every host operation, `runs` timed runs each.
 ///
 /// # Errors
 /// [`HostError`] when the simulated card's material does not set up.
 pub fn measure(runs: usize) -> Result<Vec<HostOp>, HostError> {
-    let image = CardImage::from_profile_name("adult").map_err(err("card image"))?;
+    let image = CardImage::from_profile_name(PROFILE).map_err(err("card image"))?;
     let pki = TestPki::shared().map_err(err("test PKI"))?;
     let roots = pki
         .root_ders()
@@ -133,15 +136,21 @@ pub fn measure(runs: usize) -> Result<Vec<HostOp>, HostError> {
     Ok(ops)
 }
 
-/// The service's three answers of a PIN registration, built from the protocol's types.
-struct Answers {
+/// The service's three answers of a PIN registration (consent document, challenge, result),
+/// built from the protocol's own types: what a flow measured without HTTP or a database is fed.
+#[derive(Debug, Clone)]
+pub struct ServiceAnswers {
     consent: Vec<u8>,
     challenge: Vec<u8>,
     result: Vec<u8>,
 }
 
-impl Answers {
-    fn new() -> Result<Answers, HostError> {
+impl ServiceAnswers {
+    /// Builds the answers, valid for two minutes from now.
+    ///
+    /// # Errors
+    /// [`HostError`] when one does not serialize.
+    pub fn new() -> Result<ServiceAnswers, HostError> {
         let document = consent::current();
         let reference = document.reference().map_err(err("consent"))?;
         let now = UtcTime::now();
@@ -173,11 +182,25 @@ impl Answers {
             registered_at: now,
         })
         .map_err(err("result JSON"))?;
-        Ok(Answers {
+        Ok(ServiceAnswers {
             consent,
             challenge,
             result,
         })
+    }
+
+    /// The answer to the machine's request after `requests_so_far` earlier ones.
+    pub fn answer(&self, requests_so_far: u32) -> HttpResponse {
+        let (status, body) = match requests_so_far {
+            0 => (200, &self.consent),
+            1 => (201, &self.challenge),
+            _ => (200, &self.result),
+        };
+        HttpResponse {
+            status,
+            retry_after: None,
+            body: body.clone(),
+        }
     }
 }
 
@@ -185,7 +208,7 @@ impl Answers {
 /// own processing is outside the timings. Returns the step names and their times.
 fn one_registration(
     image: &CardImage,
-    answers: &Answers,
+    answers: &ServiceAnswers,
 ) -> Result<Vec<(String, Duration)>, HostError> {
     let mut card = Card::new(image.clone());
     // The chunk a driver picks for an extended-length link, as in the counted flows.
@@ -214,23 +237,20 @@ fn one_registration(
                 "consent agreed".to_owned()
             }
             Action::AskPin { .. } => {
-                let pin = mynacard_card::Pin::new("1234").map_err(err("PIN"))?;
+                let pin =
+                    crate::flows::secret(PROFILE, image.auth_pin.as_ref()).map_err(err("PIN"))?;
                 start = Instant::now();
                 machine.feed_pin(pin).map_err(bad)?;
                 "PIN entered".to_owned()
             }
             Action::SendHttp(_) => {
-                let (status, body, name) = match requests {
-                    0 => (200, &answers.consent, "consent document received"),
-                    1 => (201, &answers.challenge, "challenge received"),
-                    _ => (200, &answers.result, "result received (proof built before)"),
+                let name = match requests {
+                    0 => "consent document received",
+                    1 => "challenge received",
+                    _ => "result received (proof built before)",
                 };
+                let response = answers.answer(requests);
                 requests += 1;
-                let response = HttpResponse {
-                    status,
-                    retry_after: None,
-                    body: body.clone(),
-                };
                 start = Instant::now();
                 machine.feed_http_response(response).map_err(bad)?;
                 name.to_owned()
@@ -245,7 +265,7 @@ fn one_registration(
 }
 
 fn machine_steps(image: &CardImage, runs: usize) -> Result<Vec<HostOp>, HostError> {
-    let answers = Answers::new()?;
+    let answers = ServiceAnswers::new()?;
     let first = one_registration(image, &answers)?;
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(runs); first.len()];
     for _ in 0..runs {
