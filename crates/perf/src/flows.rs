@@ -414,19 +414,57 @@ pub(crate) fn secret(
     Pin::new(text).map_err(|_| bad("PIN of the wrong form"))
 }
 
+/// The flows that use the card session alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardFlow {
+    /// Reading the auth certificate.
+    AuthCert,
+    /// Reading the two CA certificates.
+    CaCerts,
+    /// Reading the text AP's attributes after its PIN.
+    TextAp,
+    /// Reading the visual AP's card face after 照合番号B.
+    VisualAp,
+    /// PIN status of the auth, sign and text PINs.
+    PinStatus,
+}
+
+impl CardFlow {
+    /// Every card-only flow, in the report's order.
+    pub const ALL: [CardFlow; 5] = [
+        CardFlow::AuthCert,
+        CardFlow::CaCerts,
+        CardFlow::TextAp,
+        CardFlow::VisualAp,
+        CardFlow::PinStatus,
+    ];
+
+    /// The report's row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CardFlow::AuthCert => "read auth certificate",
+            CardFlow::CaCerts => "read CA certificates (auth, sign)",
+            CardFlow::TextAp => "read text AP attributes (PIN)",
+            CardFlow::VisualAp => "read visual AP card face (照合番号B)",
+            CardFlow::PinStatus => "PIN status (auth, sign, text)",
+        }
+    }
+}
+
 /// A card-only flow: the session's operations on one fresh card.
-async fn card_flow(name: &'static str, profile: &'static str) -> Result<FlowCount, FlowError> {
+async fn card_flow(flow: CardFlow, profile: &'static str) -> Result<FlowCount, FlowError> {
+    let name = flow.name();
     let image = image(profile)?;
     let card = |source| FlowError::Card { flow: name, source };
     let mut session = Session::new(Recording::new(SimCard::from_image(image.clone()).channel()));
-    match name {
-        AUTH_CERT => {
+    match flow {
+        CardFlow::AuthCert => {
             let mut ap = session.jpki().await.map_err(card)?;
             ap.read_certificate(PublicCertificate::Auth)
                 .await
                 .map_err(card)?;
         }
-        CA_CERTS => {
+        CardFlow::CaCerts => {
             let mut ap = session.jpki().await.map_err(card)?;
             ap.read_certificate(PublicCertificate::AuthCa)
                 .await
@@ -435,14 +473,14 @@ async fn card_flow(name: &'static str, profile: &'static str) -> Result<FlowCoun
                 .await
                 .map_err(card)?;
         }
-        PIN_STATUS => {
+        CardFlow::PinStatus => {
             let mut ap = session.jpki().await.map_err(card)?;
             ap.pin_status(JpkiKey::Auth).await.map_err(card)?;
             ap.pin_status(JpkiKey::Sign).await.map_err(card)?;
             let mut text = session.text().await.map_err(card)?;
             text.pin_status(TextKey::Pin).await.map_err(card)?;
         }
-        TEXT_AP => {
+        CardFlow::TextAp => {
             let pin = secret(profile, image.text_pin.as_ref())?;
             let mut text = session.text().await.map_err(card)?;
             let mut verified = text
@@ -451,7 +489,7 @@ async fn card_flow(name: &'static str, profile: &'static str) -> Result<FlowCoun
                 .map_err(card)?;
             verified.read_attributes().await.map_err(card)?;
         }
-        _ => {
+        CardFlow::VisualAp => {
             let code = image.collation_number_b().map_err(|e| FlowError::Profile {
                 profile,
                 reason: e.to_string(),
@@ -526,11 +564,35 @@ const REGISTER_PIN: Step = Step {
     kind: TerminalKind::App,
     expected: OutcomeKind::Registered,
 };
+const REGISTER_ATM: Step = Step {
+    machine: Machine::register_with_pin,
+    terminal: "atm-0001",
+    kind: TerminalKind::Atm,
+    expected: OutcomeKind::Registered,
+};
 const REGISTER_FACE: Step = Step {
     machine: Machine::register_with_face,
     terminal: "kiosk-0001",
     kind: TerminalKind::Kiosk,
     expected: OutcomeKind::Registered,
+};
+const ELIGIBILITY_PIN: Step = Step {
+    machine: Machine::check_eligibility_with_pin,
+    terminal: "clinic-0001",
+    kind: TerminalKind::FaceReader,
+    expected: OutcomeKind::Eligible,
+};
+const ELIGIBILITY_FACE: Step = Step {
+    machine: Machine::check_eligibility_with_face,
+    terminal: "kiosk-0001",
+    kind: TerminalKind::Kiosk,
+    expected: OutcomeKind::Eligible,
+};
+const DEREGISTER: Step = Step {
+    machine: Machine::deregister,
+    terminal: "app-0001",
+    kind: TerminalKind::App,
+    expected: OutcomeKind::Deregistered,
 };
 
 /// Runs `steps` in order against one fresh service, each with a fresh card of `profile`;
@@ -579,47 +641,12 @@ fn machine_flow(
     Ok(FlowCount::new(name, profile, &image, &log))
 }
 
-/// Reading the auth certificate.
-pub const AUTH_CERT: &str = "read auth certificate";
-/// Reading the two CA certificates.
-pub const CA_CERTS: &str = "read CA certificates (auth, sign)";
-/// Reading the text AP's attributes after its PIN.
-pub const TEXT_AP: &str = "read text AP attributes (PIN)";
-/// Reading the visual AP's card face after 照合番号B.
-pub const VISUAL_AP: &str = "read visual AP card face (照合番号B)";
-/// PIN status of the auth, sign and text PINs.
-pub const PIN_STATUS: &str = "PIN status (auth, sign, text)";
-
 /// Counts every flow. Not from within an async runtime: each registration flow starts the
 /// embedded service (its own runtime) and a client runtime of its own.
 ///
 /// # Errors
 /// [`FlowError`] of the first flow that fails.
 pub fn count_all() -> Result<Vec<FlowCount>, FlowError> {
-    let elig_pin = Step {
-        machine: Machine::check_eligibility_with_pin,
-        terminal: "clinic-0001",
-        kind: TerminalKind::FaceReader,
-        expected: OutcomeKind::Eligible,
-    };
-    let elig_face = Step {
-        machine: Machine::check_eligibility_with_face,
-        terminal: "kiosk-0001",
-        kind: TerminalKind::Kiosk,
-        expected: OutcomeKind::Eligible,
-    };
-    let dereg = Step {
-        machine: Machine::deregister,
-        terminal: "app-0001",
-        kind: TerminalKind::App,
-        expected: OutcomeKind::Deregistered,
-    };
-    let atm = Step {
-        machine: Machine::register_with_pin,
-        terminal: "atm-0001",
-        kind: TerminalKind::Atm,
-        expected: OutcomeKind::Registered,
-    };
     let mut out = vec![
         machine_flow(
             "PIN registration, app, extended length",
@@ -631,18 +658,26 @@ pub fn count_all() -> Result<Vec<FlowCount>, FlowError> {
             "no-extended",
             &[REGISTER_PIN],
         )?,
-        machine_flow("PIN registration, ATM, extended length", "adult", &[atm])?,
+        machine_flow(
+            "PIN registration, ATM, extended length",
+            "adult",
+            &[REGISTER_ATM],
+        )?,
         machine_flow("face registration, kiosk", "face-auth", &[REGISTER_FACE])?,
-        machine_flow("eligibility by PIN", "adult", &[REGISTER_PIN, elig_pin])?,
+        machine_flow(
+            "eligibility by PIN",
+            "adult",
+            &[REGISTER_PIN, ELIGIBILITY_PIN],
+        )?,
         machine_flow(
             "eligibility by face",
             "face-auth",
-            &[REGISTER_FACE, elig_face],
+            &[REGISTER_FACE, ELIGIBILITY_FACE],
         )?,
-        machine_flow("deregistration", "adult", &[REGISTER_PIN, dereg])?,
+        machine_flow("deregistration", "adult", &[REGISTER_PIN, DEREGISTER])?,
     ];
-    for name in [AUTH_CERT, CA_CERTS, TEXT_AP, VISUAL_AP, PIN_STATUS] {
-        out.push(pollster::block_on(card_flow(name, "adult"))?);
+    for flow in CardFlow::ALL {
+        out.push(pollster::block_on(card_flow(flow, "adult"))?);
     }
     Ok(out)
 }
