@@ -226,7 +226,8 @@ impl Report {
              terminals over loopback HTTP, the service's CPU time read from the kernel. The RSA \
              figure is one RSA-2048 signature verification measured in the same run; the ratio is \
              the service's CPU per eligibility proof over the RSA verifications that proof must \
-             do.\n"
+             do. Where the rest of the service's CPU goes, from a profile, is in the registry's \
+             README ([CPU per request](../crates/registry/README.md#cpu-per-request)).\n"
         );
         let _ = writeln!(s, "| Figure | SQLite | PostgreSQL |\n|---|--:|--:|");
         let pick = |run: &ServiceRun, f: &dyn Fn(&LoadReport) -> String| match run {
