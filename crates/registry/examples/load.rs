@@ -273,6 +273,9 @@ struct PhaseResult {
     service_cpu: f64,
     db_cpu: Option<f64>,
     generator_cpu: f64,
+    /// Answers other than the expected one, by status (0: no answer), with the first body.
+    unexpected: std::collections::BTreeMap<u16, usize>,
+    first_unexpected: Option<String>,
 }
 
 impl PhaseResult {
@@ -327,6 +330,18 @@ impl PhaseResult {
             per(self.generator_cpu)
         ));
         println!("{line}");
+        if !self.unexpected.is_empty() {
+            let statuses: Vec<String> = self
+                .unexpected
+                .iter()
+                .map(|(status, n)| format!("{status}: {n}"))
+                .collect();
+            println!(
+                "  unexpected answers by status (0: none) {}; the first: {}",
+                statuses.join(", "),
+                self.first_unexpected.as_deref().unwrap_or("-")
+            );
+        }
     }
 }
 
@@ -386,6 +401,8 @@ async fn phase(
     let mut latencies = Vec::with_capacity(total);
     let mut bodies = vec![None; total];
     let mut ok = 0;
+    let mut unexpected = std::collections::BTreeMap::new();
+    let mut first_unexpected = None;
     for t in tasks {
         if let Ok(results) = t.await {
             for (i, micros, status, bytes) in results {
@@ -393,6 +410,13 @@ async fn phase(
                 if status == expect {
                     ok += 1;
                     bodies[i] = bytes;
+                } else {
+                    *unexpected.entry(status).or_insert(0) += 1;
+                    if first_unexpected.is_none() {
+                        let body = bytes.unwrap_or_default();
+                        let shown = &body[..body.len().min(300)];
+                        first_unexpected = Some(String::from_utf8_lossy(shown).into_owned());
+                    }
                 }
             }
         }
@@ -411,6 +435,8 @@ async fn phase(
             _ => None,
         },
         generator_cpu: cpu_seconds(std::process::id()) - gen0,
+        unexpected,
+        first_unexpected,
     };
     (result, bodies)
 }
